@@ -1,0 +1,42 @@
+// The command line: runc's global flags and one file per verb.
+// CLI files only parse and print; the work lives in the library rooms.
+#pragma once
+
+#include <string>
+
+#include "common/error.h"
+
+namespace CLI {
+class App;
+}
+
+namespace vessel::cli {
+
+// Flags that come before the verb (runc's global options).
+struct Globals {
+  std::string root = "/run/vessel";
+  std::string log;
+  std::string log_format = "text";
+  bool debug = false;
+  bool systemd_cgroup = false;
+};
+
+// A verb adds its subcommand to the app; its callback sets the exit code.
+using AddVerb = void (*)(CLI::App& app, Globals& g);
+
+// Each verb file registers itself with a static VerbRegistration, so main()
+// needs no list of verbs: `static VerbRegistration r(50, add_create);`.
+// `order` sorts the verbs in --help.
+struct VerbRegistration {
+  VerbRegistration(int order, AddVerb add);
+};
+
+// The exit code that main() returns once the verb has run.
+void set_exit_code(int code);
+
+// Reports an error on stderr (and to --log) and sets exit code 1.
+void report(const Error& e);
+// Reports the error of `s`, if any.
+void finish(const Status& s);
+
+}  // namespace vessel::cli

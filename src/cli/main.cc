@@ -1,0 +1,71 @@
+// vessel: entry point. Parses global flags, then dispatches to a verb.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+#include "cli/cli.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace vessel::cli {
+namespace {
+int g_exit_code = 0;
+
+std::vector<std::pair<int, AddVerb>>& verbs() {
+  static std::vector<std::pair<int, AddVerb>> v;
+  return v;
+}
+}  // namespace
+
+VerbRegistration::VerbRegistration(int order, AddVerb add) { verbs().emplace_back(order, add); }
+
+void set_exit_code(int code) { g_exit_code = code; }
+
+void report(const Error& e) {
+  std::fprintf(stderr, "vessel: %s\n", e.message().c_str());
+  if (log::to_file()) log::error("vessel", e.message());
+  g_exit_code = 1;
+}
+
+void finish(const Status& s) {
+  if (!s) report(s.error());
+}
+
+}  // namespace vessel::cli
+
+int main(int argc, char** argv) {
+  using namespace vessel;
+  using namespace vessel::cli;
+  CLI::App app{"vessel: an OCI container runtime and a KVM virtual machine monitor"};
+  app.require_subcommand(1);
+  Globals g;
+  app.set_version_flag("-v,--version", std::string("vessel version ") + VESSEL_VERSION + "\nspec: 1.2.0");
+  app.add_option("--root", g.root, "directory for container state (default /run/vessel)");
+  app.add_option("--log", g.log, "log file (default stderr)");
+  app.add_option("--log-format", g.log_format, "log format: text or json")->check(CLI::IsMember({"text", "json"}));
+  app.add_flag("--debug", g.debug, "log debug messages");
+  app.add_flag("--systemd-cgroup", g.systemd_cgroup, "use the systemd cgroup driver");
+  // Accepted for compatibility with runc's command line; no effect.
+  std::string criu, rootless;
+  app.add_option("--criu", criu)->group("");
+  app.add_option("--rootless", rootless)->group("");
+
+  app.parse_complete_callback([&] {
+    log::configure(g.log, g.log_format == "json" ? log::Format::kJson : log::Format::kText,
+                   g.debug ? log::Level::kDebug : log::Level::kWarn);
+  });
+
+  auto& vs = verbs();
+  std::sort(vs.begin(), vs.end(), [](auto& a, auto& b) { return a.first < b.first; });
+  for (auto& [order, add] : vs) add(app, g);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return g_exit_code;
+}

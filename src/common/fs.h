@@ -1,0 +1,36 @@
+// File helpers over plain paths and directory fds, returning Result.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+
+namespace vessel {
+
+Result<UniqueFd> open_file(const std::string& path, int flags, mode_t mode = 0);
+Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t mode = 0);
+
+Result<std::string> read_file(const std::string& path);
+Result<std::string> read_fd(int fd);
+// Writes `data` to an existing or new file (O_TRUNC); errors name the path.
+Status write_file(const std::string& path, std::string_view data, int extra_flags = 0, mode_t mode = 0644);
+Status write_file_at(int dirfd, const std::string& name, std::string_view data);
+// Writes via a temporary file in the same directory and rename(): readers see old or new, never half.
+Status write_file_atomic(const std::string& path, std::string_view data, mode_t mode = 0600);
+Status write_all(int fd, std::string_view data);
+
+// mkdir -p; existing directories are fine.
+Status mkdir_p(const std::string& path, mode_t mode = 0755);
+// rm -rf of a directory tree that does not cross mount points.
+Status remove_tree(const std::string& path);
+
+bool path_exists(const std::string& path);
+std::string path_join(std::string_view a, std::string_view b);
+// Makes `path` absolute against the current directory and removes "." and duplicate "/".
+std::string absolute_path(std::string_view path);
+
+}  // namespace vessel
