@@ -40,3 +40,10 @@ void report(const Error& e);
 void finish(const Status& s);
 
 }  // namespace vessel::cli
+
+namespace vessel::cli {
+// "create c1": the context prefix of a verb's errors.
+std::string cat_id(const char* verb, const std::string& id);
+// Rejects --systemd-cgroup until there is a systemd driver.
+Status check_cgroup_driver(const Globals& g);
+}  // namespace vessel::cli

@@ -29,6 +29,14 @@ void report(const Error& e) {
   g_exit_code = 1;
 }
 
+std::string cat_id(const char* verb, const std::string& id) { return std::string(verb) + " " + id; }
+
+Status check_cgroup_driver(const Globals& g) {
+  if (g.systemd_cgroup)
+    return Error(ENOTSUP, "--systemd-cgroup: the systemd cgroup driver is not supported yet; use cgroupfs paths");
+  return ok();
+}
+
 void finish(const Status& s) {
   if (!s) report(s.error());
 }

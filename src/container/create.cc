@@ -1,0 +1,219 @@
+// `create`: the parent's side of setting a container up.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <memory>
+#include <pwd.h>
+
+#include "cgroups/manager.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/scope_exit.h"
+#include "common/strings.h"
+#include "container/console.h"
+#include "container/hooks.h"
+#include "container/init.h"
+#include "container/lifecycle.h"
+#include "sys/syscalls.h"
+
+namespace vessel::container {
+namespace {
+
+constexpr int kCloneNewTime = 0x80;
+
+std::string mapping_text(const std::vector<oci::IdMapping>& ms) {
+  std::string out;
+  for (const auto& m : ms) out += cat(m.container_id, " ", m.host_id, " ", m.size, "\n");
+  return out;
+}
+
+Status write_id_maps(pid_t pid, const oci::Linux& lx) {
+  TRYC(write_file(cat("/proc/", pid, "/uid_map"), mapping_text(lx.uid_mappings), 0, 0), "linux.uidMappings");
+  TRYC(write_file(cat("/proc/", pid, "/gid_map"), mapping_text(lx.gid_mappings), 0, 0), "linux.gidMappings");
+  return ok();
+}
+
+Status write_time_offsets(const oci::Linux& lx) {
+  std::string text;
+  for (const auto& [clock, off] : lx.time_offsets) text += cat(clock, " ", off.secs, " ", off.nanosecs, "\n");
+  if (text.empty()) return ok();
+  return write_file("/proc/self/timens_offsets", text, 0, 0).context("linux.timeOffsets");
+}
+
+std::string owner_name() {
+  passwd* pw = ::getpwuid(::geteuid());
+  return pw ? pw->pw_name : std::to_string(::geteuid());
+}
+
+// Everything the parent holds while the child sets itself up; undone unless committed.
+struct Setup {
+  pid_t pid = -1;
+  std::unique_ptr<cgroups::Manager> cgroup;
+  ~Setup() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (cgroup) (void)cgroup->destroy();
+  }
+};
+
+}  // namespace
+
+Result<pid_t> create(const CreateOptions& o) {
+  TRY(validate_id(o.id));
+  std::string bundle = absolute_path(o.bundle.empty() ? "." : o.bundle);
+  auto spec = TRY(oci::load_spec(bundle));
+  if (!spec.process) return Error::invalid(cat(bundle, "/config.json: process: required to create a container"));
+  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount))
+    return Error::invalid("linux.namespaces: a mount namespace is required");
+  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : path_join(bundle, spec.root_path);
+  struct stat rst{};
+  if (::stat(rootfs.c_str(), &rst) < 0) return Error::from_errno(cat("root.path ", rootfs));
+  if (!S_ISDIR(rst.st_mode)) return Error::invalid(cat("root.path ", rootfs, ": not a directory"));
+  rootfs = absolute_path(rootfs);
+  if (spec.process->terminal && o.console_socket.empty() && o.console_fd < 0)
+    return Error::invalid("process.terminal is true: pass --console-socket (or set it to false)");
+  if (const auto* userns = spec.linux_.find_namespace(oci::NamespaceType::kUser);
+      userns && !userns->path.empty() && spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
+      spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty())
+    return Error::invalid("linux.namespaces: joining a user namespace by path with a new pid namespace is not supported");
+
+  auto dir = TRY(ContainerDir::create(o.root, o.id));
+  bool committed = false;
+  ScopeExit remove_dir([&] {
+    if (!committed) (void)dir.remove();
+  });
+
+  if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0) return Error::from_errno(cat("mkfifo ", dir.fifo_path()));
+  auto fifo = TRY(open_file(dir.fifo_path(), O_PATH));
+  UniqueFd console;
+  int console_fd = o.console_fd;
+  if (!o.console_socket.empty()) {
+    console = TRY(connect_console_socket(o.console_socket));
+    console_fd = console.get();
+  }
+
+  Setup setup;
+  cgroups::Options cgo;
+  cgo.cgroups_path = spec.linux_.cgroups_path;
+  cgo.container_id = o.id;
+  setup.cgroup = TRYC(cgroups::Manager::create(cgo), "cgroups");
+
+  // Namespaces: new ones come from clone flags; joined ones are opened here.
+  InitContext ctx;
+  ctx.spec = &spec;
+  ctx.no_pivot = o.no_pivot;
+  ctx.no_new_keyring = o.no_new_keyring;
+  ctx.console_socket = console_fd;
+  ctx.fifo = fifo.get();
+  ctx.preserve_fds = o.preserve_fds;
+  ctx.close_fds.push_back(dir.lock_fd());
+  ctx.rootfs.spec = &spec;
+  ctx.rootfs.rootfs = rootfs;
+  ctx.rootfs.bundle = bundle;
+  for (const auto& m : setup.cgroup->mounts()) ctx.rootfs.cgroups.push_back({m.mountpoint, m.fstype, m.options, m.path});
+
+  std::vector<UniqueFd> ns_fds;
+  int clone_flags = 0;
+  bool new_userns = false, new_time = false;
+  UniqueFd join_pid, join_time;
+  for (const auto& ns : spec.linux_.namespaces) {
+    int flag = oci::namespace_clone_flag(ns.type);
+    if (ns.path.empty()) {
+      if (ns.type == oci::NamespaceType::kCgroup) ctx.unshare_flags |= flag;  // after joining the cgroup
+      else if (ns.type == oci::NamespaceType::kTime) new_time = true;
+      else clone_flags |= flag;
+      if (ns.type == oci::NamespaceType::kUser) new_userns = true;
+      continue;
+    }
+    auto fd = open_file(ns.path, O_RDONLY);
+    if (!fd) return std::move(fd).error().context(cat("linux.namespaces ", oci::namespace_type_name(ns.type), " path"));
+    if (ns.type == oci::NamespaceType::kPid) join_pid = std::move(*fd);
+    else if (ns.type == oci::NamespaceType::kTime) join_time = std::move(*fd);
+    else {
+      if (ns.type == oci::NamespaceType::kUser) ctx.join_user_ns = true;
+      ctx.join.emplace_back(ns.type, fd->get());
+      ns_fds.push_back(std::move(*fd));
+    }
+  }
+  if (ctx.join_user_ns) {
+    // Namespaces must belong to the joined user namespace: the child creates them after setns.
+    ctx.unshare_flags |= clone_flags;
+    clone_flags = 0;
+  }
+  ctx.rootfs.in_userns = new_userns || ctx.join_user_ns;
+  ctx.rootfs.new_cgroupns = ctx.unshare_flags & CLONE_NEWCGROUP;
+
+  // pid and time namespaces apply to children: set them for our next child only.
+  UniqueFd own_pid, own_time;
+  if (join_pid) {
+    own_pid = TRY(open_file("/proc/self/ns/pid", O_RDONLY));
+    if (::setns(join_pid.get(), CLONE_NEWPID) < 0) return Error::from_errno("join pid namespace (linux.namespaces)");
+  }
+  if (join_time || new_time) {
+    own_time = TRY(open_file("/proc/self/ns/time_for_children", O_RDONLY));
+    if (join_time && ::setns(join_time.get(), kCloneNewTime) < 0) return Error::from_errno("join time namespace");
+    if (new_time) {
+      if (::unshare(kCloneNewTime) < 0) return Error::from_errno("create time namespace");
+      TRY(write_time_offsets(spec.linux_));
+    }
+  }
+
+  auto [parent_sock, child_sock] = TRY(SyncSocket::pair());
+  ctx.sync = &child_sock;
+  pid_t pid = sys::clone_fork(static_cast<unsigned long>(clone_flags));
+  if (pid < 0) return Error::from_errno("clone container init");
+  if (pid == 0) {
+    parent_sock.close();
+    container_init(ctx);
+  }
+  setup.pid = pid;
+  child_sock.close();
+  if (own_pid) ::setns(own_pid.get(), CLONE_NEWPID);
+  if (own_time) ::setns(own_time.get(), kCloneNewTime);
+
+  if (new_userns) TRY(write_id_maps(pid, spec.linux_));
+  TRYC(setup.cgroup->add_process(pid), "join cgroup");
+  if (spec.process->oom_score_adj)
+    TRYC(write_file(cat("/proc/", pid, "/oom_score_adj"), std::to_string(*spec.process->oom_score_adj), 0, 0),
+         "process.oomScoreAdj");
+  TRY(parent_sock.send(SyncMsg::kGo));
+
+  State state;
+  state.oci_version = spec.oci_version;
+  state.id = o.id;
+  state.pid = pid;
+  state.bundle = bundle;
+  state.rootfs = rootfs;
+  state.created = now_rfc3339();
+  state.owner = owner_name();
+  state.annotations = spec.annotations;
+  state.cgroup = setup.cgroup->save();
+  state.own_pid_ns = spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
+                     spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty();
+  state.systemd_cgroup = o.systemd_cgroup;
+
+  TRY(parent_sock.expect(SyncMsg::kRunHooks));
+  std::string hook_state = state_json(state, ContainerStatus::kCreating, false);
+  TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart"));
+  TRY(run_hooks(spec.hooks.create_runtime, hook_state, "createRuntime"));
+  TRY(parent_sock.send(SyncMsg::kHooksDone, hook_state));
+  TRY(parent_sock.expect(SyncMsg::kReady));
+
+  state.pid_start_time = process_start_time(pid);
+  TRY(dir.save(state));
+  // A copy of the config, so that delete runs the poststop hooks that were configured at create.
+  TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_file(bundle + "/config.json"))));
+  if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
+  committed = true;
+  setup.pid = -1;
+  setup.cgroup.reset();  // the cgroup stays; only our handle goes
+  return pid;
+}
+
+}  // namespace vessel::container

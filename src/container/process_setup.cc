@@ -1,0 +1,94 @@
+#include "container/process_setup.h"
+
+#include <grp.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "common/strings.h"
+#include "sys/syscalls.h"
+
+namespace vessel::container {
+
+Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits) {
+  for (const auto& r : rlimits) {
+    rlimit rl{r.soft, r.hard};
+    if (::setrlimit(r.resource, &rl) < 0) return Error::from_errno(cat("setrlimit ", r.type));
+  }
+  return ok();
+}
+
+Status set_user_and_capabilities(const oci::Process& p) {
+  oci::CapabilitySets caps = p.capabilities.value_or(oci::CapabilitySets{});
+  int last = sys::cap_last_cap();
+  for (int c = 0; c <= last; ++c) {
+    if (c < 64 && (caps.bounding & (1ULL << c))) continue;
+    if (::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+      return Error::from_errno(cat("drop capability ", c, " from the bounding set"));
+  }
+  if (::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) return Error::from_errno("prctl(PR_SET_KEEPCAPS)");
+  std::vector<gid_t> groups(p.user.additional_gids.begin(), p.user.additional_gids.end());
+  if (::setgroups(groups.size(), groups.data()) < 0 && !(errno == EPERM && groups.empty()))
+    return Error::from_errno("setgroups (process.user.additionalGids)");
+  if (::setresgid(p.user.gid, p.user.gid, p.user.gid) < 0)
+    return Error::from_errno(cat("setgid ", p.user.gid, " (process.user.gid)"));
+  if (::setresuid(p.user.uid, p.user.uid, p.user.uid) < 0)
+    return Error::from_errno(cat("setuid ", p.user.uid, " (process.user.uid)"));
+  if (::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) return Error::from_errno("prctl(PR_SET_KEEPCAPS)");
+  uint64_t known = last >= 63 ? ~0ULL : ((1ULL << (last + 1)) - 1);
+  sys::CapState s{caps.effective & known, caps.permitted & known, caps.inheritable & known};
+  TRYC(sys::capset(s), "set capabilities (process.capabilities)");
+  for (int c = 0; c <= last && c < 64; ++c) {
+    if (!(caps.ambient & (1ULL << c))) continue;
+    if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+      return Error::from_errno(cat("raise ambient capability ", c, " (process.capabilities.ambient)"));
+  }
+  return ok();
+}
+
+static bool is_executable(const std::string& path) {
+  struct stat st{};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+Result<std::string> find_executable(const oci::Process& p) {
+  const std::string& name = p.args[0];
+  if (name.find('/') != std::string::npos) {
+    std::string path = name[0] == '/' ? name : p.cwd + "/" + name;
+    if (!is_executable(path)) return Error::from_errno(cat("exec \"", name, "\""));
+    return name;
+  }
+  std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  for (const auto& e : p.env)
+    if (starts_with(e, "PATH=")) path_env = e.substr(5);
+  for (const auto& dir : split(path_env, ':')) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (is_executable(candidate)) return candidate;
+  }
+  return Error(ENOENT, cat("exec \"", name, "\": executable file not found in $PATH"));
+}
+
+Status enter_cwd(const std::string& cwd) {
+  if (::chdir(cwd.c_str()) < 0) return Error::from_errno(cat("chdir to process.cwd ", cwd));
+  char buf[PATH_MAX];
+  // getcwd fails with ENOENT or returns "(unreachable)..." when the cwd is outside our root.
+  if (!::getcwd(buf, sizeof buf) || buf[0] != '/')
+    return Error(EPERM, cat("process.cwd ", cwd, ": resolves outside the container root"));
+  return ok();
+}
+
+Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds) {
+  std::vector<char*> argv, envp;
+  for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  sys::cloexec_from(3 + preserve_fds);
+  ::execve(path.c_str(), argv.data(), envp.data());
+  return Error::from_errno(cat("exec ", path));
+}
+
+}  // namespace vessel::container

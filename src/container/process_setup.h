@@ -1,0 +1,30 @@
+// Turning the init (or an exec'd process) into the configured process:
+// rlimits, user and groups, capabilities, executable lookup, execve.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "oci/spec.h"
+
+namespace vessel::container {
+
+Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits);
+
+// Drops the bounding set, switches uid/gid/groups keeping capabilities, then
+// sets effective/permitted/inheritable and raises ambient ones. An absent
+// capabilities object means no capabilities at all.
+Status set_user_and_capabilities(const oci::Process& p);
+
+// Finds args[0] the way execvp would, but with PATH from the process's env.
+Result<std::string> find_executable(const oci::Process& p);
+
+// chdir to process.cwd and check we did not end up outside the root (CVE-2024-21626).
+Status enter_cwd(const std::string& cwd);
+
+// Marks every fd from 3 + preserve_fds on close-on-exec, then execve.
+// Returns only on failure.
+Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds);
+
+}  // namespace vessel::container

@@ -1,0 +1,245 @@
+#include "container/rootfs.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "common/strings.h"
+#include "container/devices.h"
+#include "container/rootfs_path.h"
+#include "sys/syscalls.h"
+
+namespace vessel::container {
+namespace {
+
+// Flags a bind remount must keep: the kernel refuses to clear them in a user namespace.
+unsigned long locked_flags(const std::string& path) {
+  struct statvfs s{};
+  if (::statvfs(path.c_str(), &s) < 0) return 0;
+  unsigned long f = 0;
+  if (s.f_flag & ST_NOSUID) f |= MS_NOSUID;
+  if (s.f_flag & ST_NODEV) f |= MS_NODEV;
+  if (s.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+  if (s.f_flag & ST_RDONLY) f |= MS_RDONLY;
+  if (s.f_flag & ST_NOATIME) f |= MS_NOATIME;
+  if (s.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+  if (s.f_flag & ST_RELATIME) f |= MS_RELATIME;
+  return f;
+}
+
+constexpr unsigned long kRemountable = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
+                                       MS_RELATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK |
+                                       MS_LAZYTIME;
+
+Status mount_bind(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
+  std::string source = m.source.empty() || m.source[0] == '/' ? m.source : path_join(plan.bundle, m.source);
+  struct stat st{};
+  if (::stat(source.c_str(), &st) < 0) return Error::from_errno(cat("bind source ", source));
+  auto target = S_ISDIR(st.st_mode) ? TRY(mkdir_in_root(rootfd, m.destination))
+                                    : TRY(mkfile_in_root(rootfd, m.destination));
+  unsigned long rec = m.parsed.recursive ? MS_REC : 0;
+  TRY(sys::mount(source, sys::fd_path(target.get()), "", MS_BIND | rec));
+  unsigned long want = m.parsed.flags & kRemountable;
+  if (want || (m.parsed.clear & kRemountable)) {
+    // The fd still names the directory under the new mount: look the path up again.
+    auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+    unsigned long keep = plan.in_userns ? (locked_flags(source) & ~m.parsed.clear) : 0;
+    TRY(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | rec | want | keep));
+  }
+  return ok();
+}
+
+Status mount_cgroups(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
+  unsigned long flags = m.parsed.flags & ~MS_RDONLY;
+  bool ro = m.parsed.flags & MS_RDONLY;
+  auto target = TRY(mkdir_in_root(rootfd, m.destination));
+  bool v2_only = plan.cgroups.size() == 1 && plan.cgroups[0].fstype == "cgroup2";
+  if (plan.cgroups.empty()) return Error(ENOENT, "no cgroup hierarchy to mount");
+  if (v2_only) {
+    if (plan.new_cgroupns) {
+      return sys::mount("cgroup2", sys::fd_path(target.get()), "cgroup2", flags | (ro ? MS_RDONLY : 0));
+    }
+    TRY(sys::mount(path_join(plan.cgroups[0].mountpoint, plan.cgroups[0].path), sys::fd_path(target.get()), "", MS_BIND));
+    auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+    return sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | flags | (ro ? MS_RDONLY : 0));
+  }
+  // v1 or hybrid: a tmpfs holding one mount per hierarchy, as runc lays it out.
+  TRY(sys::mount("tmpfs", sys::fd_path(target.get()), "tmpfs", flags, "mode=755"));
+  for (const auto& cg : plan.cgroups) {
+    std::string name = split_parent(cg.mountpoint).second;
+    std::string dest = path_join(m.destination, name);
+    auto sub = TRY(mkdir_in_root(rootfd, dest));
+    if (plan.new_cgroupns) {
+      std::string opts = cg.fstype == "cgroup2" ? "" : cg.options;
+      TRY(sys::mount(cg.fstype, sys::fd_path(sub.get()), cg.fstype, flags | (ro ? MS_RDONLY : 0), opts));
+    } else {
+      TRY(sys::mount(path_join(cg.mountpoint, cg.path), sys::fd_path(sub.get()), "", MS_BIND));
+      auto mounted = TRY(open_in_root(rootfd, dest, O_PATH));
+      TRY(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | flags | (ro ? MS_RDONLY : 0)));
+    }
+  }
+  if (ro) {
+    auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+    TRY(sys::mount("", sys::fd_path(mounted.get()), "", MS_REMOUNT | flags | MS_RDONLY, "mode=755"));
+  }
+  return ok();
+}
+
+Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
+  if (m.parsed.bind) {
+    TRY(mount_bind(rootfd, plan, m));
+  } else if (m.type == "cgroup" || m.type == "cgroup2") {
+    TRY(mount_cgroups(rootfd, plan, m));
+  } else {
+    auto target = TRY(mkdir_in_root(rootfd, m.destination));
+    auto st = sys::mount(m.source, sys::fd_path(target.get()), m.type, m.parsed.flags & ~MS_REMOUNT, m.parsed.data);
+    if (!st && m.type == "sysfs" && (st.error().code() == EPERM || st.error().code() == EBUSY)) {
+      // No network namespace of our own (or a user namespace): sysfs cannot be
+      // mounted fresh, so bind the host's, as runc does.
+      TRY(sys::mount("/sys", sys::fd_path(target.get()), "", MS_BIND | MS_REC));
+      auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+      TRY(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | MS_REC |
+                                                               (m.parsed.flags & kRemountable) |
+                                                               (plan.in_userns ? locked_flags("/sys") : 0)));
+    } else if (!st) {
+      return st;
+    }
+  }
+  if (m.parsed.propagation) {
+    auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+    TRY(sys::mount("", sys::fd_path(mounted.get()), "", m.parsed.propagation));
+  }
+  return ok();
+}
+
+bool dev_is_bind_mounted(const oci::Spec& spec) {
+  for (const auto& m : spec.mounts)
+    if (m.destination == "/dev" && m.parsed.bind) return true;
+  return false;
+}
+
+
+}  // namespace
+
+Status prepare_rootfs(const RootfsPlan& plan) {
+  const oci::Spec& spec = *plan.spec;
+  unsigned long prop = spec.linux_.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
+                                                             : oci::propagation_from_name(spec.linux_.rootfs_propagation);
+  TRYC(sys::mount("", "/", "", prop), "set propagation of /");
+  TRY(sys::mount(plan.rootfs, plan.rootfs, "", MS_BIND | MS_REC));
+  auto root = TRY(open_file(plan.rootfs, O_PATH | O_DIRECTORY));
+  for (size_t i = 0; i < spec.mounts.size(); ++i)
+    TRYC(mount_one(root.get(), plan, spec.mounts[i]), cat("mounts[", i, "] ", spec.mounts[i].destination));
+  if (!dev_is_bind_mounted(spec)) {
+    std::vector<oci::Device> devs = default_devices();
+    devs.insert(devs.end(), spec.linux_.devices.begin(), spec.linux_.devices.end());
+    TRYC(create_devices(root.get(), devs, plan.in_userns), "create devices");
+    TRYC(create_dev_symlinks(root.get()), "create /dev links");
+  } else {
+    TRYC(create_devices(root.get(), spec.linux_.devices, plan.in_userns), "linux.devices");
+  }
+  return ok();
+}
+
+Status enter_rootfs(const std::string& rootfs, bool no_pivot) {
+  auto fd = TRY(open_file(rootfs, O_RDONLY | O_DIRECTORY));
+  if (::fchdir(fd.get()) < 0) return Error::from_errno(cat("chdir ", rootfs));
+  if (no_pivot) {
+    TRY(sys::mount(rootfs, "/", "", MS_MOVE));
+    if (::chroot(".") < 0) return Error::from_errno("chroot");
+  } else {
+    auto st = sys::pivot_root(".", ".");
+    if (!st && st.error().code() == EINVAL) {
+      // The parent of the rootfs is a shared mount: make the mounts above it private and retry.
+      std::string p = rootfs;
+      while (p != "/") {
+        p = split_parent(p).first;
+        if (::mount("", p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0) break;
+      }
+      st = sys::pivot_root(".", ".");
+    }
+    TRY(std::move(st));
+    // The old root is now stacked under "."; detach it without propagating to the host.
+    TRY(sys::mount("", ".", "", MS_SLAVE | MS_REC));
+    TRY(sys::umount2(".", MNT_DETACH));
+  }
+  if (::chdir("/") < 0) return Error::from_errno("chdir /");
+  return ok();
+}
+
+namespace {
+
+// The container's /dev/null, checked to really be the null device and held by fd,
+// so a symlink or another file put in its place cannot be bound over masked paths (CVE-2025-31133).
+Result<UniqueFd> open_devnull(int rootfd) {
+  auto fd = TRY(open_in_root(rootfd, "/dev/null", O_PATH | O_NOFOLLOW));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat /dev/null");
+  if (!S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+    return Error(EPERM, "/dev/null in the container is not the null device");
+  return fd;
+}
+
+}  // namespace
+
+Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
+  auto root = TRY(open_file("/", O_PATH | O_DIRECTORY));
+  bool have_proc = false;
+  UniqueFd proc;
+  if (auto p = open_in_root(root.get(), "/proc", O_RDONLY | O_DIRECTORY)) {
+    if (check_procfs(p->get(), "/proc")) {
+      have_proc = true;
+      proc = std::move(*p);
+    }
+  }
+  for (const auto& [key, value] : spec.linux_.sysctl) {
+    if (!have_proc) return Error(ENOENT, cat("linux.sysctl.", key, ": /proc is not mounted in the container"));
+    std::string rel = "sys/" + key;
+    for (auto& c : rel)
+      if (c == '.') c = '/';
+    auto fd = open_proc_file(proc.get(), rel, O_WRONLY | O_TRUNC);
+    if (!fd) return std::move(fd).error().context(cat("linux.sysctl.", key));
+    TRYC(write_all(fd->get(), value), cat("linux.sysctl.", key));
+  }
+  if ((!spec.linux_.masked_paths.empty() || !spec.linux_.readonly_paths.empty()) && !have_proc)
+    return Error(ENOENT, "linux.maskedPaths: /proc must be mounted in the container");
+  UniqueFd devnull;
+  for (const auto& p : spec.linux_.masked_paths) {
+    auto fd = open_in_root(root.get(), p, O_PATH);
+    if (!fd) {
+      if (fd.error().code() == ENOENT) continue;
+      return std::move(fd).error().context(cat("linux.maskedPaths ", p));
+    }
+    struct stat st{};
+    if (::fstat(fd->get(), &st) < 0) return Error::from_errno(cat("stat ", p));
+    if (S_ISDIR(st.st_mode)) {
+      TRYC(sys::mount("tmpfs", sys::fd_path(fd->get()), "tmpfs", MS_RDONLY, "size=0,nr_inodes=1"), cat("mask ", p));
+    } else {
+      if (!devnull) devnull = TRYC(open_devnull(root.get()), cat("mask ", p));
+      TRYC(sys::mount(sys::fd_path(devnull.get()), sys::fd_path(fd->get()), "", MS_BIND), cat("mask ", p));
+    }
+  }
+  for (const auto& p : spec.linux_.readonly_paths) {
+    auto fd = open_in_root(root.get(), p, O_PATH);
+    if (!fd) {
+      if (fd.error().code() == ENOENT) continue;
+      return std::move(fd).error().context(cat("linux.readonlyPaths ", p));
+    }
+    TRYC(sys::mount(sys::fd_path(fd->get()), sys::fd_path(fd->get()), "", MS_BIND | MS_REC), cat("readonly ", p));
+    auto mounted = TRY(open_in_root(root.get(), p, O_PATH));
+    unsigned long keep = locked_flags(p) & ~MS_RDONLY & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    TRYC(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | keep),
+         cat("readonly ", p));
+  }
+  if (spec.root_readonly) {
+    unsigned long keep = in_userns ? locked_flags("/") & (MS_NOSUID | MS_NODEV | MS_NOEXEC) : 0;
+    TRYC(sys::mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY | keep), "root.readonly");
+  }
+  return ok();
+}
+
+}  // namespace vessel::container

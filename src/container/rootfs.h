@@ -1,0 +1,40 @@
+// The container's filesystem view: config mounts in order, /dev, pivot_root,
+// then masked and read-only paths. Runs in the init, in its mount namespace.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "oci/spec.h"
+
+namespace vessel::container {
+
+// One cgroup hierarchy as the container should see it at a "cgroup" mount.
+struct CgroupMount {
+  std::string mountpoint;  // host mount point, e.g. /sys/fs/cgroup/memory
+  std::string fstype;      // cgroup or cgroup2
+  std::string options;     // e.g. "memory" (v1 controllers)
+  std::string path;        // the container's cgroup inside that hierarchy
+};
+
+struct RootfsPlan {
+  const oci::Spec* spec = nullptr;
+  std::string rootfs;   // absolute host path
+  std::string bundle;   // for relative bind sources
+  bool in_userns = false;
+  bool new_cgroupns = false;
+  std::vector<CgroupMount> cgroups;
+};
+
+// Sets propagation, bind-mounts the rootfs on itself, performs every config
+// mount and creates /dev. Before pivot_root; host paths still visible.
+Status prepare_rootfs(const RootfsPlan& plan);
+
+// Makes the rootfs "/" (pivot_root, or chroot with --no-pivot).
+Status enter_rootfs(const std::string& rootfs, bool no_pivot);
+
+// After pivot_root: sysctls, masked and read-only paths, read-only root.
+Status finalize_rootfs(const oci::Spec& spec, bool in_userns);
+
+}  // namespace vessel::container
