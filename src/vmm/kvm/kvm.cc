@@ -4,14 +4,38 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include <cstdlib>
-#include <memory>
 #include <utility>
 
 #include "common/strings.h"
 #include "vmm/hex.h"
 
 namespace vessel::vmm {
+
+namespace {
+// <linux/kvm.h>'s flexible-array structs (kvm_cpuid2, kvm_msrs) have a
+// different size in C++ with g++ 12 (__DECLARE_FLEX_ARRAY adds an empty
+// struct), which changes the ioctl numbers and the entries' offset. We lay
+// the buffers out by hand: an 8-byte header, then the entries.
+struct FlexHeader {
+  uint32_t count;
+  uint32_t pad;
+};
+static_assert(sizeof(FlexHeader) == 8);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, FlexHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, FlexHeader);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, FlexHeader);
+
+// A header + entries buffer for one of those ioctls.
+template <class Entry>
+struct FlexBuffer {
+  explicit FlexBuffer(size_t n) : bytes(sizeof(FlexHeader) + n * sizeof(Entry), 0) {
+    header()->count = static_cast<uint32_t>(n);
+  }
+  FlexHeader* header() { return reinterpret_cast<FlexHeader*>(bytes.data()); }
+  Entry* entries() { return reinterpret_cast<Entry*>(bytes.data() + sizeof(FlexHeader)); }
+  std::vector<uint8_t> bytes;
+};
+}  // namespace
 
 Result<Kvm> Kvm::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
@@ -36,13 +60,9 @@ Result<size_t> Kvm::vcpu_mmap_size() const {
 }
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
-  constexpr unsigned kMax = 256;
-  size_t bytes = sizeof(kvm_cpuid2) + kMax * sizeof(kvm_cpuid_entry2);
-  std::unique_ptr<kvm_cpuid2, decltype(&std::free)> c(static_cast<kvm_cpuid2*>(std::calloc(1, bytes)), &std::free);
-  if (!c) return Error(ENOMEM, "allocate CPUID buffer");
-  c->nent = kMax;
-  if (::ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, c.get()) < 0) return Error::from_errno("KVM_GET_SUPPORTED_CPUID");
-  return std::vector<kvm_cpuid_entry2>(c->entries, c->entries + c->nent);
+  FlexBuffer<kvm_cpuid_entry2> c(256);
+  if (::ioctl(fd_.get(), kGetSupportedCpuid, c.bytes.data()) < 0) return Error::from_errno("KVM_GET_SUPPORTED_CPUID");
+  return std::vector<kvm_cpuid_entry2>(c.entries(), c.entries() + c.header()->count);
 }
 
 Result<VmFd> VmFd::create(const Kvm& kvm) {
@@ -153,22 +173,16 @@ Status VcpuFd::set_fpu(const kvm_fpu& f) {
 }
 
 Status VcpuFd::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
-  size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-  std::unique_ptr<kvm_cpuid2, decltype(&std::free)> c(static_cast<kvm_cpuid2*>(std::calloc(1, bytes)), &std::free);
-  if (!c) return Error(ENOMEM, "allocate CPUID buffer");
-  c->nent = static_cast<uint32_t>(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) c->entries[i] = entries[i];
-  if (::ioctl(fd_.get(), KVM_SET_CPUID2, c.get()) < 0) return Error::from_errno("KVM_SET_CPUID2");
+  FlexBuffer<kvm_cpuid_entry2> c(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) c.entries()[i] = entries[i];
+  if (::ioctl(fd_.get(), kSetCpuid2, c.bytes.data()) < 0) return Error::from_errno("KVM_SET_CPUID2");
   return ok();
 }
 
 Status VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) {
-  size_t bytes = sizeof(kvm_msrs) + entries.size() * sizeof(kvm_msr_entry);
-  std::unique_ptr<kvm_msrs, decltype(&std::free)> m(static_cast<kvm_msrs*>(std::calloc(1, bytes)), &std::free);
-  if (!m) return Error(ENOMEM, "allocate MSR buffer");
-  m->nmsrs = static_cast<uint32_t>(entries.size());
-  for (size_t i = 0; i < entries.size(); ++i) m->entries[i] = entries[i];
-  int r = ::ioctl(fd_.get(), KVM_SET_MSRS, m.get());
+  FlexBuffer<kvm_msr_entry> m(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) m.entries()[i] = entries[i];
+  int r = ::ioctl(fd_.get(), kSetMsrs, m.bytes.data());
   if (r < 0) return Error::from_errno("KVM_SET_MSRS");
   if (static_cast<size_t>(r) != entries.size())
     return Error::invalid(cat("KVM_SET_MSRS: KVM refused MSR ", hex(entries[static_cast<size_t>(r)].index)));

@@ -104,7 +104,7 @@ std::vector<uint8_t> build_dsdt_aml(const AcpiConfig& cfg) {
   for (size_t i = 0; i < cfg.virtio_mmio.size(); ++i) {
     const auto& d = cfg.virtio_mmio[i];
     char dev[5];
-    std::snprintf(dev, sizeof dev, "V%03zu", i);
+    std::snprintf(dev, sizeof dev, "V%03u", static_cast<unsigned>(i % 1000));
     sb.push_back(a::device(dev, {a::name("_HID", a::string("LNRO0005")), a::name("_UID", a::integer(i)),
                                  a::name("_CCA", a::integer(1)),
                                  a::name("_CRS", a::resource_template({a::memory32_fixed(true, static_cast<uint32_t>(d.base), d.size),

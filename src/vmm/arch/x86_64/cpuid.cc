@@ -1,5 +1,6 @@
 #include "vmm/arch/x86_64/cpuid.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace vessel::vmm::x86 {

@@ -5,6 +5,7 @@
 
 #include <linux/kvm.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace vessel::vmm::x86 {

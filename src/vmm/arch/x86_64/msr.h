@@ -3,6 +3,7 @@
 
 #include <linux/kvm.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace vessel::vmm::x86 {
