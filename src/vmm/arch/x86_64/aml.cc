@@ -78,8 +78,10 @@ Bytes integer(uint64_t v) {
 }
 
 Bytes string(std::string_view s) {
-  Bytes out{kStringPrefix};
-  out.insert(out.end(), s.begin(), s.end());
+  Bytes out;
+  out.reserve(s.size() + 2);
+  out.push_back(kStringPrefix);
+  for (char c : s) out.push_back(static_cast<uint8_t>(c));  // (insert() trips a g++ 12 -Warray-bounds false positive)
   out.push_back(0);
   return out;
 }
