@@ -9,6 +9,7 @@ set -eu
 VESSEL=${1:-$(dirname "$0")/../../../build/vessel}; [ $# -gt 0 ] && shift
 KVER=6.1.0-56-cloud-amd64
 KERNEL=/boot/vmlinuz-$KVER
+INNER_KERNEL=${INNER_KERNEL:-$KERNEL}  # e.g. a vmlinux from extract_vmlinux.py: the PVH path
 WORK=$(mktemp -d /tmp/vessel-nested-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -42,7 +43,7 @@ cp "$VESSEL" "$WORK/outer/vessel"
 for lib in $(ldd "$VESSEL" | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do
   mkdir -p "$WORK/outer$(dirname "$lib")"; cp "$lib" "$WORK/outer$lib"
 done
-cp "$KERNEL" "$WORK/outer/vmlinuz"; cp "$WORK/inner.cpio.gz" "$WORK/outer/"
+cp "$INNER_KERNEL" "$WORK/outer/vmlinuz"; cp "$WORK/inner.cpio.gz" "$WORK/outer/"
 for m in virt/lib/irqbypass.ko arch/x86/kvm/kvm.ko arch/x86/kvm/kvm-amd.ko; do
   cp /lib/modules/$KVER/kernel/$m "$WORK/outer/"
 done
