@@ -1,0 +1,35 @@
+// A tiny AML encoder: just the terms a DSDT of static devices needs
+// (Scope, Device, Name, Package, integers, strings, EISA ids and resource
+// templates). Each function returns the encoded bytes of one term.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace vessel::vmm::x86::aml {
+
+using Bytes = std::vector<uint8_t>;
+
+// PkgLength for `content_len` bytes that follow it (the encoding counts itself).
+Bytes pkg_length(size_t content_len);
+// "\\_SB_.COM1", "_HID", "\\_S5_": segments of up to 4 characters, padded with '_'.
+Bytes name_string(std::string_view path);
+Bytes integer(uint64_t v);
+Bytes string(std::string_view s);
+// EisaId("PNP0501") as its 32-bit compressed form.
+Bytes eisa_id(std::string_view id);
+Bytes name(std::string_view path, const Bytes& value);
+Bytes package(const std::vector<Bytes>& elements);
+Bytes buffer(const Bytes& data);
+Bytes scope(std::string_view path, const std::vector<Bytes>& terms);
+Bytes device(std::string_view path, const std::vector<Bytes>& terms);
+
+// Resource descriptors and the template (a Buffer ending with an end tag).
+Bytes io_port(uint16_t base, uint8_t len);
+Bytes irq_no_flags(uint8_t irq);
+Bytes memory32_fixed(bool writable, uint32_t base, uint32_t len);
+Bytes interrupt(bool edge, bool active_low, bool shared, uint32_t irq);
+Bytes resource_template(const std::vector<Bytes>& descriptors);
+
+}  // namespace vessel::vmm::x86::aml

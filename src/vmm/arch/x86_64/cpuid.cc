@@ -1,0 +1,81 @@
+#include "vmm/arch/x86_64/cpuid.h"
+
+#include <cstdint>
+#include <cstring>
+
+namespace vessel::vmm::x86 {
+
+namespace {
+unsigned bits_for(unsigned n) {
+  unsigned b = 0;
+  while ((1u << b) < n) ++b;
+  return b;
+}
+}  // namespace
+
+std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpuid, unsigned index, unsigned count) {
+  const uint32_t apic_id = index;
+  bool has_hv_leaf = false;
+  for (auto& e : cpuid) {
+    switch (e.function) {
+      case 0x1:
+        e.ebx = (apic_id << 24) | (count << 16) | (8 << 8) | (e.ebx & 0xff);  // APIC id, logical count, CLFLUSH 64 B
+        e.ecx |= 1u << 31;                                                    // running on a hypervisor
+        if (count > 1) e.edx |= 1u << 28;                                     // HTT: the count field is valid
+        else e.edx &= ~(1u << 28);
+        break;
+      case 0x4: {  // deterministic cache parameters (Intel)
+        uint32_t level = (e.eax >> 5) & 0x7;
+        uint32_t sharing = level >= 3 ? count - 1 : 0;
+        e.eax = (e.eax & 0x3fff) | (sharing << 14) | ((count - 1) << 26);
+        break;
+      }
+      case 0xb:
+      case 0x1f: {  // extended topology: SMT level (1 thread), core level (count cores)
+        e.edx = apic_id;
+        if (e.index == 0) {
+          e.eax = 0;
+          e.ebx = 1;
+          e.ecx = (1u << 8) | 0;
+        } else if (e.index == 1) {
+          e.eax = bits_for(count);
+          e.ebx = count;
+          e.ecx = (2u << 8) | 1;
+        } else {
+          e.eax = e.ebx = 0;
+          e.ecx = e.index;
+        }
+        break;
+      }
+      case 0x40000000:
+        has_hv_leaf = true;
+        if (e.eax < 0x40000001) e.eax = 0x40000001;
+        std::memcpy(&e.ebx, "KVMK", 4);
+        std::memcpy(&e.ecx, "VMKV", 4);
+        std::memcpy(&e.edx, "M\0\0\0", 4);
+        break;
+      case 0x80000008:  // AMD: number of cores - 1
+        e.ecx = (e.ecx & ~0xffu & ~0xf000u) | (count - 1) | (bits_for(count) << 12);
+        break;
+      case 0x8000001e:  // AMD: extended APIC id, one thread per core
+        e.eax = apic_id;
+        e.ebx = (e.ebx & 0xffffff00u) | apic_id;
+        e.ebx &= ~0xff00u;
+        e.ecx = 0;
+        break;
+      default: break;
+    }
+  }
+  if (!has_hv_leaf) {
+    kvm_cpuid_entry2 e{};
+    e.function = 0x40000000;
+    e.eax = 0x40000001;
+    std::memcpy(&e.ebx, "KVMK", 4);
+    std::memcpy(&e.ecx, "VMKV", 4);
+    std::memcpy(&e.edx, "M\0\0\0", 4);
+    cpuid.push_back(e);
+  }
+  return cpuid;
+}
+
+}  // namespace vessel::vmm::x86

@@ -1,0 +1,73 @@
+#include "vmm/devices/i8042.h"
+
+namespace vessel::vmm {
+
+void I8042::put(uint8_t v) {
+  s_.out = v;
+  s_.status |= kStatusObf;
+}
+
+void I8042::read(uint64_t offset, std::span<uint8_t> d) {
+  if (d.empty()) return;
+  std::lock_guard lock(mu_);
+  uint8_t v = 0;
+  if (offset == 0) {
+    v = s_.out;
+    s_.status &= static_cast<uint8_t>(~kStatusObf);
+  } else if (offset == 4) {
+    v = s_.status;
+  }
+  d[0] = v;
+  for (size_t i = 1; i < d.size(); ++i) d[i] = 0;
+}
+
+void I8042::write(uint64_t offset, std::span<const uint8_t> d) {
+  if (d.empty()) return;
+  bool reset = false;
+  {
+    std::lock_guard lock(mu_);
+    if (offset == 4) {
+      s_.status |= kStatusCmd;
+      if (d[0] == kCmdReset) reset = true;
+      else command(d[0]);
+    } else if (offset == 0) {
+      s_.status &= static_cast<uint8_t>(~kStatusCmd);
+      if (s_.pending_cmd == kCmdWriteOutPort && !(d[0] & 0x01)) reset = true;  // bit 0 low: CPU reset
+      else data(d[0]);
+      s_.pending_cmd = 0;
+    }
+  }
+  if (reset && on_reset_) on_reset_();
+}
+
+void I8042::command(uint8_t cmd) {
+  switch (cmd) {
+    case kCmdReadCtr: put(s_.control); break;
+    case kCmdSelfTest: put(0x55); break;
+    case kCmdPortTest: put(0x00); break;
+    case kCmdWriteCtr:
+    case kCmdWriteOutPort:
+    case kCmdWriteAux: s_.pending_cmd = cmd; break;
+    default: break;  // enable/disable ports and the rest: accepted, no effect
+  }
+}
+
+void I8042::data(uint8_t v) {
+  switch (s_.pending_cmd) {
+    case kCmdWriteCtr: s_.control = v; break;
+    case kCmdWriteAux: break;  // no mouse
+    default: put(0xfa); break;  // keyboard command: ACK
+  }
+}
+
+I8042State I8042::save() const {
+  std::lock_guard lock(mu_);
+  return s_;
+}
+
+void I8042::restore(const I8042State& s) {
+  std::lock_guard lock(mu_);
+  s_ = s;
+}
+
+}  // namespace vessel::vmm

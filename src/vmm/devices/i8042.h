@@ -1,0 +1,47 @@
+// I8042: just enough of the PS/2 controller at 0x60 (data) / 0x64
+// (status/command) for guests to probe it and to reset the machine:
+// command 0xFE on port 0x64 (or pulsing the reset line through the output
+// port, command 0xD1) calls the reset callback. Registered as 0x60..0x64.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "vmm/devices/bus.h"
+
+namespace vessel::vmm {
+
+struct I8042State {
+  uint8_t status = 0x04;   // system flag set: POST passed
+  uint8_t control = 0x47;  // keyboard interrupt, system flag, translation
+  uint8_t out = 0;         // output buffer (valid when status bit 0)
+  uint8_t pending_cmd = 0; // a command that waits for a data byte
+};
+
+class I8042 : public BusDevice {
+ public:
+  static constexpr uint8_t kStatusObf = 0x01, kStatusCmd = 0x08;
+  static constexpr uint8_t kCmdReadCtr = 0x20, kCmdWriteCtr = 0x60, kCmdSelfTest = 0xaa,
+                           kCmdPortTest = 0xab, kCmdWriteOutPort = 0xd1, kCmdWriteAux = 0xd4,
+                           kCmdReset = 0xfe;
+
+  explicit I8042(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
+
+  void read(uint64_t offset, std::span<uint8_t> data) override;
+  void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  I8042State save() const;
+  void restore(const I8042State& s);
+
+ private:
+  void put(uint8_t v);
+  void command(uint8_t cmd);
+  void data(uint8_t v);
+
+  mutable std::mutex mu_;
+  I8042State s_;
+  std::function<void()> on_reset_;
+};
+
+}  // namespace vessel::vmm

@@ -1,0 +1,203 @@
+#include "vmm/kvm/kvm.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <utility>
+
+#include "common/strings.h"
+#include "vmm/hex.h"
+
+namespace vessel::vmm {
+
+namespace {
+// <linux/kvm.h>'s flexible-array structs (kvm_cpuid2, kvm_msrs) have a
+// different size in C++ with g++ 12 (__DECLARE_FLEX_ARRAY adds an empty
+// struct), which changes the ioctl numbers and the entries' offset. We lay
+// the buffers out by hand: an 8-byte header, then the entries.
+struct FlexHeader {
+  uint32_t count;
+  uint32_t pad;
+};
+static_assert(sizeof(FlexHeader) == 8);
+constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, FlexHeader);
+constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, FlexHeader);
+constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, FlexHeader);
+
+// A header + entries buffer for one of those ioctls.
+template <class Entry>
+struct FlexBuffer {
+  explicit FlexBuffer(size_t n) : bytes(sizeof(FlexHeader) + n * sizeof(Entry), 0) {
+    header()->count = static_cast<uint32_t>(n);
+  }
+  FlexHeader* header() { return reinterpret_cast<FlexHeader*>(bytes.data()); }
+  Entry* entries() { return reinterpret_cast<Entry*>(bytes.data() + sizeof(FlexHeader)); }
+  std::vector<uint8_t> bytes;
+};
+}  // namespace
+
+Result<Kvm> Kvm::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Error::from_errno(cat("open ", path));
+  Kvm k;
+  k.fd_.reset(fd);
+  int v = ::ioctl(fd, KVM_GET_API_VERSION, 0);
+  if (v < 0) return Error::from_errno(cat(path, " is not a KVM device: KVM_GET_API_VERSION"));
+  if (v != KVM_API_VERSION) return Error::invalid(cat(path, ": KVM API version ", v, ", expected ", KVM_API_VERSION));
+  return k;
+}
+
+int Kvm::check_extension(long cap) const {
+  int r = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return r < 0 ? 0 : r;
+}
+
+Result<size_t> Kvm::vcpu_mmap_size() const {
+  int r = ::ioctl(fd_.get(), KVM_GET_VCPU_MMAP_SIZE, 0);
+  if (r < 0) return Error::from_errno("KVM_GET_VCPU_MMAP_SIZE");
+  return static_cast<size_t>(r);
+}
+
+Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
+  FlexBuffer<kvm_cpuid_entry2> c(256);
+  if (::ioctl(fd_.get(), kGetSupportedCpuid, c.bytes.data()) < 0) return Error::from_errno("KVM_GET_SUPPORTED_CPUID");
+  return std::vector<kvm_cpuid_entry2>(c.entries(), c.entries() + c.header()->count);
+}
+
+Result<VmFd> VmFd::create(const Kvm& kvm) {
+  int fd;
+  do fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Error::from_errno("KVM_CREATE_VM");
+  VmFd v;
+  v.fd_.reset(fd);
+  return v;
+}
+
+Status VmFd::set_tss_addr(uint64_t addr) {
+  if (::ioctl(fd_.get(), KVM_SET_TSS_ADDR, static_cast<unsigned long>(addr)) < 0)
+    return Error::from_errno(cat("KVM_SET_TSS_ADDR ", hex(addr)));
+  return ok();
+}
+
+Status VmFd::set_identity_map_addr(uint64_t addr) {
+  uint64_t a = addr;
+  if (::ioctl(fd_.get(), KVM_SET_IDENTITY_MAP_ADDR, &a) < 0)
+    return Error::from_errno(cat("KVM_SET_IDENTITY_MAP_ADDR ", hex(addr)));
+  return ok();
+}
+
+Status VmFd::create_irqchip() {
+  if (::ioctl(fd_.get(), KVM_CREATE_IRQCHIP, 0) < 0) return Error::from_errno("KVM_CREATE_IRQCHIP");
+  return ok();
+}
+
+Status VmFd::create_pit2() {
+  kvm_pit_config pit{};
+  pit.flags = KVM_PIT_SPEAKER_DUMMY;
+  if (::ioctl(fd_.get(), KVM_CREATE_PIT2, &pit) < 0) return Error::from_errno("KVM_CREATE_PIT2");
+  return ok();
+}
+
+Status VmFd::set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size, void* host) {
+  kvm_userspace_memory_region r{};
+  r.slot = slot;
+  r.guest_phys_addr = guest_addr;
+  r.memory_size = size;
+  r.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
+    return Error::from_errno(cat("KVM_SET_USER_MEMORY_REGION slot ", slot, " at ", hex(guest_addr), " size ", hex(size)));
+  return ok();
+}
+
+Status VmFd::irq_line(uint32_t irq, bool level) {
+  kvm_irq_level l{};
+  l.irq = irq;
+  l.level = level ? 1 : 0;
+  if (::ioctl(fd_.get(), KVM_IRQ_LINE, &l) < 0) return Error::from_errno(cat("KVM_IRQ_LINE ", irq));
+  return ok();
+}
+
+Result<UniqueFd> VmFd::create_vcpu(unsigned id) {
+  int fd = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
+  if (fd < 0) return Error::from_errno(cat("KVM_CREATE_VCPU ", id));
+  return UniqueFd(fd);
+}
+
+Result<VcpuFd> VcpuFd::create(VmFd& vm, unsigned id, size_t mmap_size) {
+  VcpuFd v;
+  v.fd_ = TRY(vm.create_vcpu(id));
+  v.id_ = id;
+  void* p = ::mmap(nullptr, mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v.fd_.get(), 0);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map kvm_run of vCPU ", id));
+  v.run_ = static_cast<kvm_run*>(p);
+  v.mmap_size_ = mmap_size;
+  return v;
+}
+
+VcpuFd::VcpuFd(VcpuFd&& o) noexcept
+    : fd_(std::move(o.fd_)), id_(o.id_), run_(std::exchange(o.run_, nullptr)), mmap_size_(o.mmap_size_) {}
+
+VcpuFd::~VcpuFd() {
+  if (run_) ::munmap(run_, mmap_size_);
+}
+
+int VcpuFd::run() { return ::ioctl(fd_.get(), KVM_RUN, 0) < 0 ? -errno : 0; }
+
+Result<kvm_regs> VcpuFd::get_regs() const {
+  kvm_regs r{};
+  if (::ioctl(fd_.get(), KVM_GET_REGS, &r) < 0) return Error::from_errno("KVM_GET_REGS");
+  return r;
+}
+
+Status VcpuFd::set_regs(const kvm_regs& r) {
+  if (::ioctl(fd_.get(), KVM_SET_REGS, &r) < 0) return Error::from_errno("KVM_SET_REGS");
+  return ok();
+}
+
+Result<kvm_sregs> VcpuFd::get_sregs() const {
+  kvm_sregs s{};
+  if (::ioctl(fd_.get(), KVM_GET_SREGS, &s) < 0) return Error::from_errno("KVM_GET_SREGS");
+  return s;
+}
+
+Status VcpuFd::set_sregs(const kvm_sregs& s) {
+  if (::ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) return Error::from_errno("KVM_SET_SREGS");
+  return ok();
+}
+
+Status VcpuFd::set_fpu(const kvm_fpu& f) {
+  if (::ioctl(fd_.get(), KVM_SET_FPU, &f) < 0) return Error::from_errno("KVM_SET_FPU");
+  return ok();
+}
+
+Status VcpuFd::set_cpuid(std::span<const kvm_cpuid_entry2> entries) {
+  FlexBuffer<kvm_cpuid_entry2> c(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) c.entries()[i] = entries[i];
+  if (::ioctl(fd_.get(), kSetCpuid2, c.bytes.data()) < 0) return Error::from_errno("KVM_SET_CPUID2");
+  return ok();
+}
+
+Status VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) {
+  FlexBuffer<kvm_msr_entry> m(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) m.entries()[i] = entries[i];
+  int r = ::ioctl(fd_.get(), kSetMsrs, m.bytes.data());
+  if (r < 0) return Error::from_errno("KVM_SET_MSRS");
+  if (static_cast<size_t>(r) != entries.size())
+    return Error::invalid(cat("KVM_SET_MSRS: KVM refused MSR ", hex(entries[static_cast<size_t>(r)].index)));
+  return ok();
+}
+
+Result<kvm_lapic_state> VcpuFd::get_lapic() const {
+  kvm_lapic_state l{};
+  if (::ioctl(fd_.get(), KVM_GET_LAPIC, &l) < 0) return Error::from_errno("KVM_GET_LAPIC");
+  return l;
+}
+
+Status VcpuFd::set_lapic(const kvm_lapic_state& l) {
+  if (::ioctl(fd_.get(), KVM_SET_LAPIC, &l) < 0) return Error::from_errno("KVM_SET_LAPIC");
+  return ok();
+}
+
+}  // namespace vessel::vmm

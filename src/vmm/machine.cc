@@ -1,0 +1,126 @@
+#include "vmm/machine.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include "common/strings.h"
+#include "vmm/arch/x86_64/acpi.h"
+#include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/msr.h"
+
+namespace vessel::vmm {
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& cfg) {
+  if (cfg.cpus == 0 || cfg.cpus > kMaxCpus) return Error::invalid(cat("vCPU count must be 1 to ", kMaxCpus, ", not ", cfg.cpus));
+  GuestMemory mem = TRYC(GuestMemory::create(cfg.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd), "guest memory");
+  std::unique_ptr<Machine> m(new Machine(std::move(mem)));
+  TRY(m->init(cfg));
+  return m;
+}
+
+Status Machine::init(const MachineConfig& cfg) {
+  cpus_ = cfg.cpus;
+  irqchip_ = cfg.irqchip;
+  int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return Error::from_errno("eventfd");
+  stop_fd_.reset(efd);
+
+  kvm_ = TRY(Kvm::open(cfg.kvm_device));
+  vm_ = TRY(VmFd::create(kvm_));
+  TRY(vm_.set_identity_map_addr(x86::kIdentityMapAddr));
+  TRY(vm_.set_tss_addr(x86::kTssAddr));
+  if (irqchip_) {
+    TRY(vm_.create_irqchip());
+    TRY(vm_.create_pit2());
+  }
+  uint32_t slot = 0;
+  for (const auto& r : mem_.regions()) TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host));
+
+  // Platform devices on the port I/O bus.
+  VmFd* vm = &vm_;
+  bool irqchip = irqchip_;
+  serial_ = std::make_unique<Serial>(
+      [vm, irqchip](bool level) {
+        if (irqchip) (void)vm->irq_line(x86::kCom1Irq, level);
+      },
+      cfg.serial_out);
+  rtc_ = std::make_unique<Rtc>();
+  i8042_ = std::make_unique<I8042>([this] { request_stop(StopReason::kReset); });
+  acpi_pm_ = std::make_unique<AcpiPm>([this] { request_stop(StopReason::kPoweroff); });
+  TRY(pio_.insert(serial_.get(), x86::kCom1Port, 8, "COM1"));
+  TRY(pio_.insert(rtc_.get(), x86::kRtcPort, 2, "RTC"));
+  TRY(pio_.insert(i8042_.get(), x86::kI8042Port, 5, "i8042"));
+  TRY(pio_.insert(acpi_pm_.get(), x86::kAcpiSleepPort, 2, "ACPI sleep registers"));
+
+  size_t mmap_size = TRY(kvm_.vcpu_mmap_size());
+  auto supported = TRY(kvm_.supported_cpuid());
+  auto msrs = x86::boot_msrs();
+  for (unsigned i = 0; i < cpus_; ++i) {
+    VcpuFd fd = TRY(VcpuFd::create(vm_, i, mmap_size));
+    TRYC(fd.set_cpuid(x86::normalize_cpuid(supported, i, cpus_)), cat("vCPU ", i));
+    TRYC(fd.set_msrs(msrs), cat("vCPU ", i));
+    TRYC(fd.set_fpu(x86::default_fpu()), cat("vCPU ", i));
+    if (irqchip_) {
+      kvm_lapic_state lapic = TRYC(fd.get_lapic(), cat("vCPU ", i));
+      x86::set_lint_pins(lapic);
+      TRYC(fd.set_lapic(lapic), cat("vCPU ", i));
+    }
+    vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_, mmio_, *this));
+  }
+  return ok();
+}
+
+Machine::~Machine() {
+  if (!threads_.empty()) (void)finish();
+}
+
+Status Machine::load_linux(x86::BootSources src) {
+  x86::AcpiConfig acpi;
+  acpi.cpu_count = cpus_;
+  src.rsdp_addr = TRY(x86::write_acpi_tables(mem_, acpi));
+  entry_ = TRY(x86::load_kernel(mem_, src));
+  return ok();
+}
+
+Status Machine::start() {
+  if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
+  TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
+  Vcpu::install_kick_handler();
+  for (auto& v : vcpus_) {
+    Vcpu* p = v.get();
+    threads_.emplace_back([p] { p->run_loop(); });
+  }
+  return ok();
+}
+
+void Machine::request_stop(StopReason reason, std::string detail) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_.load()) return;
+    result_.reason = reason;
+    result_.detail = std::move(detail);
+    stopping_.store(true, std::memory_order_release);
+  }
+  uint64_t one = 1;
+  (void)!::write(stop_fd_.get(), &one, sizeof one);
+}
+
+RunResult Machine::finish() {
+  request_stop(StopReason::kStopped);
+  for (auto& v : vcpus_) v->kick();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  std::lock_guard lock(mu_);
+  return result_;
+}
+
+RunResult Machine::run() {
+  if (auto s = start(); !s) return {StopReason::kError, s.error().message()};
+  pollfd p{stop_fd_.get(), POLLIN, 0};
+  while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+  }
+  return finish();
+}
+
+}  // namespace vessel::vmm

@@ -1,0 +1,110 @@
+#include "vmm/vcpu.h"
+
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "common/strings.h"
+#include "vmm/arch/x86_64/regs.h"
+#include "vmm/hex.h"
+
+namespace vessel::vmm {
+
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::kPoweroff: return "poweroff";
+    case StopReason::kReset: return "reset";
+    case StopReason::kHalt: return "halt";
+    case StopReason::kStopped: return "stopped";
+    case StopReason::kError: return "error";
+  }
+  return "?";
+}
+
+int Vcpu::kick_signal() { return SIGRTMIN; }
+
+void Vcpu::install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN returns EINTR
+    sigaction(kick_signal(), &sa, nullptr);
+  });
+}
+
+void Vcpu::kick() {
+  fd_.run_area()->immediate_exit = 1;
+  if (started_.load()) pthread_kill(thread_, kick_signal());
+}
+
+void Vcpu::fail(const char* what, uint64_t detail) {
+  std::string regs;
+  auto r = fd_.get_regs();
+  auto s = fd_.get_sregs();
+  if (r && s) regs = x86::format_regs(*r, *s);
+  host_.request_stop(StopReason::kError, cat("vCPU ", fd_.id(), ": ", what, " (", hex(detail), "): ", regs));
+}
+
+void Vcpu::run_loop() {
+  thread_ = pthread_self();
+  started_.store(true);
+  // Unblock the kick signal in this thread whatever the creator blocked.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, kick_signal());
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  while (!host_.stopping()) {
+    int r = fd_.run();
+    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r < 0) {
+      host_.request_stop(StopReason::kError, cat("vCPU ", fd_.id(), ": KVM_RUN: ", std::strerror(-r)));
+      return;
+    }
+    if (!handle_exit()) return;
+  }
+}
+
+bool Vcpu::handle_exit() {
+  kvm_run* run = fd_.run_area();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+      auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+      for (uint32_t i = 0; i < run->io.count; ++i) {
+        uint8_t* p = data + i * run->io.size;
+        if (run->io.direction == KVM_EXIT_IO_OUT)
+          pio_.write(run->io.port, std::span<const uint8_t>(p, run->io.size));
+        else
+          pio_.read(run->io.port, std::span<uint8_t>(p, run->io.size));
+      }
+      return true;
+    }
+    case KVM_EXIT_MMIO: {
+      uint32_t len = run->mmio.len > 8 ? 8 : run->mmio.len;
+      if (run->mmio.is_write)
+        mmio_.write(run->mmio.phys_addr, std::span<const uint8_t>(run->mmio.data, len));
+      else
+        mmio_.read(run->mmio.phys_addr, std::span<uint8_t>(run->mmio.data, len));
+      return true;
+    }
+    case KVM_EXIT_INTR: return true;
+    case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
+    case KVM_EXIT_SHUTDOWN: fail("triple fault (KVM_EXIT_SHUTDOWN)", 0); return false;
+    case KVM_EXIT_FAIL_ENTRY:
+      fail("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason", run->fail_entry.hardware_entry_failure_reason);
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR: fail("KVM_EXIT_INTERNAL_ERROR, suberror", run->internal.suberror); return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      switch (run->system_event.type) {
+        case KVM_SYSTEM_EVENT_SHUTDOWN: host_.request_stop(StopReason::kPoweroff); return false;
+        case KVM_SYSTEM_EVENT_RESET: host_.request_stop(StopReason::kReset); return false;
+        default: fail("KVM_EXIT_SYSTEM_EVENT", run->system_event.type); return false;
+      }
+    default: fail("unhandled KVM exit reason", run->exit_reason); return false;
+  }
+}
+
+}  // namespace vessel::vmm

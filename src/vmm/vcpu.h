@@ -1,0 +1,66 @@
+// Vcpu: one vCPU thread's run loop. KVM exits are dispatched to the port
+// I/O and MMIO buses straight from the kvm_run area (no allocation per
+// exit); exits that end the VM are reported to a VcpuHost with, for fatal
+// ones, the registers.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <string>
+
+#include "vmm/devices/bus.h"
+#include "vmm/kvm/kvm.h"
+
+namespace vessel::vmm {
+
+// Why a VM stopped.
+enum class StopReason {
+  kPoweroff,  // ACPI S5 or KVM system event shutdown
+  kReset,     // i8042 reset / ACPI reset register / KVM system event reset
+  kHalt,      // HLT with no in-kernel irqchip (tiny test guests)
+  kStopped,   // request_stop() from the VMM: SIGTERM, tests
+  kError,     // triple fault, internal error, failed entry, KVM_RUN error
+};
+
+const char* stop_reason_name(StopReason r);
+
+// What the vCPU loop reports to (the machine).
+class VcpuHost {
+ public:
+  virtual ~VcpuHost() = default;
+  virtual void request_stop(StopReason reason, std::string detail = {}) = 0;
+  virtual bool stopping() const = 0;
+};
+
+class Vcpu {
+ public:
+  Vcpu(VcpuFd fd, const Bus& pio, const Bus& mmio, VcpuHost& host)
+      : fd_(std::move(fd)), pio_(pio), mmio_(mmio), host_(host) {}
+
+  VcpuFd& fd() { return fd_; }
+  unsigned id() const { return fd_.id(); }
+
+  // Thread body: runs until the VM stops.
+  void run_loop();
+  // Makes KVM_RUN return at once (immediate_exit + a signal to the thread).
+  void kick();
+
+  // The signal used to kick vCPU threads; its handler does nothing.
+  static int kick_signal();
+  static void install_kick_handler();
+
+ private:
+  // Handles one exit; false when the loop must end.
+  bool handle_exit();
+  void fail(const char* what, uint64_t detail);
+
+  VcpuFd fd_;
+  const Bus& pio_;
+  const Bus& mmio_;
+  VcpuHost& host_;
+  std::atomic<bool> started_{false};
+  pthread_t thread_{};
+};
+
+}  // namespace vessel::vmm

@@ -1,0 +1,35 @@
+// run_vm(): what `vessel vm run` does. Opens the kernel and initrd, builds
+// the Machine, connects COM1 to stdio (raw tty), a file or nothing, and
+// runs until the guest powers off or resets, a fatal exit, or SIGTERM /
+// SIGINT / SIGHUP to the VMM (which stops the VM cleanly).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/error.h"
+#include "vmm/vcpu.h"
+
+namespace vessel::vmm {
+
+struct VmRunOptions {
+  std::string kernel;
+  std::string initrd;  // empty: none
+  std::string cmdline = "console=ttyS0 reboot=k panic=1";
+  unsigned cpus = 1;
+  uint64_t memory = 128ULL << 20;
+  std::string serial = "stdio";  // stdio | none | file:PATH
+  std::string kvm_device = "/dev/kvm";
+};
+
+// The smallest guest memory accepted.
+inline constexpr uint64_t kMinGuestMemory = 4ULL << 20;
+
+// Checks options that need no file or device (memory, cpus, serial).
+Status validate(const VmRunOptions& o);
+
+// Runs the VM; returns why it stopped. A kError stop is returned as an
+// Error carrying the vCPU registers.
+Result<StopReason> run_vm(const VmRunOptions& o);
+
+}  // namespace vessel::vmm

@@ -1,0 +1,152 @@
+// `vessel vm run` through the real binary: tiny PVH guests and bad input.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "integration/vmm/tiny_guest.h"
+
+namespace vessel::vmm::testing {
+namespace {
+
+struct CliRun {
+  int status = -1;  // exit code, or 128+signal
+  std::string err;
+};
+
+std::string temp_dir() {
+  static std::string dir = [] {
+    char tmpl[] = "/tmp/vessel-vm-cli-XXXXXX";
+    return std::string(mkdtemp(tmpl));
+  }();
+  return dir;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Runs vessel with `args`; stderr captured; optional SIGTERM after `term_after_ms`.
+CliRun vessel(std::vector<std::string> args, int term_after_ms = -1) {
+  std::string err_path = temp_dir() + "/stderr";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 2);
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0);
+    std::vector<char*> argv{const_cast<char*>(VESSEL_BINARY)};
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(VESSEL_BINARY, argv.data());
+    _exit(127);
+  }
+  if (term_after_ms >= 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(term_after_ms));
+    kill(pid, SIGTERM);
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  CliRun r;
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  r.err = slurp(err_path);
+  return r;
+}
+
+std::string tiny(const std::string& mode) {
+  std::string out = temp_dir() + "/tiny-" + mode + ".elf";
+  std::string cmd = std::string("python3 ") + VESSEL_SOURCE_DIR + "/tests/integration/vmm/make_tiny_pvh.py " + out +
+                    " " + mode;
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  return out;
+}
+
+// One line "vessel: ..." containing `what`.
+void expect_one_line_error(const CliRun& r, const std::string& what) {
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.err.rfind("vessel: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << "expected '" << what << "' in: " << r.err;
+}
+
+TEST(VmmCli, TinyPvhGuestPrintsAndPowersOff) {
+  VESSEL_REQUIRE_KVM();
+  std::string serial = temp_dir() + "/serial.txt";
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("poweroff"), "--serial", "file:" + serial, "--cpus", "2"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(slurp(serial), "Hello from a tiny PVH guest\n");
+}
+
+TEST(VmmCli, GuestResetExitsWithRebootStatus) {
+  VESSEL_REQUIRE_KVM();
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("reset"), "--serial", "none"});
+  EXPECT_EQ(r.status, 3) << r.err;
+}
+
+TEST(VmmCli, TripleFaultPrintsRegisters) {
+  VESSEL_REQUIRE_KVM();
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("fault"), "--serial", "none"});
+  expect_one_line_error(r, "triple fault");
+  EXPECT_NE(r.err.find("rip=0x"), std::string::npos) << r.err;
+}
+
+TEST(VmmCli, SigtermStopsTheVmCleanly) {
+  VESSEL_REQUIRE_KVM();
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("spin"), "--serial", "none", "--cpus", "2"}, 300);
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+TEST(VmmCli, MissingKernel) {
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/nonexistent/vmlinuz"}), "/nonexistent/vmlinuz");
+}
+
+TEST(VmmCli, NotAKernel) {
+  std::string f = temp_dir() + "/not-a-kernel";
+  std::ofstream(f) << std::string(4096, 'x');
+  expect_one_line_error(vessel({"vm", "run", "--kernel", f}), "not a Linux kernel");
+}
+
+TEST(VmmCli, InitrdTooLarge) {
+  VESSEL_REQUIRE_KVM();
+  std::string initrd = temp_dir() + "/big-initrd";
+  int fd = open(initrd.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_EQ(ftruncate(fd, 64 << 20), 0);  // sparse 64 MiB
+  close(fd);
+  expect_one_line_error(vessel({"vm", "run", "--kernel", tiny("poweroff"), "--initrd", initrd, "--memory", "32M"}),
+                        "initrd");
+}
+
+TEST(VmmCli, BadMemory) {
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--memory", "1M"}), "--memory must be at least");
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--memory", "12Q"}), "--memory");
+}
+
+TEST(VmmCli, ZeroCpus) {
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--cpus", "0"}), "--cpus");
+}
+
+TEST(VmmCli, BadSerial) {
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--serial", "tcp:1"}), "--serial");
+}
+
+TEST(VmmCli, NoKvmDevice) {
+  std::string k = tiny("poweroff");
+  expect_one_line_error(vessel({"vm", "run", "--kernel", k, "--kvm-device", "/nonexistent/kvm"}), "/nonexistent/kvm");
+  expect_one_line_error(vessel({"vm", "run", "--kernel", k, "--kvm-device", "/dev/null"}), "not a KVM device");
+}
+
+}  // namespace
+}  // namespace vessel::vmm::testing

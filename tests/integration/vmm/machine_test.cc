@@ -1,0 +1,152 @@
+// Tier-1 VMM tests: tiny machine-code guests on the host's /dev/kvm.
+#include <chrono>
+#include <thread>
+
+#include "integration/vmm/tiny_guest.h"
+
+namespace vessel::vmm::testing {
+namespace {
+
+MachineConfig config(SerialCapture& cap, unsigned cpus = 1) {
+  MachineConfig c;
+  c.cpus = cpus;
+  c.memory = 64ULL << 20;
+  c.serial_out = cap.fn();
+  return c;
+}
+
+TEST(VmmMachine, RealModeGuestWritesSerialAndPowersOff) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.print("Hi").poweroff().hlt();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  EXPECT_EQ(cap.get(), "Hi");
+}
+
+TEST(VmmMachine, LongModeGuestWritesSerialAndPowersOff) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.print("long mode\n").poweroff().hlt();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  EXPECT_EQ(cap.get(), "long mode\n");
+}
+
+// Records MMIO writes.
+struct MmioRecorder : BusDevice {
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, uint8_t>> writes;
+  void read(uint64_t, std::span<uint8_t> d) override { std::fill(d.begin(), d.end(), 0); }
+  void write(uint64_t off, std::span<const uint8_t> d) override {
+    std::lock_guard lock(mu);
+    writes.emplace_back(off, d[0]);
+  }
+};
+
+TEST(VmmMachine, MmioWritesReachTheBusDevice) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.mmio_write8(0xd0000010, 0x5a).mmio_write8(0xd0000011, 0xa5).poweroff().hlt();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  MmioRecorder dev;
+  ASSERT_TRUE((*m)->mmio_bus().insert(&dev, 0xd0000000, 0x1000, "recorder"));
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  ASSERT_EQ(dev.writes.size(), 2u);
+  EXPECT_EQ(dev.writes[0], std::make_pair(uint64_t{0x10}, uint8_t{0x5a}));
+  EXPECT_EQ(dev.writes[1], std::make_pair(uint64_t{0x11}, uint8_t{0xa5}));
+}
+
+TEST(VmmMachine, I8042ResetEndsTheVm) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.out(0x64, 0xfe).spin();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ((*m)->run().reason, StopReason::kReset);
+}
+
+TEST(VmmMachine, HltWithoutIrqchipStops) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.print("x").hlt();
+  MachineConfig cfg = config(cap);
+  cfg.irqchip = false;
+  auto m = make_guest(c, cfg);
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ((*m)->run().reason, StopReason::kHalt);
+  EXPECT_EQ(cap.get(), "x");
+}
+
+TEST(VmmMachine, TripleFaultIsAnErrorWithRegisters) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.raw({0x0f, 0x0b});  // ud2 with an empty IDT: #UD -> #GP -> #DF -> shutdown
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kError);
+  EXPECT_NE(r.detail.find("triple fault"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("rip="), std::string::npos) << r.detail;
+}
+
+TEST(VmmMachine, StopKicksASpinningGuest) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.print("spin").spin();
+  auto m = make_guest(c, config(cap, 2));
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE((*m)->start());
+  auto t0 = std::chrono::steady_clock::now();
+  while (cap.get() != "spin" && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  (*m)->request_stop(StopReason::kStopped);
+  RunResult r = (*m)->finish();
+  EXPECT_EQ(r.reason, StopReason::kStopped);
+  EXPECT_EQ(cap.get(), "spin");
+}
+
+TEST(VmmMachine, SmpMachineWithLargeMemoryAndHole) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.print("smp").poweroff().hlt();
+  MachineConfig cfg = config(cap, 4);
+  cfg.memory = 4ULL << 30;  // 3 GiB below the hole, 1 GiB above 4 GiB (sparse memfd)
+  auto m = make_guest(c, cfg);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_EQ((*m)->memory().regions().size(), 2u);
+  EXPECT_EQ((*m)->memory().regions()[1].guest_addr, 4ULL << 30);
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  EXPECT_EQ(cap.get(), "smp");
+}
+
+TEST(VmmMachine, BadKvmDeviceIsAnError) {
+  MachineConfig cfg;
+  cfg.kvm_device = "/dev/null";
+  auto m = Machine::create(cfg);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find("/dev/null"), std::string::npos) << m.error().message();
+}
+
+}  // namespace
+}  // namespace vessel::vmm::testing

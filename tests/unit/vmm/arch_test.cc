@@ -1,0 +1,286 @@
+// x86 boot structures without KVM: e820, zero page, page tables, GDT,
+// initrd placement, PVH note, CPUID, ACPI tables and AML.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "vmm/arch/x86_64/acpi.h"
+#include "vmm/arch/x86_64/aml.h"
+#include "vmm/arch/x86_64/boot.h"
+#include "vmm/arch/x86_64/cpuid.h"
+#include "vmm/arch/x86_64/e820.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/pvh.h"
+#include "vmm/arch/x86_64/regs.h"
+#include "vmm/arch/x86_64/zero_page.h"
+
+namespace vessel::vmm::x86 {
+namespace {
+
+GuestMemory mem_of(uint64_t size) {
+  auto m = GuestMemory::create(size, kMmioHoleStart, kMmioHoleEnd);
+  EXPECT_TRUE(m);
+  return std::move(*m);
+}
+
+TEST(GuestMemory, SplitsAroundTheHoleAndChecksBounds) {
+  GuestMemory small = mem_of(64 * kMiB);
+  ASSERT_EQ(small.regions().size(), 1u);
+  EXPECT_TRUE(small.contains(64 * kMiB - 8, 8));
+  EXPECT_FALSE(small.contains(64 * kMiB - 4, 8));
+  EXPECT_FALSE(small.contains(~0ULL - 2, 8));
+  uint8_t b[4] = {1, 2, 3, 4};
+  EXPECT_FALSE(small.write(64 * kMiB, b));
+  GuestMemory big = mem_of(5 * kGiB);
+  ASSERT_EQ(big.regions().size(), 2u);
+  EXPECT_EQ(big.low_end(), 3 * kGiB);
+  EXPECT_EQ(big.regions()[1].guest_addr, 4 * kGiB);
+  EXPECT_EQ(big.regions()[1].size, 2 * kGiB);
+  EXPECT_FALSE(big.contains(3 * kGiB, 1));  // the hole
+  EXPECT_FALSE(big.contains(3 * kGiB - 2, 4));  // straddles into the hole
+  EXPECT_FALSE(GuestMemory::create(12345, kMmioHoleStart, kMmioHoleEnd));
+}
+
+TEST(E820, MapsLowRamAcpiAndHighRam) {
+  GuestMemory big = mem_of(4 * kGiB);
+  auto map = build_e820(big);
+  ASSERT_EQ(map.size(), 4u);
+  EXPECT_EQ(map[0].addr, 0u);
+  EXPECT_EQ(map[0].size, kEbdaStart);
+  EXPECT_EQ(map[0].type, kE820Ram);
+  EXPECT_EQ(map[1].addr, kAcpiStart);
+  EXPECT_EQ(map[1].type, kE820Reserved);
+  EXPECT_EQ(map[2].addr, kHighMemStart);
+  EXPECT_EQ(map[2].addr + map[2].size, 3 * kGiB);
+  EXPECT_EQ(map[3].addr, 4 * kGiB);
+  EXPECT_EQ(map[3].size, 1 * kGiB);
+}
+
+TEST(ZeroPage, CopiesHeaderAndFillsLoaderFields) {
+  uint8_t header[0x70] = {};
+  header[0] = 27;                                  // setup_sects at 0x1f1
+  std::memcpy(header + (0x202 - 0x1f1), "HdrS", 4);
+  ZeroPageParams p;
+  p.setup_header = header;
+  p.cmdline_addr = kCmdlineAddr;
+  p.initrd_addr = 0x7f00000;
+  p.initrd_size = 0x123456;
+  p.rsdp_addr = kAcpiStart;
+  p.e820 = {{0, 0x9fc00, kE820Ram}, {0x100000, 0x7f00000, kE820Ram}};
+  ZeroPage z = build_zero_page(p);
+  std::span<const uint8_t> s(z);
+  EXPECT_EQ(zp_get<uint8_t>(s, zp::kSetupHeader), 27);
+  EXPECT_EQ(std::memcmp(z.data() + zp::kHeaderMagic, "HdrS", 4), 0);
+  EXPECT_EQ(zp_get<uint8_t>(s, zp::kTypeOfLoader), 0xff);
+  EXPECT_EQ(zp_get<uint32_t>(s, zp::kCmdLinePtr), kCmdlineAddr);
+  EXPECT_EQ(zp_get<uint32_t>(s, zp::kRamdiskImage), 0x7f00000u);
+  EXPECT_EQ(zp_get<uint32_t>(s, zp::kRamdiskSize), 0x123456u);
+  EXPECT_EQ(zp_get<uint64_t>(s, zp::kAcpiRsdpAddr), kAcpiStart);
+  EXPECT_EQ(zp_get<uint8_t>(s, zp::kE820Entries), 2);
+  EXPECT_EQ(zp_get<uint64_t>(s, zp::kE820Table + 20), 0x100000u);
+  EXPECT_EQ(zp_get<uint32_t>(s, zp::kE820Table + 20 + 16), kE820Ram);
+}
+
+TEST(Initrd, PlacedHighPageAlignedAndChecked) {
+  auto at = place_initrd(0x1800, 0x2000000, 0x8000000, 0x7fffffff);
+  ASSERT_TRUE(at);
+  EXPECT_EQ(*at, 0x8000000u - 0x2000);
+  EXPECT_EQ(*at % 4096, 0u);
+  at = place_initrd(0x1000, 0x2000000, 0x80000000, 0x37ffffff);  // initrd_addr_max wins
+  ASSERT_TRUE(at);
+  EXPECT_EQ(*at, 0x38000000u - 0x1000);
+  EXPECT_FALSE(place_initrd(0x7000000, 0x2000000, 0x8000000, 0x7fffffff));  // overlaps the kernel
+}
+
+TEST(BzImage, RejectsOldProtocolAndTooSmallMemory) {
+  GuestMemory m = mem_of(16 * kMiB);
+  std::vector<uint8_t> img(0x4000, 0);
+  img[0x1f1] = 4;
+  std::memcpy(img.data() + 0x202, "HdrS", 4);
+  auto put16 = [&](size_t o, uint16_t v) { std::memcpy(img.data() + o, &v, 2); };
+  auto put32 = [&](size_t o, uint32_t v) { std::memcpy(img.data() + o, &v, 4); };
+  put16(0x206, 0x0200);
+  int fd = memfd_create("img", 0);
+  ASSERT_EQ(write(fd, img.data(), img.size()), static_cast<ssize_t>(img.size()));
+  BootSources src;
+  src.kernel_fd = fd;
+  src.kernel_size = img.size();
+  auto e = load_kernel(m, src);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("too old"), std::string::npos) << e.error().message();
+  put16(0x206, 0x020f);
+  put16(0x236, 1);       // XLF_KERNEL_64
+  img[0x211] = 1;        // LOADED_HIGH
+  put32(0x260, 64 << 20);  // init_size larger than RAM
+  put32(0x238, 2048);
+  ASSERT_EQ(pwrite(fd, img.data(), img.size(), 0), static_cast<ssize_t>(img.size()));
+  e = load_kernel(m, src);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("too small"), std::string::npos) << e.error().message();
+  put32(0x260, 1 << 20);
+  ASSERT_EQ(pwrite(fd, img.data(), img.size(), 0), static_cast<ssize_t>(img.size()));
+  src.cmdline = "console=ttyS0";
+  e = load_kernel(m, src);
+  ASSERT_TRUE(e) << e.error().message();
+  EXPECT_EQ(e->mode, EntryMode::kLong64);
+  EXPECT_EQ(e->ip, kHighMemStart + 0x200);
+  EXPECT_EQ(e->arg, kZeroPageAddr);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(m.host_ptr(kCmdlineAddr, 14))), "console=ttyS0");
+  close(fd);
+}
+
+TEST(Pvh, FindsPhys32EntryNote) {
+  std::vector<uint8_t> notes;
+  auto add = [&](const char* name, uint32_t type, uint64_t desc, uint32_t descsz) {
+    uint32_t namesz = static_cast<uint32_t>(std::strlen(name) + 1);
+    uint32_t h[3] = {namesz, descsz, type};
+    notes.insert(notes.end(), reinterpret_cast<uint8_t*>(h), reinterpret_cast<uint8_t*>(h) + 12);
+    notes.insert(notes.end(), name, name + namesz);
+    notes.resize((notes.size() + 3) & ~size_t(3));
+    notes.insert(notes.end(), reinterpret_cast<uint8_t*>(&desc), reinterpret_cast<uint8_t*>(&desc) + descsz);
+    notes.resize((notes.size() + 3) & ~size_t(3));
+  };
+  add("GNU", 3, 0x1234, 8);
+  add("Xen", 17, 0x99, 4);
+  EXPECT_FALSE(find_pvh_entry(notes));
+  add("Xen", kXenElfnotePhys32Entry, 0x1000abc, 8);
+  EXPECT_EQ(find_pvh_entry(notes), 0x1000abcu);
+  notes.resize(notes.size() - 3);  // truncated: no crash, no entry
+  EXPECT_FALSE(find_pvh_entry(notes));
+}
+
+TEST(Regs, GdtEntriesAndPageTables) {
+  EXPECT_EQ(gdt_entry(0xa09b, 0, 0xfffff), 0x00af9b000000ffffULL);
+  EXPECT_EQ(gdt_entry(0xc093, 0, 0xfffff), 0x00cf93000000ffffULL);
+  kvm_segment cs = segment_from_gdt(boot_gdt(true)[2], kBootCs);
+  EXPECT_EQ(cs.l, 1);
+  EXPECT_EQ(cs.limit, 0xffffffffu);
+  EXPECT_EQ(cs.type, 0xb);
+  kvm_segment cs32 = segment_from_gdt(boot_gdt(false)[2], kBootCs);
+  EXPECT_EQ(cs32.l, 0);
+  EXPECT_EQ(cs32.db, 1);
+  GuestMemory m = mem_of(64 * kMiB);
+  ASSERT_TRUE(write_identity_page_tables(m));
+  EXPECT_EQ(*m.read_obj<uint64_t>(kPml4Addr), kPdptAddr | 3);
+  EXPECT_EQ(*m.read_obj<uint64_t>(kPdptAddr + 8), (kPdAddr + 4096) | 3);
+  EXPECT_EQ(*m.read_obj<uint64_t>(kPdAddr + 8), (2 * kMiB) | 0x83);
+  EXPECT_EQ(*m.read_obj<uint64_t>(kPdAddr + 3 * 4096 + 511 * 8), (4 * kGiB - 2 * kMiB) | 0x83);
+  kvm_sregs s = long_mode_sregs(kvm_sregs{});
+  EXPECT_EQ(s.cr3, kPml4Addr);
+  EXPECT_EQ(s.efer & 0x500, 0x500u);
+  EXPECT_EQ(s.cs.selector, kBootCs);
+  EXPECT_EQ(s.ds.selector, kBootDs);
+}
+
+TEST(Cpuid, TopologyApicIdAndHypervisorLeaf) {
+  std::vector<kvm_cpuid_entry2> in(3);
+  in[0].function = 1;
+  in[1].function = 0xb;
+  in[1].index = 1;
+  in[2].function = 0x40000000;
+  auto out = normalize_cpuid(in, 2, 4);
+  EXPECT_EQ(out[0].ebx >> 24, 2u);
+  EXPECT_EQ((out[0].ebx >> 16) & 0xff, 4u);
+  EXPECT_TRUE(out[0].ecx & (1u << 31));
+  EXPECT_EQ(out[1].ebx, 4u);
+  EXPECT_EQ(out[1].edx, 2u);
+  EXPECT_EQ(out[1].eax, 2u);
+  char sig[13] = {};
+  std::memcpy(sig, &out[2].ebx, 4);
+  std::memcpy(sig + 4, &out[2].ecx, 4);
+  std::memcpy(sig + 8, &out[2].edx, 4);
+  EXPECT_STREQ(sig, "KVMKVMKVM");
+  auto added = normalize_cpuid({}, 0, 1);
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0].function, 0x40000000u);
+}
+
+TEST(Aml, EncodingsMatchTheSpec) {
+  EXPECT_EQ(aml::eisa_id("PNP0501"), (aml::Bytes{0x0c, 0x41, 0xd0, 0x05, 0x01}));
+  EXPECT_EQ(aml::pkg_length(10), aml::Bytes{11});
+  EXPECT_EQ(aml::pkg_length(0x3e), aml::Bytes{0x3f});             // largest one-byte length
+  EXPECT_EQ(aml::pkg_length(0x3f), (aml::Bytes{0x41, 0x04}));  // 0x41 bytes in all
+  EXPECT_EQ(aml::pkg_length(0x1000), (aml::Bytes{0x83, 0x00, 0x01}));
+  EXPECT_EQ(aml::integer(0), aml::Bytes{0x00});
+  EXPECT_EQ(aml::integer(0x1234), (aml::Bytes{0x0b, 0x34, 0x12}));
+  EXPECT_EQ(aml::name_string("\\_SB_.COM1"), (aml::Bytes{'\\', 0x2e, '_', 'S', 'B', '_', 'C', 'O', 'M', '1'}));
+  EXPECT_EQ(aml::name_string("RTC"), (aml::Bytes{'R', 'T', 'C', '_'}));
+  EXPECT_EQ(aml::io_port(0x3f8, 8), (aml::Bytes{0x47, 1, 0xf8, 3, 0xf8, 3, 1, 8}));
+  EXPECT_EQ(aml::irq_no_flags(4), (aml::Bytes{0x22, 0x10, 0x00}));
+}
+
+uint32_t u32(const std::vector<uint8_t>& b, size_t off) {
+  uint32_t v;
+  std::memcpy(&v, b.data() + off, 4);
+  return v;
+}
+uint64_t u64(const std::vector<uint8_t>& b, size_t off) {
+  uint64_t v;
+  std::memcpy(&v, b.data() + off, 8);
+  return v;
+}
+
+TEST(Acpi, TablesHaveValidChecksumsAndLinks) {
+  AcpiConfig cfg;
+  cfg.cpu_count = 3;
+  cfg.virtio_mmio.push_back({kVirtioMmioStart, 0x1000, kVirtioIrqStart});
+  AcpiTables t = build_acpi_tables(cfg, kAcpiStart);
+  const auto& b = t.blob;
+  EXPECT_EQ(std::memcmp(b.data(), "RSD PTR ", 8), 0);
+  EXPECT_EQ(acpi_checksum(b.data(), 20), 0);
+  EXPECT_EQ(acpi_checksum(b.data(), 36), 0);
+  EXPECT_EQ(u64(b, 24), kAcpiStart + t.xsdt);
+  for (size_t off : {t.xsdt, t.fadt, t.madt, t.dsdt}) {
+    uint32_t len = u32(b, off + 4);
+    ASSERT_LE(off + len, b.size());
+    EXPECT_EQ(acpi_checksum(b.data() + off, len), 0) << std::string(reinterpret_cast<const char*>(&b[off]), 4);
+  }
+  EXPECT_EQ(std::memcmp(&b[t.xsdt], "XSDT", 4), 0);
+  EXPECT_EQ(u64(b, t.xsdt + 36), kAcpiStart + t.fadt);
+  EXPECT_EQ(u64(b, t.xsdt + 44), kAcpiStart + t.madt);
+  // FADT: hardware-reduced, sleep registers, DSDT link.
+  EXPECT_EQ(std::memcmp(&b[t.fadt], "FACP", 4), 0);
+  EXPECT_EQ(u32(b, t.fadt + 4), kFadtSize);
+  EXPECT_TRUE(u32(b, t.fadt + fadt::kFlags) & fadt::kFlagHwReduced);
+  EXPECT_EQ(u64(b, t.fadt + fadt::kXDsdt), kAcpiStart + t.dsdt);
+  EXPECT_EQ(b[t.fadt + fadt::kSleepControl], 1);  // System I/O
+  EXPECT_EQ(u64(b, t.fadt + fadt::kSleepControl + 4), kAcpiSleepPort);
+  EXPECT_EQ(u64(b, t.fadt + fadt::kSleepStatus + 4), kAcpiSleepPort + 1u);
+  EXPECT_EQ(b[t.fadt + fadt::kResetValue], 0xfe);
+  // MADT: 3 local APICs, an IOAPIC, the IRQ0 override.
+  EXPECT_EQ(std::memcmp(&b[t.madt], "APIC", 4), 0);
+  EXPECT_EQ(u32(b, t.madt + 36), kLapicAddr);
+  size_t end = t.madt + u32(b, t.madt + 4);
+  int lapics = 0, ioapics = 0, isos = 0;
+  for (size_t p = t.madt + 44; p < end; p += b[p + 1]) {
+    ASSERT_GT(b[p + 1], 0);
+    if (b[p] == 0) {
+      EXPECT_EQ(b[p + 3], lapics);  // APIC id
+      EXPECT_EQ(u32(b, p + 4), 1u);  // enabled
+      ++lapics;
+    }
+    if (b[p] == 1) {
+      ++ioapics;
+      EXPECT_EQ(u32(b, p + 4), kIoapicAddr);
+    }
+    if (b[p] == 2) {
+      ++isos;
+      EXPECT_EQ(b[p + 3], 0);
+      EXPECT_EQ(u32(b, p + 4), 2u);
+    }
+  }
+  EXPECT_EQ(lapics, 3);
+  EXPECT_EQ(ioapics, 1);
+  EXPECT_EQ(isos, 1);
+  // DSDT: COM1, \_S5_ and the virtio-mmio device.
+  std::string dsdt(reinterpret_cast<const char*>(&b[t.dsdt]), u32(b, t.dsdt + 4));
+  EXPECT_NE(dsdt.find("COM1"), std::string::npos);
+  EXPECT_NE(dsdt.find("_S5_"), std::string::npos);
+  EXPECT_NE(dsdt.find("LNRO0005"), std::string::npos);
+  EXPECT_LE(b.size(), kAcpiEnd - kAcpiStart);
+}
+
+}  // namespace
+}  // namespace vessel::vmm::x86

@@ -1,0 +1,188 @@
+// Device models without KVM: bus dispatch, 8250 UART, CMOS RTC, i8042, ACPI PM.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "vmm/devices/acpi_pm.h"
+#include "vmm/devices/bus.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/rtc.h"
+#include "vmm/devices/serial.h"
+
+namespace vessel::vmm {
+namespace {
+
+struct Recorder : BusDevice {
+  std::vector<std::pair<uint64_t, size_t>> reads, writes;
+  void read(uint64_t off, std::span<uint8_t> d) override {
+    reads.emplace_back(off, d.size());
+    std::fill(d.begin(), d.end(), 0x11);
+  }
+  void write(uint64_t off, std::span<const uint8_t> d) override { writes.emplace_back(off, d.size()); }
+};
+
+TEST(Bus, DispatchesWithOffsetsAndRejectsOverlap) {
+  Bus bus;
+  Recorder a, b;
+  ASSERT_TRUE(bus.insert(&a, 0x100, 0x10, "a"));
+  ASSERT_TRUE(bus.insert(&b, 0x200, 0x8, "b"));
+  EXPECT_FALSE(bus.insert(&b, 0x10f, 2, "overlaps end of a"));
+  EXPECT_FALSE(bus.insert(&b, 0xf8, 0x10, "overlaps start of a"));
+  EXPECT_FALSE(bus.insert(&b, 0x104, 1, "inside a"));
+  EXPECT_FALSE(bus.insert(&b, 0x300, 0, "empty"));
+  EXPECT_TRUE(bus.insert(&b, 0x110, 0x10, "adjacent"));
+  uint8_t v[2] = {1, 2};
+  EXPECT_TRUE(bus.write(0x104, v));
+  ASSERT_EQ(a.writes.size(), 1u);
+  EXPECT_EQ(a.writes[0], std::make_pair(uint64_t{4}, size_t{2}));
+  uint8_t r[4];
+  EXPECT_TRUE(bus.read(0x200, r));
+  EXPECT_EQ(r[0], 0x11);
+}
+
+TEST(Bus, OutOfRangeAndStraddlingAccessesAreUnclaimed) {
+  Bus bus;
+  Recorder a;
+  ASSERT_TRUE(bus.insert(&a, 0x100, 0x10, "a"));
+  uint8_t r[4] = {0, 0, 0, 0};
+  EXPECT_FALSE(bus.read(0x50, r));
+  EXPECT_EQ(r[0], 0xff);  // open bus
+  EXPECT_FALSE(bus.read(0x10e, r));  // straddles the end
+  EXPECT_FALSE(bus.write(0x110, r));
+  EXPECT_FALSE(bus.write(~0ULL - 1, r));
+  EXPECT_TRUE(a.reads.empty());
+  EXPECT_TRUE(a.writes.empty());
+}
+
+struct SerialFixture : ::testing::Test {
+  std::vector<bool> irq;
+  std::string out;
+  Serial s{[this](bool l) { irq.push_back(l); }, [this](uint8_t b) { out.push_back(static_cast<char>(b)); }};
+  uint8_t rd(uint64_t off) {
+    uint8_t v;
+    s.read(off, std::span<uint8_t>(&v, 1));
+    return v;
+  }
+  void wr(uint64_t off, uint8_t v) { s.write(off, std::span<const uint8_t>(&v, 1)); }
+};
+
+TEST_F(SerialFixture, TransmitGoesToOutputAndLsrShowsEmpty) {
+  wr(0, 'o');
+  wr(0, 'k');
+  EXPECT_EQ(out, "ok");
+  EXPECT_EQ(rd(5) & (Serial::kLsrThre | Serial::kLsrTemt), Serial::kLsrThre | Serial::kLsrTemt);
+  EXPECT_EQ(rd(5) & Serial::kLsrDr, 0);
+  EXPECT_TRUE(irq.empty());  // no interrupt enabled
+}
+
+TEST_F(SerialFixture, DivisorLatch) {
+  wr(3, 0x80);  // DLAB
+  wr(0, 0x01);
+  wr(1, 0x00);
+  EXPECT_EQ(rd(0), 0x01);
+  wr(3, 0x03);
+  EXPECT_TRUE(out.empty());  // DLL write is not data
+}
+
+TEST_F(SerialFixture, ReceiveRaisesRdaInterruptUntilDrained) {
+  wr(1, Serial::kIerRda);
+  uint8_t in[] = {'a', 'b'};
+  EXPECT_EQ(s.enqueue_input(in), 2u);
+  ASSERT_EQ(irq, std::vector<bool>{true});
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirRda);
+  EXPECT_EQ(rd(5) & Serial::kLsrDr, Serial::kLsrDr);
+  EXPECT_EQ(rd(0), 'a');
+  EXPECT_EQ(irq.size(), 1u);
+  EXPECT_EQ(rd(0), 'b');
+  EXPECT_EQ(irq, (std::vector<bool>{true, false}));
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirNone);
+}
+
+TEST_F(SerialFixture, ThreInterruptOnEnableAndClearedByIirRead) {
+  wr(1, Serial::kIerThre);
+  EXPECT_EQ(irq, std::vector<bool>{true});
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirThre);
+  EXPECT_EQ(irq, (std::vector<bool>{true, false}));
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirNone);
+  wr(0, 'x');  // THR empties again at once
+  EXPECT_EQ(irq.back(), true);
+}
+
+TEST_F(SerialFixture, FifoBitsAndLoopback) {
+  wr(2, 0x01);  // enable FIFO
+  EXPECT_EQ(rd(2) & 0xc0, 0xc0);
+  wr(4, Serial::kMcrLoop | 0x0a);  // loop, RTS, OUT2
+  EXPECT_EQ(rd(6) & 0xf0, 0x90);   // CTS + DCD, what Linux's 8250 probe checks
+  wr(0, 'L');
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(rd(0), 'L');
+}
+
+TEST_F(SerialFixture, FifoFullDropsInputAndSaveRestoreKeepsIt) {
+  std::vector<uint8_t> many(100, 'z');
+  EXPECT_EQ(s.enqueue_input(many), Serial::kFifoSize);
+  EXPECT_EQ(s.input_space(), 0u);
+  SerialState st = s.save();
+  EXPECT_EQ(st.rx_count, Serial::kFifoSize);
+  Serial t(nullptr, nullptr);
+  t.restore(st);
+  EXPECT_EQ(t.input_space(), 0u);
+}
+
+TEST(Rtc, ReadsBcdTimeAndBinaryOnRequest) {
+  // 2024-02-29 13:45:56 UTC, a Thursday.
+  Rtc rtc([] { return time_t{1709214356}; });
+  auto get = [&](uint8_t reg) {
+    uint8_t i = reg, v = 0;
+    rtc.write(0, std::span<const uint8_t>(&i, 1));
+    rtc.read(1, std::span<uint8_t>(&v, 1));
+    return v;
+  };
+  EXPECT_EQ(get(0x00), 0x56);
+  EXPECT_EQ(get(0x02), 0x45);
+  EXPECT_EQ(get(0x04), 0x13);
+  EXPECT_EQ(get(0x06), 0x05);
+  EXPECT_EQ(get(0x07), 0x29);
+  EXPECT_EQ(get(0x08), 0x02);
+  EXPECT_EQ(get(0x09), 0x24);
+  EXPECT_EQ(get(0x32), 0x20);
+  EXPECT_EQ(get(0x0b) & Rtc::kRegB24h, Rtc::kRegB24h);
+  EXPECT_EQ(get(0x0d), 0x80);
+  EXPECT_EQ(get(0x0a) & 0x80, 0);  // no update in progress
+  uint8_t sel = 0x0b, bin = Rtc::kRegB24h | Rtc::kRegBBinary;
+  rtc.write(0, std::span<const uint8_t>(&sel, 1));
+  rtc.write(1, std::span<const uint8_t>(&bin, 1));
+  EXPECT_EQ(get(0x00), 56);
+  EXPECT_EQ(get(0x80 | 0x04), 13);  // the NMI-mask bit of the index is ignored
+}
+
+TEST(I8042, ResetCommandCallsBack) {
+  int resets = 0;
+  I8042 k([&] { ++resets; });
+  uint8_t st;
+  k.read(4, std::span<uint8_t>(&st, 1));
+  EXPECT_EQ(st & 0x02, 0);  // input buffer empty: Linux's kb_wait() proceeds
+  uint8_t cmd = I8042::kCmdSelfTest, v = 0;
+  k.write(4, std::span<const uint8_t>(&cmd, 1));
+  k.read(0, std::span<uint8_t>(&v, 1));
+  EXPECT_EQ(v, 0x55);
+  EXPECT_EQ(resets, 0);
+  cmd = I8042::kCmdReset;
+  k.write(4, std::span<const uint8_t>(&cmd, 1));
+  EXPECT_EQ(resets, 1);
+}
+
+TEST(AcpiPm, S5PowersOffOtherSleepStatesDoNot) {
+  int off = 0;
+  AcpiPm pm([&] { ++off; });
+  uint8_t s3 = AcpiPm::kSlpEn | (3 << 2), typ_only = 5 << 2, s5 = AcpiPm::kPoweroffValue;
+  pm.write(0, std::span<const uint8_t>(&s3, 1));
+  pm.write(0, std::span<const uint8_t>(&typ_only, 1));
+  EXPECT_EQ(off, 0);
+  pm.write(0, std::span<const uint8_t>(&s5, 1));
+  EXPECT_EQ(off, 1);
+  EXPECT_EQ(s5, 0x34);
+}
+
+}  // namespace
+}  // namespace vessel::vmm
