@@ -41,7 +41,7 @@ Status freeze_v1(const CgroupDir& dir) {
     // freezing again now and then (as runc does) lets it make progress.
     if (i % 50 == 49) TRY(dir.write("freezer.state", "THAWED"));
     TRY(dir.write("freezer.state", "FROZEN"));
-    auto state = TRY(dir.read("freezer.state"));
+    std::string state = TRY(dir.read("freezer.state"));
     if (state == "FROZEN") return ok();
     if (Clock::now() >= deadline) {
       (void)dir.write("freezer.state", "THAWED");
@@ -54,15 +54,19 @@ Status freeze_v1(const CgroupDir& dir) {
 Status thaw_v1(const CgroupDir& dir) {
   TRY(dir.write("freezer.state", "THAWED"));
   auto deadline = Clock::now() + kTimeout;
-  while (TRY(dir.read("freezer.state")) != "THAWED") {
-    if (Clock::now() >= deadline) return Error(EBUSY, cat("thaw ", dir.path(), ": timed out"));
+  while (true) {
+    std::string state = TRY(dir.read("freezer.state"));
+    if (state == "THAWED") return ok();
+    if (Clock::now() >= deadline) return Error(EBUSY, cat("thaw ", dir.path(), ": still ", state, " after 5s"));
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
     TRY(dir.write("freezer.state", "THAWED"));
   }
-  return ok();
 }
 
-Result<bool> frozen_v1(const CgroupDir& dir) { return TRY(dir.read("freezer.state")) == "FROZEN"; }
+Result<bool> frozen_v1(const CgroupDir& dir) {
+  std::string state = TRY(dir.read("freezer.state"));
+  return state == "FROZEN";
+}
 
 Status freeze_v2(const CgroupDir& dir) {
   TRY(dir.write("cgroup.freeze", "1"));
@@ -77,7 +81,8 @@ Status thaw_v2(const CgroupDir& dir) {
 }
 
 Result<bool> frozen_v2(const CgroupDir& dir) {
-  if (TRY(dir.read("cgroup.freeze")) != "1") return false;
+  std::string want = TRY(dir.read("cgroup.freeze"));
+  if (want != "1") return false;
   return events_frozen(dir, true);
 }
 
