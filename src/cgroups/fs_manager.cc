@@ -217,7 +217,8 @@ Result<std::vector<pid_t>> FsManager::pids() const {
 }
 
 Status FsManager::kill_all(int sig) {
-  if (sig == SIGKILL && v2_) {
+  // cgroup.kill cannot wake tasks a v1 freezer holds (hybrid hosts): those take the slow path.
+  if (sig == SIGKILL && v2_ && !v1_for("freezer")) {
     CgroupDir d = dir(*v2_);
     if (d.has("cgroup.kill")) return d.write("cgroup.kill", "1").context("kill the container's processes");
   }

@@ -57,8 +57,9 @@ class Manager {
 
   // All processes of the container's cgroup and its descendants.
   virtual Result<std::vector<pid_t>> pids() const = 0;
-  // v2 and SIGKILL: cgroup.kill when the kernel has it. Otherwise freezes (when
-  // possible), signals every pid, and thaws.
+  // SIGKILL with the freezer on v2: cgroup.kill when the kernel has it. Otherwise
+  // freezes (when possible), signals every pid, and thaws (a paused container stays
+  // paused for signals other than SIGKILL).
   virtual Status kill_all(int sig) = 0;
   // Removes the container's cgroup (with any sub-cgroups) in every hierarchy, and the
   // parents create() made when they are empty. Retries EBUSY briefly; idempotent.
