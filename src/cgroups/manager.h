@@ -44,8 +44,10 @@ class Manager {
 
   virtual Layout layout() const = 0;
 
-  // Writes the set fields of `resources` (creation and `update`). A set field whose
-  // controller the host lacks is an error naming the field.
+  // Writes the set fields of `resources` (creation and `update`). Each controller is
+  // used where the host has it, v1 first (hybrid: hugetlb and `unified` go to the v2
+  // cgroup). A set field whose controller the host lacks is an error naming the field;
+  // v2 device rules beyond the defaults are refused until eBPF device control exists.
   virtual Status apply(const oci::LinuxResources& resources) = 0;
   // Moves a process (and not its threads' siblings elsewhere) into every hierarchy.
   virtual Status add_process(pid_t pid) = 0;

@@ -24,7 +24,7 @@ std::string own_path_in_mount(const std::string& proc_path, const std::string& m
 // The runtime's own path in hierarchy `h`, found in parsed /proc/self/cgroup; "/" when absent.
 std::string own_path_for(const Hierarchy& h, const std::vector<ProcCgroup>& self);
 
-// Normalises "a//b/./c/" to "/a/b/c"; nullopt-like error on "..".
+// Normalises "a//b/./c/" to "/a/b/c"; a ".." component is an error (no escaping the hierarchy).
 Result<std::string> clean_path(const std::string& path);
 
 }  // namespace vessel::cgroups

@@ -1,5 +1,6 @@
 // The manager on fake v1 and hybrid trees: directories, file writes, freezer, save/load, destroy.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -167,6 +168,22 @@ TEST_F(HybridTest, UnsetFieldsAreNotWritten) {
   ASSERT_TRUE(m->apply(r));
   EXPECT_TRUE(log_.empty());
   EXPECT_EQ(leaf("pids", "pids.max"), "");
+}
+
+TEST_F(HybridTest, SwapWithoutSwapAccountingIsAnErrorUnlessItChangesNothing) {
+  ASSERT_EQ(::unlink(fs_.path("memory/vessel/c1/memory.memsw.limit_in_bytes").c_str()), 0);
+  auto m = create();
+  ASSERT_TRUE(m);
+  oci::LinuxResources r;
+  r.memory = oci::LinuxMemory{};
+  r.memory->limit = 1000;
+  r.memory->swap = 1000;  // no swap allowed: nothing to account
+  ASSERT_TRUE(m->apply(r));
+  EXPECT_EQ(leaf("memory", "memory.limit_in_bytes"), "1000");
+  r.memory->swap = 3000;
+  auto st = m->apply(r);
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message().find("no swap accounting"), std::string::npos) << st.error().message();
 }
 
 TEST_F(HybridTest, CheckBeforeUpdateRefusesALimitBelowUsage) {
