@@ -1,4 +1,6 @@
-// TEMPORARY minimal cgroup placement (replaced by the cgroups branch).
+// The cgroup interface the container runtime uses: create a container's cgroups,
+// apply limits, move processes in, freeze, kill, destroy. Works on v1, v2 and
+// hybrid hosts (v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified).
 #pragma once
 
 #include <sys/types.h>
@@ -7,32 +9,76 @@
 #include <string>
 #include <vector>
 
+#include "cgroups/cgroup_dir.h"
+#include "cgroups/layout.h"
 #include "common/error.h"
-#include "oci/json_reader.h"
+#include "oci/resources.h"
 
 namespace vessel::cgroups {
 
 struct Options {
-  std::string cgroups_path;
+  std::string cgroups_path;  // linux.cgroupsPath, may be empty
   std::string container_id;
+  // Where cgroup filesystems are mounted. Tests pass a temp dir: mount points
+  // under /sys/fs/cgroup in the mountinfo are moved below it.
   std::string root = "/sys/fs/cgroup";
+  std::string mountinfo;    // mountinfo text; empty: /proc/self/mountinfo
+  std::string proc_cgroup;  // /proc/self/cgroup text; empty: read it
+  WriteLog* write_log = nullptr;  // tests: receives every control-file write
 };
 
 class Manager {
  public:
   virtual ~Manager() = default;
-  static Result<std::unique_ptr<Manager>> create(const Options&);
+
+  // Resolves the container's path in every hierarchy (see paths.h: absolute cgroupsPath
+  // is relative to each hierarchy's mount point, a relative one to the runtime's own
+  // cgroup, empty gives "/vessel/<id>") and creates the directories. On v1 new cpuset
+  // cgroups get their parent's cpus/mems; on v2 the parents' controllers are enabled.
+  // On failure nothing created is left behind.
+  static Result<std::unique_ptr<Manager>> create(const Options& options);
+  // Re-opens an existing container's cgroups from what save() produced.
   static Result<std::unique_ptr<Manager>> load(const std::string& saved);
+  // A JSON text for the state file.
   virtual std::string save() const = 0;
+
+  virtual Layout layout() const = 0;
+
+  // Writes the set fields of `resources` (creation and `update`). Each controller is
+  // used where the host has it, v1 first (hybrid: hugetlb and `unified` go to the v2
+  // cgroup). A set field whose controller the host lacks is an error naming the field;
+  // v2 device rules beyond the defaults are refused until eBPF device control exists.
+  virtual Status apply(const oci::LinuxResources& resources) = 0;
+  // Moves a process (and not its threads' siblings elsewhere) into every hierarchy.
   virtual Status add_process(pid_t pid) = 0;
-  virtual Result<std::vector<pid_t>> pids() const = 0;
-  virtual Status kill_all(int sig) = 0;
-  virtual Status destroy() = 0;
+
+  // v1 freezer.state (waits until FROZEN); v2 cgroup.freeze (waits for "frozen 1").
+  virtual Status freeze() = 0;
+  virtual Status thaw() = 0;
   virtual Result<bool> frozen() const = 0;
+
+  // All processes of the container's cgroup and its descendants.
+  virtual Result<std::vector<pid_t>> pids() const = 0;
+  // SIGKILL with the freezer on v2: cgroup.kill when the kernel has it. Otherwise
+  // freezes (when possible), signals every pid, and thaws (a paused container stays
+  // paused for signals other than SIGKILL).
+  virtual Status kill_all(int sig) = 0;
+  // Removes the container's cgroup (with any sub-cgroups) in every hierarchy, and the
+  // parents create() made when they are empty. Retries EBUSY briefly; idempotent.
+  virtual Status destroy() = 0;
+
+  // For mounting cgroupfs inside a container: one entry per hierarchy.
   struct Mount {
-    std::string mountpoint, fstype, options, path;
+    std::string mountpoint;  // the host's mount point, e.g. /sys/fs/cgroup/cpu
+    std::string fstype;      // "cgroup" or "cgroup2"
+    std::string options;     // v1: the controllers, "cpu,cpuacct" or "name=systemd"; v2: ""
+    std::string path;        // the container's cgroup inside it, e.g. /vessel/c1
   };
   virtual std::vector<Mount> mounts() const = 0;
+
+  // The container's cgroup directory in the hierarchy holding `controller`
+  // ("memory", "pids"...; "" for the v2 cgroup), or "" when there is none. For stats and tests.
+  virtual std::string dir_for(const std::string& controller) const = 0;
 };
 
 }  // namespace vessel::cgroups

@@ -9,6 +9,7 @@
 #include <memory>
 #include <pwd.h>
 
+#include "cgroups/controllers.h"
 #include "cgroups/manager.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -42,6 +43,25 @@ Status write_time_offsets(const oci::Linux& lx) {
   for (const auto& [clock, off] : lx.time_offsets) text += cat(clock, " ", off.secs, " ", off.nanosecs, "\n");
   if (text.empty()) return ok();
   return write_file("/proc/self/timens_offsets", text, 0, 0).context("linux.timeOffsets");
+}
+
+// The config's limits; device rules get the config's devices and the defaults
+// every container needs (null, zero, tty, pts…) appended, as runc does.
+oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
+  oci::LinuxResources r = spec.linux_.resources;
+  if (r.devices.empty()) return r;
+  for (const auto& d : spec.linux_.devices) {
+    if (d.type == 'p') continue;
+    oci::LinuxDeviceCgroup rule;
+    rule.allow = true;
+    rule.type = std::string(1, d.type == 'u' ? 'c' : d.type);
+    rule.major = d.major;
+    rule.minor = d.minor;
+    rule.access = "rwm";
+    r.devices.push_back(rule);
+  }
+  for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
+  return r;
 }
 
 std::string owner_name() {
@@ -178,6 +198,7 @@ Result<pid_t> create(const CreateOptions& o) {
   if (own_time) ::setns(own_time.get(), kCloneNewTime);
 
   if (new_userns) TRY(write_id_maps(pid, spec.linux_));
+  TRYC(setup.cgroup->apply(cgroup_resources(spec)), "cgroups");
   TRYC(setup.cgroup->add_process(pid), "join cgroup");
   if (spec.process->oom_score_adj)
     TRYC(write_file(cat("/proc/", pid, "/oom_score_adj"), std::to_string(*spec.process->oom_score_adj), 0, 0),

@@ -166,10 +166,7 @@ Status parse_linux(const JsonObject& root, Linux& lx) {
   auto devs = TRY(lo->array("devices"));
   for (size_t i = 0; i < devs.size(); ++i) lx.devices.push_back(TRY(parse_device(*devs[i], cat(lo->field("devices"), "[", i, "]"))));
   lx.cgroups_path = TRY(lo->string("cgroupsPath"));
-  if (const Json* r = lo->raw("resources")) {
-    if (!r->is_object()) return Error::invalid(cat(lo->field("resources"), ": expected an object"));
-    lx.resources = *r;
-  }
+  if (const Json* r = lo->raw("resources")) lx.resources = TRY(parse_resources(*r, lo->field("resources")));
   lx.rootfs_propagation = TRY(lo->string("rootfsPropagation"));
   if (!lx.rootfs_propagation.empty() && propagation_from_name(lx.rootfs_propagation) == 0)
     return Error::invalid(cat(lo->field("rootfsPropagation"), ": unknown propagation \"", lx.rootfs_propagation, "\""));

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "oci/json_reader.h"
 #include "oci/mount_options.h"
+#include "oci/resources.h"
 
 namespace vessel::oci {
 
@@ -99,7 +100,7 @@ struct Linux {
   std::vector<IdMapping> uid_mappings, gid_mappings;
   std::vector<Device> devices;
   std::string cgroups_path;
-  Json resources;  // linux.resources as given; the cgroups room interprets it
+  LinuxResources resources;
   std::string rootfs_propagation;
   std::vector<std::string> masked_paths, readonly_paths;
   std::map<std::string, std::string> sysctl;

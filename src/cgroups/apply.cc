@@ -1,0 +1,79 @@
+// FsManager::apply: each resource goes to the hierarchy that has its controller.
+#include "cgroups/controllers.h"
+#include "cgroups/fs_manager.h"
+#include "common/strings.h"
+
+namespace vessel::cgroups {
+
+Status FsManager::apply(const oci::LinuxResources& r) {
+  // Runs f(dir, version) in the v1 hierarchy holding `v1_name`, else in the v2 cgroup
+  // when it has `v2_name`, else reports the controller missing for `field`.
+  auto use = [&](const char* v1_name, const char* v2_name, const char* field, auto f) -> Status {
+    if (const auto* h = v1_for(v1_name)) return f(dir(*h), 1);
+    if (v2_name && v2_has(v2_name)) return f(dir(*v2_), 2);
+    return Error(ENOTSUP, cat(field, ": the ", v2_name && layout_ == Layout::kV2 ? v2_name : v1_name,
+                              " controller is not available on this host"));
+  };
+
+  if (!r.devices.empty()) {
+    if (const auto* h = v1_for("devices")) {
+      TRYC(apply_devices_v1(dir(*h), r.devices), "set device rules");
+    } else if (v2_) {
+      TRY(check_devices_v2(r.devices));
+    } else {
+      return Error(ENOTSUP, "linux.resources.devices: the devices controller is not available on this host");
+    }
+  }
+  if (r.memory && is_set(*r.memory)) {
+    TRYC(use("memory", "memory", "linux.resources.memory",
+             [&](const CgroupDir& d, int v) { return v == 1 ? apply_memory_v1(d, *r.memory) : apply_memory_v2(d, *r.memory); }),
+         "set memory limits");
+  }
+  if (r.cpu && cpuset_is_set(*r.cpu)) {
+    TRYC(use("cpuset", "cpuset", "linux.resources.cpu.cpus/mems",
+             [&](const CgroupDir& d, int) { return apply_cpuset(d, *r.cpu); }),
+         "set cpuset");
+  }
+  if (r.cpu && cpu_is_set(*r.cpu)) {
+    TRYC(use("cpu", "cpu", "linux.resources.cpu",
+             [&](const CgroupDir& d, int v) { return v == 1 ? apply_cpu_v1(d, *r.cpu) : apply_cpu_v2(d, *r.cpu); }),
+         "set cpu limits");
+  }
+  if (r.pids && r.pids->limit) {
+    TRYC(use("pids", "pids", "linux.resources.pids.limit", [&](const CgroupDir& d, int) { return apply_pids(d, *r.pids); }),
+         "set pids limit");
+  }
+  if (r.block_io && is_set(*r.block_io)) {
+    TRYC(use("blkio", "io", "linux.resources.blockIO",
+             [&](const CgroupDir& d, int v) { return v == 1 ? apply_blkio_v1(d, *r.block_io) : apply_io_v2(d, *r.block_io); }),
+         "set block I/O limits");
+  }
+  if (!r.hugepage_limits.empty()) {
+    TRYC(use("hugetlb", "hugetlb", "linux.resources.hugepageLimits",
+             [&](const CgroupDir& d, int v) {
+               return v == 1 ? apply_hugetlb_v1(d, r.hugepage_limits) : apply_hugetlb_v2(d, r.hugepage_limits);
+             }),
+         "set hugepage limits");
+  }
+  if (r.network && r.network->class_id) {
+    TRYC(use("net_cls", nullptr, "linux.resources.network.classID",
+             [&](const CgroupDir& d, int) { return apply_net_cls_v1(d, *r.network); }),
+         "set network class");
+  }
+  if (r.network && !r.network->priorities.empty()) {
+    TRYC(use("net_prio", nullptr, "linux.resources.network.priorities",
+             [&](const CgroupDir& d, int) { return apply_net_prio_v1(d, *r.network); }),
+         "set network priorities");
+  }
+  if (!r.rdma.empty()) {
+    TRYC(use("rdma", "rdma", "linux.resources.rdma", [&](const CgroupDir& d, int) { return apply_rdma(d, r.rdma); }),
+         "set rdma limits");
+  }
+  if (!r.unified.empty()) {
+    if (!v2_) return Error(ENOTSUP, "linux.resources.unified: needs cgroup v2, and this host has only cgroup v1");
+    TRYC(apply_unified(dir(*v2_), r.unified), "set unified values");
+  }
+  return ok();
+}
+
+}  // namespace vessel::cgroups

@@ -1,0 +1,125 @@
+#include "oci/resources.h"
+
+#include <gtest/gtest.h>
+
+namespace vessel::oci {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kFull = R"({
+  "devices": [{"allow": false, "access": "rwm"},
+              {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}],
+  "memory": {"limit": 536870912, "reservation": 0, "swap": -1, "kernel": -1, "kernelTCP": 1024,
+             "swappiness": 0, "disableOOMKiller": false, "useHierarchy": true, "checkBeforeUpdate": true},
+  "cpu": {"shares": 1024, "quota": 1000000, "burst": 10, "period": 500000, "realtimeRuntime": 950000,
+          "realtimePeriod": 1000000, "cpus": "2-3", "mems": "0-7", "idle": 1},
+  "pids": {"limit": 32771},
+  "blockIO": {"weight": 10, "leafWeight": 10,
+              "weightDevice": [{"major": 8, "minor": 0, "weight": 500, "leafWeight": 300},
+                               {"major": 8, "minor": 16, "weight": 500}],
+              "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 600}],
+              "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 601}],
+              "throttleReadIOPSDevice": [{"major": 8, "minor": 0, "rate": 602}],
+              "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 300}]},
+  "hugepageLimits": [{"pageSize": "2MB", "limit": 9223372036854772000}],
+  "network": {"classID": 1048577, "priorities": [{"name": "eth0", "priority": 500}]},
+  "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}, "mlx4_0": {"hcaObjects": 1000}},
+  "unified": {"io.max": "259:0 rbps=2097152 wiops=120", "memory.high": "1073741824"},
+  "someFutureField": {"x": 1}
+})";
+
+TEST(Resources, ParsesTheWholeSpecObject) {
+  auto r = parse_resources(json::parse(kFull));
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->devices.size(), 2u);
+  EXPECT_FALSE(r->devices[0].allow);
+  EXPECT_FALSE(r->devices[0].type);
+  EXPECT_EQ(r->devices[1].type, "c");
+  EXPECT_EQ(r->devices[1].minor, 229);
+  EXPECT_EQ(r->memory->limit, 536870912);
+  EXPECT_EQ(r->memory->reservation, 0) << "0 is set, not unset";
+  EXPECT_EQ(r->memory->swap, -1);
+  EXPECT_EQ(r->memory->swappiness, 0u);
+  EXPECT_EQ(r->memory->disable_oom_killer, false);
+  EXPECT_EQ(r->memory->check_before_update, true);
+  EXPECT_EQ(r->cpu->shares, 1024u);
+  EXPECT_EQ(r->cpu->burst, 10u);
+  EXPECT_EQ(r->cpu->cpus, "2-3");
+  EXPECT_EQ(r->cpu->idle, 1);
+  EXPECT_EQ(r->pids->limit, 32771);
+  EXPECT_EQ(r->block_io->weight, 10);
+  ASSERT_EQ(r->block_io->weight_device.size(), 2u);
+  EXPECT_EQ(r->block_io->weight_device[0].leaf_weight, 300);
+  EXPECT_FALSE(r->block_io->weight_device[1].leaf_weight);
+  EXPECT_EQ(r->block_io->throttle_write_iops_device[0].rate, 300u);
+  EXPECT_EQ(r->hugepage_limits[0].page_size, "2MB");
+  EXPECT_EQ(r->network->class_id, 1048577u);
+  EXPECT_EQ(r->network->priorities[0].name, "eth0");
+  EXPECT_EQ(r->rdma["mlx5_1"].hca_handles, 3u);
+  EXPECT_FALSE(r->rdma["mlx4_0"].hca_handles);
+  EXPECT_EQ(r->unified["memory.high"], "1073741824");
+}
+
+TEST(Resources, EmptyObjectLeavesEverythingUnset) {
+  auto r = parse_resources(json::parse(R"({"memory": {}, "cpu": null})"));
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(r->memory);
+  EXPECT_FALSE(r->memory->limit);
+  EXPECT_FALSE(r->cpu);
+  EXPECT_FALSE(r->pids);
+  EXPECT_TRUE(r->devices.empty());
+}
+
+TEST(Resources, RoundTripsThroughJson) {
+  auto r = parse_resources(json::parse(kFull));
+  ASSERT_TRUE(r);
+  json out = to_json(*r);
+  EXPECT_FALSE(out.contains("someFutureField"));
+  EXPECT_FALSE(out["devices"][0].contains("type")) << "unset stays unset";
+  auto again = parse_resources(out);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(to_json(*again), out);
+  EXPECT_EQ(out["memory"]["reservation"], 0);
+  EXPECT_EQ(out["blockIO"]["throttleReadIOPSDevice"][0]["rate"], 602);
+}
+
+TEST(Resources, ErrorsNameTheField) {
+  auto expect_error = [](const char* text, const std::string& message) {
+    auto r = parse_resources(json::parse(text));
+    ASSERT_FALSE(r) << text;
+    EXPECT_EQ(r.error().message(), message);
+  };
+  expect_error(R"({"memory": {"limit": "1G"}})", "linux.resources.memory.limit: expected an integer");
+  expect_error(R"({"memory": {"limit": 1.5}})", "linux.resources.memory.limit: expected an integer");
+  expect_error(R"({"memory": {"swappiness": 200}})",
+               "linux.resources.memory.swappiness: must be between 0 and 100, not 200");
+  expect_error(R"({"memory": {"disableOOMKiller": 1}})", "linux.resources.memory.disableOOMKiller: expected a boolean");
+  expect_error(R"({"memory": []})", "linux.resources.memory: expected an object");
+  expect_error(R"({"cpu": {"shares": -1}})", "linux.resources.cpu.shares: value out of range");
+  expect_error(R"({"cpu": {"cpus": 3}})", "linux.resources.cpu.cpus: expected a string");
+  expect_error(R"({"devices": {}})", "linux.resources.devices: expected an array");
+  expect_error(R"({"devices": [{"access": "rwm"}]})", "linux.resources.devices[0].allow: required");
+  expect_error(R"({"devices": [{"allow": true}, {"allow": true, "type": "x"}]})",
+               "linux.resources.devices[1].type: must be \"a\", \"c\" or \"b\", not \"x\"");
+  expect_error(R"({"devices": [{"allow": true, "access": "rwx"}]})",
+               "linux.resources.devices[0].access: must be a subset of \"rwm\", not \"rwx\"");
+  expect_error(R"({"blockIO": {"weight": 70000}})", "linux.resources.blockIO.weight: value out of range");
+  expect_error(R"({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0}]}})",
+               "linux.resources.blockIO.throttleReadBpsDevice[0].rate: required");
+  expect_error(R"({"hugepageLimits": [{"limit": 1}]})", "linux.resources.hugepageLimits[0].pageSize: required");
+  expect_error(R"({"network": {"priorities": [{"name": "eth0", "priority": "high"}]}})",
+               "linux.resources.network.priorities[0].priority: expected an integer");
+  expect_error(R"({"rdma": {"mlx5": 3}})", "linux.resources.rdma.mlx5: expected an object");
+  expect_error(R"({"unified": {"memory.high": 5}})", "linux.resources.unified.memory.high: expected a string");
+  expect_error(R"([])", "linux.resources: expected an object");
+}
+
+TEST(Resources, TheUpdateVerbNamesItsOwnPath) {
+  auto r = parse_resources(json::parse(R"({"pids": {"limit": "x"}})"), "update");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "update.pids.limit: expected an integer");
+}
+
+}  // namespace
+}  // namespace vessel::oci
