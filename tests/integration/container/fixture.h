@@ -1,0 +1,56 @@
+// Shared fixture for container integration tests: a busybox bundle in a temp
+// dir, a private state root, and a runner for the real vessel binary.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sys/types.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace vessel::testing {
+
+struct Output {
+  int status = -1;  // exit code, or 128+signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `args` (argv[0] is the program) with `input` on stdin; kills it after `timeout_s`.
+Output run_command(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 60);
+
+// True when `pid` exists and is not a zombie.
+bool process_running(int pid);
+
+// Skips the current test (with the reason) unless we are root.
+#define VESSEL_REQUIRE_ROOT()                                        \
+  do {                                                               \
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (containers)"; \
+  } while (0)
+
+class ContainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+
+  // vessel --root <root_> ARGS...
+  Output vessel(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 60);
+  // Writes config_ to bundle_/config.json.
+  void write_config();
+  // Sets process.args to `sh -c script`.
+  void set_script(const std::string& script);
+  // Runs the bundle in the foreground as `id` and returns its output.
+  Output run_script(const std::string& script, const std::string& id = "c1");
+  // The lines of /proc/self/mountinfo (mount points only), for leak checks.
+  static std::vector<std::string> mount_points();
+  // Entries of the state root.
+  std::vector<std::string> state_entries() const;
+
+  std::string dir_;     // temp dir holding everything
+  std::string bundle_;  // bundle dir (config.json + rootfs/)
+  std::string root_;    // --root
+  nlohmann::json config_;
+};
+
+}  // namespace vessel::testing
