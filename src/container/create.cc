@@ -64,6 +64,13 @@ oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
   return r;
 }
 
+// The host id that container id 0 maps to (0 without a mapping).
+uint32_t host_id_of_root(const std::vector<oci::IdMapping>& ms) {
+  for (const auto& m : ms)
+    if (m.container_id == 0) return m.host_id;
+  return 0;
+}
+
 std::string owner_name() {
   passwd* pw = ::getpwuid(::geteuid());
   return pw ? pw->pw_name : std::to_string(::geteuid());
@@ -110,6 +117,10 @@ Result<pid_t> create(const CreateOptions& o) {
   });
 
   if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0) return Error::from_errno(cat("mkfifo ", dir.fifo_path()));
+  // The init opens it as the container's root: in a user namespace that is a mapped id.
+  if (::chmod(dir.fifo_path().c_str(), 0622) < 0 ||
+      ::chown(dir.fifo_path().c_str(), host_id_of_root(spec.linux_.uid_mappings), host_id_of_root(spec.linux_.gid_mappings)) < 0)
+    return Error::from_errno(cat("chown ", dir.fifo_path()));
   auto fifo = TRY(open_file(dir.fifo_path(), O_PATH));
   UniqueFd console;
   int console_fd = o.console_fd;
