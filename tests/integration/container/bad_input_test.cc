@@ -22,8 +22,9 @@ class BadInput : public ContainerTest {
     EXPECT_EQ(o.err.rfind("vessel: ", 0), 0u) << o.err;
     EXPECT_TRUE(state_entries().empty()) << "state left behind";
     EXPECT_EQ(mount_points(), mounts) << "mounts left behind";
-    if (id.find_first_of("./") == std::string::npos)
+    if (id.find_first_of("./") == std::string::npos) {
       EXPECT_NE(::access(("/sys/fs/cgroup/pids/vessel/" + id).c_str(), F_OK), 0) << "cgroup left behind";
+    }
     Output ps = run_command({"pgrep", "-f", "vessel --root " + root_});
     EXPECT_EQ(ps.out, "") << "process left behind";
   }

@@ -1,0 +1,68 @@
+#include "container/state.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "container/lifecycle.h"
+
+namespace vessel::container {
+namespace {
+
+TEST(State, ValidateId) {
+  EXPECT_TRUE(validate_id("abc-1.2_x+y"));
+  EXPECT_FALSE(validate_id(""));
+  EXPECT_FALSE(validate_id("a/b"));
+  EXPECT_FALSE(validate_id(".."));
+  EXPECT_FALSE(validate_id("a b"));
+  EXPECT_FALSE(validate_id(std::string(1025, 'a')));
+}
+
+TEST(State, SaveLoadAndDuplicate) {
+  char tmpl[] = "/tmp/vessel-state-XXXXXX";
+  std::string root = ::mkdtemp(tmpl);
+  {
+    auto dir = ContainerDir::create(root, "c1");
+    ASSERT_TRUE(dir) << dir.error().message();
+    State s;
+    s.id = "c1";
+    s.pid = ::getpid();
+    s.pid_start_time = process_start_time(::getpid());
+    s.bundle = "/b";
+    s.annotations["k"] = "v";
+    ASSERT_TRUE(dir->save(s));
+    auto dup = ContainerDir::create(root, "c1");
+    ASSERT_FALSE(dup);
+    EXPECT_EQ(dup.error().message(), "container \"c1\" already exists");
+  }
+  auto dir = ContainerDir::open(root, "c1");
+  ASSERT_TRUE(dir) << dir.error().message();
+  auto s = dir->load();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->pid, ::getpid());
+  EXPECT_EQ(s->annotations.at("k"), "v");
+  EXPECT_EQ(live_status(*s, dir->path(), false), ContainerStatus::kRunning);
+  EXPECT_EQ(live_status(*s, dir->path(), true), ContainerStatus::kPaused);
+  State gone = *s;
+  gone.pid_start_time += 1;  // a reused pid is not our process
+  EXPECT_EQ(live_status(gone, dir->path(), false), ContainerStatus::kStopped);
+  EXPECT_EQ(list_ids(root), std::vector<std::string>{"c1"});
+  ASSERT_TRUE(dir->remove());
+  EXPECT_TRUE(list_ids(root).empty());
+  EXPECT_FALSE(ContainerDir::open(root, "c1"));
+  ASSERT_TRUE(remove_tree(root));
+}
+
+TEST(Lifecycle, ParseSignal) {
+  EXPECT_EQ(*parse_signal("KILL"), 9);
+  EXPECT_EQ(*parse_signal("SIGTERM"), 15);
+  EXPECT_EQ(*parse_signal("sigusr1"), 10);
+  EXPECT_EQ(*parse_signal("9"), 9);
+  EXPECT_EQ(*parse_signal("RTMIN+1"), SIGRTMIN + 1);
+  EXPECT_FALSE(parse_signal("NOPE"));
+  EXPECT_FALSE(parse_signal("0"));
+  EXPECT_FALSE(parse_signal("65"));
+}
+
+}  // namespace
+}  // namespace vessel::container
