@@ -1,0 +1,215 @@
+#include "container/exec.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+
+#include "cgroups/manager.h"
+#include "common/fs.h"
+#include "common/strings.h"
+#include "container/console.h"
+#include "container/foreground.h"
+#include "container/process_setup.h"
+#include "container/state.h"
+#include "container/sync.h"
+#include "oci/capabilities.h"
+#include "oci/spec.h"
+#include "sys/syscalls.h"
+
+namespace vessel::container {
+namespace {
+
+constexpr int kCloneNewTime = 0x80;
+
+// The namespaces of `pid` that differ from ours, as CLONE_NEW* flags.
+int namespaces_to_join(pid_t pid) {
+  struct Ns {
+    const char* name;
+    int flag;
+  };
+  static constexpr Ns kAll[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},     {"pid", CLONE_NEWPID},
+                                {"net", CLONE_NEWNET},   {"ipc", CLONE_NEWIPC},    {"uts", CLONE_NEWUTS},
+                                {"cgroup", CLONE_NEWCGROUP}, {"time", kCloneNewTime}};
+  int flags = 0;
+  for (const auto& ns : kAll) {
+    struct stat ours{}, theirs{};
+    if (::stat(cat("/proc/self/ns/", ns.name).c_str(), &ours) < 0) continue;
+    if (::stat(cat("/proc/", pid, "/ns/", ns.name).c_str(), &theirs) < 0) continue;
+    if (ours.st_ino != theirs.st_ino || ours.st_dev != theirs.st_dev) flags |= ns.flag;
+  }
+  return flags;
+}
+
+Result<oci::Process> build_process(const ExecOptions& o, const std::string& state_dir) {
+  if (!o.process_file.empty()) {
+    auto text = TRY(read_file(o.process_file));
+    auto j = TRYC(oci::parse_json(text, o.process_file), "--process");
+    return oci::parse_process(j, "process").context(cat("--process ", o.process_file));
+  }
+  if (o.args.empty()) return Error::invalid("exec: give the command to run (or --process FILE)");
+  // Like runc, the container's own process is the base: its env, user, capabilities, rlimits.
+  auto spec = TRY(oci::load_spec(state_dir));
+  oci::Process p = spec.process ? *spec.process : oci::Process{};
+  p.args = o.args;
+  p.terminal = o.tty.value_or(false);
+  if (!o.cwd.empty()) p.cwd = o.cwd;
+  for (const auto& kv : o.env) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) return Error::invalid(cat("--env ", kv, ": expected KEY=VALUE"));
+    std::string key = kv.substr(0, eq + 1);
+    std::erase_if(p.env, [&](const std::string& e) { return starts_with(e, key); });
+    p.env.push_back(kv);
+  }
+  if (!o.user.empty()) {
+    auto parts = split(o.user, ':');
+    auto uid = parse_u64(parts[0]);
+    if (!uid || parts.size() > 2) return Error::invalid(cat("--user ", o.user, ": expected UID[:GID]"));
+    p.user.uid = static_cast<uint32_t>(*uid);
+    if (parts.size() == 2) {
+      auto gid = parse_u64(parts[1]);
+      if (!gid) return Error::invalid(cat("--user ", o.user, ": expected UID[:GID]"));
+      p.user.gid = static_cast<uint32_t>(*gid);
+    }
+  }
+  if (!o.additional_gids.empty()) p.user.additional_gids = o.additional_gids;
+  if (!o.caps.empty()) {
+    oci::CapabilitySets s = p.capabilities.value_or(oci::CapabilitySets{});
+    for (const auto& name : o.caps) {
+      auto n = oci::capability_from_name(name);
+      if (!n) return Error::invalid(cat("--cap ", name, ": unknown capability"));
+      uint64_t bit = 1ULL << *n;
+      s.bounding |= bit;
+      s.effective |= bit;
+      s.permitted |= bit;
+      s.ambient |= bit;
+      s.inheritable |= bit;
+    }
+    p.capabilities = s;
+  }
+  if (o.no_new_privs) p.no_new_privileges = true;
+  return p;
+}
+
+// In the forked child: become the process. Errors go over `sync`; success is its close-on-exec.
+[[noreturn]] void exec_child(SyncSocket& sync, int pidfd, int flags, const oci::Process& p, int console_fd,
+                             int preserve_fds) {
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  auto fail = [&](Error e) {
+    (void)sync.send_error(e);
+    ::_exit(126);
+  };
+  if (!sync.expect(SyncMsg::kGo)) ::_exit(126);
+  if (flags && ::setns(pidfd, flags) < 0) fail(Error::from_errno("join the container's namespaces"));
+  if (auto st = enter_cwd(p.cwd); !st) fail(std::move(st).error());
+  if (p.terminal) {
+    if (auto st = setup_console(console_fd, p.console_height, p.console_width, false); !st)
+      fail(std::move(st).error().context("console"));
+  }
+  if (auto st = apply_rlimits(p.rlimits); !st) fail(std::move(st).error());
+  auto path = find_executable(p);
+  if (!path) fail(std::move(path).error());
+  if (p.user.umask) ::umask(*p.user.umask);
+  if (auto st = set_user_and_capabilities(p); !st) fail(std::move(st).error());
+  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+    fail(Error::from_errno("prctl(PR_SET_NO_NEW_PRIVS)"));
+  // The process must outlive a detached `exec`.
+  ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  fail(exec_process(*path, p, preserve_fds));
+  ::_exit(126);
+}
+
+}  // namespace
+
+Result<int> exec(const ExecOptions& o) {
+  State state;
+  std::string dir_path;
+  ContainerStatus status;
+  {
+    auto dir = TRY(ContainerDir::open(o.root, o.id));
+    state = TRY(dir.load());
+    dir_path = dir.path();
+    bool frozen = false;
+    if (auto cg = cgroups::Manager::load(state.cgroup)) {
+      if (auto f = (*cg)->frozen()) frozen = *f;
+    }
+    status = live_status(state, dir_path, frozen);
+  }
+  if (status == ContainerStatus::kStopped) return Error::invalid(cat("cannot exec in container \"", o.id, "\": it is stopped"));
+  if (status == ContainerStatus::kPaused && !o.ignore_paused)
+    return Error::invalid(cat("cannot exec in container \"", o.id, "\": it is paused (use --ignore-paused)"));
+  auto p = TRY(build_process(o, dir_path));
+  if (p.terminal && o.console_socket.empty() && o.detach)
+    return Error::invalid("exec --tty --detach needs --console-socket");
+
+  auto pidfd = TRY(sys::pidfd_open(state.pid));
+  if (!process_alive(state.pid, state.pid_start_time)) return Error(ESRCH, cat("container \"", o.id, "\" is not running"));
+  int flags = namespaces_to_join(state.pid);
+  // pid and time namespaces apply to our children: enter them for the fork below,
+  // and return to ours after it (threads cannot be made while they differ).
+  UniqueFd own_ns;
+  if (int for_children = flags & (CLONE_NEWPID | kCloneNewTime)) {
+    own_ns = TRY(sys::pidfd_open(::getpid()));
+    if (::setns(pidfd.get(), for_children) < 0) {
+      if (errno == ESRCH) return Error(ESRCH, cat("cannot exec in container \"", o.id, "\": it is stopped"));
+      return Error::from_errno("join the container's pid namespace");
+    }
+  }
+  flags &= ~(CLONE_NEWPID | kCloneNewTime);
+
+  UniqueFd console, console_ours;
+  int console_fd = -1;
+  if (p.terminal) {
+    if (!o.console_socket.empty()) {
+      console = TRY(connect_console_socket(o.console_socket));
+    } else {
+      int sv[2];
+      if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return Error::from_errno("socketpair");
+      console_ours.reset(sv[0]);
+      console.reset(sv[1]);
+    }
+    console_fd = console.get();
+  }
+  std::optional<SignalForwarder> forwarder;
+  if (!o.detach) forwarder.emplace();
+
+  auto [parent, child] = TRY(SyncSocket::pair());
+  pid_t pid = sys::clone_fork(0);
+  if (pid < 0) return Error::from_errno("fork");
+  if (pid == 0) {
+    parent.close();
+    exec_child(child, pidfd.get(), flags, p, console_fd, o.preserve_fds);
+  }
+  child.close();
+  console.reset();
+  if (own_ns) ::setns(own_ns.get(), CLONE_NEWPID | kCloneNewTime);
+  auto fail = [&](Error e) -> Error {
+    ::kill(pid, SIGKILL);
+    return e;
+  };
+  if (auto cg = cgroups::Manager::load(state.cgroup)) {
+    if (auto st = (*cg)->add_process(pid); !st) return fail(std::move(st).error().context("join the container's cgroup"));
+  }
+  if (auto st = parent.send(SyncMsg::kGo); !st) return fail(std::move(st).error());
+  // The child closes its end by exec'ing (close-on-exec) or reports why it could not.
+  // In a frozen cgroup it freezes before it gets there: then there is nothing to wait for.
+  auto msg = status == ContainerStatus::kPaused ? Result<SyncMessage>(Error(EPIPE, "paused")) : parent.recv();
+  if (msg && msg->type == SyncMsg::kError) return fail(Error(msg->code ? msg->code : EIO, msg->payload));
+  if (!msg && msg.error().code() != EPIPE) return fail(std::move(msg).error());
+  if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
+  if (o.detach) return 0;
+  UniqueFd master;
+  if (console_ours) master = TRY(sys::recv_fd(console_ours.get()));
+  return forwarder->wait(pid, master ? master.get() : -1);
+}
+
+}  // namespace vessel::container
