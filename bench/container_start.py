@@ -3,7 +3,7 @@
 vessel vs crun vs runc.
 
 Each runtime gets its own --root in a temp dir and the same bundle: config.json
-from `vessel spec`, ociVersion 1.0.2 (crun 1.8 knows no later), terminal false, args ["/bin/true"], the spec's default
+from `vessel spec`, ociVersion 1.0.2 (crun 1.8 knows no later), terminal false, args ["/bin/true"], cgroupsPath /vessel-bench, the spec's default
 namespaces for all three. The runs are interleaved (vessel, crun, runc, vessel,
 …, the order rotating each round) after a few warm-up runs, so drift of the
 shared machine hits all three alike.
@@ -64,6 +64,8 @@ def make_bundle(vessel, d):
     cfg["ociVersion"] = "1.0.2"
     cfg["process"]["terminal"] = False
     cfg["process"]["args"] = ["/bin/true"]
+    # The same cgroup for all three (runs are sequential; each run removes it).
+    cfg["linux"]["cgroupsPath"] = "/vessel-bench"
     with open(path, "w") as f:
         json.dump(cfg, f, indent=2)
     ns = [n["type"] for n in cfg.get("linux", {}).get("namespaces", [])]
