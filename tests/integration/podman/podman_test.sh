@@ -29,7 +29,6 @@ vessel=$(readlink -f "$vessel")
 tmp=$(mktemp -d /tmp/vessel-podman.XXXXXX)
 state=$tmp/vessel-state          # vessel --root
 argv_log=$tmp/runtime-argv.log   # one line per runtime / conmon invocation
-ids=()                           # containers created by this test
 passed=0 failed=0
 
 pm() {
@@ -48,9 +47,9 @@ cleanup() {
   for f in "$tmp"/run/vfs-containers/*/userdata/conmon.pid "$tmp"/run/vfs-containers/*/userdata/pidfile; do
     [[ -f $f ]] && kill -KILL "$(cat "$f")" 2>/dev/null
   done
-  local id
-  for id in $(ls "$state" 2>/dev/null); do
-    "$vessel" --root "$state" delete --force "$id" >/dev/null 2>&1
+  local d
+  for d in "$state"/*; do
+    [[ -d $d ]] && "$vessel" --root "$state" delete --force "${d##*/}" >/dev/null 2>&1
   done
   # Podman mounts a /dev/shm per container under its run dir.
   awk -v p="$tmp/" 'index($2, p) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do
@@ -108,7 +107,7 @@ img=localhost/vessel-busybox:test
 
 # --- checks ----------------------------------------------------------------
 # Each runs podman, keeping stdout in $out, stderr in $err and the status in $rc.
-out= err= rc=0
+out='' err='' rc=0
 run() {
   rc=0
   out=$(pm "$@" 2>"$tmp/stderr") || rc=$?
@@ -125,7 +124,6 @@ else fail run-rm-echo "exit $rc, stdout '$out', stderr: $err"; fi
 run run -d "$img" sleep 1000
 ctr=$out
 if [[ $rc == 0 && $ctr =~ ^[0-9a-f]{64}$ ]]; then
-  ids+=("$ctr")
   run inspect --format '{{.State.Status}}' "$ctr"
   if [[ $out == running ]]; then pass run-detach
   else fail run-detach "container is '$out', not running: $err"; fi
@@ -166,9 +164,9 @@ else fail ps-empty "exit $rc, podman ps -a lists: $(echo "$out" | tr '\n' ' ') $
 # Every container podman created went through vessel create; none may have
 # left its state behind, in the test's root or the default one.
 left=$(ls -A "$state")
-for id in $(grep -o 'create .* [0-9a-f]\{64\}$' "$argv_log" 2>/dev/null | grep -o '[0-9a-f]\{64\}$'); do
+while read -r id; do
   [[ -e /run/vessel/$id ]] && left+=" /run/vessel/$id"
-done
+done < <(grep -o 'create .* [0-9a-f]\{64\}$' "$argv_log" 2>/dev/null | grep -o '[0-9a-f]\{64\}$')
 if [[ -z ${left// /} ]]; then pass no-state-left
 else fail no-state-left "vessel state remains: $left"; fi
 
