@@ -41,6 +41,20 @@ void finish(const Status& s) {
   if (!s) report(s.error());
 }
 
+// The first argument that is neither a global option nor its value, when no
+// verb was recognised: the verb the caller wanted; else "".
+std::string unknown_verb(CLI::App& app, int argc, char** argv) {
+  if (!app.get_subcommands().empty()) return {};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.empty() || a[0] != '-') return a;
+    if (a.find('=') != std::string::npos) continue;
+    const CLI::Option* opt = app.get_option_no_throw(a);
+    if (opt && opt->get_items_expected_min() > 0) ++i;  // skip the option's value
+  }
+  return {};
+}
+
 }  // namespace vessel::cli
 
 int main(int argc, char** argv) {
@@ -60,10 +74,11 @@ int main(int argc, char** argv) {
   app.add_option("--criu", criu)->group("");
   app.add_option("--rootless", rootless)->group("");
 
-  app.parse_complete_callback([&] {
+  auto configure_log = [&] {
     log::configure(g.log, g.log_format == "json" ? log::Format::kJson : log::Format::kText,
                    g.debug ? log::Level::kDebug : log::Level::kWarn);
-  });
+  };
+  app.parse_complete_callback(configure_log);
 
   auto& vs = verbs();
   std::sort(vs.begin(), vs.end(), [](auto& a, auto& b) { return a.first < b.first; });
@@ -72,6 +87,15 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // A verb vessel lacks (podman/conmon call exec, pause, resume, update) would
+    // otherwise read "A subcommand is required". Say which, on stderr and in
+    // --log, where podman looks for the runtime's error. The global options
+    // are already stored when CLI11 checks for the subcommand.
+    if (auto verb = unknown_verb(app, argc, argv); !verb.empty()) {
+      configure_log();
+      report(Error::invalid("unknown command \"" + verb + "\""));
+      return g_exit_code;
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
