@@ -64,6 +64,15 @@ oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
   return r;
 }
 
+// Sends the seccomp notify fd to the listener with the container process state (runtime-spec).
+Status send_seccomp_listener(const oci::Seccomp& sc, int fd, const State& state) {
+  auto sock = TRY(connect_console_socket(sc.listener_path));
+  oci::Json st = oci::Json::parse(state_json(state, ContainerStatus::kCreating, false));
+  oci::Json msg = {{"ociVersion", state.oci_version}, {"fds", {"seccompFd"}}, {"pid", state.pid},
+                   {"metadata", sc.listener_metadata}, {"state", st}};
+  return sys::send_fd(sock.get(), fd, msg.dump());
+}
+
 // The host id that container id 0 maps to (0 without a mapping).
 uint32_t host_id_of_root(const std::vector<oci::IdMapping>& ms) {
   for (const auto& m : ms)
@@ -235,7 +244,13 @@ Result<pid_t> create(const CreateOptions& o) {
   TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart"));
   TRY(run_hooks(spec.hooks.create_runtime, hook_state, "createRuntime"));
   TRY(parent_sock.send(SyncMsg::kHooksDone, hook_state));
-  TRY(parent_sock.expect(SyncMsg::kReady));
+  auto msg = TRY(parent_sock.recv());
+  if (msg.type == SyncMsg::kSeccompFd) {
+    TRYC(send_seccomp_listener(*spec.linux_.seccomp, msg.fd.get(), state), "linux.seccomp.listenerPath");
+    msg = TRY(parent_sock.recv());
+  }
+  if (msg.type == SyncMsg::kError) return Error(msg.code ? msg.code : EIO, msg.payload);
+  if (msg.type != SyncMsg::kReady) return Error(EPROTO, "sync: expected the init to be ready");
 
   state.pid_start_time = process_start_time(pid);
   TRY(dir.save(state));

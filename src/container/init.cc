@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 
 #include "common/fs.h"
 #include "common/strings.h"
@@ -32,7 +33,7 @@ Status join_namespaces(const InitContext& ctx, bool user_only) {
   return ok();
 }
 
-Status setup_before_ready(const InitContext& ctx) {
+Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>& seccomp) {
   const oci::Spec& spec = *ctx.spec;
   auto go = TRY(ctx.sync->expect(SyncMsg::kGo));
   (void)go;
@@ -72,11 +73,21 @@ Status setup_before_ready(const InitContext& ctx) {
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
   TRY(apply_rlimits(p.rlimits));
+  if (spec.linux_.seccomp) {
+    seccomp = TRYC(compile_seccomp(*spec.linux_.seccomp), "linux.seccomp");
+    if (seccomp->notify) {
+      // The listener must get its fd now, while create still runs: load early and
+      // let the parent pass it on (the runtime's own remaining calls are filtered too).
+      auto listener = TRYC(load_seccomp(*seccomp), "linux.seccomp");
+      TRY(ctx.sync->send_fd(SyncMsg::kSeccompFd, listener.get()));
+      seccomp.reset();
+    }
+  }
   return ok();
 }
 
 // After `start`: hooks, then the process's identity, then exec.
-Error start_process(const InitContext& ctx) {
+Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp) {
   const oci::Process& p = *ctx.spec->process;
   {
     auto fifo = open_file(sys::fd_path(ctx.fifo), O_WRONLY);
@@ -87,10 +98,7 @@ Error start_process(const InitContext& ctx) {
   auto path = find_executable(p);
   if (!path) return std::move(path).error();
   if (p.user.umask) ::umask(*p.user.umask);
-  if (auto st = set_user_and_capabilities(p); !st) return std::move(st).error();
-  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-    return Error::from_errno("prctl(PR_SET_NO_NEW_PRIVS)");
-  return exec_process(*path, p, ctx.preserve_fds);
+  return finish_process(*path, p, seccomp, ctx.preserve_fds);
 }
 
 }  // namespace
@@ -104,7 +112,8 @@ void container_init(const InitContext& ctx) {
   sigemptyset(&all);
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
 
-  auto st = setup_before_ready(ctx);
+  std::optional<SeccompProgram> seccomp;
+  auto st = setup_before_ready(ctx, seccomp);
   if (!st) {
     (void)ctx.sync->send_error(st.error());
     ::_exit(1);
@@ -114,7 +123,7 @@ void container_init(const InitContext& ctx) {
   if (!ctx.sync->send(SyncMsg::kReady)) ::_exit(1);
   ctx.sync->close();
 
-  Error e = start_process(ctx);
+  Error e = start_process(ctx, seccomp);
   std::string msg = cat("vessel: ", e.message(), "\n");
   (void)!::write(2, msg.data(), msg.size());
   ::_exit(e.code() == ENOENT ? 127 : 126);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "container/rootfs.h"
+#include "container/seccomp.h"
 #include "container/sync.h"
 #include "oci/spec.h"
 

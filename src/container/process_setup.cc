@@ -80,6 +80,21 @@ Status enter_cwd(const std::string& cwd) {
   return ok();
 }
 
+Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
+                     int preserve_fds) {
+  if (seccomp && !p.no_new_privileges) {
+    if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
+  }
+  if (auto st = set_user_and_capabilities(p); !st) return std::move(st).error();
+  if (p.no_new_privileges) {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Error::from_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+    if (seccomp) {
+      if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
+    }
+  }
+  return exec_process(path, p, preserve_fds);
+}
+
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds) {
   std::vector<char*> argv, envp;
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));

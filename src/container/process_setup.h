@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "container/seccomp.h"
 #include "oci/spec.h"
 
 namespace vessel::container {
@@ -26,5 +27,12 @@ Status enter_cwd(const std::string& cwd);
 // Marks every fd from 3 + preserve_fds on close-on-exec, then execve.
 // Returns only on failure.
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds);
+
+// The last steps before execve, in runc's order: without no_new_privs the
+// seccomp filter is loaded while we still have CAP_SYS_ADMIN, then the user
+// and capabilities are set; with it, no_new_privs and the filter come last.
+// Returns only on failure.
+Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
+                     int preserve_fds);
 
 }  // namespace vessel::container

@@ -17,13 +17,14 @@ enum class SyncMsg : uint32_t {
   kHooksDone,     // parent -> child: hooks ran; payload is the state JSON for createContainer hooks
   kReady,         // child -> parent: set up, waiting on exec.fifo
   kError,         // child -> parent: payload is the error message; errno in the header
-  kExecStarted,   // exec child -> parent: about to execve (exec's pid handshake)
+  kSeccompFd,     // child -> parent: the seccomp notify listener fd (SCM_RIGHTS)
 };
 
 struct SyncMessage {
   SyncMsg type;
   int32_t code = 0;
   std::string payload;
+  UniqueFd fd;  // a descriptor that came with the message, if any
 };
 
 class SyncSocket {
@@ -34,6 +35,8 @@ class SyncSocket {
   static Result<std::pair<SyncSocket, SyncSocket>> pair();
 
   Status send(SyncMsg type, const std::string& payload = "", int32_t code = 0);
+  // Sends a message carrying a file descriptor.
+  Status send_fd(SyncMsg type, int fd, const std::string& payload = "");
   Status send_error(const Error& e) { return send(SyncMsg::kError, e.message(), e.code()); }
   // Receives one message; the peer closing is an error ("child exited during setup").
   Result<SyncMessage> recv();

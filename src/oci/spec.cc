@@ -173,10 +173,7 @@ Status parse_linux(const JsonObject& root, Linux& lx) {
   lx.masked_paths = TRY(lo->strings("maskedPaths"));
   lx.readonly_paths = TRY(lo->strings("readonlyPaths"));
   lx.sysctl = TRY(lo->string_map("sysctl"));
-  if (const Json* s = lo->raw("seccomp")) {
-    if (!s->is_object()) return Error::invalid(cat(lo->field("seccomp"), ": expected an object"));
-    lx.seccomp = *s;
-  }
+  if (const Json* s = lo->raw("seccomp")) lx.seccomp = TRY(parse_seccomp(*s, lo->field("seccomp")));
   if (auto to = TRY(lo->object("timeOffsets"))) {
     if (!lx.has_namespace(NamespaceType::kTime))
       return Error::invalid(cat(to->path(), ": time offsets need a time namespace in linux.namespaces"));

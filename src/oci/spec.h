@@ -15,6 +15,7 @@
 #include "oci/json_reader.h"
 #include "oci/mount_options.h"
 #include "oci/resources.h"
+#include "oci/seccomp.h"
 
 namespace vessel::oci {
 
@@ -104,7 +105,7 @@ struct Linux {
   std::string rootfs_propagation;
   std::vector<std::string> masked_paths, readonly_paths;
   std::map<std::string, std::string> sysctl;
-  Json seccomp;  // linux.seccomp as given (null when absent)
+  std::optional<Seccomp> seccomp;
   std::map<std::string, TimeOffset> time_offsets;
 
   bool has_namespace(NamespaceType t) const;

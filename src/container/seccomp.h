@@ -1,0 +1,30 @@
+// linux.seccomp compiled with libseccomp into a BPF program, loaded with the
+// seccomp(2) syscall ourselves so that every filter flag the kernel has is
+// available (LOG, SPEC_ALLOW, NEW_LISTENER, WAIT_KILLABLE_RECV, TSYNC).
+#pragma once
+
+#include <linux/filter.h>
+
+#include <vector>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "oci/seccomp.h"
+
+namespace vessel::container {
+
+struct SeccompProgram {
+  std::vector<sock_filter> bpf;
+  unsigned flags = 0;  // SECCOMP_FILTER_FLAG_*
+  bool notify = false;
+};
+
+// Compiles the profile. Unknown syscall names are skipped (as runc does); an
+// unknown architecture is an error naming it.
+Result<SeccompProgram> compile_seccomp(const oci::Seccomp& profile);
+
+// Installs the filter on the calling thread. With a notify action returns the
+// listener fd; otherwise an invalid UniqueFd.
+Result<UniqueFd> load_seccomp(const SeccompProgram& program);
+
+}  // namespace vessel::container
