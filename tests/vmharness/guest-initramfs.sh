@@ -4,8 +4,8 @@
 # Usage: guest-initramfs.sh [--busybox PATH] [--add SRC[:DEST]]... OUT.cpio
 #   OUT.cpio          output file, an uncompressed cpio (newc) archive; written atomically
 #   --busybox PATH    static busybox to use (default /bin/busybox, from busybox-static)
-#   --add SRC[:DEST]  copy file SRC into the image at DEST (default /SRC's basename);
-#                     an executable /guest-payload.sh is run by /init (see below)
+#   --add SRC[:DEST]  copy file SRC into the image at DEST (default /<basename of SRC>);
+#                     a /guest-payload.sh is run by /init with sh (see below)
 #
 # The guest's /init (busybox sh) mounts proc, sysfs and devtmpfs, then prints one line
 #   VESSEL-GUEST-UP cpus=<n> mem_kb=<MemTotal> kernel=<uname -r>

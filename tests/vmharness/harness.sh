@@ -73,6 +73,9 @@ skip() {
   msg "SKIP: $*"
   exit "$EXIT_SKIP"
 }
+# Milliseconds since the epoch, and a duration in ms as seconds with one decimal.
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+secs() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 help() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---- options ----------------------------------------------------------------------
@@ -360,7 +363,8 @@ cmd_run() {
   trap 'exit 129' HUP
   work=$(mktemp -d "${TMPDIR:-/tmp}/vessel-harness.XXXXXX")
 
-  local t0=$SECONDS base
+  local t0 base
+  t0=$(now_ms)
   base=$(base_cpio)
   build_run_cpio "$work/run.cpio"
   cat "$base" "$work/run.cpio" >"$work/initrd.cpio"
@@ -378,8 +382,9 @@ cmd_run() {
                    -append "$(kernel_cmdline "$inner")")
   [[ $keep == 1 ]] && printf '%q ' "$QEMU" "${qemu_args[@]}" >"$work/qemu-command"
 
-  msg "booting L1 ($machine, ${cpus} vCPUs, ${memory_mb} MiB, timeout ${timeout_sec}s; initramfs ready in $((SECONDS - t0))s)"
-  local start=$SECONDS
+  msg "booting L1 ($machine, ${cpus} vCPUs, ${memory_mb} MiB, timeout ${timeout_sec}s; initramfs ready in $(secs $(($(now_ms) - t0))))"
+  local start
+  start=$(now_ms)
   : >"$console"
   # timeout runs QEMU in its own process group: a Ctrl-C reaches only this script,
   # whose traps stop QEMU. -k: SIGKILL if QEMU ignores SIGTERM.
@@ -393,7 +398,8 @@ cmd_run() {
   wait "$qemu_pid" || qemu_rc=$?
   qemu_pid=
   if [[ -n $tail_pid ]]; then wait "$tail_pid" 2>/dev/null || true; tail_pid=; fi
-  local elapsed=$((SECONDS - start))
+  local elapsed
+  elapsed=$(secs $(($(now_ms) - start)))
 
   local text rc_line
   text=$(console_text "$console")
@@ -402,12 +408,12 @@ cmd_run() {
   if [[ -n $rc_line ]]; then
     local rc=${rc_line#VESSEL-HARNESS-RC=}
     if [[ $rc == 124 ]]; then
-      msg "payload timed out after ${inner}s (in-guest timeout); run took ${elapsed}s"
+      msg "payload timed out after ${inner}s (in-guest timeout); run took ${elapsed}"
       print_tail "$console"
       return "$EXIT_TIMEOUT"
     fi
     if [[ $rc == 0 && $checks_failed -gt 0 ]]; then rc=1; fi
-    msg "payload exit code $rc; run took ${elapsed}s"
+    msg "payload exit code $rc; run took ${elapsed}"
     [[ $rc == 0 ]] || print_tail "$console"
     return "$rc"
   fi
@@ -416,7 +422,7 @@ cmd_run() {
     print_tail "$console"
     return "$EXIT_TIMEOUT"
   fi
-  msg "error: the payload never reported (no VESSEL-HARNESS-RC marker); QEMU exited with $qemu_rc after ${elapsed}s. Kernel panic, /init crash or QEMU error: see the console"
+  msg "error: the payload never reported (no VESSEL-HARNESS-RC marker); QEMU exited with $qemu_rc after ${elapsed}. Kernel panic, /init crash or QEMU error: see the console"
   print_tail "$console"
   return "$EXIT_NO_MARKER"
 }

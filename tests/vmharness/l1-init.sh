@@ -14,12 +14,14 @@ umask 022
 
 log() { echo "harness-init: $*"; }
 
-# Reads "vessel.<key>=<value>" from the kernel command line; prints the value or $2.
+# Reads "vessel.<key>=<value>" from the kernel command line (the last one wins, so
+# harness.sh --append can override); prints the value or $2.
 cmdline_arg() {
+  value=$2
   for word in $(cat /proc/cmdline); do
-    case "$word" in "vessel.$1="*) echo "${word#*=}"; return ;; esac
+    case "$word" in "vessel.$1="*) value=${word#*=} ;; esac
   done
-  echo "$2"
+  echo "$value"
 }
 
 mount -t proc proc /proc
