@@ -47,7 +47,7 @@
 # Caching: the part of the initramfs that does not depend on vessel or the payload
 # (busybox, modules, kernel, guest initramfs, /init) is kept as one cpio under
 # ${VESSEL_HARNESS_CACHE:-/var/tmp/vessel-harness}, named by the sha256 of its inputs;
-# entries unused for 7 days are removed. Each run adds a small second cpio (vessel,
+# the 3 most recently used entries are kept (~21 MB each). Each run adds a small second cpio (vessel,
 # libraries, payload, extras); the kernel unpacks both.
 #
 # Packages (Debian): qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
@@ -55,7 +55,8 @@
 set -euo pipefail
 shopt -s nullglob inherit_errexit
 
-readonly HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HERE
 readonly EXIT_USAGE=2 EXIT_SKIP=77 EXIT_TIMEOUT=124 EXIT_NO_MARKER=125 EXIT_SETUP=126
 readonly QEMU=${VESSEL_HARNESS_QEMU:-qemu-system-x86_64}
 readonly BUSYBOX=${VESSEL_HARNESS_BUSYBOX:-/bin/busybox}
@@ -79,9 +80,9 @@ secs() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
 help() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---- options ----------------------------------------------------------------------
-vessel= payload= timeout_sec=300 memory_mb=2048 cpus=2 log_file= keep=0
-kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64} modules_dir=
-machine=microvm append=
+vessel='' payload='' timeout_sec=300 memory_mb=2048 cpus=2 log_file='' keep=0
+kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64} modules_dir=''
+machine=microvm append=''
 extras=() bins=() envs=()
 
 parse_run_args() {
@@ -159,8 +160,9 @@ check_prereqs() {
 }
 
 # ---- work dir and cleanup ---------------------------------------------------------
-work= qemu_pid= tail_pid=
+work='' qemu_pid='' tail_pid=''
 
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM HUP
@@ -173,6 +175,7 @@ cleanup() {
     kill "$tail_pid" 2>/dev/null || true
     wait "$tail_pid" 2>/dev/null || true
   fi
+  rm -f "$CACHE_DIR"/base-*.cpio.tmp."$$" 2>/dev/null || true  # an interrupted cache fill
   if [[ -n $work && -d $work ]]; then
     if [[ $keep == 1 ]]; then msg "kept work dir $work"; else rm -rf "$work"; fi
   fi
@@ -203,6 +206,16 @@ install_module() {
     *.ko.zst) zstd -qdc "$1" >"$2" ;;
     *.ko.gz) gzip -dc "$1" >"$2" ;;
   esac
+}
+
+# Deletes cache entries beyond the 3 most recently used ones, unless used in the last
+# 10 minutes (a parallel run may have just picked one).
+prune_cache() {
+  local f n=0
+  while read -r f; do
+    n=$((n + 1))
+    [[ $n -le 3 ]] || find "$1/$f" -maxdepth 0 -mmin +10 -delete 2>/dev/null || true
+  done < <(cd "$1" && ls -t -- base-*.cpio 2>/dev/null)  # names are base-<hex>.cpio
 }
 
 # Prints the cache file for the static part of the initramfs, building it if needed.
@@ -249,7 +262,7 @@ base_cpio() {
   make_cpio "$stage" "$tmp_file" || { rm -f "$tmp_file"; die "cannot write $tmp_file"; }
   mv -f "$tmp_file" "$file"   # atomic: concurrent runs see a whole file or none
   rm -rf "$stage"
-  find "$dir" -maxdepth 1 -name 'base-*.cpio' -mtime +7 -delete 2>/dev/null || true
+  prune_cache "$dir"
   echo "$file"
 }
 
@@ -380,6 +393,8 @@ cmd_run() {
                    -nographic -monitor none -serial stdio -no-reboot -no-user-config
                    -kernel "$kernel" -initrd "$work/initrd.cpio"
                    -append "$(kernel_cmdline "$inner")")
+  # q35: no NIC (its iPXE option ROM costs boot time), no VGA.
+  [[ $machine == q35 ]] && qemu_args+=(-nic none -vga none)
   [[ $keep == 1 ]] && printf '%q ' "$QEMU" "${qemu_args[@]}" >"$work/qemu-command"
 
   msg "booting L1 ($machine, ${cpus} vCPUs, ${memory_mb} MiB, timeout ${timeout_sec}s; initramfs ready in $(secs $(($(now_ms) - t0))))"
@@ -391,7 +406,7 @@ cmd_run() {
   timeout -k 10 "$timeout_sec" "$QEMU" "${qemu_args[@]}" </dev/null >"$console" 2>&1 &
   qemu_pid=$!
   if [[ -z $log_file ]]; then
-    tail -n +1 -f --pid="$qemu_pid" "$console" &
+    tail -n +1 -f -s 0.2 --pid="$qemu_pid" "$console" &
     tail_pid=$!
   fi
   local qemu_rc=0
@@ -438,4 +453,4 @@ main() {
   esac
 }
 
-main "$@"
+main "$@"; exit  # one line: bash must not read on if the file changes during a run

@@ -1,3 +1,4 @@
+#!/bin/sh
 # /sys/fs/cgroup is a cgroup2 mount and no cgroup v1 hierarchy is mounted.
 fstype=$(awk '$2 == "/sys/fs/cgroup" {t = $3} END {print t}' /proc/mounts)
 [ "$fstype" = cgroup2 ] || { echo "/sys/fs/cgroup is '${fstype:-not mounted}', not cgroup2"; exit 1; }

@@ -1,3 +1,4 @@
+#!/bin/sh
 # memory, pids, cpu and io are available and delegated from the root cgroup.
 available=" $(cat /sys/fs/cgroup/cgroup.controllers) "
 delegated=" $(cat /sys/fs/cgroup/cgroup.subtree_control) "

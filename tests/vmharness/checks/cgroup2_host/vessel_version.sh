@@ -1,3 +1,4 @@
+#!/bin/sh
 # The vessel binary runs inside L1: its shared libraries and loader were resolved.
 out=$(vessel --version 2>&1) || { echo "vessel --version failed: $out"; exit 1; }
 echo "$out"
