@@ -15,6 +15,7 @@
 #     --cpus N           L1 vCPUs (default 2)
 #     --extra DIR        copy DIR to /extra/<basename of DIR> (repeatable)
 #     --bin FILE         copy FILE (and its shared libraries) to /usr/local/bin (repeatable)
+#     --file SRC:DEST    copy file SRC to absolute path DEST (repeatable)
 #     --env KEY=VALUE    export KEY=VALUE to the payload (repeatable)
 #     --log FILE         write the console to FILE instead of stdout; on failure print
 #                        its tail
@@ -83,7 +84,7 @@ help() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//';
 vessel='' payload='' timeout_sec=300 memory_mb=2048 cpus=2 log_file='' keep=0
 kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64} modules_dir=''
 machine=microvm append=''
-extras=() bins=() envs=()
+extras=() bins=() envs=() files=()
 
 parse_run_args() {
   while [[ $# -gt 0 ]]; do
@@ -104,6 +105,7 @@ parse_run_args() {
       --cpus) cpus=$val ;;
       --extra) extras+=("$val") ;;
       --bin) bins+=("$val") ;;
+      --file) files+=("$val") ;;
       --env) envs+=("$val") ;;
       --log) log_file=$val ;;
       --kernel) kernel=$val ;;
@@ -115,13 +117,26 @@ parse_run_args() {
   done
   [[ -n $vessel ]] || usage_error "--vessel is required"
   [[ -n $payload ]] || usage_error "--payload is required"
-  [[ -f $vessel && -x $vessel ]] || usage_error "--vessel: not an executable file: $vessel"
-  [[ -f $payload || -d $payload ]] || usage_error "--payload: no such file or directory: $payload"
   local n
   for n in "$timeout_sec" "$memory_mb" "$cpus"; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout, --memory and --cpus take a positive integer, not '$n'"
   done
   [[ $machine == microvm || $machine == q35 ]] || usage_error "--machine: microvm or q35, not '$machine'"
+  local b
+  for b in "${envs[@]}"; do
+    [[ $b =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "--env: expected KEY=VALUE, not '$b'"
+  done
+  for b in "${files[@]}"; do
+    [[ $b =~ ^[^:]+:/.+ ]] || usage_error "--file: expected SRC:/ABSOLUTE/DEST, not '$b'"
+  done
+  return 0
+}
+
+# Checks that the files named by the options exist (after check_prereqs: a missing
+# prerequisite skips even when an input, e.g. --bin /usr/bin/qemu-system-x86_64, is gone).
+check_inputs() {
+  [[ -f $vessel && -x $vessel ]] || usage_error "--vessel: not an executable file: $vessel"
+  [[ -f $payload || -d $payload ]] || usage_error "--payload: no such file or directory: $payload"
   local d b seen=" "
   for d in "${extras[@]}"; do
     [[ -d $d ]] || usage_error "--extra: not a directory: $d"
@@ -130,9 +145,7 @@ parse_run_args() {
     seen+="$b "
   done
   for b in "${bins[@]}"; do [[ -f $b ]] || usage_error "--bin: no such file: $b"; done
-  for b in "${envs[@]}"; do
-    [[ $b =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "--env: expected KEY=VALUE, not '$b'"
-  done
+  for b in "${files[@]}"; do [[ -f ${b%%:*} ]] || usage_error "--file: no such file: ${b%%:*}"; done
   if [[ -n $log_file ]]; then
     : >"$log_file" 2>/dev/null || usage_error "--log: cannot write $log_file"
   fi
@@ -286,13 +299,17 @@ install_binary() {
   done < <(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$out")
 }
 
-# Builds the per-run cpio: vessel, --bin files, payload, extras, environment.
+# Builds the per-run cpio: vessel, --bin and --file files, payload, extras, environment.
 build_run_cpio() {
   local stage=$work/run
   mkdir -p "$stage"/{usr/local/bin,harness,extra,checks}
   install_binary "$vessel" /usr/local/bin/vessel "$stage"
   local b
   for b in "${bins[@]}"; do install_binary "$b" "/usr/local/bin/$(basename "$b")" "$stage"; done
+  for b in "${files[@]}"; do
+    mkdir -p "$stage/$(dirname "${b#*:}")"
+    cp -L "${b%%:*}" "$stage/${b#*:}"
+  done
   if [[ -d $payload ]]; then
     cp -a "$payload"/. "$stage/checks/"
     printf '#!/bin/sh\nexec vessel-run-checks /checks\n' >"$stage/payload.sh"
@@ -369,6 +386,7 @@ print_tail() {
 cmd_run() {
   parse_run_args "$@"
   check_prereqs
+  check_inputs
 
   trap cleanup EXIT
   trap 'msg "interrupted"; exit 130' INT

@@ -25,3 +25,9 @@ endfunction()
 vessel_vmharness_test(kvm_nested ${CMAKE_CURRENT_LIST_DIR}/payloads/kvm_nested.sh
   --bin $<TARGET_FILE:vessel_kvmcheck>)
 vessel_vmharness_test(cgroup2_host ${CMAKE_CURRENT_LIST_DIR}/checks/cgroup2_host)
+
+# A reference L2 boot with the host's QEMU run inside L1 under KVM (no vessel code
+# involved): proves that nested SVM boots Linux and gives `vessel vm run` a baseline.
+vessel_vmharness_test(l2_qemu_reference ${CMAKE_CURRENT_LIST_DIR}/payloads/l2_qemu_reference.sh
+  --bin /usr/bin/qemu-system-x86_64
+  --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin)
