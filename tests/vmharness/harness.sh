@@ -370,7 +370,7 @@ report_checks() {
   skipped=$(grep -c '^VESSEL-CHECK [^ ]* SKIP' <<<"$text" || true)
   local name
   while read -r name; do
-    grep -q "^VESSEL-CHECK $name " <<<"$text" || { msg "check $name did not finish"; failed=$((failed + 1)); }
+    grep -qF "VESSEL-CHECK $name " <<<"$text" || { msg "check $name did not finish"; failed=$((failed + 1)); }
   done < <(sed -n 's/^VESSEL-CHECK-BEGIN //p' <<<"$text")
   grep '^VESSEL-CHECK [^ ]* \(FAIL\|SKIP\)' <<<"$text" | sed 's/^VESSEL-CHECK /vmharness:   /' >&2 || true
   msg "$passed passed, $failed failed, $skipped skipped"
