@@ -334,6 +334,9 @@ build_run_cpio() {
 # then when the vCPU thread is descheduled; the kernel then hangs in early boot. Passing
 # the host's TSC frequency (tsc_early_khz) skips the calibration. x86 Linux derives
 # BogoMIPS from the TSC: bogomips = tsc_khz / 500.
+# With a constant, nonstop host TSC, tsc=reliable also lets L1 use the TSC as its
+# clocksource (otherwise it finds the vCPUs' TSCs "unsynchronized" and falls back to
+# jiffies: 4 ms resolution, drifting when the vCPU threads are starved).
 host_tsc_khz() {
   local bogo
   bogo=$(awk -F: '/^bogomips/ {print $2; exit}' /proc/cpuinfo 2>/dev/null)
@@ -349,7 +352,11 @@ kernel_cmdline() {
   if [[ $machine == microvm ]]; then
     local khz
     khz=$(host_tsc_khz)
-    [[ -n $khz ]] && cmd+=" tsc_early_khz=$khz"
+    if [[ -n $khz ]]; then
+      cmd+=" tsc_early_khz=$khz"
+      grep -m1 '^flags' /proc/cpuinfo | grep -qw constant_tsc &&
+        grep -m1 '^flags' /proc/cpuinfo | grep -qw nonstop_tsc && cmd+=" tsc=reliable"
+    fi
     cmd+=" pci=off"  # microvm has no PCI bus; skip probing it
   fi
   [[ -n $append ]] && cmd+=" $append"
