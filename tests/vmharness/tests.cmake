@@ -2,7 +2,8 @@
 # under QEMU TCG as a test host (L1) with nested-SVM KVM and a pure cgroup v2 hierarchy
 # and runs one payload there. harness.sh exits 77 (skipped) only when a prerequisite
 # (qemu, the kernel, busybox-static, cpio) is missing; with VESSEL_HARNESS_REQUIRE=1 in
-# the environment (CI) that is a failure too.
+# the environment, or -DVESSEL_VMHARNESS_REQUIRED=ON (CI), that is a failure too.
+option(VESSEL_VMHARNESS_REQUIRED "vmharness tests fail instead of skipping when QEMU or the kernel is missing" OFF)
 
 # Static KVM smoke test, run inside L1 (the initramfs has no C library of its own).
 add_executable(vessel_kvmcheck ${CMAKE_CURRENT_LIST_DIR}/kvmcheck.cc)
@@ -20,6 +21,9 @@ function(vessel_vmharness_test name payload)
             --timeout 240 ${ARGN})
   set_tests_properties(vmharness.${name} PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2 LABELS vmharness)
+  if(VESSEL_VMHARNESS_REQUIRED)
+    set_tests_properties(vmharness.${name} PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+  endif()
 endfunction()
 
 vessel_vmharness_test(kvm_nested ${CMAKE_CURRENT_LIST_DIR}/payloads/kvm_nested.sh
