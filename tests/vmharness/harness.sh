@@ -48,12 +48,16 @@
 # Caching: the part of the initramfs that does not depend on vessel or the payload
 # (busybox, modules, kernel, guest initramfs, /init) is kept as one cpio under
 # ${VESSEL_HARNESS_CACHE:-/var/tmp/vessel-harness}, named by the sha256 of its inputs;
-# the 3 most recently used entries are kept (~21 MB each). Each run adds a small second cpio (vessel,
-# libraries, payload, extras); the kernel unpacks both.
+# the 3 most recently used entries are kept (~21 MB each). Each run adds a small second
+# cpio (vessel, libraries, payload, extras); the kernel unpacks both.
+#
+# Environment: VESSEL_HARNESS_CACHE, VESSEL_HARNESS_KERNEL, VESSEL_HARNESS_QEMU (default
+# qemu-system-x86_64), VESSEL_HARNESS_BUSYBOX (default /bin/busybox),
+# VESSEL_HARNESS_REQUIRE (1: missing prerequisites fail instead of skipping).
 #
 # Packages (Debian): qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
 # (see deps.sh). Nothing is installed by this script.
-set -euo pipefail
+set -Eeuo pipefail
 shopt -s nullglob inherit_errexit
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,6 +79,20 @@ skip() {
   msg "SKIP: $*"
   exit "$EXIT_SKIP"
 }
+# Any unexpected failure: say what failed and exit 126, never with a code that could be
+# taken for the payload's. Exits of usage_error, skip and die pass through (a command
+# substitution that called them fails with their code in the caller).
+# shellcheck disable=SC2317 # invoked by the ERR trap
+on_error() {
+  local rc=$?
+  case $rc in
+    "$EXIT_USAGE"|"$EXIT_SKIP"|"$EXIT_SETUP") exit "$rc" ;;
+  esac
+  msg "error: '$BASH_COMMAND' failed with exit code $rc (harness.sh line ${BASH_LINENO[0]})"
+  exit "$EXIT_SETUP"
+}
+trap on_error ERR
+
 # Milliseconds since the epoch, and a duration in ms as seconds with one decimal.
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 secs() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
@@ -346,7 +364,9 @@ host_tsc_khz() {
 
 kernel_cmdline() {
   local inner=$1
-  local cmd="console=ttyS0 quiet panic=-1 oops=panic mitigations=off nokaslr"
+  # panic=-1 + reboot=t (triple fault) + QEMU -no-reboot: a panic ends the run at once.
+  # Without reboot=t the reboot after a panic hung now and then (1 of ~12 runs).
+  local cmd="console=ttyS0 quiet panic=-1 oops=panic reboot=t mitigations=off nokaslr"
   cmd+=" cgroup_no_v1=all random.trust_cpu=on i8042.noaux i8042.nokbd"
   cmd+=" rdinit=/init vessel.timeout=$inner"
   if [[ $machine == microvm ]]; then
@@ -395,7 +415,7 @@ cmd_run() {
   check_prereqs
   check_inputs
 
-  trap cleanup EXIT
+  trap cleanup EXIT  # runs on every exit below: the payload's code passes through
   trap 'msg "interrupted"; exit 130' INT
   trap 'exit 143' TERM
   trap 'exit 129' HUP
@@ -450,21 +470,21 @@ cmd_run() {
     if [[ $rc == 124 ]]; then
       msg "payload timed out after ${inner}s (in-guest timeout); run took ${elapsed}"
       print_tail "$console"
-      return "$EXIT_TIMEOUT"
+      exit "$EXIT_TIMEOUT"
     fi
     if [[ $rc == 0 && $checks_failed -gt 0 ]]; then rc=1; fi
     msg "payload exit code $rc; run took ${elapsed}"
     [[ $rc == 0 ]] || print_tail "$console"
-    return "$rc"
+    exit "$rc"
   fi
   if [[ $qemu_rc == 124 || $qemu_rc == 137 ]]; then
     msg "timed out after ${timeout_sec}s: QEMU killed"
     print_tail "$console"
-    return "$EXIT_TIMEOUT"
+    exit "$EXIT_TIMEOUT"
   fi
   msg "error: the payload never reported (no VESSEL-HARNESS-RC marker); QEMU exited with $qemu_rc after ${elapsed}. Kernel panic, /init crash or QEMU error: see the console"
   print_tail "$console"
-  return "$EXIT_NO_MARKER"
+  exit "$EXIT_NO_MARKER"
 }
 
 main() {
