@@ -365,7 +365,7 @@ host_tsc_khz() {
 kernel_cmdline() {
   local inner=$1
   # panic=-1 + reboot=t (triple fault) + QEMU -no-reboot: a panic ends the run at once.
-  # Without reboot=t the reboot after a panic hung now and then (1 of ~12 runs).
+  # Without reboot=t the reboot after a panic hung now and then (1 of 3 runs).
   local cmd="console=ttyS0 quiet panic=-1 oops=panic reboot=t mitigations=off nokaslr"
   cmd+=" cgroup_no_v1=all random.trust_cpu=on i8042.noaux i8042.nokbd"
   cmd+=" rdinit=/init vessel.timeout=$inner"
