@@ -21,3 +21,11 @@ endif()
 vessel_vmharness_test(l2_qemu_reference ${CMAKE_CURRENT_LIST_DIR}/payloads/l2_qemu_reference.sh
   --bin ${VESSEL_QEMU_SYSTEM}
   --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin)
+
+# The harness's own contract: exit codes, summaries, timeouts, panics, skips, cleanup.
+add_test(NAME vmharness.selftest COMMAND ${CMAKE_CURRENT_LIST_DIR}/selftest.sh $<TARGET_FILE:vessel>)
+set_tests_properties(vmharness.selftest PROPERTIES
+  SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.selftest PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()
