@@ -18,7 +18,7 @@
 # Exit codes: 0 done, 1 failure, 2 usage error. Needs: cpio, a static busybox. No root.
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 busybox=/bin/busybox
 adds=()

@@ -96,7 +96,7 @@ trap on_error ERR
 # Milliseconds since the epoch, and a duration in ms as seconds with one decimal.
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 secs() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
-help() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+help() { sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---- options ----------------------------------------------------------------------
 vessel='' payload='' timeout_sec=300 memory_mb=2048 cpus=2 log_file='' keep=0
