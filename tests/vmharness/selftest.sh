@@ -69,6 +69,8 @@ expect qemu_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh"
 contains qemu_killed "QEMU killed"
 
 expect usage_is_2 2 run --vessel "$vessel"
+expect help_is_0 0 help
+contains help_text "Exit codes:"
 VESSEL_HARNESS_REQUIRE=0 VESSEL_HARNESS_QEMU=no-such-qemu expect missing_qemu_skips 77 run --vessel "$vessel" --payload "$work/rc3.sh"
 VESSEL_HARNESS_REQUIRE=1 VESSEL_HARNESS_QEMU=no-such-qemu expect required_qemu_fails 1 \
   run --vessel "$vessel" --payload "$work/rc3.sh"
