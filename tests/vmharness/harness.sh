@@ -53,7 +53,12 @@
 #
 # Environment: VESSEL_HARNESS_CACHE, VESSEL_HARNESS_KERNEL, VESSEL_HARNESS_QEMU (default
 # qemu-system-x86_64), VESSEL_HARNESS_BUSYBOX (default /bin/busybox),
-# VESSEL_HARNESS_REQUIRE (1: missing prerequisites fail instead of skipping).
+# VESSEL_HARNESS_REQUIRE (1: missing prerequisites fail instead of skipping),
+# VESSEL_HARNESS_BOOT_DEADLINE (default 60; see "Boot watchdog" in README.md).
+#
+# Boot watchdog: if L1 has not reached /init (no VESSEL-HARNESS-KVM marker) within
+# min(60, max(20, timeout/3)) s, QEMU is killed and L1 booted once more; the payload had
+# not started, so this is safe. A second hang ends in 124.
 #
 # Packages (Debian): qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
 # (see deps.sh). Nothing is installed by this script.

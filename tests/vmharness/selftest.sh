@@ -62,6 +62,10 @@ printf 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger; sleep 100
 expect panic_is_125 125 run --vessel "$vessel" --payload "$work/panic.sh" --timeout 60 --log "$work/panic.log"
 contains panic_tail_printed "Kernel panic"
 
+VESSEL_HARNESS_BOOT_DEADLINE=1 expect stalled_boot_is_retried 3 run --vessel "$vessel" \
+  --payload "$work/rc3.sh" --timeout 60
+contains second_boot "(2 boots)"
+
 printf 'sleep 1000\n' >"$work/sleep.sh"
 expect payload_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh" --timeout 12
 expect qemu_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh" --timeout 10 \
