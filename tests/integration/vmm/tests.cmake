@@ -1,0 +1,9 @@
+# VMM tier 2: Debian's kernel booted by `vessel vm run` inside the VM harness (nested KVM).
+include(${CMAKE_SOURCE_DIR}/tests/vmharness/vmharness.cmake)
+vessel_vmharness_test(vmm_boot_bzimage ${CMAKE_CURRENT_LIST_DIR}/boot/bzimage --extra ${CMAKE_CURRENT_LIST_DIR}/boot)
+add_test(NAME vmharness.vmm_boot_pvh
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot/run_pvh.sh $<TARGET_FILE:vessel> --timeout 240)
+set_tests_properties(vmharness.vmm_boot_pvh PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.vmm_boot_pvh PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()
