@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake g++ pkg-config libseccomp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # containers: a busybox rootfs, the peers we are measured against, podman to drive us
-  busybox-static crun runc podman uidmap
+  busybox-static crun runc podman uidmap python3
   # VMs: Debian's kernel as guest, QEMU for the nested test harness, disk tools
   linux-image-cloud-amd64 qemu-system-x86 qemu-utils cpio e2fsprogs iproute2
 )
