@@ -44,6 +44,10 @@ void finish(const Status& s);
 namespace vessel::cli {
 // "create c1": the context prefix of a verb's errors.
 std::string cat_id(const char* verb, const std::string& id);
+// The argv main() got, for re-executing ourselves.
+char** original_argv();
+// Verbs that start container processes call this first (CVE-2019-5736); see container/sealed_exe.h.
+Status protect_binary();
 // Rejects --systemd-cgroup until there is a systemd driver.
 Status check_cgroup_driver(const Globals& g);
 }  // namespace vessel::cli

@@ -21,6 +21,7 @@ void add_create(CLI::App& app, Globals& g) {
     o->root = g.root;
     o->systemd_cgroup = g.systemd_cgroup;
     if (auto st = check_cgroup_driver(g); !st) return report(st.error());
+    if (auto st = protect_binary(); !st) return report(st.error());
     auto r = container::create(*o);
     if (!r) report(std::move(r).error().context(cat_id("create", o->id)));
   });

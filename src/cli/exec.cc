@@ -37,6 +37,7 @@ void add_exec(CLI::App& app, Globals& g) {
   cmd->add_option("id", a->id, "container ID, then the command")->required();
   cmd->callback([a, cmd, &g] {
     a->o.root = g.root;
+    if (auto st = protect_binary(); !st) return report(st.error());
     a->o.id = a->id;
     a->o.args = cmd->remaining();
     if (!a->o.args.empty() && a->o.args[0] == "--") a->o.args.erase(a->o.args.begin());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "container/sealed_exe.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -30,6 +31,8 @@ void report(const Error& e) {
 }
 
 std::string cat_id(const char* verb, const std::string& id) { return std::string(verb) + " " + id; }
+
+Status protect_binary() { return container::ensure_sealed_exe(original_argv()); }
 
 Status check_cgroup_driver(const Globals& g) {
   if (g.systemd_cgroup)
@@ -57,8 +60,16 @@ std::string unknown_verb(CLI::App& app, int argc, char** argv) {
 
 }  // namespace vessel::cli
 
+namespace vessel::cli {
+namespace {
+char** g_argv = nullptr;
+}
+char** original_argv() { return g_argv; }
+}  // namespace vessel::cli
+
 int main(int argc, char** argv) {
   using namespace vessel;
+  vessel::cli::g_argv = argv;
   using namespace vessel::cli;
   CLI::App app{"vessel: an OCI container runtime and a KVM virtual machine monitor"};
   app.require_subcommand(1);

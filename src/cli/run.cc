@@ -26,6 +26,7 @@ void add_run(CLI::App& app, Globals& g) {
   cmd->callback([a, &g] {
     a->o.root = g.root;
     if (auto st = check_cgroup_driver(g); !st) return report(st.error());
+    if (auto st = protect_binary(); !st) return report(st.error());
     auto r = container::run(a->o, a->detach);
     if (!r) return report(std::move(r).error());
     set_exit_code(*r);

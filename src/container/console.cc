@@ -47,7 +47,13 @@ Status setup_console(int sock, unsigned rows, unsigned cols, bool mount_console)
   if (mount_console) {
     // Bind the slave itself (by fd, not by its /dev/pts path) over /dev/console.
     auto root = TRY(open_file("/", O_PATH | O_DIRECTORY));
-    auto target = TRY(mkfile_in_root(root.get(), "/dev/console", 0600));
+    TRY(mkfile_in_root(root.get(), "/dev/console", 0600));
+    // The final component must not be a symlink planted to redirect the mount (CVE-2025-52565).
+    auto target = TRY(open_in_root(root.get(), "/dev/console", O_PATH | O_NOFOLLOW));
+    struct stat st{};
+    if (::fstat(target.get(), &st) < 0) return Error::from_errno("stat /dev/console");
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+      return Error(EPERM, "/dev/console in the container is not a regular file or device (refusing to mount over it)");
     TRYC(sys::mount(sys::fd_path(slave.get()), sys::fd_path(target.get()), "", MS_BIND), "/dev/console");
   }
   TRYC(sys::send_fd(sock, master.get(), "console"), "send the pty master to --console-socket");
