@@ -2,7 +2,6 @@
 
 #include <endian.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,15 +111,28 @@ Result<std::unique_ptr<Qcow2Disk>> Qcow2Disk::open(const std::string& path, bool
     if (format == "raw") d->backing_ = TRYC(RawDisk::open(name, true), cat(path, ": backing file"));
     else d->backing_ = TRYC(open_disk(name, true), cat(path, ": backing file"));
   }
-  struct stat st {};
-  if (::fstat(fd, &st) < 0) return Error::from_errno(cat("stat ", path));
-  d->next_free_ = (static_cast<uint64_t>(st.st_size) + d->cluster_size_ - 1) & ~(d->cluster_size_ - 1);
+  // New clusters go after the last one in use (by refcount, so a block
+  // device or a file with trailing space works as well as a tight file).
+  d->next_free_ = TRYC(d->end_of_used_clusters(), path);
   if (!readonly && h.version == 3 && h.autoclear_features != 0) {
     // Features we do not maintain must be cleared before we modify the image.
     TRY(write_be64(fd, 88, 0));
     d->h_.autoclear_features = 0;
   }
   return d;
+}
+
+Result<uint64_t> Qcow2Disk::end_of_used_clusters() {
+  const uint64_t per_block = cluster_size_ / 2;
+  std::vector<uint8_t> block(cluster_size_);
+  for (size_t b = refcount_table_.size(); b-- > 0;) {
+    if (refcount_table_[b] == 0) continue;
+    if (refcount_table_[b] % cluster_size_) return Error::invalid("misaligned qcow2 refcount block");
+    TRYC(pread_full(fd_.get(), refcount_table_[b], block), "read refcount block");
+    for (uint64_t i = per_block; i-- > 0;)
+      if (block[2 * i] | block[2 * i + 1]) return (b * per_block + i + 1) << h_.cluster_bits;
+  }
+  return Error::invalid("qcow2 image has no clusters in use");
 }
 
 Result<std::vector<uint64_t>*> Qcow2Disk::l2_table(uint64_t offset) {

@@ -63,6 +63,7 @@ class Qcow2Disk : public DiskImage {
   // Writes within one guest cluster.
   Status write_cluster(uint64_t vaddr, std::span<const uint8_t> data);
   Result<uint64_t> allocate_cluster();
+  Result<uint64_t> end_of_used_clusters();
   Result<uint16_t> refcount(uint64_t cluster_index);
   Status set_refcount(uint64_t cluster_index, uint16_t value);
 

@@ -89,6 +89,18 @@ TEST_F(Qcow2Test, WritesAllocateAndQemuImgAgrees) {
   EXPECT_EQ(base[65536 + 100], static_cast<uint8_t>(((65536 + 100) * 7) >> 9));
 }
 
+TEST_F(Qcow2Test, AllocatesAfterTheLastUsedClusterNotTheFileEnd) {
+  ASSERT_EQ(sh("truncate -s 8M overlay.qcow2"), 0);  // trailing space, as on a block device
+  {
+    auto d = open();
+    write(*d, 0, 100000, 5);
+  }
+  EXPECT_EQ(sh("qemu-img check -q overlay.qcow2"), 0);
+  ASSERT_EQ(sh("qemu-img convert -O raw overlay.qcow2 flat.raw"), 0);
+  EXPECT_TRUE(slurp(dir + "/flat.raw") == expect);
+  EXPECT_LE(slurp(dir + "/overlay.qcow2").size(), 8u << 20);
+}
+
 TEST_F(Qcow2Test, StandaloneImageWithoutBacking) {
   ASSERT_EQ(sh("qemu-img create -q -f qcow2 plain.qcow2 1M"), 0);
   auto d = open_disk(dir + "/plain.qcow2", false);

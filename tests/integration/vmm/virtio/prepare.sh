@@ -19,8 +19,8 @@ mkdir -p "$T/rawroot" "$T/baseroot" "$T/roroot"
 echo from-raw-image > "$T/rawroot/raw.txt"
 echo from-base-image > "$T/baseroot/base.txt"
 echo read-only-image > "$T/roroot/ro.txt"
-mkfs.ext4 -q -F -d "$T/rawroot" "$OUT/img/raw.img" 64M
-mkfs.ext4 -q -F -d "$T/baseroot" "$OUT/img/base.raw" 64M
+mkfs.ext4 -q -F -d "$T/rawroot" "$OUT/img/raw.img" 32M
+mkfs.ext4 -q -F -d "$T/baseroot" "$OUT/img/base.raw" 32M
 mkfs.ext4 -q -F -d "$T/roroot" "$OUT/img/ro.img" 16M
 rm -f "$OUT/img/overlay.qcow2"
 (cd "$OUT/img" && qemu-img create -q -f qcow2 -b base.raw -F raw overlay.qcow2)
