@@ -24,11 +24,12 @@ md5=$(cat "$D/blob.md5")
 tap_setup=$!
 httpd -f -p 8080 -h "$D/www" &
 httpd_pid=$!
-bench=; [ "${VT_BENCH:-0}" = 1 ] && bench=vt_bench=1
+bench=; bench_disk=
+if [ "${VT_BENCH:-0}" = 1 ]; then bench=vt_bench=1; bench_disk="--disk $W/bench.img,serial=benchdisk"; fi
 { "$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 256M --cpus 1 \
     --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 vt_md5=$md5 $bench" \
     --disk "$W/raw.img,serial=rawdisk" --disk "$W/overlay.qcow2,serial=qcowdisk" \
-    --disk "$W/ro.img,readonly,serial=rodisk" --net tap=vtap0,mac=52:54:00:12:34:56 --rng </dev/null
+    --disk "$W/ro.img,readonly,serial=rodisk" --net tap=vtap0,mac=52:54:00:12:34:56 --rng $bench_disk </dev/null
   echo $? > /tmp/vt.rc; } 2>&1 | tee /tmp/vt.log
 kill $tap_setup $httpd_pid 2>/dev/null
 
@@ -42,3 +43,4 @@ tool qemu-img convert -O raw $W/overlay.qcow2 $W/flat.raw
 pf host-qcow2-file "$(tool debugfs -R 'cat /guest.txt' $W/flat.raw 2>/dev/null | grep -q written-by-guest-qcow2; echo $?)"
 pf host-qcow2-backing-data "$(tool debugfs -R 'cat /base.txt' $W/flat.raw 2>/dev/null | grep -q from-base-image; echo $?)"
 (cd $W && md5sum -c "$D/images.md5" >/dev/null 2>&1); pf host-base-and-ro-unchanged $?
+rm -f $W/flat.raw

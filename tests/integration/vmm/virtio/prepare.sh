@@ -35,7 +35,11 @@ cp "$HERE/guest_init.sh" "$R/init"; chmod +x "$R/init"
 for m in drivers/virtio/virtio_ring.ko drivers/virtio/virtio.ko drivers/virtio/virtio_mmio.ko \
          drivers/block/virtio_blk.ko net/core/failover.ko drivers/net/net_failover.ko drivers/net/virtio_net.ko \
          drivers/char/hw_random/virtio-rng.ko; do cp "$MODS/$m" "$R/mod/"; done
-if [ "$BENCH" = --bench ]; then cp "$HERE/../../../../bench/virtio_guest_bench.sh" "$R/bench.sh"; chmod +x "$R/bench.sh"; fi
+if [ "$BENCH" = --bench ]; then
+  cp "$HERE/../../../../bench/virtio_guest_bench.sh" "$R/bench.sh"; chmod +x "$R/bench.sh"
+  truncate -s 48M "$OUT/img/bench.img"
+  head -c 16777216 /dev/urandom > "$OUT/www/big"; echo 16 > "$OUT/www/big.size"
+fi
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$OUT/inner.cpio.gz"
 cp "$MODS/drivers/net/tun.ko" "$OUT/mod/"
 # The same virtio modules for an L1 that runs QEMU itself (bench).

@@ -25,6 +25,7 @@ cat > "$R/init" <<INIT
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 insmod /irqbypass.ko; insmod /kvm.ko; insmod /kvm-amd.ko
 ip link set lo up
+[ -n "$envs" ] && echo "BENCH-VMM vessel"
 $envs sh /payload.sh
 [ -f /extra.sh ] && sh /extra.sh
 echo L1-DONE
