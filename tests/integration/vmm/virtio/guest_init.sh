@@ -34,6 +34,19 @@ if mount -t ext4 -o rw "$O" /mnt/ro 2>/dev/null && touch /mnt/ro/x 2>/dev/null; 
 else check blk-ro-refuses-write 0; fi
 dd if=/dev/zero of="$O" bs=4k count=1 seek=10 conv=fsync 2>/dev/null; check blk-ro-refuses-raw-write "$([ $? != 0 ]; echo $?)"
 
+# Rate limits of limitdisk: 2 MiB/s and 100 IOPS, each with a 1 s burst; a request is
+# admitted while tokens remain and may overdraw, so 6 MiB take ~1.5-2 s (unlimited: <0.1 s).
+now() { read -r u _ < /proc/uptime; echo $(( ${u%.*} * 1000 + (1${u#*.} - 100) * 10 )); }
+L=$(disk limitdisk)
+if [ -n "$L" ]; then
+  t=$(now); dd if="$L" of=/dev/null bs=1M count=6 iflag=direct 2>/dev/null; ms=$(( $(now) - t ))
+  echo "guest: 6 MiB from the 2 MiB/s disk in $ms ms"
+  check blk-rate-limit-bandwidth "$([ $ms -ge 1000 ] && [ $ms -le 6000 ]; echo $?)"
+  t=$(now); dd if="$L" of=/dev/null bs=4k count=300 iflag=direct 2>/dev/null; ms=$(( $(now) - t ))
+  echo "guest: 300 4k reads from the 100 IOPS disk in $ms ms"
+  check blk-rate-limit-iops "$([ $ms -ge 1000 ] && [ $ms -le 6000 ]; echo $?)"
+fi
+
 # virtio-rng
 cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
 echo "guest: rng_current=$cur"

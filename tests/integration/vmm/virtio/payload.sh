@@ -29,7 +29,8 @@ if [ "${VT_BENCH:-0}" = 1 ]; then bench=vt_bench=1; bench_disk="--disk $W/bench.
 { "$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 256M --cpus 1 \
     --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 vt_md5=$md5 $bench" \
     --disk "$W/raw.img,serial=rawdisk" --disk "$W/overlay.qcow2,serial=qcowdisk" \
-    --disk "$W/ro.img,readonly,serial=rodisk" --net tap=vtap0,mac=52:54:00:12:34:56 --rng $bench_disk </dev/null
+    --disk "$W/ro.img,readonly,serial=rodisk" \
+    --disk "$W/limit.img,serial=limitdisk,bandwidth=2M,iops=100" --net tap=vtap0,mac=52:54:00:12:34:56 --rng $bench_disk </dev/null
   echo $? > /tmp/vt.rc; } 2>&1 | tee /tmp/vt.log
 kill $tap_setup $httpd_pid 2>/dev/null
 

@@ -2,7 +2,8 @@
 # Builds, on the host (L0), the directory the virtio payload needs inside L1:
 #   prepare.sh DIR [--bench]
 # DIR/img: raw.img (ext4), base.raw (ext4 with base.txt) + overlay.qcow2
-#          (qemu-img create -b base.raw -F raw), ro.img, and their md5s
+#          (qemu-img create -b base.raw -F raw), ro.img, and their md5s;
+#          limit.img (rate-limited disk)
 # DIR/www/blob: 2 MiB of random data for the TCP transfer (md5 in DIR/blob.md5)
 # DIR/inner.cpio.gz: the inner guest's initramfs (busybox, guest_init.sh, virtio modules)
 # DIR/mod/tun.ko: for L1
@@ -22,6 +23,7 @@ echo read-only-image > "$T/roroot/ro.txt"
 mkfs.ext4 -q -F -d "$T/rawroot" "$OUT/img/raw.img" 32M
 mkfs.ext4 -q -F -d "$T/baseroot" "$OUT/img/base.raw" 32M
 mkfs.ext4 -q -F -d "$T/roroot" "$OUT/img/ro.img" 16M
+truncate -s 8M "$OUT/img/limit.img"
 rm -f "$OUT/img/overlay.qcow2"
 (cd "$OUT/img" && qemu-img create -q -f qcow2 -b base.raw -F raw overlay.qcow2)
 (cd "$OUT/img" && md5sum base.raw ro.img > ../images.md5)
