@@ -22,9 +22,6 @@ namespace {
 struct Req {
   std::vector<std::vector<uint8_t>> bufs;
   DescriptorChain chain;
-  void add(std::vector<uint8_t> b, bool writable) {
-    bufs.push_back(std::move(b));
-  }
   Req& seg(size_t len, bool writable, uint8_t fill = 0) {
     bufs.emplace_back(len, fill);
     dirs.push_back(writable);

@@ -15,6 +15,12 @@ arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p"; }
 # A virtio-blk disk by its serial (GET_ID).
 disk() { for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "$1" ] && echo /dev/${d##*/}; done; }
 echo "guest: disks $(ls /sys/block | tr '\n' ' ')"
+# Found through the DSDT (platform devices named after the _HID), not the command line.
+check acpi-lnro0005 "$(ls -d /sys/bus/platform/devices/LNRO0005:* >/dev/null 2>&1 && ! grep -q virtio_mmio.device /proc/cmdline; echo $?)"
+# Negotiated features, one character per bit: INDIRECT_DESC (28), EVENT_IDX (29), VERSION_1 (32).
+f=$(cat /sys/block/vda/device/features 2>/dev/null)
+echo "guest: vda features $f"
+check features-indirect-eventidx-v1 "$([ "$(echo "$f" | cut -c29,30,33)" = 111 ]; echo $?)"
 
 mkdir -p /mnt/raw /mnt/q /mnt/ro
 R=$(disk rawdisk); Q=$(disk qcowdisk); O=$(disk rodisk)
@@ -56,6 +62,9 @@ check rng-read "$([ "$(dd if=/dev/hwrng bs=32 count=1 2>/dev/null | wc -c)" = 32
 # virtio-net
 ip link set lo up; ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
 check net-link $?
+nf=$(cat /sys/class/net/eth0/device/features 2>/dev/null); echo "guest: eth0 features $nf"
+# CSUM (0), GUEST_CSUM (1), GUEST_TSO4 (7), HOST_TSO4 (11): offloads the L1 tap supports.
+check net-offload-negotiated "$([ "$(echo "$nf" | cut -c1,2,8,12)" = 1111 ]; echo $?)"
 ok=1; for i in 1 2 3 4 5 6 7 8 9 10; do ping -c 1 -W 2 10.0.2.1 >/dev/null 2>&1 && { ok=0; break; }; sleep 1; done
 check net-ping $ok
 want=$(arg vt_md5)
