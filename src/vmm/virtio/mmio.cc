@@ -141,6 +141,7 @@ void MmioTransport::set_status(uint32_t v) {
   const uint32_t old = s_.status;
   if ((v & old) != old) return;  // the driver may only add bits (or write 0)
   uint32_t added = v & ~old;
+  if (added & kStatusNeedsReset) return;  // only the device sets DEVICE_NEEDS_RESET
   if (added & kStatusFailed) {
     s_.status |= kStatusFailed;
     return;

@@ -120,6 +120,8 @@ TEST_F(MmioTest, StatusStepsMustBeInOrder) {
   wr(mmio::kStatus, kStatusDriver);  // clearing a bit is not allowed
   EXPECT_EQ(rd(mmio::kStatus), kStatusAcknowledge);
   EXPECT_EQ(dev->activations, 0);
+  wr(mmio::kStatus, kStatusAcknowledge | kStatusNeedsReset);  // the device's bit
+  EXPECT_EQ(rd(mmio::kStatus), kStatusAcknowledge);
 }
 
 TEST_F(MmioTest, QueueSetupActivatesAndNotifyProcesses) {
