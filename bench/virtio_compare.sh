@@ -15,7 +15,9 @@ for lib in $(ldd /usr/bin/qemu-system-x86_64 | awk '/=>/ {print $3} /ld-linux/ {
 for f in bios-microvm.bin linuxboot_dma.bin kvmvapic.bin; do [ -f /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f "$X/qemu/share/"; done
 L1_EXTRA_DIR=$X L1_EXTRA_SCRIPT=$HERE/virtio_qemu_l1.sh \
   "$HERE/../tests/integration/vmm/virtio/run_nested.sh" "$VESSEL" --bench | tee "$X/log" || true
-awk '/BENCH-VMM qemu/ {q=1} /^BENCH / {gsub("\r",""); if (q) qv[$2]=$3; else { vv[$2]=$3; order[++n]=$2; u[$2]=$4 } }
-     END { printf "%-26s %12s %12s %8s\n", "metric", "vessel", "qemu", "ratio";
-           for (i = 1; i <= n; i++) { k = order[i]; r = (qv[k] > 0) ? sprintf("%.2f", vv[k] / qv[k]) : "-";
-             printf "%-26s %12s %12s %8s\n", k " (" u[k] ")", vv[k], (k in qv) ? qv[k] : "-", r } }' "$X/log"
+awk '/BENCH-VMM qemu/ {q=1} /BENCH-VMM vessel/ {q=0}
+     /^BENCH / { gsub("\r",""); k=$2; if (!(k in u)) { order[++n]=k; u[k]=$4 }
+                 if (q) { qs[k]+=$3; qn[k]++; ql[k]=ql[k] " " $3 } else { vs[k]+=$3; vn[k]++; vl[k]=vl[k] " " $3 } }
+     END { printf "%-28s %10s %10s %7s   %s\n", "metric (mean of runs)", "vessel", "qemu", "ratio", "runs: vessel | qemu";
+           for (i = 1; i <= n; i++) { k = order[i]; v = vn[k] ? vs[k]/vn[k] : 0; q = qn[k] ? qs[k]/qn[k] : 0;
+             printf "%-28s %10.0f %10.0f %7s   %s |%s\n", k " (" u[k] ")", v, q, (q > 0 ? sprintf("%.2f", v/q) : "-"), vl[k], ql[k] } }' "$X/log"

@@ -3,8 +3,11 @@
 # inner guest under QEMU/KVM with virtio-mmio blk/net/rng on the same images,
 # so the guest benchmark runs on QEMU's devices. QEMU and its libraries come
 # from the /qemu directory that virtio_compare.sh adds to the L1 initramfs.
+# The runs alternate (vessel already ran once): QEMU, vessel, QEMU, so a
+# change in the shared host's load hits both columns.
 D=${VT_DIR:-/virtio}; K=${VT_KERNEL:-/vmlinuz}; W=/tmp/vtq
-rm -rf /tmp/vt  # the vessel run's copies: L1 RAM is tight
+run_qemu() {
+rm -rf /tmp/vt /tmp/vtq  # the previous run's copies: L1 RAM is tight
 mkdir -p $W; cp "$D"/img/* $W/ || echo "BENCH-ERROR copy images"
 ( for i in $(seq 300); do ip link show vtap0 >/dev/null 2>&1 && break; sleep 0.1; done
   ip addr add 10.0.2.1/24 dev vtap0; ip link set vtap0 up ) &
@@ -24,3 +27,9 @@ echo "BENCH-VMM qemu"
   -device virtio-rng-device </dev/null
 echo "QEMU-EXIT=$?"
 kill $tap_setup $httpd_pid 2>/dev/null
+}
+run_qemu
+rm -rf /tmp/vtq
+echo "BENCH-VMM vessel"
+VT_BENCH=1 sh /payload.sh | grep -E '^(BENCH|VESSEL-CHECK.*FAIL)'
+run_qemu

@@ -1,5 +1,6 @@
 // Machine: a KVM virtual machine with its guest RAM, vCPUs and platform
-// devices (COM1, CMOS RTC, i8042, ACPI sleep registers) on the buses.
+// devices (COM1, CMOS RTC, i8042, ACPI sleep registers) on the buses, plus
+// virtio-mmio devices (each with its worker thread, ioeventfds and irqfd).
 //
 //   auto m = TRY(Machine::create(cfg));
 //   TRY(m->load_linux(sources));      // or set_entry() for a raw guest
