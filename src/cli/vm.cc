@@ -35,6 +35,12 @@ void add_vm(CLI::App& app, Globals&) {
   run->add_option("--cpus", flags->o.cpus, "number of vCPUs")->capture_default_str();
   run->add_option("--memory", flags->memory, "guest RAM, e.g. 512M or 2G")->capture_default_str();
   run->add_option("--serial", flags->o.serial, "COM1: stdio, none or file:PATH")->capture_default_str();
+  run->add_option("--disk", flags->o.disks,
+                  "virtio-blk disk (repeatable): PATH[,readonly][,serial=S][,bandwidth=BYTES_PER_SEC][,iops=N]; "
+                  "raw or qcow2 (with a backing file)");
+  run->add_option("--net", flags->o.nets,
+                  "virtio-net on a host tap (repeatable): tap=NAME[,mac=M][,bandwidth=BYTES_PER_SEC][,iops=N]");
+  run->add_flag("--rng", flags->o.rng, "add a virtio-rng device fed by the host's getrandom()");
   run->add_option("--kvm-device", flags->o.kvm_device, "KVM device")->group("");  // hidden, for tests
   run->callback([flags] {
     auto size = parse_size(flags->memory);

@@ -73,11 +73,54 @@ Status Machine::init(const MachineConfig& cfg) {
 
 Machine::~Machine() {
   if (!threads_.empty()) (void)finish();
+  stop_workers();
+}
+
+void Machine::stop_workers() {
+  for (auto& v : virtio_)
+    if (v.worker) v.worker->stop();
+}
+
+namespace {
+// GSIs for virtio-mmio devices: free IOAPIC pins (not COM1 4, RTC 8, SCI 9, PS/2 mouse 12).
+constexpr uint32_t kVirtioGsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23};
+}  // namespace
+
+Result<virtio::MmioTransport*> Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> dev, std::string name) {
+  if (!threads_.empty()) return Error::invalid("virtio devices must be added before the VM starts");
+  size_t i = virtio_.size();
+  if (i >= std::size(kVirtioGsis)) return Error::invalid(cat("too many virtio devices (", std::size(kVirtioGsis), " at most)"));
+  VirtioSlot slot;
+  slot.base = x86::kVirtioMmioStart + i * virtio::mmio::kWindowSize;
+  slot.gsi = kVirtioGsis[i];
+  slot.transport = std::make_unique<virtio::MmioTransport>(std::move(dev), mem_, /*notify_fds=*/true);
+  auto* t = slot.transport.get();
+  const auto& fds = t->notify_fds();
+  for (size_t q = 0; q < fds.size(); ++q) {
+    if (!fds[q]) return Error::from_errno(cat(name, ": queue eventfd"));
+    TRYC(vm_.register_ioeventfd(fds[q].get(), slot.base + virtio::mmio::kQueueNotify, 4, q), name);
+  }
+  if (irqchip_) {
+    int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0) return Error::from_errno("eventfd");
+    slot.irqfd.reset(efd);
+    TRYC(vm_.register_irqfd(efd, slot.gsi), name);
+    t->set_irq([efd] {
+      uint64_t one = 1;
+      (void)!::write(efd, &one, sizeof one);
+    });
+  }
+  slot.worker = TRYC(virtio::DeviceWorker::create(*t, name), name);
+  TRYC(mmio_.insert(t, slot.base, virtio::mmio::kWindowSize, name), name);
+  virtio_.push_back(std::move(slot));
+  return t;
 }
 
 Status Machine::load_linux(x86::BootSources src) {
   x86::AcpiConfig acpi;
   acpi.cpu_count = cpus_;
+  for (const auto& v : virtio_)
+    acpi.virtio_mmio.push_back({v.base, static_cast<uint32_t>(virtio::mmio::kWindowSize), v.gsi});
   src.rsdp_addr = TRY(x86::write_acpi_tables(mem_, acpi));
   entry_ = TRY(x86::load_kernel(mem_, src));
   return ok();
@@ -87,6 +130,7 @@ Status Machine::start() {
   if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
   TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
   Vcpu::install_kick_handler();
+  for (auto& v : virtio_) v.worker->start();
   for (auto& v : vcpus_) {
     Vcpu* p = v.get();
     threads_.emplace_back([p] { p->run_loop(); });
@@ -111,6 +155,7 @@ RunResult Machine::finish() {
   for (auto& v : vcpus_) v->kick();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  stop_workers();
   std::lock_guard lock(mu_);
   return result_;
 }

@@ -1,5 +1,6 @@
 // Machine: a KVM virtual machine with its guest RAM, vCPUs and platform
-// devices (COM1, CMOS RTC, i8042, ACPI sleep registers) on the buses.
+// devices (COM1, CMOS RTC, i8042, ACPI sleep registers) on the buses, plus
+// virtio-mmio devices (each with its worker thread, ioeventfds and irqfd).
 //
 //   auto m = TRY(Machine::create(cfg));
 //   TRY(m->load_linux(sources));      // or set_entry() for a raw guest
@@ -29,6 +30,8 @@
 #include "vmm/devices/serial.h"
 #include "vmm/kvm/kvm.h"
 #include "vmm/kvm/memory.h"
+#include "vmm/virtio/mmio.h"
+#include "vmm/virtio/worker.h"
 #include "vmm/vcpu.h"
 
 namespace vessel::vmm {
@@ -55,6 +58,11 @@ class Machine : public VcpuHost {
 
   static Result<std::unique_ptr<Machine>> create(const MachineConfig& cfg);
   ~Machine() override;
+
+  // Adds a virtio-mmio device (before load_linux(), which lists it in the
+  // DSDT): the next 4 KiB MMIO window and GSI, an ioeventfd per queue, an
+  // irqfd and a worker thread.
+  Result<virtio::MmioTransport*> add_virtio_device(std::unique_ptr<virtio::VirtioDevice> dev, std::string name);
 
   // Writes the ACPI tables and loads kernel, initrd and command line.
   Status load_linux(x86::BootSources src);
@@ -83,6 +91,16 @@ class Machine : public VcpuHost {
  private:
   explicit Machine(GuestMemory mem) : mem_(std::move(mem)) {}
   Status init(const MachineConfig& cfg);
+  void stop_workers();
+
+  // A virtio-mmio device and what connects it to KVM.
+  struct VirtioSlot {
+    std::unique_ptr<virtio::MmioTransport> transport;
+    std::unique_ptr<virtio::DeviceWorker> worker;
+    UniqueFd irqfd;
+    uint64_t base = 0;
+    uint32_t gsi = 0;
+  };
 
   Kvm kvm_;
   VmFd vm_;
@@ -92,6 +110,7 @@ class Machine : public VcpuHost {
   std::unique_ptr<Rtc> rtc_;
   std::unique_ptr<I8042> i8042_;
   std::unique_ptr<AcpiPm> acpi_pm_;
+  std::vector<VirtioSlot> virtio_;  // declared after mem_: transports use it
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
   std::optional<x86::BootEntry> entry_;

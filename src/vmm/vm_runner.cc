@@ -11,7 +11,10 @@
 #include "common/scope_exit.h"
 #include "common/strings.h"
 #include "vmm/console.h"
+#include "vmm/device_options.h"
+#include "vmm/disk/disk.h"
 #include "vmm/machine.h"
+#include "vmm/virtio/rng/rng.h"
 
 namespace vessel::vmm {
 
@@ -22,6 +25,8 @@ Status validate(const VmRunOptions& o) {
   if (o.memory % 4096 != 0) return Error::invalid("--memory must be a multiple of 4 KiB");
   if (o.serial != "stdio" && o.serial != "none" && !(starts_with(o.serial, "file:") && o.serial.size() > 5))
     return Error::invalid(cat("--serial must be stdio, none or file:PATH, not '", o.serial, "'"));
+  for (const auto& d : o.disks) TRY(parse_disk_spec(d));
+  for (const auto& n : o.nets) TRY(parse_net_spec(n));
   return ok();
 }
 
@@ -67,6 +72,18 @@ Result<StopReason> run_vm(const VmRunOptions& o) {
   cfg.memory = o.memory;
   if (out_fd >= 0) cfg.serial_out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
   auto machine = TRYC(Machine::create(cfg), "create the VM");
+  for (size_t i = 0; i < o.disks.size(); ++i) {
+    DiskSpec spec = TRY(parse_disk_spec(o.disks[i]));
+    auto image = TRYC(disk::open_disk(spec.path, spec.options.readonly), cat("--disk ", spec.path));
+    auto dev = TRYC(virtio::BlockDevice::create(std::move(image), spec.options), cat("--disk ", spec.path));
+    TRY(machine->add_virtio_device(std::move(dev), cat("virtio-blk ", spec.path)));
+  }
+  for (const auto& n : o.nets) {
+    auto opts = TRY(parse_net_spec(n));
+    auto dev = TRYC(virtio::NetDevice::create(opts), cat("--net ", n));
+    TRY(machine->add_virtio_device(std::move(dev), cat("virtio-net ", opts.tap)));
+  }
+  if (o.rng) TRY(machine->add_virtio_device(std::make_unique<virtio::RngDevice>(), "virtio-rng"));
   TRY(machine->load_linux(src));
   kernel.reset();
   initrd.reset();

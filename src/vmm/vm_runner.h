@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/error.h"
 #include "vmm/vcpu.h"
@@ -20,12 +21,16 @@ struct VmRunOptions {
   uint64_t memory = 128ULL << 20;
   std::string serial = "stdio";  // stdio | none | file:PATH
   std::string kvm_device = "/dev/kvm";
+  // virtio-mmio devices: --disk / --net specs (see device_options.h) and virtio-rng.
+  std::vector<std::string> disks;
+  std::vector<std::string> nets;
+  bool rng = false;
 };
 
 // The smallest guest memory accepted.
 inline constexpr uint64_t kMinGuestMemory = 4ULL << 20;
 
-// Checks options that need no file or device (memory, cpus, serial).
+// Checks options that need no file or device (memory, cpus, serial, device specs).
 Status validate(const VmRunOptions& o);
 
 // Runs the VM; returns why it stopped. A kError stop is returned as an

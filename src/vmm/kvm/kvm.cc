@@ -125,6 +125,25 @@ Result<UniqueFd> VmFd::create_vcpu(unsigned id) {
   return UniqueFd(fd);
 }
 
+Status VmFd::register_ioeventfd(int fd, uint64_t addr, uint32_t len, uint64_t datamatch) {
+  kvm_ioeventfd io{};
+  io.datamatch = datamatch;
+  io.addr = addr;
+  io.len = len;
+  io.fd = fd;
+  io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+  if (::ioctl(fd_.get(), KVM_IOEVENTFD, &io) < 0) return Error::from_errno(cat("KVM_IOEVENTFD at ", hex(addr)));
+  return ok();
+}
+
+Status VmFd::register_irqfd(int fd, uint32_t gsi) {
+  kvm_irqfd irq{};
+  irq.fd = static_cast<uint32_t>(fd);
+  irq.gsi = gsi;
+  if (::ioctl(fd_.get(), KVM_IRQFD, &irq) < 0) return Error::from_errno(cat("KVM_IRQFD GSI ", gsi));
+  return ok();
+}
+
 Result<VcpuFd> VcpuFd::create(VmFd& vm, unsigned id, size_t mmap_size) {
   VcpuFd v;
   v.fd_ = TRY(vm.create_vcpu(id));

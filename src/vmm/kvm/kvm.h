@@ -43,6 +43,10 @@ class VmFd {
   // KVM_IRQ_LINE: drives an input pin of the in-kernel PIC/IOAPIC.
   Status irq_line(uint32_t irq, bool level);
   Result<UniqueFd> create_vcpu(unsigned id);
+  // KVM_IOEVENTFD: a `len`-byte MMIO write of `datamatch` to `addr` signals `fd` instead of exiting.
+  Status register_ioeventfd(int fd, uint64_t addr, uint32_t len, uint64_t datamatch);
+  // KVM_IRQFD: writing to `fd` pulses GSI `gsi` (an edge).
+  Status register_irqfd(int fd, uint32_t gsi);
 
  private:
   UniqueFd fd_;

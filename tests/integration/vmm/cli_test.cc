@@ -150,3 +150,30 @@ TEST(VmmCli, NoKvmDevice) {
 
 }  // namespace
 }  // namespace vessel::vmm::testing
+
+namespace vessel::vmm::testing {
+namespace {
+
+TEST(VmmCliVirtio, BadDeviceSpecs) {
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--disk", "a.img,colour=red"}), "unknown option 'colour'");
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--net", "mac=52:54:00:00:00:01"}), "tap=NAME is required");
+  expect_one_line_error(vessel({"vm", "run", "--kernel", "/x", "--disk", "a.img,iops=0"}), "iops");
+}
+
+TEST(VmmCliVirtio, MissingDiskImage) {
+  VESSEL_REQUIRE_KVM();
+  expect_one_line_error(vessel({"vm", "run", "--kernel", tiny("poweroff"), "--disk", "/nonexistent/disk.img"}),
+                        "/nonexistent/disk.img");
+}
+
+TEST(VmmCliVirtio, GuestWithDevicesPowersOff) {
+  VESSEL_REQUIRE_KVM();
+  std::string img = temp_dir() + "/disk.raw";
+  std::ofstream(img) << std::string(1 << 20, '\0');
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("poweroff"), "--disk", img + ",serial=s1", "--disk",
+                     img + ",readonly", "--rng", "--serial", "none"});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+}  // namespace
+}  // namespace vessel::vmm::testing

@@ -32,7 +32,7 @@ inline constexpr uint64_t kHighMemStart = 0x100000;   // kernel load address (1 
 // The MMIO hole below 4 GiB: guest RAM above kMmioHoleStart moves to 4 GiB.
 inline constexpr uint64_t kMmioHoleStart = 3 * kGiB;
 inline constexpr uint64_t kMmioHoleEnd = 4 * kGiB;
-// virtio-mmio devices (next issue) are placed from here, 4 KiB apart.
+// virtio-mmio devices are placed from here, 4 KiB apart (Machine::add_virtio_device).
 inline constexpr uint64_t kVirtioMmioStart = 0xd0000000;
 inline constexpr uint64_t kIoapicAddr = 0xfec00000;
 inline constexpr uint64_t kLapicAddr = 0xfee00000;
@@ -46,7 +46,7 @@ inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint16_t kRtcPort = 0x70;
 inline constexpr uint16_t kI8042Port = 0x60;       // data; 0x64 is status/command
 inline constexpr uint16_t kAcpiSleepPort = 0x600;  // sleep control; +1 sleep status
-// The GSI range given to virtio-mmio devices (next issue).
+// The first GSI given to virtio-mmio devices (Machine skips the legacy ones in use).
 inline constexpr uint32_t kVirtioIrqStart = 5;
 
 }  // namespace vessel::vmm::x86

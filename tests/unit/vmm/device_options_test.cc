@@ -1,0 +1,45 @@
+// Parsing of --disk and --net.
+#include <gtest/gtest.h>
+
+#include "vmm/device_options.h"
+
+namespace vessel::vmm {
+namespace {
+
+TEST(DiskSpec, ParsesOptions) {
+  auto d = parse_disk_spec("/img/a.qcow2,readonly,serial=abc,bandwidth=10M,iops=500");
+  ASSERT_TRUE(d.ok()) << d.error().message();
+  EXPECT_EQ(d->path, "/img/a.qcow2");
+  EXPECT_TRUE(d->options.readonly);
+  EXPECT_EQ(d->options.serial, "abc");
+  EXPECT_EQ(d->options.bandwidth, 10u << 20);
+  EXPECT_EQ(d->options.iops, 500u);
+  auto plain = parse_disk_spec("disk.raw");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->options.readonly);
+}
+
+TEST(DiskSpec, RejectsBadOptions) {
+  EXPECT_FALSE(parse_disk_spec("").ok());
+  EXPECT_FALSE(parse_disk_spec(",readonly").ok());
+  EXPECT_FALSE(parse_disk_spec("a,bogus=1").ok());
+  EXPECT_FALSE(parse_disk_spec("a,iops=0").ok());
+  EXPECT_FALSE(parse_disk_spec("a,bandwidth=x").ok());
+  EXPECT_FALSE(parse_disk_spec("a,serial=123456789012345678901").ok());
+}
+
+TEST(NetSpec, ParsesOptions) {
+  auto n = parse_net_spec("tap=vtap0,mac=52:54:00:ab:CD:01,iops=1000");
+  ASSERT_TRUE(n.ok()) << n.error().message();
+  EXPECT_EQ(n->tap, "vtap0");
+  EXPECT_TRUE(n->mac_set);
+  EXPECT_EQ(n->mac[4], 0xcd);
+  EXPECT_EQ(n->iops, 1000u);
+  EXPECT_FALSE(parse_net_spec("mac=52:54:00:ab:cd:01").ok());  // no tap
+  EXPECT_FALSE(parse_net_spec("tap=t,mac=01:00:00:00:00:00").ok());  // multicast
+  EXPECT_FALSE(parse_net_spec("tap=t,mac=52:54:00:ab:cd").ok());
+  EXPECT_FALSE(parse_net_spec("tap=averyveryverylongname").ok());
+}
+
+}  // namespace
+}  // namespace vessel::vmm
