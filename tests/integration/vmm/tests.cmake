@@ -7,3 +7,11 @@ set_tests_properties(vmharness.vmm_boot_pvh PROPERTIES SKIP_RETURN_CODE 77 TIMEO
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_boot_pvh PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# virtio-blk (raw, qcow2 with backing, read-only, rate-limited), virtio-net over a tap, virtio-rng.
+add_test(NAME vmharness.vmm_virtio
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/virtio/run_harness.sh $<TARGET_FILE:vessel> --timeout 600 --memory 2048)
+set_tests_properties(vmharness.vmm_virtio PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 700 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.vmm_virtio PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()
