@@ -150,6 +150,17 @@ TEST_F(Cgroups, MemoryHogIsOomKilledAndEventsReportsIt) {
   EXPECT_EQ(ev.wait(3000ms), 0);
 }
 
+TEST_F(Cgroups, EventsReportsTheOomKillThatEndsTheContainer) {
+  config_["linux"]["resources"]["memory"] = {{"limit", 32 << 20}, {"swap", 32 << 20}};
+  start("while [ ! -e /tmp/go ]; do sleep 0.05; done; exec tail /dev/zero");
+  EventsProcess ev({VESSEL_BINARY, "--root", root_, "events", "c1"}, dir_ + "/events.out");
+  std::this_thread::sleep_for(300ms);
+  std::ofstream(rootfs_file("tmp/go")).put('\n');
+  EXPECT_EQ(ev.wait(5000ms), 0);
+  EXPECT_EQ(ev.output(), "{\"type\":\"oom\",\"id\":\"c1\"}\n");
+  EXPECT_EQ(Json::parse(vessel({"state", "c1"}).out)["status"], "stopped");
+}
+
 TEST_F(Cgroups, ForegroundOomKilledInitExits137) {
   config_["linux"]["resources"]["memory"] = {{"limit", 32 << 20}, {"swap", 32 << 20}};
   Output o = run_script("exec tail /dev/zero");

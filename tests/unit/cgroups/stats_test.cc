@@ -1,9 +1,11 @@
 // Stats read from fake v1, v2 and hybrid trees; runc's JSON shape; the OOM-kill counter.
+#include <poll.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include "cgroups/manager.h"
+#include "cgroups/oom_notify.h"
 #include "cgroups/stats.h"
 #include "unit/cgroups/fake_cgroupfs.h"
 
@@ -287,6 +289,32 @@ TEST(StatsManager, V2ReadsCpuStatWithoutTheCpuController) {
   EXPECT_EQ(s->pids.limit, 64u);
   EXPECT_TRUE(s->blkio.io_service_bytes_recursive.empty());  // io controller not available
   EXPECT_TRUE(s->hugetlb.empty());
+}
+
+}  // namespace
+}  // namespace vessel::cgroups
+
+namespace vessel::cgroups {
+namespace {
+
+// v2: inotify on memory.events wakes the watcher when the file changes.
+TEST(OomNotifier, V2WakesOnMemoryEventsChange) {
+  FakeCgroupFs fs;
+  fs.file("c1/memory.events", "oom 0\noom_kill 0\n");
+  auto n = OomNotifier::open({fs.path("c1"), 2});
+  ASSERT_TRUE(n) << n.error().message();
+  pollfd p{n->fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
+  fs.file("c1/memory.events", "oom 1\noom_kill 1\n");
+  EXPECT_EQ(::poll(&p, 1, 1000), 1);
+  n->drain();
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
+}
+
+TEST(OomNotifier, NoMemoryController) {
+  auto n = OomNotifier::open({});
+  ASSERT_FALSE(n);
+  EXPECT_EQ(n.error().code(), ENOTSUP);
 }
 
 }  // namespace
