@@ -4,7 +4,8 @@
 # (written for a pure cgroup v2 host such as the VM harness's L1, where only
 # busybox and the vessel binary exist; it also runs on v1 and hybrid hosts).
 #
-# usage: cgroup_checks.sh VESSEL_BINARY
+# usage: cgroup_checks.sh [VESSEL_BINARY]   (default: vessel on PATH, as in the
+#        VM harness's L1 where run-checks.sh calls checks as `sh FILE`)
 #
 # Builds a busybox rootfs and a minimal config.json of its own, runs each check
 # through the real binary and prints one line per check:
@@ -13,7 +14,7 @@
 # passed, 1 otherwise, 77 when it cannot run (not root, no busybox).
 # busybox sh compatible: no bashisms, no jq.
 
-vessel=${1:?usage: cgroup_checks.sh VESSEL_BINARY}
+vessel=${1:-$(command -v vessel)}
 # The busybox binary: $BUSYBOX, the usual places, else the shell running us
 # (under busybox sh, /proc/$$/exe is busybox itself).
 busybox=$BUSYBOX
@@ -24,7 +25,7 @@ done
 
 [ "$(id -u)" = 0 ] || { echo "VESSEL-CHECK setup SKIP needs root"; exit 77; }
 [ -x "$busybox" ] || { echo "VESSEL-CHECK setup SKIP no busybox at $busybox"; exit 77; }
-[ -x "$vessel" ] || { echo "VESSEL-CHECK setup FAIL $vessel is not executable"; exit 1; }
+[ -x "${vessel:-/nonexistent}" ] || { echo "VESSEL-CHECK setup FAIL no vessel binary ('$vessel')"; exit 1; }
 
 tmp=$(mktemp -d /tmp/vessel-cgchecks.XXXXXX)
 root=$tmp/state
