@@ -163,6 +163,31 @@ std::string FsManager::dir_for(const std::string& controller) const {
   return "";
 }
 
+StatsSources FsManager::stats_sources() const {
+  auto source = [&](std::string_view controller) -> ControllerDir {
+    if (const auto* h = v1_for(controller)) return {h->dir(), 1};
+    // cpu.stat is a core v2 file: usage is there without the cpu controller.
+    bool core = controller == "cpu" || controller == "cpuacct";
+    std::string_view v2_name = controller == "blkio" ? "io" : controller == "cpuacct" ? "cpu" : controller;
+    if (v2_ && (core || v2_has(v2_name))) return {v2_->dir(), 2};
+    return {};
+  };
+  StatsSources s;
+  s.cpu = source("cpu");
+  s.cpuacct = source("cpuacct");
+  s.memory = source("memory");
+  s.pids = source("pids");
+  s.blkio = source("blkio");
+  s.hugetlb = source("hugetlb");
+  return s;
+}
+
+Result<Stats> FsManager::stats() const { return read_stats(stats_sources()); }
+
+Result<uint64_t> FsManager::oom_kill_count() const { return read_oom_kill_count(stats_sources().memory); }
+
+Result<OomNotifier> FsManager::notify_oom() const { return OomNotifier::open(stats_sources().memory); }
+
 Status FsManager::add_process(pid_t pid) {
   for (const auto& h : v1_) TRYC(dir(h).write("cgroup.procs", std::to_string(pid)), cat("add process ", pid));
   if (v2_) TRYC(dir(*v2_).write("cgroup.procs", std::to_string(pid)), cat("add process ", pid));

@@ -44,6 +44,11 @@ class FsManager final : public Manager {
   Status destroy() override;
   std::vector<Mount> mounts() const override;
   std::string dir_for(const std::string& controller) const override;
+  Result<Stats> stats() const override;
+  Result<uint64_t> oom_kill_count() const override;
+  Result<OomNotifier> notify_oom() const override;
+  // Where stats() reads each controller.
+  StatsSources stats_sources() const;
 
  private:
   // The v1 hierarchy holding `controller`, if any.

@@ -11,6 +11,8 @@
 
 #include "cgroups/cgroup_dir.h"
 #include "cgroups/layout.h"
+#include "cgroups/oom_notify.h"
+#include "cgroups/stats.h"
 #include "common/error.h"
 #include "oci/resources.h"
 
@@ -79,6 +81,16 @@ class Manager {
   // The container's cgroup directory in the hierarchy holding `controller`
   // ("memory", "pids"...; "" for the v2 cgroup), or "" when there is none. For stats and tests.
   virtual std::string dir_for(const std::string& controller) const = 0;
+
+  // Resource usage (runc's `events --stats` data), each controller read from the
+  // hierarchy that has it. Errors when the cgroup is gone.
+  virtual Result<Stats> stats() const = 0;
+  // How many processes the OOM killer has ended in the container's memory cgroup
+  // (v1 memory.oom_control, v2 memory.events). Errors without a memory controller
+  // or on kernels without the counter.
+  virtual Result<uint64_t> oom_kill_count() const = 0;
+  // A descriptor that wakes a watcher when the OOM-kill count may have changed (see oom_notify.h).
+  virtual Result<OomNotifier> notify_oom() const = 0;
 };
 
 }  // namespace vessel::cgroups

@@ -114,6 +114,20 @@ run() {
   err=$(tr '\n' ' ' <"$tmp/stderr" | cut -c1-600)
 }
 
+# cgroup_file CTR CONTROLLER FILE [V2FILE]: a control file of the container's
+# cgroup, found through its init's /proc/PID/cgroup (v1 hierarchy named after
+# the controller, else the v2 cgroup).
+cgroup_file() {
+  local pid path v2
+  pid=$(pm inspect --format '{{.State.Pid}}' "$1" 2>/dev/null)
+  [[ -n $pid && $pid != 0 ]] || return 0
+  while IFS=: read -r _ ctrls path; do
+    if [[ -z $ctrls ]]; then v2=$path
+    elif [[ ,$ctrls, == *",$2,"* && -d /sys/fs/cgroup/$2 ]]; then cat "/sys/fs/cgroup/$2$path/$3"; return 0; fi
+  done <"/proc/$pid/cgroup"
+  cat "/sys/fs/cgroup$v2/${4:-$3}" 2>/dev/null || true
+}
+
 run import "$tmp/busybox.tar" "$img"
 if [[ $rc == 0 ]]; then pass import; else fail import "podman import exited $rc: $err"; fi
 
@@ -136,6 +150,46 @@ if [[ -n $ctr ]]; then
   run exec "$ctr" echo inside
   if [[ $rc == 0 && $out == inside ]]; then pass exec
   else fail exec "exit $rc, stdout '$out', stderr: $err"; fi
+
+  # pause/unpause: vessel pause/resume through podman.
+  run pause "$ctr"
+  if [[ $rc == 0 ]]; then
+    run inspect --format '{{.State.Status}}' "$ctr"
+    if [[ $out == paused ]]; then pass pause; else fail pause "container is '$out' after pause: $err"; fi
+  else
+    fail pause "exit $rc: $err"
+  fi
+  run unpause "$ctr"
+  if [[ $rc == 0 ]]; then
+    run inspect --format '{{.State.Status}}' "$ctr"
+    if [[ $out == running ]]; then pass unpause; else fail unpause "container is '$out' after unpause: $err"; fi
+  else
+    fail unpause "exit $rc: $err"
+  fi
+
+  # update --memory: podman hands vessel update a resources file; the live
+  # cgroup must hold the new limit (v1 memory.limit_in_bytes or v2 memory.max).
+  run update --memory 64m "$ctr"
+  if [[ $rc == 0 ]]; then
+    limit=$(cgroup_file "$ctr" memory memory.limit_in_bytes memory.max)
+    if [[ $limit == 67108864 ]]; then pass update-memory
+    else fail update-memory "memory limit is '$limit', want 67108864"; fi
+  else
+    fail update-memory "exit $rc: $err"
+  fi
+
+  # stats: podman 4.3 (cgroupfs manager) reads the cgroups of the init's
+  # /proc/PID/cgroup itself, not `vessel events`; its memory limit column comes
+  # from its stored spec (which its `update` leaves alone), so only usage and
+  # pids say whether it found vessel's cgroup.
+  run stats --no-stream --format '{{.ID}} {{.MemUsage}} {{.PIDs}}' "$ctr"
+  if [[ $rc == 0 && $out == "${ctr:0:12} "*" / "*" 1" && $out != "${ctr:0:12} 0B "* ]]; then pass stats-no-stream
+  else fail stats-no-stream "exit $rc, stdout '$out' (want usage > 0B and 1 pid), stderr: $err"; fi
+
+  # top: the container's processes (podman's psgo, or ps inside the container).
+  run top "$ctr"
+  if [[ $rc == 0 && $out == *"sleep 1000"* ]]; then pass top
+  else fail top "exit $rc, stdout '$(echo "$out" | tr '\n' ' ')', stderr: $err"; fi
 
   # busybox sleep as pid 1 ignores SIGTERM: podman sends SIGKILL after 1 s.
   run stop --time 1 "$ctr"
