@@ -145,6 +145,20 @@ Status prepare_rootfs(const RootfsPlan& plan) {
   return ok();
 }
 
+// True when "/" is the initramfs (rootfs, a ramfs or tmpfs that can never be unmounted).
+static bool root_is_initramfs() {
+  auto text = read_file("/proc/self/mountinfo");
+  if (!text) return false;
+  for (const auto& line : split(*text, '\n')) {
+    auto f = split(line, ' ');
+    if (f.size() > 4 && f[4] == "/") {
+      auto dash = line.find(" - ");
+      return dash != std::string::npos && starts_with(std::string_view(line).substr(dash + 3), "rootfs ");
+    }
+  }
+  return false;
+}
+
 Status enter_rootfs(const std::string& rootfs, bool no_pivot) {
   auto fd = TRY(open_file(rootfs, O_RDONLY | O_DIRECTORY));
   if (::fchdir(fd.get()) < 0) return Error::from_errno(cat("chdir ", rootfs));
@@ -161,6 +175,10 @@ Status enter_rootfs(const std::string& rootfs, bool no_pivot) {
         if (::mount("", p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0) break;
       }
       st = sys::pivot_root(".", ".");
+    }
+    if (!st && st.error().code() == EINVAL && root_is_initramfs()) {
+      // pivot_root cannot move away from the initramfs: do what --no-pivot does.
+      return enter_rootfs(rootfs, true);
     }
     TRY(std::move(st));
     // The old root is now stacked under "."; detach it without propagating to the host.

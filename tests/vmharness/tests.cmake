@@ -29,3 +29,7 @@ set_tests_properties(vmharness.selftest PROPERTIES
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.selftest PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# The cgroup checks of the container runtime (OOM, pids, CPU quota, pause, update, events)
+# on this pure cgroup v2 host.
+vessel_vmharness_test(cgroup_checks ${CMAKE_SOURCE_DIR}/tests/integration/cgroups/v2)
