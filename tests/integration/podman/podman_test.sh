@@ -151,6 +151,12 @@ if [[ -n $ctr ]]; then
   if [[ $rc == 0 && $out == inside ]]; then pass exec
   else fail exec "exit $rc, stdout '$out', stderr: $err"; fi
 
+  # exec -t: conmon passes --tty --console-socket; the process must see a terminal.
+  run exec -t "$ctr" sh -c 'test -t 0 && test -t 1 && echo on-a-tty'
+  out=${out//$'\r'/}
+  if [[ $rc == 0 && $out == on-a-tty ]]; then pass exec-tty
+  else fail exec-tty "exit $rc, stdout '$out', stderr: $err"; fi
+
   # pause/unpause: vessel pause/resume through podman.
   run pause "$ctr"
   if [[ $rc == 0 ]]; then
