@@ -9,7 +9,7 @@ PKGS=(
   # containers: a busybox rootfs, the peers we are measured against, podman to drive us
   busybox-static crun runc podman uidmap python3
   # VMs: Debian's kernel as guest, QEMU for the nested test harness, disk tools
-  linux-image-cloud-amd64 qemu-system-x86 qemu-utils cpio e2fsprogs iproute2
+  linux-image-cloud-amd64 qemu-system-x86 qemu-utils cpio e2fsprogs iproute2 time
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "common/clock.h"
 #include "common/strings.h"
 
 namespace vessel::log {
@@ -24,16 +25,6 @@ const char* level_name(Level l) {
   return "info";
 }
 
-std::string timestamp() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec);
-  return buf;
-}
 }  // namespace
 
 void configure(const std::string& path, Format format, Level level) {
@@ -53,9 +44,9 @@ void write(Level level, std::string_view component, std::string_view message) {
   std::string line;
   if (g_format == Format::kJson) {
     line = cat("{\"level\":\"", level_name(level), "\",\"msg\":", json_quote(cat(component, ": ", message)),
-               ",\"time\":\"", timestamp(), "\"}\n");
+               ",\"time\":\"", rfc3339_now(), "\"}\n");
   } else {
-    line = cat(timestamp(), " ", level_name(level), " ", component, ": ", message, "\n");
+    line = cat(rfc3339_now(), " ", level_name(level), " ", component, ": ", message, "\n");
   }
   (void)!::write(g_fd, line.data(), line.size());
 }

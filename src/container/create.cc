@@ -11,6 +11,7 @@
 
 #include "cgroups/controllers.h"
 #include "cgroups/manager.h"
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/scope_exit.h"
@@ -231,7 +232,7 @@ Result<pid_t> create(const CreateOptions& o) {
   state.pid = pid;
   state.bundle = bundle;
   state.rootfs = rootfs;
-  state.created = now_rfc3339();
+  state.created = rfc3339_now();
   state.owner = owner_name();
   state.annotations = spec.annotations;
   state.cgroup = setup.cgroup->save();

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "common/clock.h"
 #include "common/fs.h"
 #include "common/strings.h"
 #include "oci/json_reader.h"
@@ -162,15 +163,5 @@ std::string state_json(const State& s, ContainerStatus status, bool pretty) {
   return pretty ? j.dump(2) : j.dump();
 }
 
-std::string now_rfc3339() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm t{};
-  gmtime_r(&ts.tv_sec, &t);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
-                t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec);
-  return buf;
-}
 
 }  // namespace vessel::container

@@ -76,7 +76,4 @@ ContainerStatus live_status(const State& s, const std::string& dir, bool frozen)
 // runc's `state` JSON for a container.
 std::string state_json(const State& s, ContainerStatus status, bool pretty = true);
 
-// Now as RFC 3339 with nanoseconds, UTC.
-std::string now_rfc3339();
-
 }  // namespace vessel::container

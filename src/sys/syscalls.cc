@@ -98,20 +98,21 @@ int cap_last_cap() {
   return last;
 }
 
-Status send_fd(int sock, int fd, const std::string& payload) {
-  std::string data = payload.empty() ? std::string(1, '\0') : payload;
-  iovec iov{data.data(), data.size()};
+Status send_message(int sock, std::string_view data, int fd) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
   char cbuf[CMSG_SPACE(sizeof(int))]{};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  if (fd >= 0) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof cbuf;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
   ssize_t n;
   do {
     n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
@@ -120,9 +121,8 @@ Status send_fd(int sock, int fd, const std::string& payload) {
   return ok();
 }
 
-Result<UniqueFd> recv_fd(int sock, std::string* payload) {
-  char buf[4096];
-  iovec iov{buf, sizeof buf};
+Result<size_t> recv_message(int sock, char* buf, size_t size, UniqueFd* fd) {
+  iovec iov{buf, size};
   char cbuf[CMSG_SPACE(sizeof(int))]{};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -134,12 +134,26 @@ Result<UniqueFd> recv_fd(int sock, std::string* payload) {
     n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return Error::from_errno("recvmsg");
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return Error(EBADMSG, "recvmsg: no file descriptor received");
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  if (payload) payload->assign(buf, static_cast<size_t>(n));
-  return UniqueFd(fd);
+  if (cmsghdr* c = CMSG_FIRSTHDR(&msg); c && c->cmsg_type == SCM_RIGHTS) {
+    int received;
+    std::memcpy(&received, CMSG_DATA(c), sizeof(int));
+    if (fd) fd->reset(received);
+    else ::close(received);
+  }
+  return static_cast<size_t>(n);
+}
+
+Status send_fd(int sock, int fd, const std::string& payload) {
+  return send_message(sock, payload.empty() ? std::string_view("\0", 1) : std::string_view(payload), fd);
+}
+
+Result<UniqueFd> recv_fd(int sock, std::string* payload) {
+  char buf[4096];
+  UniqueFd fd;
+  size_t n = TRY(recv_message(sock, buf, sizeof buf, &fd));
+  if (!fd) return Error(EBADMSG, "recvmsg: no file descriptor received");
+  if (payload) payload->assign(buf, n);
+  return fd;
 }
 
 void cloexec_from(int first) {

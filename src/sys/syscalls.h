@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -37,6 +38,11 @@ Result<CapState> capget();
 Status capset(const CapState& caps);
 // The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap).
 int cap_last_cap();
+
+// Sends `data` as one message, with `fd` attached by SCM_RIGHTS when >= 0.
+Status send_message(int sock, std::string_view data, int fd = -1);
+// Receives one message into buf; an attached fd goes to *fd (closed when fd is null).
+Result<size_t> recv_message(int sock, char* buf, size_t size, UniqueFd* fd);
 
 // Sends fd over a unix socket with SCM_RIGHTS, with `payload` as the data.
 Status send_fd(int sock, int fd, const std::string& payload);
