@@ -6,6 +6,8 @@ PKGS=(
   # build
   build-essential cmake g++ pkg-config libseccomp-dev nlohmann-json3-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
+  # images: layer tars (gzip/zstd) and sha256; skopeo/umoci for round-trip checks
+  libarchive-dev libssl-dev skopeo umoci
   # containers: a busybox rootfs, the peers we are measured against, podman to drive us
   busybox-static crun runc podman uidmap python3
   # VMs: Debian's kernel as guest, QEMU for the nested test harness, disk tools

@@ -15,6 +15,7 @@ namespace vessel::cli {
 // Flags that come before the verb (runc's global options).
 struct Globals {
   std::string root = "/run/vessel";
+  std::string image_root = "/var/lib/vessel";  // --image-root: the image store (src/image/store.h)
   std::string log;
   std::string log_format = "text";
   bool debug = false;

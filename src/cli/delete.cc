@@ -2,7 +2,9 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "common/fs.h"
 #include "container/lifecycle.h"
+#include "image/bundle.h"
 
 namespace vessel::cli {
 namespace {
@@ -20,8 +22,19 @@ void add_delete(CLI::App& app, Globals& g) {
   cmd->add_option("id", a->id, "container ID")->required();
   cmd->callback([a, &g] {
     auto st = container::remove(g.root, a->id, a->force);
+    bool gone = !st && st.error().code() == ENOENT;
+    // A container run from an image also has a bundle in the image store: unmount and remove it
+    // (also after a foreground `run --image`, which already removed the container's state).
+    bool image_bundle = false;
+    if ((st || gone) && a->id.find('/') == std::string::npos &&
+        path_exists(path_join(g.image_root, "containers/" + a->id))) {
+      image_bundle = true;
+      auto store = image::Store::open(g.image_root);
+      auto bs = store ? image::remove_bundle(*store, a->id) : Status(std::move(store).error());
+      if (!bs) return report(std::move(bs).error().context(cat_id("delete", a->id)));
+    }
     // Like runc, deleting a container that is already gone with --force is not an error.
-    if (!st && !(a->force && st.error().code() == ENOENT)) report(std::move(st).error());
+    if (!st && !(gone && (a->force || image_bundle))) report(std::move(st).error());
   });
 }
 

@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   Globals g;
   app.set_version_flag("-v,--version", std::string("vessel version ") + VESSEL_VERSION + "\nspec: 1.2.0");
   app.add_option("--root", g.root, "directory for container state (default /run/vessel)");
+  app.add_option("--image-root", g.image_root, "directory of the image store (default /var/lib/vessel)");
   app.add_option("--log", g.log, "log file (default stderr)");
   app.add_option("--log-format", g.log_format, "log format: text or json")->check(CLI::IsMember({"text", "json"}));
   app.add_flag("--debug", g.debug, "log debug messages");

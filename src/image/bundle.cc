@@ -1,0 +1,144 @@
+#include "image/bundle.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/scope_exit.h"
+#include "common/strings.h"
+#include "image/images.h"
+#include "oci/defaults.h"
+#include "sys/syscalls.h"
+
+namespace vessel::image {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+Status check_id(const std::string& id) {
+  if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos || id.size() > 1024)
+    return Error::invalid("invalid container ID \"" + id + "\"");
+  return ok();
+}
+
+// "uid[:gid]" as numbers.
+Status set_user(Json& user, const std::string& spec) {
+  if (spec.empty()) return ok();
+  auto parts = split(spec, ':');
+  auto uid = parse_u64(parts[0]);
+  auto gid = parts.size() > 1 ? parse_u64(parts[1]) : std::optional<uint64_t>(0);
+  if (parts.size() > 2 || !uid || !gid || *uid > 0xfffffffe || *gid > 0xfffffffe)
+    return Error::invalid("image user \"" + spec + "\": only numeric uid[:gid] is supported");
+  user["uid"] = *uid;
+  user["gid"] = *gid;
+  return ok();
+}
+
+}  // namespace
+
+Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<std::string>& args,
+                                       const std::string& hostname) {
+  Json spec = Json::parse(oci::default_spec_json(false, 0, 0));
+  auto& p = spec["process"];
+  std::vector<std::string> argv = run.entrypoint;
+  const auto& tail = args.empty() ? run.cmd : args;
+  argv.insert(argv.end(), tail.begin(), tail.end());
+  if (argv.empty()) return Error::invalid("the image has no Entrypoint or Cmd and no command was given");
+  p["args"] = argv;
+  p["terminal"] = false;
+  std::vector<std::string> env = run.env;
+  bool has_path = false;
+  for (auto& e : env) has_path |= starts_with(e, "PATH=");
+  if (!has_path) env.insert(env.begin(), kDefaultPath);
+  p["env"] = env;
+  p["cwd"] = run.working_dir.empty() ? "/" : run.working_dir;
+  if (p["cwd"].get<std::string>().front() != '/') return Error::invalid("image WorkingDir must be absolute");
+  TRY(set_user(p["user"], run.user));
+  spec["root"] = {{"path", "rootfs"}, {"readonly", false}};
+  if (!hostname.empty()) spec["hostname"] = hostname;
+  return spec.dump(2) + "\n";
+}
+
+std::string overlay_options(const std::vector<std::string>& lowers, const std::string& upper, const std::string& work) {
+  std::string lowerdir;
+  for (auto& l : lowers) lowerdir += (lowerdir.empty() ? "" : ":") + l;
+  return cat("lowerdir=", lowerdir, ",upperdir=", upper, ",workdir=", work);
+}
+
+std::string random_id() {
+  unsigned char b[6] = {};
+  (void)!::getrandom(b, sizeof b, 0);
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (unsigned char c : b) {
+    s += hex[c >> 4];
+    s += hex[c & 15];
+  }
+  return s;
+}
+
+bool has_bundle(const Store& store, const std::string& id) {
+  return check_id(id).ok() && path_exists(store.container_path(id));
+}
+
+Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
+  TRY(check_id(o.id));
+  auto lock = TRY(store.lock());  // no `image rm` between reading the image and recording its use
+  auto idx = TRY(store.load_index());
+  auto* rec = TRY(idx.find(o.image));
+  auto info = TRY(inspect_image(store, rec->manifest.str()));
+  std::string dir = store.container_path(o.id);
+  if (::mkdir(dir.c_str(), 0700) < 0) {
+    if (errno == EEXIST) return Error(EEXIST, "container \"" + o.id + "\" already exists in the image store");
+    return Error::from_errno("mkdir " + dir);
+  }
+  bool mounted = false;
+  ScopeExit cleanup([&] {
+    if (mounted) (void)::umount2((dir + "/rootfs").c_str(), MNT_DETACH);
+    (void)remove_tree(dir);
+  });
+  auto config = TRY(bundle_config_json(info.config.run, o.args, ""));
+  TRY(write_file(dir + "/config.json", config, 0, 0600));
+  TRY(write_file(dir + "/image.json",
+                 Json{{"manifest", info.digest.str()}, {"image", o.image}}.dump() + "\n", 0, 0600));
+  for (const char* d : {"/rootfs", "/upper", "/work"})
+    if (::mkdir((dir + d).c_str(), 0755) < 0) return Error::from_errno(cat("mkdir ", dir, d));
+  std::vector<std::string> lowers;
+  for (auto it = info.config.diff_ids.rbegin(); it != info.config.diff_ids.rend(); ++it) {
+    if (!store.has_layer(*it)) return Error(ENOENT, "layer " + it->str() + " is missing from the store");
+    lowers.push_back(store.layer_path(*it));
+  }
+  if (lowers.empty()) return Error::invalid("image " + info.digest.str() + " has no layers");
+  TRYC(sys::mount("overlay", dir + "/rootfs", "overlay", MS_NODEV,
+                  overlay_options(lowers, dir + "/upper", dir + "/work")),
+       "mount the image's overlay");
+  mounted = true;
+  cleanup.dismiss();
+  return dir;
+}
+
+Status remove_bundle(Store& store, const std::string& id) {
+  TRY(check_id(id));
+  std::string dir = store.container_path(id);
+  if (!path_exists(dir)) return ok();
+  std::string rootfs = dir + "/rootfs";
+  // Unmount until rootfs is a plain directory again (a bind on top of it would hide the overlay).
+  for (int i = 0; i < 8; ++i) {
+    if (::umount2(rootfs.c_str(), UMOUNT_NOFOLLOW) == 0) continue;
+    if (errno == EINVAL || errno == ENOENT) break;  // not a mount point (any more)
+    if (errno == EBUSY && ::umount2(rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0) continue;
+    return Error::from_errno("unmount " + rootfs);
+  }
+  TRYC(remove_tree(dir), "remove " + dir);
+  return ok();
+}
+
+}  // namespace vessel::image

@@ -1,0 +1,277 @@
+#include "image/import.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/scope_exit.h"
+#include "common/strings.h"
+#include "image/layer.h"
+#include "image/manifest.h"
+#include "sys/syscalls.h"
+
+namespace vessel::image {
+
+namespace {
+
+using Json = nlohmann::json;
+
+// Opens `rel` inside the directory dir_fd; symlinks stay inside it.
+Result<UniqueFd> open_in(int dir_fd, const std::string& rel) {
+  return sys::openat2(dir_fd, rel, O_RDONLY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
+
+Result<std::string> read_in(int dir_fd, const std::string& rel) {
+  auto fd = TRY(open_in(dir_fd, rel));
+  return read_fd(fd.get());
+}
+
+Result<Json> read_json_in(int dir_fd, const std::string& rel) {
+  auto text = TRY(read_in(dir_fd, rel));
+  auto j = Json::parse(text, nullptr, false);
+  if (j.is_discarded()) return Error::invalid(rel + ": not valid JSON");
+  return j;
+}
+
+// Copies a blob of an OCI layout into the store, checking its digest.
+Result<std::string> copy_layout_blob(Store& store, int layout, const Digest& d) {
+  if (!store.has_blob(d)) {
+    auto fd = TRY(open_in(layout, "blobs/sha256/" + d.hex));
+    TRYC(store.ingest(fd.get(), &d), "blob " + d.str());
+  }
+  return store.read_blob(d);
+}
+
+Result<ImportResult> finish_image(Store& store, const Manifest& m, const Digest& manifest_digest) {
+  auto config = TRY(parse_config(TRY(store.read_blob(m.config.digest))));
+  if (config.diff_ids.size() != m.layers.size())
+    return Error::invalid(cat("image ", manifest_digest.str(), ": ", m.layers.size(), " layers but ",
+                              config.diff_ids.size(), " diff_ids"));
+  for (size_t i = 0; i < m.layers.size(); ++i) TRY(ensure_layer(store, m.layers[i].digest, config.diff_ids[i]));
+  return ImportResult{manifest_digest, {}};
+}
+
+// One manifest of an OCI layout: its blob, config and layers.
+Result<ImportResult> import_layout_manifest(Store& store, int layout, const Digest& d) {
+  auto text = TRY(copy_layout_blob(store, layout, d));
+  auto m = TRYC(parse_manifest(text), "manifest " + d.str());
+  TRY(copy_layout_blob(store, layout, m.config.digest));
+  for (auto& l : m.layers)
+    if (!store.has_blob(l.digest)) {
+      auto fd = TRYC(open_in(layout, "blobs/sha256/" + l.digest.hex), "layer " + l.digest.str());
+      TRYC(store.ingest(fd.get(), &l.digest), "layer " + l.digest.str());
+    }
+  return finish_image(store, m, d);
+}
+
+// The manifests an index lists (nested indexes followed; other platforms than linux/amd64 skipped).
+Status collect_manifests(Store& store, int layout, const Json& index, std::vector<std::pair<Digest, std::string>>& out,
+                         int depth) {
+  if (depth > 4) return Error::invalid("image index nested too deep");
+  if (!index.contains("manifests") || !index["manifests"].is_array()) return Error::invalid("index without manifests");
+  for (auto& m : index["manifests"]) {
+    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) return Error::invalid("index entry without digest");
+    auto d = TRY(Digest::parse(m["digest"].get<std::string>()));
+    std::string mt = m.value("mediaType", "");
+    if (m.contains("platform") && m["platform"].is_object()) {
+      auto& p = m["platform"];
+      if (p.value("os", "linux") != "linux" || p.value("architecture", "amd64") != "amd64") continue;
+    }
+    std::string ref;
+    if (m.contains("annotations") && m["annotations"].is_object()) ref = m["annotations"].value(kRefNameAnnotation, "");
+    if (mt == kIndexMediaType || mt == kDockerListMediaType) {
+      auto text = TRY(copy_layout_blob(store, layout, d));
+      auto sub = Json::parse(text, nullptr, false);
+      if (sub.is_discarded()) return Error::invalid("index " + d.str() + ": not valid JSON");
+      size_t before = out.size();
+      TRY(collect_manifests(store, layout, sub, out, depth + 1));
+      if (!ref.empty())
+        for (size_t i = before; i < out.size(); ++i)
+          if (out[i].second.empty()) out[i].second = ref;
+    } else {
+      out.emplace_back(d, ref);
+    }
+  }
+  return ok();
+}
+
+Result<std::vector<ImportResult>> import_layout(Store& store, int layout) {
+  auto marker = TRYC(read_json_in(layout, "oci-layout"), "OCI layout");
+  if (!marker.is_object() || !marker.contains("imageLayoutVersion")) return Error::invalid("oci-layout: no imageLayoutVersion");
+  auto index = TRYC(read_json_in(layout, "index.json"), "OCI layout");
+  std::vector<std::pair<Digest, std::string>> manifests;
+  TRYC(collect_manifests(store, layout, index, manifests, 0), "index.json");
+  if (manifests.empty()) return Error::invalid("OCI layout: no linux/amd64 image in index.json");
+  std::vector<ImportResult> out;
+  for (auto& [d, ref] : manifests) {
+    auto r = TRY(import_layout_manifest(store, layout, d));
+    // A ref.name with a repository names the image; a bare tag ("latest") has nothing to name.
+    if (!ref.empty() && (ref.find('/') != std::string::npos || ref.find(':') != std::string::npos)) r.names.push_back(ref);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// A layer file (any compression) into the store: blob, diff ID check, unpacked dir.
+Result<Descriptor> import_layer_file(Store& store, int fd, const Digest* expected_diff_id, Digest* diff_id_out) {
+  auto comp = TRY(detect_compression(fd));
+  auto did = TRY(diff_id(fd));
+  if (expected_diff_id && !(did == *expected_diff_id))
+    return Error::invalid(cat("layer has diff ID ", did.str(), ", the config says ", expected_diff_id->str()));
+  if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
+  auto blob = TRY(store.ingest(fd, nullptr));
+  struct stat st{};
+  ::fstat(fd, &st);
+  TRY(ensure_layer(store, blob, did));
+  if (diff_id_out) *diff_id_out = did;
+  return Descriptor{layer_media_type(comp), blob, static_cast<int64_t>(st.st_size)};
+}
+
+Result<Digest> store_manifest(Store& store, const Manifest& m) { return store.put_blob(manifest_json(m)); }
+
+Result<std::vector<ImportResult>> import_docker_archive(Store& store, int dir) {
+  auto j = TRYC(read_json_in(dir, "manifest.json"), "docker archive");
+  if (!j.is_array() || j.empty()) return Error::invalid("docker archive: manifest.json is not a non-empty array");
+  std::vector<ImportResult> out;
+  for (auto& e : j) {
+    if (!e.is_object() || !e.contains("Config") || !e["Config"].is_string() || !e.contains("Layers") || !e["Layers"].is_array())
+      return Error::invalid("docker archive: manifest.json entry without Config or Layers");
+    std::string config_text = TRYC(read_in(dir, e["Config"].get<std::string>()), "docker archive config");
+    auto config = TRY(parse_config(config_text));
+    if (config.diff_ids.size() != e["Layers"].size())
+      return Error::invalid("docker archive: layer count does not match the config's diff_ids");
+    Manifest m;
+    m.config = Descriptor{kConfigMediaType, TRY(store.put_blob(config_text)), static_cast<int64_t>(config_text.size())};
+    for (size_t i = 0; i < config.diff_ids.size(); ++i) {
+      auto& l = e["Layers"][i];
+      if (!l.is_string()) return Error::invalid("docker archive: layer path is not a string");
+      auto fd = TRYC(open_in(dir, l.get<std::string>()), "docker archive layer");
+      m.layers.push_back(TRYC(import_layer_file(store, fd.get(), &config.diff_ids[i], nullptr), "layer " + l.get<std::string>()));
+    }
+    ImportResult r{TRY(store_manifest(store, m)), {}};
+    if (e.contains("RepoTags") && e["RepoTags"].is_array())
+      for (auto& t : e["RepoTags"])
+        if (t.is_string()) r.names.push_back(t.get<std::string>());
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<ImportResult> import_rootfs_tar(Store& store, int fd) {
+  Digest did;
+  auto layer = TRYC(import_layer_file(store, fd, nullptr, &did), "rootfs tarball");
+  std::string config_text = minimal_config_json(did, now_rfc3339());
+  Manifest m;
+  m.config = Descriptor{kConfigMediaType, TRY(store.put_blob(config_text)), static_cast<int64_t>(config_text.size())};
+  m.layers.push_back(layer);
+  return ImportResult{TRY(store_manifest(store, m)), {}};
+}
+
+enum class ArchiveKind { kOciArchive, kDockerArchive, kRootfs };
+
+// Tells the kind of a tar by its top-level entries.
+Result<ArchiveKind> archive_kind(int fd) {
+  struct Free {
+    void operator()(archive* a) const { archive_read_free(a); }
+  };
+  std::unique_ptr<archive, Free> a(archive_read_new());
+  archive_read_support_filter_all(a.get());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_format_gnutar(a.get());
+  if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek");
+  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
+    return Error::invalid(cat("not a tar archive: ", archive_error_string(a.get())));
+  bool layout = false, index = false, manifest = false;
+  archive_entry* e;
+  int r;
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    auto comps = entry_components(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+    if (!comps || comps->size() != 1) continue;
+    auto& n = comps->front();
+    layout |= n == "oci-layout";
+    index |= n == "index.json";
+    manifest |= n == "manifest.json";
+  }
+  if (r != ARCHIVE_EOF) return Error::invalid(cat("read tar: ", archive_error_string(a.get())));
+  if (layout && index) return ArchiveKind::kOciArchive;
+  if (manifest) return ArchiveKind::kDockerArchive;
+  return ArchiveKind::kRootfs;
+}
+
+Result<std::vector<ImportResult>> import_path(Store& store, const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) < 0) return Error::from_errno("stat " + path);
+  if (S_ISDIR(st.st_mode)) {
+    auto dir = TRY(open_file(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return import_layout(store, dir.get());
+  }
+  auto fd = TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+  auto kind = TRY(archive_kind(fd.get()));
+  if (kind == ArchiveKind::kRootfs) {
+    auto r = TRY(import_rootfs_tar(store, fd.get()));
+    return std::vector<ImportResult>{r};
+  }
+  // An image archive: unpack it (as hostile as any layer) into tmp/ and read it as a directory.
+  auto tmp = TRY(store.make_temp_dir("archive"));
+  ScopeExit cleanup([&] { (void)remove_tree(tmp); });
+  auto dir = TRY(open_file(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  TRYC(unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = false}), "unpack archive");
+  if (kind == ArchiveKind::kOciArchive) return TRYC(import_layout(store, dir.get()), "oci-archive");
+  return TRYC(import_docker_archive(store, dir.get()), "docker-archive");
+}
+
+}  // namespace
+
+Status ensure_layer(Store& store, const Digest& blob, const Digest& want) {
+  if (store.has_layer(want)) return ok();
+  auto fd = TRY(open_file(store.blob_path(blob), O_RDONLY | O_CLOEXEC));
+  auto got = TRYC(diff_id(fd.get()), "layer " + blob.str());
+  if (!(got == want))
+    return Error::invalid(cat("layer ", blob.str(), " has diff ID ", got.str(), ", the config says ", want.str()));
+  auto tmp = TRY(store.make_temp_dir("layer"));
+  ScopeExit cleanup([&] { (void)remove_tree(tmp); });
+  {
+    auto dir = TRY(open_file(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    TRYC(unpack_tar(fd.get(), dir.get()), "unpack layer " + want.str());
+  }
+  ::chmod(tmp.c_str(), 0755);
+  if (::rename(tmp.c_str(), store.layer_path(want).c_str()) < 0) {
+    if (errno != EEXIST && errno != ENOTEMPTY) return Error::from_errno("rename to " + store.layer_path(want));
+    return ok();  // someone else unpacked it first; ours goes
+  }
+  cleanup.dismiss();
+  return ok();
+}
+
+Result<std::vector<ImportResult>> import_image(Store& store, const std::string& path, const std::string& name) {
+  std::string norm;
+  if (!name.empty()) norm = TRY(normalize_name(name));
+  auto lock = TRY(store.lock());
+  auto results = TRYC(import_path(store, path), "import " + path);
+  if (!norm.empty()) {
+    if (results.size() != 1) return Error::invalid(cat("import ", path, ": --name given but it holds ", results.size(), " images"));
+    results[0].names = {norm};
+  }
+  auto idx = TRY(store.load_index());
+  std::string now = now_rfc3339();
+  for (auto& r : results) {
+    idx.add(r.manifest, now);
+    std::vector<std::string> normalized;
+    for (auto& n : r.names) {
+      auto nn = TRYC(normalize_name(n), "import " + path);
+      TRY(idx.tag(nn, r.manifest, now));
+      normalized.push_back(nn);
+    }
+    r.names = normalized;
+  }
+  TRY(store.save_index(idx));
+  return results;
+}
+
+}  // namespace vessel::image

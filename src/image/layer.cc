@@ -1,0 +1,303 @@
+#include "image/layer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "common/strings.h"
+#include "common/unique_fd.h"
+#include "sys/syscalls.h"
+
+namespace vessel::image {
+
+namespace {
+
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+
+struct ArchiveDeleter {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
+
+Error archive_error(archive* a, std::string_view what) {
+  int e = archive_errno(a);
+  const char* s = archive_error_string(a);
+  return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
+}
+
+Result<ArchivePtr> open_archive(int fd, bool raw) {
+  if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
+  ArchivePtr a(archive_read_new());
+  archive_read_support_filter_all(a.get());
+  if (raw) {
+    archive_read_support_format_raw(a.get());
+  } else {
+    archive_read_support_format_tar(a.get());
+    archive_read_support_format_gnutar(a.get());
+  }
+  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) return archive_error(a.get(), "open tar");
+  return a;
+}
+
+// Opens one existing component below `dir` as a directory, never following a symlink.
+Result<UniqueFd> open_dir_at(int dir, const std::string& name) {
+  return sys::openat2(dir, name, O_RDONLY | O_DIRECTORY, 0,
+                      RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+}
+
+// Removes `name` in `dir` (a whole tree for a directory), through fds only.
+Status remove_at(int dir, const std::string& name) {
+  if (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) return ok();
+  if (errno != EISDIR && errno != EPERM) return Error::from_errno("unlink " + name);
+  auto sub = TRY(open_dir_at(dir, name));
+  DIR* d = ::fdopendir(::dup(sub.get()));
+  if (!d) return Error::from_errno("opendir " + name);
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string_view n = e->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  ::closedir(d);
+  for (auto& n : names) TRY(remove_at(sub.get(), n));
+  if (::unlinkat(dir, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) return Error::from_errno("rmdir " + name);
+  return ok();
+}
+
+// Walks `comps[0..n)` from root as directories, creating missing ones; refuses symlinks on the way.
+Result<UniqueFd> walk(int root, const std::vector<std::string>& comps, size_t n, bool create) {
+  UniqueFd cur(::dup(root));
+  if (!cur) return Error::from_errno("dup");
+  for (size_t i = 0; i < n; ++i) {
+    auto next = open_dir_at(cur.get(), comps[i]);
+    if (!next && next.error().code() == ENOENT && create) {
+      if (::mkdirat(cur.get(), comps[i].c_str(), 0755) < 0 && errno != EEXIST)
+        return Error::from_errno("mkdir " + comps[i]);
+      next = open_dir_at(cur.get(), comps[i]);
+    }
+    if (!next) {
+      int e = next.error().code();
+      struct stat st{};
+      if ((e == ELOOP || e == ENOTDIR || e == EXDEV) && ::fstatat(cur.get(), comps[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+          S_ISLNK(st.st_mode))
+        return Error(ELOOP, cat("path goes through the symlink \"", comps[i], "\""));
+      return std::move(next).error();
+    }
+    cur = std::move(*next);
+  }
+  return cur;
+}
+
+void set_xattrs(int fd, archive_entry* e) {
+  const char* name;
+  const void* value;
+  size_t size;
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+    // trusted.* (overlay's own attributes among them) would let a layer forge opaque dirs or redirects.
+    if (starts_with(name, "trusted.")) continue;
+    (void)::fsetxattr(fd, name, value, size, 0);
+  }
+}
+
+Status apply_owner_mode(int fd, archive_entry* e, bool chmod_it) {
+  if (::geteuid() == 0 && ::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+    return Error::from_errno("chown");
+  if (chmod_it && ::fchmod(fd, archive_entry_perm(e) & 07777) < 0) return Error::from_errno("chmod");
+  set_xattrs(fd, e);
+  return ok();
+}
+
+Status write_regular(archive* a, archive_entry* e, int parent, const std::string& name) {
+  UniqueFd fd(::openat(parent, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) return Error::from_errno("create " + name);
+  const void* buf;
+  size_t size;
+  la_int64_t offset;
+  int r;
+  while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+    const char* p = static_cast<const char*>(buf);
+    while (size > 0) {
+      ssize_t n = ::pwrite(fd.get(), p, size, offset);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::from_errno("write " + name);
+      p += n;
+      size -= static_cast<size_t>(n);
+      offset += n;
+    }
+  }
+  if (r != ARCHIVE_EOF) return archive_error(a, "read data");
+  if (::ftruncate(fd.get(), archive_entry_size(e)) < 0) return Error::from_errno("truncate " + name);
+  TRY(apply_owner_mode(fd.get(), e, true));
+  timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+  (void)::futimens(fd.get(), ts);
+  return ok();
+}
+
+Status unpack_entry(archive* a, archive_entry* e, int root, const UnpackOptions& o) {
+  auto comps = TRY(entry_components(archive_entry_pathname(e) ? archive_entry_pathname(e) : ""));
+  if (comps.empty()) return ok();  // the layer root itself ("./")
+  std::string name = comps.back();
+  auto parent = TRY(walk(root, comps, comps.size() - 1, true));
+
+  if (o.whiteouts && starts_with(name, kWhiteoutPrefix)) {
+    if (name == kOpaqueMarker) {
+      if (::fsetxattr(parent.get(), "trusted.overlay.opaque", "y", 1, 0) < 0)
+        return Error::from_errno("set trusted.overlay.opaque on the directory");
+      return ok();
+    }
+    std::string hidden = name.substr(kWhiteoutPrefix.size());
+    if (starts_with(hidden, kWhiteoutPrefix) || hidden.empty()) return ok();  // other aufs metadata: skip
+    TRY(remove_at(parent.get(), hidden));
+    if (::mknodat(parent.get(), hidden.c_str(), S_IFCHR | 0600, makedev(0, 0)) < 0)
+      return Error::from_errno("create whiteout " + hidden);
+    return ok();
+  }
+
+  if (const char* link = archive_entry_hardlink(e)) {
+    auto target = entry_components(link);
+    if (!target || target->empty())
+      return Error::invalid(cat("hard link to \"", link, "\" leads out of the layer"));
+    auto tparent = walk(root, *target, target->size() - 1, false);
+    if (!tparent) return std::move(tparent).error().context(cat("hard link to \"", link, "\""));
+    TRY(remove_at(parent.get(), name));
+    if (::linkat(tparent->get(), target->back().c_str(), parent.get(), name.c_str(), 0) < 0)
+      return Error::from_errno(cat("hard link to \"", link, "\""));
+    return ok();
+  }
+
+  mode_t type = archive_entry_filetype(e);
+  if (type == AE_IFDIR) {
+    struct stat st{};
+    bool is_dir = ::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    if (!is_dir) {
+      TRY(remove_at(parent.get(), name));
+      if (::mkdirat(parent.get(), name.c_str(), 0700) < 0) return Error::from_errno("mkdir " + name);
+    }
+    auto dir = TRY(open_dir_at(parent.get(), name));
+    return apply_owner_mode(dir.get(), e, true);
+  }
+  TRY(remove_at(parent.get(), name));
+  switch (type) {
+    case AE_IFREG:
+      return write_regular(a, e, parent.get(), name);
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(e);
+      if (!target) return Error::invalid("symlink without a target");
+      // The target is only ever resolved inside the container's root, never by us.
+      if (::symlinkat(target, parent.get(), name.c_str()) < 0) return Error::from_errno("symlink " + name);
+      if (::geteuid() == 0)
+        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                         static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
+      return ok();
+    }
+    case AE_IFIFO: {
+      if (::mknodat(parent.get(), name.c_str(), S_IFIFO | (archive_entry_perm(e) & 0777), 0) < 0)
+        return Error::from_errno("mkfifo " + name);
+      if (::geteuid() == 0)
+        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                         static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
+      return ok();
+    }
+    case AE_IFCHR:
+      // An overlay-format whiteout (char 0:0) is kept as such; any other device is refused.
+      if (o.whiteouts && archive_entry_rdev(e) == 0) {
+        if (::mknodat(parent.get(), name.c_str(), S_IFCHR | 0600, makedev(0, 0)) < 0)
+          return Error::from_errno("create whiteout " + name);
+        return ok();
+      }
+      return Error(EPERM, cat("character device ", archive_entry_rdevmajor(e), ":", archive_entry_rdevminor(e),
+                              " not allowed in a layer"));
+    case AE_IFBLK:
+      return Error(EPERM, cat("block device ", archive_entry_rdevmajor(e), ":", archive_entry_rdevminor(e),
+                              " not allowed in a layer"));
+    case AE_IFSOCK:
+      return ok();  // sockets are not content
+    default:
+      return Error::invalid(cat("unknown entry type ", static_cast<unsigned>(type)));
+  }
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> entry_components(std::string_view name) {
+  if (!name.empty() && name.front() == '/')
+    return Error::invalid(cat("absolute path \"", name, "\" not allowed in a layer"));
+  std::vector<std::string> out;
+  for (auto& c : split(name, '/')) {
+    if (c.empty() || c == ".") continue;
+    if (c == "..") return Error::invalid(cat("path \"", name, "\" leads out of the layer (\"..\")"));
+    out.push_back(c);
+  }
+  return out;
+}
+
+Result<Compression> detect_compression(int fd) {
+  unsigned char m[4] = {};
+  ssize_t n = ::pread(fd, m, sizeof m, 0);
+  if (n < 0) return Error::from_errno("read layer header");
+  if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return Compression::kGzip;
+  if (n >= 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return Compression::kZstd;
+  return Compression::kNone;
+}
+
+std::string layer_media_type(Compression c) {
+  switch (c) {
+    case Compression::kGzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::kZstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::kNone: break;
+  }
+  return "application/vnd.oci.image.layer.v1.tar";
+}
+
+Result<Digest> diff_id(int fd) {
+  if (TRY(detect_compression(fd)) == Compression::kNone) {
+    // Plain tar: hash the bytes as they are (libarchive's raw reader wants a filter).
+    if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
+    Sha256 h;
+    char buf[1 << 16];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Error::from_errno("read layer");
+      if (n == 0) break;
+      h.update(buf, static_cast<size_t>(n));
+    }
+    return h.digest();
+  }
+  auto a = TRY(open_archive(fd, true));
+  archive_entry* e;
+  if (archive_read_next_header(a.get(), &e) != ARCHIVE_OK) return archive_error(a.get(), "decompress layer");
+  Sha256 h;
+  char buf[1 << 16];
+  while (true) {
+    la_ssize_t n = archive_read_data(a.get(), buf, sizeof buf);
+    if (n < 0) return archive_error(a.get(), "decompress layer");
+    if (n == 0) break;
+    h.update(buf, static_cast<size_t>(n));
+  }
+  return h.digest();
+}
+
+Status unpack_tar(int fd, int dir_fd, const UnpackOptions& o) {
+  auto a = TRY(open_archive(fd, false));
+  archive_entry* e;
+  while (true) {
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return archive_error(a.get(), "read tar");
+    const char* path = archive_entry_pathname(e);
+    TRYC(unpack_entry(a.get(), e, dir_fd, o), cat("tar entry \"", path ? path : "", "\""));
+  }
+  return ok();
+}
+
+}  // namespace vessel::image
