@@ -19,6 +19,7 @@
 #include "container/console.h"
 #include "container/hooks.h"
 #include "container/init.h"
+#include "container/seccomp.h"
 #include "container/lifecycle.h"
 #include "sys/syscalls.h"
 
@@ -121,6 +122,7 @@ Result<pid_t> create(const CreateOptions& o) {
     return Error::invalid("linux.namespaces: joining a user namespace by path with a new pid namespace is not supported");
 
   auto dir = TRY(ContainerDir::create(o.root, o.id));
+  std::optional<SeccompProgram> ctx_seccomp;
   bool committed = false;
   ScopeExit remove_dir([&] {
     if (!committed) (void)dir.remove();
@@ -139,6 +141,9 @@ Result<pid_t> create(const CreateOptions& o) {
     console_fd = console.get();
   }
 
+  if (spec.linux_.seccomp)
+    ctx_seccomp = TRYC(compile_seccomp_cached(*spec.linux_.seccomp, path_join(o.root, ".seccomp-cache")), "linux.seccomp");
+
   Setup setup;
   cgroups::Options cgo;
   cgo.cgroups_path = spec.linux_.cgroups_path;
@@ -154,6 +159,7 @@ Result<pid_t> create(const CreateOptions& o) {
   ctx.fifo = fifo.get();
   ctx.preserve_fds = o.preserve_fds;
   ctx.close_fds.push_back(dir.lock_fd());
+  ctx.seccomp = std::move(ctx_seccomp);
   ctx.rootfs.spec = &spec;
   ctx.rootfs.rootfs = rootfs;
   ctx.rootfs.bundle = bundle;

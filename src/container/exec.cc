@@ -98,7 +98,7 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
 
 // In the forked child: become the process. Errors go over `sync`; success is its close-on-exec.
 [[noreturn]] void exec_child(SyncSocket& sync, int pidfd, int flags, const oci::Process& p,
-                             const std::optional<oci::Seccomp>& profile, int console_fd, int preserve_fds) {
+                             const std::optional<SeccompProgram>& seccomp, int console_fd, int preserve_fds) {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   sigset_t none;
@@ -119,14 +119,6 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
   auto path = find_executable(p);
   if (!path) fail(std::move(path).error());
   if (p.user.umask) ::umask(*p.user.umask);
-  std::optional<SeccompProgram> seccomp;
-  if (profile) {
-    auto prog = compile_seccomp(*profile);
-    if (!prog) fail(std::move(prog).error().context("linux.seccomp"));
-    // A notify listener only serves the container's init: exec'd processes get the rules without it.
-    if (prog->notify) fail(Error(ENOTSUP, "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported"));
-    seccomp = std::move(*prog);
-  }
   // The process must outlive a detached `exec`.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   fail(finish_process(*path, p, seccomp, preserve_fds));
@@ -154,8 +146,13 @@ Result<int> exec(const ExecOptions& o) {
     return Error::invalid(cat("cannot exec in container \"", o.id, "\": it is paused (use --ignore-paused)"));
   auto p = TRY(build_process(o, dir_path));
   // The container's filter applies to every process in it, exec'd ones included.
-  std::optional<oci::Seccomp> seccomp_profile;
-  if (auto spec = oci::load_spec(dir_path); spec) seccomp_profile = spec->linux_.seccomp;
+  std::optional<SeccompProgram> seccomp;
+  if (auto spec = oci::load_spec(dir_path); spec && spec->linux_.seccomp) {
+    seccomp = TRYC(compile_seccomp_cached(*spec->linux_.seccomp, path_join(o.root, ".seccomp-cache")), "linux.seccomp");
+    // A notify listener serves the container's init only.
+    if (seccomp->notify)
+      return Error(ENOTSUP, "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
+  }
   if (p.terminal && o.console_socket.empty() && o.detach)
     return Error::invalid("exec --tty --detach needs --console-socket");
 
@@ -195,7 +192,7 @@ Result<int> exec(const ExecOptions& o) {
   if (pid < 0) return Error::from_errno("fork");
   if (pid == 0) {
     parent.close();
-    exec_child(child, pidfd.get(), flags, p, seccomp_profile, console_fd, o.preserve_fds);
+    exec_child(child, pidfd.get(), flags, p, seccomp, console_fd, o.preserve_fds);
   }
   child.close();
   console.reset();

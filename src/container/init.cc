@@ -73,8 +73,8 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
   TRY(apply_rlimits(p.rlimits));
-  if (spec.linux_.seccomp) {
-    seccomp = TRYC(compile_seccomp(*spec.linux_.seccomp), "linux.seccomp");
+  if (ctx.seccomp) {
+    seccomp = ctx.seccomp;
     if (seccomp->notify) {
       // The listener must get its fd now, while create still runs: load early and
       // let the parent pass it on (the runtime's own remaining calls are filtered too).

@@ -2,6 +2,7 @@
 // cloned child, reports every failure to the parent over the sync socket.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@ struct InitContext {
   int fifo = -1;               // O_PATH fd of exec.fifo
   int preserve_fds = 0;
   SyncSocket* sync = nullptr;
+  std::optional<SeccompProgram> seccomp;  // compiled by the parent (linux.seccomp)
   std::vector<int> close_fds;  // the parent's fds the child must drop at once (the state lock)
 };
 

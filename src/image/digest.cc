@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include "image/libs.h"
+
 #include <cstdio>
 
 namespace vessel::image {
@@ -21,19 +23,19 @@ Result<Digest> Digest::parse(std::string_view s) {
 }
 
 struct Sha256::Impl {
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Impl() { EVP_MD_CTX_free(ctx); }
+  EVP_MD_CTX* ctx = crypto().EVP_MD_CTX_new();
+  ~Impl() { crypto().EVP_MD_CTX_free(ctx); }
 };
 
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) { EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr); }
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) { crypto().EVP_DigestInit_ex(impl_->ctx, crypto().EVP_sha256(), nullptr); }
 Sha256::~Sha256() = default;
 
-void Sha256::update(const void* data, size_t n) { EVP_DigestUpdate(impl_->ctx, data, n); }
+void Sha256::update(const void* data, size_t n) { crypto().EVP_DigestUpdate(impl_->ctx, data, n); }
 
 Digest Sha256::digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  EVP_DigestFinal_ex(impl_->ctx, md, &len);
+  crypto().EVP_DigestFinal_ex(impl_->ctx, md, &len);
   Digest d;
   char buf[3];
   for (unsigned i = 0; i < len; ++i) {

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "image/libs.h"
 #include "common/fs.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
@@ -178,27 +179,27 @@ enum class ArchiveKind { kOciArchive, kDockerArchive, kRootfs };
 // Tells the kind of a tar by its top-level entries.
 Result<ArchiveKind> archive_kind(int fd) {
   struct Free {
-    void operator()(archive* a) const { archive_read_free(a); }
+    void operator()(archive* a) const { la().archive_read_free(a); }
   };
-  std::unique_ptr<archive, Free> a(archive_read_new());
-  archive_read_support_filter_all(a.get());
-  archive_read_support_format_tar(a.get());
-  archive_read_support_format_gnutar(a.get());
+  std::unique_ptr<archive, Free> a(la().archive_read_new());
+  la().archive_read_support_filter_all(a.get());
+  la().archive_read_support_format_tar(a.get());
+  la().archive_read_support_format_gnutar(a.get());
   if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek");
-  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
-    return Error::invalid(cat("not a tar archive: ", archive_error_string(a.get())));
+  if (la().archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK)
+    return Error::invalid(cat("not a tar archive: ", la().archive_error_string(a.get())));
   bool layout = false, index = false, manifest = false;
   archive_entry* e;
   int r;
-  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-    auto comps = entry_components(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
+  while ((r = la().archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    auto comps = entry_components(la().archive_entry_pathname(e) ? la().archive_entry_pathname(e) : "");
     if (!comps || comps->size() != 1) continue;
     auto& n = comps->front();
     layout |= n == "oci-layout";
     index |= n == "index.json";
     manifest |= n == "manifest.json";
   }
-  if (r != ARCHIVE_EOF) return Error::invalid(cat("read tar: ", archive_error_string(a.get())));
+  if (r != ARCHIVE_EOF) return Error::invalid(cat("read tar: ", la().archive_error_string(a.get())));
   if (layout && index) return ArchiveKind::kOciArchive;
   if (manifest) return ArchiveKind::kDockerArchive;
   return ArchiveKind::kRootfs;

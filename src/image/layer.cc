@@ -12,6 +12,7 @@
 
 #include <memory>
 
+#include "image/libs.h"
 #include "common/strings.h"
 #include "common/unique_fd.h"
 #include "sys/syscalls.h"
@@ -24,27 +25,27 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 struct ArchiveDeleter {
-  void operator()(archive* a) const { archive_read_free(a); }
+  void operator()(archive* a) const { la().archive_read_free(a); }
 };
 using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
 
 Error archive_error(archive* a, std::string_view what) {
-  int e = archive_errno(a);
-  const char* s = archive_error_string(a);
+  int e = la().archive_errno(a);
+  const char* s = la().archive_error_string(a);
   return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
 }
 
 Result<ArchivePtr> open_archive(int fd, bool raw) {
   if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
-  ArchivePtr a(archive_read_new());
-  archive_read_support_filter_all(a.get());
+  ArchivePtr a(la().archive_read_new());
+  la().archive_read_support_filter_all(a.get());
   if (raw) {
-    archive_read_support_format_raw(a.get());
+    la().archive_read_support_format_raw(a.get());
   } else {
-    archive_read_support_format_tar(a.get());
-    archive_read_support_format_gnutar(a.get());
+    la().archive_read_support_format_tar(a.get());
+    la().archive_read_support_format_gnutar(a.get());
   }
-  if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) return archive_error(a.get(), "open tar");
+  if (la().archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) return archive_error(a.get(), "open tar");
   return a;
 }
 
@@ -100,8 +101,8 @@ void set_xattrs(int fd, archive_entry* e) {
   const char* name;
   const void* value;
   size_t size;
-  archive_entry_xattr_reset(e);
-  while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+  la().archive_entry_xattr_reset(e);
+  while (la().archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
     // trusted.* (overlay's own attributes among them) would let a layer forge opaque dirs or redirects.
     if (starts_with(name, "trusted.")) continue;
     (void)::fsetxattr(fd, name, value, size, 0);
@@ -109,9 +110,9 @@ void set_xattrs(int fd, archive_entry* e) {
 }
 
 Status apply_owner_mode(int fd, archive_entry* e, bool chmod_it) {
-  if (::geteuid() == 0 && ::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+  if (::geteuid() == 0 && ::fchown(fd, static_cast<uid_t>(la().archive_entry_uid(e)), static_cast<gid_t>(la().archive_entry_gid(e))) < 0)
     return Error::from_errno("chown");
-  if (chmod_it && ::fchmod(fd, archive_entry_perm(e) & 07777) < 0) return Error::from_errno("chmod");
+  if (chmod_it && ::fchmod(fd, la().archive_entry_perm(e) & 07777) < 0) return Error::from_errno("chmod");
   set_xattrs(fd, e);
   return ok();
 }
@@ -123,7 +124,7 @@ Status write_regular(archive* a, archive_entry* e, int parent, const std::string
   size_t size;
   la_int64_t offset;
   int r;
-  while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+  while ((r = la().archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
     const char* p = static_cast<const char*>(buf);
     while (size > 0) {
       ssize_t n = ::pwrite(fd.get(), p, size, offset);
@@ -135,15 +136,15 @@ Status write_regular(archive* a, archive_entry* e, int parent, const std::string
     }
   }
   if (r != ARCHIVE_EOF) return archive_error(a, "read data");
-  if (::ftruncate(fd.get(), archive_entry_size(e)) < 0) return Error::from_errno("truncate " + name);
+  if (::ftruncate(fd.get(), la().archive_entry_size(e)) < 0) return Error::from_errno("truncate " + name);
   TRY(apply_owner_mode(fd.get(), e, true));
-  timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+  timespec ts[2] = {{la().archive_entry_mtime(e), 0}, {la().archive_entry_mtime(e), 0}};
   (void)::futimens(fd.get(), ts);
   return ok();
 }
 
 Status unpack_entry(archive* a, archive_entry* e, int root, const UnpackOptions& o) {
-  auto comps = TRY(entry_components(archive_entry_pathname(e) ? archive_entry_pathname(e) : ""));
+  auto comps = TRY(entry_components(la().archive_entry_pathname(e) ? la().archive_entry_pathname(e) : ""));
   if (comps.empty()) return ok();  // the layer root itself ("./")
   std::string name = comps.back();
   auto parent = TRY(walk(root, comps, comps.size() - 1, true));
@@ -162,7 +163,7 @@ Status unpack_entry(archive* a, archive_entry* e, int root, const UnpackOptions&
     return ok();
   }
 
-  if (const char* link = archive_entry_hardlink(e)) {
+  if (const char* link = la().archive_entry_hardlink(e)) {
     auto target = entry_components(link);
     if (!target || target->empty())
       return Error::invalid(cat("hard link to \"", link, "\" leads out of the layer"));
@@ -174,7 +175,7 @@ Status unpack_entry(archive* a, archive_entry* e, int root, const UnpackOptions&
     return ok();
   }
 
-  mode_t type = archive_entry_filetype(e);
+  mode_t type = la().archive_entry_filetype(e);
   if (type == AE_IFDIR) {
     struct stat st{};
     bool is_dir = ::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
@@ -190,34 +191,34 @@ Status unpack_entry(archive* a, archive_entry* e, int root, const UnpackOptions&
     case AE_IFREG:
       return write_regular(a, e, parent.get(), name);
     case AE_IFLNK: {
-      const char* target = archive_entry_symlink(e);
+      const char* target = la().archive_entry_symlink(e);
       if (!target) return Error::invalid("symlink without a target");
       // The target is only ever resolved inside the container's root, never by us.
       if (::symlinkat(target, parent.get(), name.c_str()) < 0) return Error::from_errno("symlink " + name);
       if (::geteuid() == 0)
-        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
-                         static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
+        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(la().archive_entry_uid(e)),
+                         static_cast<gid_t>(la().archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
       return ok();
     }
     case AE_IFIFO: {
-      if (::mknodat(parent.get(), name.c_str(), S_IFIFO | (archive_entry_perm(e) & 0777), 0) < 0)
+      if (::mknodat(parent.get(), name.c_str(), S_IFIFO | (la().archive_entry_perm(e) & 0777), 0) < 0)
         return Error::from_errno("mkfifo " + name);
       if (::geteuid() == 0)
-        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
-                         static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
+        (void)::fchownat(parent.get(), name.c_str(), static_cast<uid_t>(la().archive_entry_uid(e)),
+                         static_cast<gid_t>(la().archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
       return ok();
     }
     case AE_IFCHR:
       // An overlay-format whiteout (char 0:0) is kept as such; any other device is refused.
-      if (o.whiteouts && archive_entry_rdev(e) == 0) {
+      if (o.whiteouts && la().archive_entry_rdev(e) == 0) {
         if (::mknodat(parent.get(), name.c_str(), S_IFCHR | 0600, makedev(0, 0)) < 0)
           return Error::from_errno("create whiteout " + name);
         return ok();
       }
-      return Error(EPERM, cat("character device ", archive_entry_rdevmajor(e), ":", archive_entry_rdevminor(e),
+      return Error(EPERM, cat("character device ", la().archive_entry_rdevmajor(e), ":", la().archive_entry_rdevminor(e),
                               " not allowed in a layer"));
     case AE_IFBLK:
-      return Error(EPERM, cat("block device ", archive_entry_rdevmajor(e), ":", archive_entry_rdevminor(e),
+      return Error(EPERM, cat("block device ", la().archive_entry_rdevmajor(e), ":", la().archive_entry_rdevminor(e),
                               " not allowed in a layer"));
     case AE_IFSOCK:
       return ok();  // sockets are not content
@@ -275,11 +276,11 @@ Result<Digest> diff_id(int fd) {
   }
   auto a = TRY(open_archive(fd, true));
   archive_entry* e;
-  if (archive_read_next_header(a.get(), &e) != ARCHIVE_OK) return archive_error(a.get(), "decompress layer");
+  if (la().archive_read_next_header(a.get(), &e) != ARCHIVE_OK) return archive_error(a.get(), "decompress layer");
   Sha256 h;
   char buf[1 << 16];
   while (true) {
-    la_ssize_t n = archive_read_data(a.get(), buf, sizeof buf);
+    la_ssize_t n = la().archive_read_data(a.get(), buf, sizeof buf);
     if (n < 0) return archive_error(a.get(), "decompress layer");
     if (n == 0) break;
     h.update(buf, static_cast<size_t>(n));
@@ -291,10 +292,10 @@ Status unpack_tar(int fd, int dir_fd, const UnpackOptions& o) {
   auto a = TRY(open_archive(fd, false));
   archive_entry* e;
   while (true) {
-    int r = archive_read_next_header(a.get(), &e);
+    int r = la().archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) return archive_error(a.get(), "read tar");
-    const char* path = archive_entry_pathname(e);
+    const char* path = la().archive_entry_pathname(e);
     TRYC(unpack_entry(a.get(), e, dir_fd, o), cat("tar entry \"", path ? path : "", "\""));
   }
   return ok();

@@ -42,6 +42,7 @@ bool Seccomp::uses_notify() const {
 Result<Seccomp> parse_seccomp(const Json& j, const std::string& where) {
   auto o = TRY(JsonObject::at(j, where));
   Seccomp s;
+  s.source = j.dump(-1, ' ', false, Json::error_handler_t::replace);
   auto def = TRY(o.string("defaultAction"));
   if (def.empty()) return Error::invalid(cat(o.field("defaultAction"), ": required"));
   s.default_action = TRY(parse_action(def, o.field("defaultAction")));

@@ -37,6 +37,7 @@ struct Seccomp {
   std::string listener_path;
   std::string listener_metadata;
   std::vector<SeccompRule> syscalls;
+  std::string source;  // the object as given (compact JSON): the key of the compiled-filter cache
 
   bool uses_notify() const;
 };
