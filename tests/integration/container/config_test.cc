@@ -202,29 +202,13 @@ TEST_F(Config, HookTimeoutKillsIt) {
 
 TEST_F(Config, TerminalThroughConsoleSocket) {
   std::string sock_path = dir_ + "/console.sock";
-  int srv = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock_path.c_str());
-  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(srv, 1), 0);
+  int srv = listen_unix(sock_path);
+  ASSERT_GE(srv, 0);
   config_["process"]["terminal"] = true;
   set_script("tty; test -t 0 && echo is-a-tty; sleep 0.2");
   write_config();
   int master = -1;
-  std::thread acceptor([&] {
-    int c = ::accept(srv, nullptr, nullptr);
-    char buf[64];
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    iovec iov{buf, sizeof buf};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof cbuf;
-    if (::recvmsg(c, &msg, 0) > 0 && CMSG_FIRSTHDR(&msg)) std::memcpy(&master, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
-    ::close(c);
-  });
+  std::thread acceptor([&] { master = accept_fd(srv); });
   Output o = vessel({"create", "--bundle", bundle_, "--console-socket", sock_path, "c1"});
   acceptor.join();
   ::close(srv);

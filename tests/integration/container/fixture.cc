@@ -4,13 +4,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -125,6 +128,37 @@ Output ContainerTest::run_script(const std::string& script, const std::string& i
   set_script(script);
   write_config();
   return vessel({"run", "--bundle", bundle_, id});
+}
+
+int listen_unix(const std::string& path) {
+  int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(srv, 4) < 0) {
+    ::close(srv);
+    return -1;
+  }
+  return srv;
+}
+
+int accept_fd(int srv, std::string* payload) {
+  int c = ::accept(srv, nullptr, nullptr);
+  if (c < 0) return -1;
+  char buf[8192];
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  iovec iov{buf, sizeof buf};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  int fd = -1;
+  ssize_t n = ::recvmsg(c, &msg, 0);
+  if (n > 0 && CMSG_FIRSTHDR(&msg)) std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+  if (n > 0 && payload) payload->assign(buf, static_cast<size_t>(n));
+  ::close(c);
+  return fd;
 }
 
 bool process_running(int pid) {

@@ -20,6 +20,12 @@ struct Output {
 // Runs `args` (argv[0] is the program) with `input` on stdin; kills it after `timeout_s`.
 Output run_command(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 60);
 
+// A listening unix stream socket at `path` (as conmon's console socket or a seccomp agent); -1 on failure.
+int listen_unix(const std::string& path);
+// Accepts one connection on `srv` and receives one message with an fd (SCM_RIGHTS).
+// Returns the fd (-1 when none came) and stores the message text in *payload.
+int accept_fd(int srv, std::string* payload = nullptr);
+
 // True when `pid` exists and is not a zombie.
 bool process_running(int pid);
 

@@ -74,12 +74,8 @@ TEST_F(Seccomp, UnknownActionIsAnError) {
 
 TEST_F(Seccomp, NotifyListenerGetsTheFdAndAnswers) {
   std::string sock = dir_ + "/listener.sock";
-  int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(srv, 1), 0);
+  int srv = listen_unix(sock);
+  ASSERT_GE(srv, 0);
   config_["linux"]["seccomp"] = {{"defaultAction", "SCMP_ACT_ALLOW"},
                                  {"listenerPath", sock},
                                  {"listenerMetadata", "hello-agent"},
@@ -87,21 +83,8 @@ TEST_F(Seccomp, NotifyListenerGetsTheFdAndAnswers) {
   std::string payload;
   std::atomic<int> answered{0};
   std::thread agent([&] {
-    int c = ::accept(srv, nullptr, nullptr);
-    char buf[8192];
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    iovec iov{buf, sizeof buf};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf;
-    msg.msg_controllen = sizeof cbuf;
-    ssize_t n = ::recvmsg(c, &msg, 0);
-    ::close(c);
-    if (n <= 0 || !CMSG_FIRSTHDR(&msg)) return;
-    payload.assign(buf, static_cast<size_t>(n));
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+    int fd = accept_fd(srv, &payload);
+    if (fd < 0) return;
     // Answer every notified mkdir with success, without doing it.
     while (true) {
       pollfd p{fd, POLLIN, 0};

@@ -127,12 +127,8 @@ TEST_F(Security, Cve2025_52565_ConsoleSymlinkIsRefused) {
   write_config();
   std::string sock = dir_ + "/console.sock";
   // A listener that accepts and drops the pty.
-  int srv = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(srv, 4), 0);
+  int srv = listen_unix(sock);
+  ASSERT_GE(srv, 0);
   Output o = vessel({"create", "--bundle", bundle_, "--console-socket", sock, "c1"});
   ::close(srv);
   EXPECT_NE(o.status, 0);
