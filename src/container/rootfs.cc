@@ -130,6 +130,13 @@ Status prepare_rootfs(const RootfsPlan& plan) {
   unsigned long prop = spec.linux_.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
                                                              : oci::propagation_from_name(spec.linux_.rootfs_propagation);
   TRYC(sys::mount("", "/", "", prop), "set propagation of /");
+  if (prop & MS_SHARED) {
+    // pivot_root refuses a shared parent: make the mount holding the rootfs private
+    // (finalize_rootfs gives "/" the asked propagation again afterwards).
+    for (std::string p = split_parent(plan.rootfs).first;; p = split_parent(p).first) {
+      if (::mount("", p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0 || p == "/") break;
+    }
+  }
   TRY(sys::mount(plan.rootfs, plan.rootfs, "", MS_BIND | MS_REC));
   auto root = TRY(open_file(plan.rootfs, O_PATH | O_DIRECTORY));
   for (size_t i = 0; i < spec.mounts.size(); ++i)
@@ -167,15 +174,6 @@ Status enter_rootfs(const std::string& rootfs, bool no_pivot) {
     if (::chroot(".") < 0) return Error::from_errno("chroot");
   } else {
     auto st = sys::pivot_root(".", ".");
-    if (!st && st.error().code() == EINVAL) {
-      // The parent of the rootfs is a shared mount: make the mounts above it private and retry.
-      std::string p = rootfs;
-      while (p != "/") {
-        p = split_parent(p).first;
-        if (::mount("", p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0) break;
-      }
-      st = sys::pivot_root(".", ".");
-    }
     if (!st && st.error().code() == EINVAL && root_is_initramfs()) {
       // pivot_root cannot move away from the initramfs: do what --no-pivot does.
       return enter_rootfs(rootfs, true);
@@ -205,6 +203,8 @@ Result<UniqueFd> open_devnull(int rootfd) {
 }  // namespace
 
 Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
+  if (!spec.linux_.rootfs_propagation.empty())
+    TRYC(sys::mount("", "/", "", oci::propagation_from_name(spec.linux_.rootfs_propagation)), "linux.rootfsPropagation");
   auto root = TRY(open_file("/", O_PATH | O_DIRECTORY));
   bool have_proc = false;
   UniqueFd proc;

@@ -76,6 +76,18 @@ TEST_F(Config, ReadonlyRootAndReadonlyPaths) {
   EXPECT_EQ(out, "shm-ok\n");
 }
 
+TEST_F(Config, RootfsPropagation) {
+  // rootfsPropagation applies to the container's mount tree: "/" is shared (tagged in mountinfo) or not.
+  config_["linux"]["rootfsPropagation"] = "rshared";
+  std::string shared = out_of("awk '$5 == \"/\"' /proc/self/mountinfo");
+  EXPECT_NE(shared.find("shared:"), std::string::npos) << shared;
+  config_["linux"]["rootfsPropagation"] = "rprivate";
+  Output priv = run_script("awk '$5 == \"/\"' /proc/self/mountinfo", "c2");
+  EXPECT_EQ(priv.status, 0) << priv.err;
+  EXPECT_EQ(priv.out.find("shared:"), std::string::npos) << priv.out;
+  EXPECT_EQ(priv.out.find("master:"), std::string::npos) << priv.out;
+}
+
 TEST_F(Config, MaskedPaths) {
   std::string out = out_of("wc -c < /proc/keys; ls /proc/acpi 2>/dev/null | wc -l; ls /sys/firmware | wc -l");
   EXPECT_EQ(out, "0\n0\n0\n");
