@@ -43,6 +43,8 @@ bpf_insn mov32_reg(uint8_t dst, uint8_t src) { return insn(BPF_ALU | BPF_MOV | B
 bpf_insn mov64_imm(uint8_t dst, int32_t imm) { return insn(BPF_ALU64 | BPF_MOV | BPF_K, dst, 0, 0, imm); }
 // if dst != imm goto pc + 1 + off (off patched once the block's end is known)
 bpf_insn jne_imm(uint8_t dst, int32_t imm) { return insn(BPF_JMP | BPF_JNE | BPF_K, dst, 0, 0, imm); }
+// if dst == imm goto pc + 1 + off (patched likewise)
+bpf_insn jeq_imm(uint8_t dst, int32_t imm) { return insn(BPF_JMP | BPF_JEQ | BPF_K, dst, 0, 0, imm); }
 bpf_insn exit_insn() { return insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0); }
 
 // The rule's access as BPF_DEVCG_ACC_* bits.
@@ -73,11 +75,18 @@ Status append_rule(std::vector<bpf_insn>& p, const LinuxDeviceCgroup& r, char ty
     p.push_back(jne_imm(kType, type == 'c' ? BPF_DEVCG_DEV_CHAR : BPF_DEVCG_DEV_BLOCK));
   }
   if (access != kAllAccess) {
-    // Matches when the access asked for has no bit outside the rule's.
     p.push_back(mov32_reg(kScratch, kAccess));
-    p.push_back(alu32_imm(BPF_AND, kScratch, ~access));
-    jumps.push_back(p.size());
-    p.push_back(jne_imm(kScratch, 0));
+    if (r.allow) {
+      // An allow rule matches when the access asked for has no bit outside the rule's.
+      p.push_back(alu32_imm(BPF_AND, kScratch, ~access));
+      jumps.push_back(p.size());
+      p.push_back(jne_imm(kScratch, 0));
+    } else {
+      // A deny rule matches when they share a bit: "deny w" refuses an O_RDWR open too.
+      p.push_back(alu32_imm(BPF_AND, kScratch, access));
+      jumps.push_back(p.size());
+      p.push_back(jeq_imm(kScratch, 0));
+    }
   }
   if (type != 'a') {  // the v1 controller ignores the numbers of an "a" rule too
     int64_t major = TRY(device_number(r.major, "major"));

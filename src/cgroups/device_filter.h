@@ -24,8 +24,10 @@ inline constexpr const char kDeviceProgramName[] = "vessel_devices";
 // controller as runc writes them: the rules are checked in order and the last one that
 // matches the access decides; an access no rule matches is denied. A rule matches when
 // its type is "a" (any, major and minor ignored) or equals the device's, its major and
-// minor are unset/-1 or equal, and the access asked for (r, w, m, or r+w for O_RDWR) is
-// a subset of its access. Returns 1 to allow, 0 to deny. Errors on a malformed rule
+// minor are unset/-1 or equal, and, for an allow rule, the access asked for (r, w, m, or
+// r+w at once for O_RDWR) is a subset of its access; for a deny rule, shares a bit with it
+// (as the v1 controller does: "deny w" refuses O_RDWR too; runc's and crun's programs
+// let that through). Returns 1 to allow, 0 to deny. Errors on a malformed rule
 // (type other than a/c/b, access other than r/w/m, a number out of range).
 Result<std::vector<bpf_insn>> device_filter_program(const std::vector<oci::LinuxDeviceCgroup>& rules);
 

@@ -39,6 +39,7 @@ std::string check_program(const std::vector<bpf_insn>& p) {
         todo.push_back(pc + 1);
         break;
       case BPF_JMP | BPF_JNE | BPF_K:
+      case BPF_JMP | BPF_JEQ | BPF_K:
         if (i.off < 0) return "backward jump at " + std::to_string(pc);
         todo.push_back(pc + 1);
         todo.push_back(pc + 1 + i.off);
@@ -101,6 +102,10 @@ std::optional<uint64_t> run(const std::vector<bpf_insn>& p, const bpf_cgroup_dev
       case BPF_JMP | BPF_JNE | BPF_K:
         if (!init[d] || is_ctx[d]) return fail("compare of an unset or pointer register", pc);
         if (r[d] != static_cast<uint64_t>(static_cast<int64_t>(i.imm))) pc += i.off;
+        break;
+      case BPF_JMP | BPF_JEQ | BPF_K:
+        if (!init[d] || is_ctx[d]) return fail("compare of an unset or pointer register", pc);
+        if (r[d] == static_cast<uint64_t>(static_cast<int64_t>(i.imm))) pc += i.off;
         break;
       case BPF_JMP | BPF_EXIT:
         if (!init[0]) return fail("exit with r0 unset", pc);
@@ -212,6 +217,19 @@ TEST(DeviceFilter, LastMatchWins) {
   expect_verdicts({rule(true, "c", 1, 3, "rwm"), deny_all()}, {{'c', 1, 3, "r", false}});
   expect_verdicts({deny_all(), rule(false, "c", 1, 3, "rwm"), allow_all()},
                   {{'c', 1, 3, "r", true}, {'b', 8, 0, "rw", true}});
+}
+
+TEST(DeviceFilter, DenyMatchesOnAnySharedAccess) {
+  // As the v1 controller: an allow needs all the bits asked for, a deny any of them.
+  expect_verdicts({deny_all(), rule(true, "c", 1, 3, "rwm"), rule(false, "c", 1, 3, "w")},
+                  {
+                      {'c', 1, 3, "r", true},
+                      {'c', 1, 3, "m", true},
+                      {'c', 1, 3, "w", false},
+                      {'c', 1, 3, "rw", false},  // O_RDWR
+                  });
+  expect_verdicts({deny_all(), rule(true, "c", 1, 3, "r"), rule(true, "c", 1, 3, "w")},
+                  {{'c', 1, 3, "r", true}, {'c', 1, 3, "w", true}, {'c', 1, 3, "rw", false}});
 }
 
 TEST(DeviceFilter, WildcardsAndTypeA) {
