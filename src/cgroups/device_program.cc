@@ -23,6 +23,14 @@ int sys_bpf(int cmd, bpf_attr& attr) {
   return r;
 }
 
+// A bpf_attr with every byte zero: the kernel refuses (EINVAL) an attr with anything
+// set beyond the fields of the command, and `= {}` on a union only promises its first member.
+bpf_attr zeroed() {
+  bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  return attr;
+}
+
 uint64_t ptr(const void* p) { return reinterpret_cast<uintptr_t>(p); }
 
 // The last non-empty line of the verifier's log: the reason it refused the program.
@@ -35,7 +43,7 @@ std::string last_line(const char* log) {
 
 Result<UniqueFd> load(const std::vector<bpf_insn>& program) {
   static const char kLicense[] = "Apache";  // device programs call no GPL-only helper
-  bpf_attr attr{};
+  bpf_attr attr = zeroed();
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
   attr.insns = ptr(program.data());
   attr.insn_cnt = static_cast<uint32_t>(program.size());
@@ -61,7 +69,7 @@ Result<UniqueFd> load(const std::vector<bpf_insn>& program) {
 Result<std::vector<uint32_t>> query(int cgroup_fd, const std::string& dir) {
   std::vector<uint32_t> ids(16);
   for (;;) {
-    bpf_attr attr{};
+    bpf_attr attr = zeroed();
     attr.query.target_fd = cgroup_fd;
     attr.query.attach_type = BPF_CGROUP_DEVICE;
     attr.query.prog_ids = ptr(ids.data());
@@ -77,7 +85,7 @@ Result<std::vector<uint32_t>> query(int cgroup_fd, const std::string& dir) {
 
 // A descriptor of program `id` when it is one of ours (by name), else none.
 Result<UniqueFd> ours(uint32_t id) {
-  bpf_attr attr{};
+  bpf_attr attr = zeroed();
   attr.prog_id = id;
   int fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, attr);
   if (fd < 0) {
@@ -86,7 +94,7 @@ Result<UniqueFd> ours(uint32_t id) {
   }
   UniqueFd prog(fd);
   bpf_prog_info info{};
-  attr = {};
+  attr = zeroed();
   attr.info.bpf_fd = static_cast<uint32_t>(fd);
   attr.info.info_len = sizeof(info);
   attr.info.info = ptr(&info);
@@ -104,7 +112,7 @@ class KernelInstaller final : public DeviceProgramInstaller {
     UniqueFd cgroup(fd);
     auto old = TRY(query(cgroup.get(), dir));
 
-    bpf_attr attr{};
+    bpf_attr attr = zeroed();
     attr.target_fd = static_cast<uint32_t>(cgroup.get());
     attr.attach_bpf_fd = static_cast<uint32_t>(prog.get());
     attr.attach_type = BPF_CGROUP_DEVICE;
@@ -114,9 +122,9 @@ class KernelInstaller final : public DeviceProgramInstaller {
     // The new program is in force (with several, a device needs every one's consent):
     // the old ones can go.
     for (uint32_t id : old) {
-      UniqueFd old_prog = TRY(ours(id).context(cat("replace the device program of ", dir)));
+      UniqueFd old_prog = TRYC(ours(id), cat("replace the device program of ", dir));
       if (!old_prog) continue;
-      attr = {};
+      attr = zeroed();
       attr.target_fd = static_cast<uint32_t>(cgroup.get());
       attr.attach_bpf_fd = static_cast<uint32_t>(old_prog.get());
       attr.attach_type = BPF_CGROUP_DEVICE;

@@ -281,13 +281,13 @@ fi
 # works. `update` then allows 60:0 and /dev/null but not /dev/zero: the open gets past
 # the cgroup, which shows the old program was replaced, not added to.
 mknod_cap='"capabilities": {"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]},'
-devscript='try() { cat $1 >/dev/null 2>/tmp/err; echo \"rc=$? $(cat /tmp/err)\"; }; all() { try /dev/exp; echo hi >/dev/null && try /dev/null; try /dev/zero; }; '
+devscript='try() { head -c 1 $1 >/dev/null 2>/tmp/err; echo \"rc=$? $(cat /tmp/err)\"; }; all() { try /dev/exp; echo hi >/dev/null && try /dev/null; try /dev/zero; }; '
 devscript="$devscript"'mknod /dev/exp c 60 0 2>/tmp/mknod.err || echo failed >>/tmp/mknod.err; all >/tmp/before.new; mv /tmp/before.new /tmp/before; '
 devscript="$devscript"'while [ ! -e /tmp/go ]; do sleep 0.05; done; all >/tmp/after.new; mv /tmp/after.new /tmp/after; exec sleep 100'
 line() { echo "$1" | sed -n "$2p"; }
 if start "$devscript" '{"devices": [{"allow": false, "access": "rwm"}]}' "$mknod_cap"; then
   if ! wait_file "$rootfs/tmp/before" 50; then
-    check devices FAIL "the container did not report: $(cat "$rootfs/tmp/mknod.err" 2>/dev/null)"
+    check devices FAIL "the container did not report: $(cat "$rootfs/tmp/mknod.err" "$tmp/run.out" 2>&1; v state c1 2>&1 | tr '\n' ' ')"
   else
     b=$(cat "$rootfs/tmp/before")
     echo "before update: $(echo "$b" | tr '\n' '|')"
