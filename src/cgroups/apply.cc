@@ -1,5 +1,6 @@
 // FsManager::apply: each resource goes to the hierarchy that has its controller.
 #include "cgroups/controllers.h"
+#include "cgroups/device_filter.h"
 #include "cgroups/fs_manager.h"
 #include "common/strings.h"
 
@@ -19,7 +20,10 @@ Status FsManager::apply(const oci::LinuxResources& r) {
     if (const auto* h = v1_for("devices")) {
       TRYC(apply_devices_v1(dir(*h), r.devices), "set device rules");
     } else if (v2_) {
-      TRY(check_devices_v2(r.devices));
+      // Hybrid hosts without a v1 devices hierarchy land here too: a device program
+      // works on any cgroup2 cgroup.
+      auto& installer = device_installer_ ? *device_installer_ : kernel_device_installer();
+      TRYC(apply_devices_v2(dir(*v2_), r.devices, installer), "linux.resources.devices");
     } else {
       return Error(ENOTSUP, "linux.resources.devices: the devices controller is not available on this host");
     }

@@ -16,6 +16,8 @@
 
 namespace vessel::cgroups {
 
+class DeviceProgramInstaller;  // device_filter.h
+
 // Whether any field that needs the controller is set.
 bool is_set(const oci::LinuxMemory& m);
 bool cpu_is_set(const oci::LinuxCpu& c);      // the cpu controller's part of LinuxCpu
@@ -55,9 +57,10 @@ Status apply_hugetlb_v2(const CgroupDir& dir, const std::vector<oci::LinuxHugepa
 
 // devices.cc
 Status apply_devices_v1(const CgroupDir& dir, const std::vector<oci::LinuxDeviceCgroup>& rules);
-// v2 needs an eBPF program (not written yet): succeeds when the rules only allow
-// what every container gets anyway (default_device_rules), errors otherwise.
-Status check_devices_v2(const std::vector<oci::LinuxDeviceCgroup>& rules);
+// v2: builds the eBPF device program of the rules and has `installer` attach it to the
+// cgroup in place of the one attached before (none when `rules` is empty).
+Status apply_devices_v2(const CgroupDir& dir, const std::vector<oci::LinuxDeviceCgroup>& rules,
+                        DeviceProgramInstaller& installer);
 // "c 1:3 rwm" for a rule.
 std::string device_rule_line(const oci::LinuxDeviceCgroup& rule);
 // The devices every container may use (/dev/null, zero, full, random, urandom, tty,

@@ -1,6 +1,6 @@
-// Device access rules: v1 devices.allow / devices.deny; v2 needs eBPF (not yet).
+// Device access rules: v1 devices.allow / devices.deny; v2 an eBPF program (device_filter.h).
 #include "cgroups/controllers.h"
-#include "common/log.h"
+#include "cgroups/device_filter.h"
 #include "common/strings.h"
 
 namespace vessel::cgroups {
@@ -30,17 +30,6 @@ bool is_all(const LinuxDeviceCgroup& r) {
   std::string a = access_of(r);
   return type_of(r) == "a" && a.find('r') != std::string::npos && a.find('w') != std::string::npos &&
          a.find('m') != std::string::npos;
-}
-
-// Whether allow rule `r` grants nothing beyond rule `d`.
-bool within(const LinuxDeviceCgroup& r, const LinuxDeviceCgroup& d) {
-  if (type_of(d) != "a" && type_of(r) != type_of(d)) return false;
-  if (major_of(d) != -1 && major_of(r) != major_of(d)) return false;
-  if (minor_of(d) != -1 && minor_of(r) != minor_of(d)) return false;
-  std::string da = access_of(d);
-  for (char c : access_of(r))
-    if (da.find(c) == std::string::npos) return false;
-  return true;
 }
 
 }  // namespace
@@ -77,26 +66,11 @@ Status apply_devices_v1(const CgroupDir& dir, const std::vector<LinuxDeviceCgrou
   return ok();
 }
 
-Status check_devices_v2(const std::vector<LinuxDeviceCgroup>& rules) {
+Status apply_devices_v2(const CgroupDir& dir, const std::vector<LinuxDeviceCgroup>& rules,
+                        DeviceProgramInstaller& installer) {
   if (rules.empty()) return ok();
-  // Everything allowed from some point on: no program needed.
-  if (is_all(rules.back()) && rules.back().allow) return ok();
-  const auto defaults = default_device_rules();
-  for (size_t i = 0; i < rules.size(); ++i) {
-    const auto& r = rules[i];
-    if (!r.allow) {
-      if (is_all(r)) continue;  // deny-all is where the defaults start from
-      return Error(ENOTSUP, cat("linux.resources.devices[", i, "]: device rule \"deny ", device_rule_line(r),
-                                "\" needs eBPF device control, not supported on cgroup v2 yet"));
-    }
-    bool is_default = false;
-    for (const auto& d : defaults) is_default = is_default || within(r, d);
-    if (!is_default)
-      return Error(ENOTSUP, cat("linux.resources.devices[", i, "]: device rule \"allow ", device_rule_line(r),
-                                "\" needs eBPF device control, not supported on cgroup v2 yet"));
-  }
-  log::debug("cgroups", "cgroup v2: default device rules are not enforced yet (no eBPF program)");
-  return ok();
+  auto program = TRY(device_filter_program(rules));
+  return installer.install(dir.path(), program);
 }
 
 }  // namespace vessel::cgroups

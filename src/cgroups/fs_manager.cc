@@ -108,7 +108,8 @@ Result<std::unique_ptr<FsManager>> FsManager::create(const Options& o) {
   std::optional<HierarchyDir> v2;
   if (table.v2) v2 = TRY(make(*table.v2));
 
-  auto m = std::make_unique<FsManager>(table.layout, std::move(v1), std::move(v2), o.write_log);
+  auto m = std::make_unique<FsManager>(table.layout, std::move(v1), std::move(v2), o.write_log,
+                                       o.device_installer);
   ScopeExit undo([&] { (void)m->destroy(); });
   for (auto& h : m->v1_) TRY(create_v1(h, o.write_log));
   if (m->v2_) TRY(create_v2(*m->v2_, o.write_log));

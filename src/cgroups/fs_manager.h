@@ -26,8 +26,9 @@ struct HierarchyDir {
 
 class FsManager final : public Manager {
  public:
-  FsManager(Layout layout, std::vector<HierarchyDir> v1, std::optional<HierarchyDir> v2, WriteLog* log)
-      : layout_(layout), v1_(std::move(v1)), v2_(std::move(v2)), log_(log) {}
+  FsManager(Layout layout, std::vector<HierarchyDir> v1, std::optional<HierarchyDir> v2, WriteLog* log,
+            DeviceProgramInstaller* device_installer = nullptr)
+      : layout_(layout), v1_(std::move(v1)), v2_(std::move(v2)), log_(log), device_installer_(device_installer) {}
 
   static Result<std::unique_ptr<FsManager>> create(const Options& options);
   static Result<std::unique_ptr<FsManager>> load(const std::string& saved);
@@ -63,6 +64,7 @@ class FsManager final : public Manager {
   std::vector<HierarchyDir> v1_;
   std::optional<HierarchyDir> v2_;
   WriteLog* log_;
+  DeviceProgramInstaller* device_installer_;  // nullptr: kernel_device_installer()
   mutable std::optional<std::vector<std::string>> v2_controllers_;  // cache of cgroup.controllers
 };
 

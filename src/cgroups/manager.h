@@ -18,6 +18,8 @@
 
 namespace vessel::cgroups {
 
+class DeviceProgramInstaller;  // device_filter.h
+
 struct Options {
   std::string cgroups_path;  // linux.cgroupsPath, may be empty
   std::string container_id;
@@ -27,6 +29,8 @@ struct Options {
   std::string mountinfo;    // mountinfo text; empty: /proc/self/mountinfo
   std::string proc_cgroup;  // /proc/self/cgroup text; empty: read it
   WriteLog* write_log = nullptr;  // tests: receives every control-file write
+  // v2 device rules: where the eBPF programs go; nullptr: the kernel (bpf(2)).
+  DeviceProgramInstaller* device_installer = nullptr;
 };
 
 class Manager {
@@ -48,8 +52,9 @@ class Manager {
 
   // Writes the set fields of `resources` (creation and `update`). Each controller is
   // used where the host has it, v1 first (hybrid: hugetlb and `unified` go to the v2
-  // cgroup). A set field whose controller the host lacks is an error naming the field;
-  // v2 device rules beyond the defaults are refused until eBPF device control exists.
+  // cgroup). A set field whose controller the host lacks is an error naming the field.
+  // Device rules go to the v1 devices controller where there is one, else become an
+  // eBPF program on the v2 cgroup that replaces the one a previous apply() attached.
   virtual Status apply(const oci::LinuxResources& resources) = 0;
   // Moves a process (and not its threads' siblings elsewhere) into every hierarchy.
   virtual Status add_process(pid_t pid) = 0;

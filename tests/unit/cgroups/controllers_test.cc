@@ -1,5 +1,7 @@
 // Conversions and pure helpers of the controllers.
 #include "cgroups/controllers.h"
+#include "cgroups/device_filter.h"
+#include "unit/cgroups/fake_cgroupfs.h"
 
 #include <gtest/gtest.h>
 
@@ -42,31 +44,29 @@ TEST(Devices, RuleLines) {
   EXPECT_EQ(device_rule_line(r), "a *:* r");
 }
 
-TEST(Devices, V2AcceptsOnlyDefaultRules) {
+TEST(Devices, V2InstallsAProgram) {
+  testing::FakeDeviceInstaller installer;
   oci::LinuxDeviceCgroup deny_all;
   deny_all.allow = false;
   deny_all.access = "rwm";
   auto rules = default_device_rules();
   rules.insert(rules.begin(), deny_all);
-  EXPECT_TRUE(check_devices_v2(rules));
-  EXPECT_TRUE(check_devices_v2({}));
-  EXPECT_TRUE(check_devices_v2({deny_all}));
-
-  oci::LinuxDeviceCgroup fuse;
-  fuse.allow = true;
-  fuse.type = "c";
-  fuse.major = 10;
-  fuse.minor = 229;
-  fuse.access = "rwm";
-  rules.push_back(fuse);
-  auto st = check_devices_v2(rules);
+  ASSERT_TRUE(apply_devices_v2(CgroupDir("/sys/fs/cgroup/c1"), rules, installer));
+  ASSERT_EQ(installer.installed.size(), 1u);
+  EXPECT_EQ(installer.installed[0].first, "/sys/fs/cgroup/c1");
+  EXPECT_EQ(installer.installed[0].second.size(), device_filter_program(rules)->size());
+  // No rules: nothing to install (the cgroup keeps what it has).
+  ASSERT_TRUE(apply_devices_v2(CgroupDir("/sys/fs/cgroup/c1"), {}, installer));
+  EXPECT_EQ(installer.installed.size(), 1u);
+  // A bad rule installs nothing; the installer's errors pass through.
+  oci::LinuxDeviceCgroup bad;
+  bad.type = "x";
+  EXPECT_FALSE(apply_devices_v2(CgroupDir("/sys/fs/cgroup/c1"), {bad}, installer));
+  installer.fail = true;
+  auto st = apply_devices_v2(CgroupDir("/sys/fs/cgroup/c1"), rules, installer);
   ASSERT_FALSE(st);
-  EXPECT_NE(st.error().message().find("not supported on cgroup v2 yet"), std::string::npos);
-  EXPECT_NE(st.error().message().find("c 10:229 rwm"), std::string::npos);
-
-  oci::LinuxDeviceCgroup allow_all;
-  allow_all.allow = true;
-  EXPECT_TRUE(check_devices_v2({deny_all, allow_all}));
+  EXPECT_EQ(st.error().message(), "load eBPF device program: Operation not permitted");
+  EXPECT_EQ(installer.installed.size(), 1u);
 }
 
 }  // namespace

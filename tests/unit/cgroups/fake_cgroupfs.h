@@ -4,10 +4,26 @@
 #include <stdlib.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "cgroups/device_filter.h"
 #include "common/fs.h"
 
 namespace vessel::cgroups::testing {
+
+// Records the device programs the manager would attach, by cgroup directory;
+// with `fail` set, refuses like a kernel without CAP_BPF.
+class FakeDeviceInstaller final : public DeviceProgramInstaller {
+ public:
+  Status install(const std::string& dir, const std::vector<bpf_insn>& program) override {
+    if (fail) return Error(EPERM, "load eBPF device program: Operation not permitted");
+    installed.emplace_back(dir, program);
+    return ok();
+  }
+  std::vector<std::pair<std::string, std::vector<bpf_insn>>> installed;
+  bool fail = false;
+};
 
 class FakeCgroupFs {
  public:

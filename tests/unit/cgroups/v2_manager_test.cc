@@ -42,6 +42,7 @@ class V2Test : public ::testing::Test {
     o.mountinfo = kV2Mountinfo;
     o.proc_cgroup = "0::/user.slice/session-1.scope\n";
     o.write_log = &log_;
+    o.device_installer = &devices_;
     auto m = Manager::create(o);
     EXPECT_TRUE(m) << m.error().message();
     return m ? std::move(*m) : nullptr;
@@ -55,6 +56,7 @@ class V2Test : public ::testing::Test {
 
   FakeCgroupFs fs_;
   WriteLog log_;
+  FakeDeviceInstaller devices_;
   const std::string c_ = "machine/c1/";
 };
 
@@ -135,12 +137,29 @@ TEST_F(V2Test, UnsupportedSettingsAreClearErrors) {
   expect_error(R"({"network": {"classID": 1}})", "net_cls controller is not available");
   expect_error(R"({"unified": {"memory.oom.group": "1"}})", "no such file");
   expect_error(R"({"unified": {"../../etc/passwd": "x"}})", "not a cgroup control file name");
-  expect_error(R"({"devices": [{"allow": false, "access": "rwm"},
-               {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]})",
-               "not supported on cgroup v2 yet");
-  // The default rules alone are fine.
-  EXPECT_TRUE(apply_json(*m, R"({"devices": [{"allow": false, "access": "rwm"},
-               {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]})"));
+  expect_error(R"({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1099511627776}]})",
+               "linux.resources.devices: rule 1: major 1099511627776: out of range");
+  devices_.fail = true;
+  expect_error(R"({"devices": [{"allow": false, "access": "rwm"}]})",
+               "linux.resources.devices: load eBPF device program: Operation not permitted");
+  EXPECT_TRUE(devices_.installed.empty());
+}
+
+TEST_F(V2Test, DeviceRulesBecomeAProgramOnTheCgroup) {
+  auto m = create();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(apply_json(*m, R"({"devices": [{"allow": false, "access": "rwm"},
+               {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]})"));
+  ASSERT_EQ(devices_.installed.size(), 1u);
+  EXPECT_EQ(devices_.installed[0].first, fs_.path("machine/c1"));
+  EXPECT_FALSE(devices_.installed[0].second.empty());
+  // update: a new program each time; no control file is written for devices.
+  ASSERT_TRUE(apply_json(*m, R"({"devices": [{"allow": true, "access": "rwm"}]})"));
+  EXPECT_EQ(devices_.installed.size(), 2u);
+  for (const auto& w : log_) EXPECT_EQ(w.find("devices."), std::string::npos) << w;
+  // No device rules: the program stays as it is.
+  ASSERT_TRUE(apply_json(*m, R"({"pids": {"limit": 5}})"));
+  EXPECT_EQ(devices_.installed.size(), 2u);
 }
 
 TEST_F(V2Test, MissingControllerIsAnError) {

@@ -69,8 +69,9 @@ else
 fi
 echo "VESSEL-CHECK layout INFO $layout"
 
-# config SCRIPT RESOURCES_JSON: a container running `sh -c SCRIPT`. SCRIPT goes
-# into the JSON as is: write a double quote in it as \".
+# config SCRIPT RESOURCES_JSON [PROCESS_FIELDS]: a container running `sh -c SCRIPT`.
+# SCRIPT goes into the JSON as is: write a double quote in it as \". PROCESS_FIELDS
+# (e.g. '"capabilities": {...},') are added to the process object.
 config() {
   res=${2:-'{}'}
   cat >"$bundle/config.json" <<EOF
@@ -81,6 +82,7 @@ config() {
     "user": {"uid": 0, "gid": 0},
     "args": ["sh", "-c", "$1"],
     "env": ["PATH=/bin"],
+    $3
     "cwd": "/"
   },
   "root": {"path": "rootfs"},
@@ -98,11 +100,11 @@ config() {
 EOF
 }
 
-# start SCRIPT RESOURCES: runs the container detached as c1 (any old c1 removed first).
+# start SCRIPT RESOURCES [PROCESS_FIELDS]: runs the container detached as c1 (any old c1 removed first).
 start() {
   v delete --force c1 >/dev/null 2>&1
   rm -f "$rootfs"/tmp/*
-  config "$1" "$2"
+  config "$1" "$2" "$3"
   v run -d --bundle "$bundle" c1 >"$tmp/run.out" 2>&1
 }
 
@@ -270,6 +272,57 @@ if start "while [ ! -e /tmp/go ]; do sleep 0.05; done; awk 'BEGIN { s = sprintf(
   fi
 else
   check stats-memory FAIL "run: $(cat "$tmp/run.out")"
+fi
+
+# --- devices: linux.resources.devices is enforced (v2: the eBPF device program; v1:
+# the devices controller). The container makes c 60:0 (a "local/experimental" major
+# with no driver); the rules allow only the defaults, so opening it must fail with
+# EPERM from the cgroup (an allowed open fails with ENXIO: no driver), while /dev/null
+# works. `update` then allows 60:0 and /dev/null but not /dev/zero: the open gets past
+# the cgroup, which shows the old program was replaced, not added to.
+mknod_cap='"capabilities": {"bounding": ["CAP_MKNOD"], "effective": ["CAP_MKNOD"], "permitted": ["CAP_MKNOD"]},'
+devscript='try() { head -c 1 $1 >/dev/null 2>/tmp/err; echo \"rc=$? $(cat /tmp/err)\"; }; all() { try /dev/exp; echo hi >/dev/null && try /dev/null; try /dev/zero; }; '
+devscript="$devscript"'mknod /dev/exp c 60 0 2>/tmp/mknod.err || echo failed >>/tmp/mknod.err; all >/tmp/before.new; mv /tmp/before.new /tmp/before; '
+devscript="$devscript"'while [ ! -e /tmp/go ]; do sleep 0.05; done; all >/tmp/after.new; mv /tmp/after.new /tmp/after; exec sleep 100'
+line() { echo "$1" | sed -n "$2p"; }
+if start "$devscript" '{"devices": [{"allow": false, "access": "rwm"}]}' "$mknod_cap"; then
+  if ! wait_file "$rootfs/tmp/before" 50; then
+    check devices FAIL "the container did not report: $(cat "$rootfs/tmp/mknod.err" "$tmp/run.out" 2>&1; v state c1 2>&1 | tr '\n' ' ')"
+  else
+    b=$(cat "$rootfs/tmp/before")
+    echo "before update: $(echo "$b" | tr '\n' '|')"
+    if [ -s "$rootfs/tmp/mknod.err" ]; then
+      check devices FAIL "mknod c 60 0: $(cat "$rootfs/tmp/mknod.err")"
+    elif ! line "$b" 1 | grep -q 'Operation not permitted'; then
+      check devices FAIL "open of c 60:0 (not allowed): '$(line "$b" 1)', want Operation not permitted"
+    elif [ "$(line "$b" 2)" != "rc=0 " ]; then
+      check devices FAIL "/dev/null: '$(line "$b" 2)', want rc=0"
+    else
+      check devices PASS "c 60:0 denied ($(line "$b" 1)), /dev/null usable"
+    fi
+    cat >"$tmp/devices.json" <<EOF
+{"devices": [{"allow": false, "access": "rwm"},
+             {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+             {"allow": true, "type": "c", "major": 60, "minor": 0, "access": "rw"}]}
+EOF
+    out=$(v update --resources "$tmp/devices.json" c1 2>&1)
+    echo go >"$rootfs/tmp/go"
+    if ! wait_file "$rootfs/tmp/after" 50; then
+      check devices-update FAIL "the container did not report after update ($out)"
+    else
+      a=$(cat "$rootfs/tmp/after")
+      echo "after update: $(echo "$a" | tr '\n' '|')"
+      if line "$a" 1 | grep -q 'Operation not permitted' || [ "$(line "$a" 1)" = "rc=0 " ]; then
+        check devices-update FAIL "open of c 60:0 after allowing it: '$(line "$a" 1)', want a driver error ($out)"
+      elif [ "$(line "$a" 2)" != "rc=0 " ] || ! line "$a" 3 | grep -q 'Operation not permitted'; then
+        check devices-update FAIL "/dev/null '$(line "$a" 2)' (want rc=0), /dev/zero '$(line "$a" 3)' (want denied) ($out)"
+      else
+        check devices-update PASS "c 60:0 now passes the cgroup ($(line "$a" 1)), /dev/zero denied"
+      fi
+    fi
+  fi
+else
+  check devices FAIL "run: $(cat "$tmp/run.out")"
 fi
 
 v delete --force c1 >/dev/null 2>&1

@@ -1,4 +1,4 @@
-# Cgroup behaviour of containers (OOM, pids, CPU quota, freezer, update, stats)
+# Cgroup behaviour of containers (OOM, pids, CPU quota, freezer, update, stats, devices)
 # as a busybox-sh script, meant for the VM harness's pure cgroup v2 guest; on
 # the build host it checks whatever layout the host has. Needs root and busybox
 # (exit 77: skipped).
