@@ -25,7 +25,8 @@ class Error {
   static Error invalid(std::string message) { return Error(EINVAL, std::move(message)); }
 
   // Prefixes `what` to the message ("what: message").
-  Error&& context(std::string_view what) && {
+  // Returns by value: `auto&& e = make().context(...)` must not dangle.
+  Error context(std::string_view what) && {
     message_.insert(0, std::string(what) + ": ");
     return std::move(*this);
   }
@@ -57,9 +58,10 @@ class [[nodiscard]] Result {
   const Error& error() const& { return std::get<1>(v_); }
   Error&& error() && { return std::get<1>(std::move(v_)); }
 
-  // On error, prefixes `what` to the message; a value passes through.
-  Result&& context(std::string_view what) && {
-    if (!ok()) std::move(std::get<1>(v_)).context(what);
+  // On error, prefixes `what` to the message; a value passes through. Returns by
+  // value so that TRY(f().context(...)) binds a prvalue, never a dead temporary.
+  Result context(std::string_view what) && {
+    if (!ok()) std::get<1>(v_) = std::move(std::get<1>(v_)).context(what);
     return std::move(*this);
   }
 
@@ -79,8 +81,8 @@ class [[nodiscard]] Result<void> {
   const Error& error() const& { return *e_; }
   Error&& error() && { return std::move(*e_); }
 
-  Result&& context(std::string_view what) && {
-    if (e_) std::move(*e_).context(what);
+  Result context(std::string_view what) && {
+    if (e_) e_ = std::move(*e_).context(what);
     return std::move(*this);
   }
 

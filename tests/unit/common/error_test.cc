@@ -28,6 +28,23 @@ TEST(Error, TryPropagatesWithContext) {
   EXPECT_EQ(r2.error().code(), EINVAL);
 }
 
+Result<std::string> text(bool fail) {
+  if (fail) return Error::invalid("no text");
+  return std::string(1000, 'x');  // heap-allocated: a dangling reference would show
+}
+
+Result<size_t> length_with_context(bool fail) {
+  std::string t = TRY(text(fail).context("read text"));
+  return t.size();
+}
+
+TEST(Error, TryOverContextKeepsTheValueAlive) {
+  EXPECT_EQ(*length_with_context(false), 1000u);
+  auto r = length_with_context(true);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message(), "read text: no text");
+}
+
 TEST(Error, FromErrnoNamesTheCall) {
   auto r = read_file("/nonexistent/vessel-test");
   ASSERT_FALSE(r);
