@@ -1,0 +1,24 @@
+// Mounting image layers as an overlayfs.
+//
+// The lowerdir option of overlayfs is limited to one page, which absolute
+// paths of store layers (…/layers/<64 hex>) fill at about 40 layers. The mount
+// names each layer by a short link of the store (<root>/l/<id>) relative to
+// the store root, so images of up to overlayfs' own limit (500 lowers) mount.
+// An image without layers (FROM scratch) gets the store's empty directory as lower.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "image/digest.h"
+#include "image/store.h"
+
+namespace vessel::image {
+
+// Mounts at `target` an overlay of the layers `diff_ids` (bottom layer first, may be empty)
+// with `upper` and `work` (absolute paths, existing empty dirs); `flags` are mount flags (MS_NODEV…).
+Status mount_layers(const Store& store, const std::vector<Digest>& diff_ids, const std::string& upper,
+                    const std::string& work, const std::string& target, unsigned long flags);
+
+}  // namespace vessel::image
