@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "image/manifest.h"
 #include "image/store.h"
+#include "image/user.h"
 
 namespace vessel::image {
 
@@ -21,9 +22,10 @@ struct BundleOptions {
   std::vector<std::string> args;  // replaces the image's Cmd when not empty (Entrypoint stays)
 };
 
-// The config.json of a container of an image whose config is `run` (pure; for tests too).
+// The config.json of a container of an image whose config is `run`, running as `user`
+// (resolved against the image's rootfs by the caller; pure, for tests too).
 Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<std::string>& args,
-                                       const std::string& hostname);
+                                       const std::string& hostname, const ResolvedUser& user);
 
 // The overlayfs mount data for these lowers (top layer first), upper and work dirs.
 std::string overlay_options(const std::vector<std::string>& lowers_top_first, const std::string& upper,
