@@ -29,23 +29,10 @@ Status check_id(const std::string& id) {
   return ok();
 }
 
-// "uid[:gid]" as numbers.
-Status set_user(Json& user, const std::string& spec) {
-  if (spec.empty()) return ok();
-  auto parts = split(spec, ':');
-  auto uid = parse_u64(parts[0]);
-  auto gid = parts.size() > 1 ? parse_u64(parts[1]) : std::optional<uint64_t>(0);
-  if (parts.size() > 2 || !uid || !gid || *uid > 0xfffffffe || *gid > 0xfffffffe)
-    return Error::invalid("image user \"" + spec + "\": only numeric uid[:gid] is supported");
-  user["uid"] = *uid;
-  user["gid"] = *gid;
-  return ok();
-}
-
 }  // namespace
 
 Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<std::string>& args,
-                                       const std::string& hostname) {
+                                       const std::string& hostname, const ResolvedUser& user) {
   Json spec = Json::parse(oci::default_spec_json(false, 0, 0));
   auto& p = spec["process"];
   std::vector<std::string> argv = run.entrypoint;
@@ -61,7 +48,8 @@ Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<s
   p["env"] = env;
   p["cwd"] = run.working_dir.empty() ? "/" : run.working_dir;
   if (p["cwd"].get<std::string>().front() != '/') return Error::invalid("image WorkingDir must be absolute");
-  TRY(set_user(p["user"], run.user));
+  p["user"] = {{"uid", user.uid}, {"gid", user.gid}};
+  if (!user.additional_gids.empty()) p["user"]["additionalGids"] = user.additional_gids;
   spec["root"] = {{"path", "rootfs"}, {"readonly", false}};
   if (!hostname.empty()) spec["hostname"] = hostname;
   return spec.dump(2) + "\n";
@@ -105,7 +93,8 @@ Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
     if (mounted) (void)::umount2((dir + "/rootfs").c_str(), MNT_DETACH);
     (void)remove_tree(dir);
   });
-  auto config = TRY(bundle_config_json(info.config.run, o.args, ""));
+  // TODO(user.cc): resolve info.config.run.user against the mounted rootfs.
+  auto config = TRY(bundle_config_json(info.config.run, o.args, "", ResolvedUser{}));
   TRY(write_file(dir + "/config.json", config, 0, 0600));
   TRY(write_file(dir + "/image.json",
                  Json{{"manifest", info.digest.str()}, {"image", o.image}}.dump() + "\n", 0, 0600));
