@@ -1,0 +1,227 @@
+// `vessel image build` end to end (root): a two-stage recipe built from a
+// busybox image, run, rebuilt from the cache, rebuilt after a change; ADD and
+// FROM scratch; bad recipes; a hostile context and base image.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/fs.h"
+#include "integration/container/fixture.h"
+#include "unit/image/tar_builder.h"
+
+namespace vessel::image {
+namespace {
+
+using testing::Output;
+using testing::run_command;
+using vessel::testing::TarBuilder;
+
+std::string file_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+size_t count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = s.find(what); p != std::string::npos; p = s.find(what, p + 1)) ++n;
+  return n;
+}
+
+class BuildTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (overlayfs, containers)";
+    char tmpl[] = "/tmp/vessel-build-it.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    images_ = dir_ + "/images";
+    state_ = dir_ + "/state";
+    ctx_ = dir_ + "/ctx";
+    ASSERT_TRUE(mkdir_p(ctx_).ok());
+  }
+  void TearDown() override {
+    if (dir_.empty()) return;
+    run_command({"sh", "-c", "grep -o ' " + dir_ + "[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"});
+    (void)remove_tree(dir_);
+  }
+  Output vessel(std::vector<std::string> args) {
+    args.insert(args.begin(), {VESSEL_BINARY, "--root", state_, "--image-root", images_});
+    return run_command(args, "", 300);
+  }
+  // A busybox image named `name` (plus `extra` files).
+  void base_image(const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {},
+                  const std::string& filter = "") {
+    std::string tar = dir_ + "/" + name + ".tar" + (filter.empty() ? "" : ".gz");
+    busybox_tar(tar, extra, filter);
+    auto imp = vessel({"image", "import", tar, "--name", name});
+    ASSERT_EQ(imp.status, 0) << imp.err;
+  }
+  void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra,
+                   const std::string& filter) {
+    TarBuilder t(path, filter);
+    for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
+    t.file("bin/busybox", file_text("/bin/busybox"), 0755);
+    for (auto* a : {"sh", "echo", "cat", "ls", "test", "mkdir", "rm", "pwd", "id", "stat", "sleep"})
+      t.symlink(std::string("bin/") + a, "busybox");
+    t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
+    t.file("etc/group", "root:x:0:\napp:x:1000:\n");
+    for (auto& [n, d] : extra) t.file(n, d);
+  }
+  void put(const std::string& rel, const std::string& data) {
+    auto p = ctx_ + "/" + rel;
+    ASSERT_TRUE(mkdir_p(p.substr(0, p.rfind('/'))).ok());
+    ASSERT_TRUE(write_file(p, data).ok());
+  }
+  Output build(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"image", "build", "-t", "built"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back(ctx_);
+    return vessel(args);
+  }
+  bool mounted_below(const std::string& p) { return file_text("/proc/self/mountinfo").find(" " + p) != std::string::npos; }
+  // Nothing of a build is left behind: no mounts, no work dirs, no containers.
+  void expect_clean() {
+    EXPECT_FALSE(mounted_below(images_));
+    auto tmp = run_command({"sh", "-c", "ls -A " + images_ + "/tmp " + images_ + "/containers"});
+    EXPECT_EQ(tmp.out, images_ + "/containers:\n\n" + images_ + "/tmp:\n") << tmp.out;
+    auto list = vessel({"list", "-q"});
+    EXPECT_EQ(list.out, "");
+  }
+
+  std::string dir_, images_, state_, ctx_;
+};
+
+constexpr const char* kTwoStage = R"(# two stages: build an artifact, then copy it into a fresh image
+ARG GREETING_DEFAULT=hello
+FROM base AS build
+RUN mkdir -p /out && echo built > /out/artifact && cat /proc/sys/kernel/random/uuid > /out/stamp \
+    && echo RUN-EXECUTED
+FROM base
+ARG GREETING_DEFAULT
+ENV GREETING="${GREETING_DEFAULT} world" EMPTY=
+COPY --from=build /out /app/
+COPY msg.txt sub /app/
+RUN rm /etc/motd && echo RUN-EXECUTED
+WORKDIR /app
+LABEL org.example.test=yes
+EXPOSE 8080
+CMD ["/bin/sh", "-c", "echo $GREETING; cat artifact msg.txt dir/a.txt; test -e /etc/motd || echo motd-gone; test -e secret.txt || echo no-secret; pwd"]
+)";
+
+TEST_F(BuildTest, TwoStageRecipeRunsAndRebuildsFromTheCache) {
+  base_image("base", {{"etc/motd", "welcome\n"}});
+  put("Dockerfile", kTwoStage);
+  put("msg.txt", "from the context\n");
+  put("sub/dir/a.txt", "A\n");
+  put("secret.txt", "do not copy\n");
+  put(".dockerignore", "# not sent\nsecret.txt\n");
+
+  auto b1 = build();
+  ASSERT_EQ(b1.status, 0) << b1.err;
+  ASSERT_EQ(b1.out.rfind("sha256:", 0), 0u) << b1.out;
+  EXPECT_EQ(count(b1.err, "RUN-EXECUTED"), 2u) << b1.err;
+  expect_clean();
+
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b1"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "hello world\nbuilt\nfrom the context\nA\nmotd-gone\nno-secret\n/app\n");
+
+  auto inspect = vessel({"image", "inspect", "built"});
+  ASSERT_EQ(inspect.status, 0) << inspect.err;
+  auto info = nlohmann::json::parse(inspect.out);
+  EXPECT_EQ(info["layers"].size(), 4u);  // base + COPY + COPY + RUN (the first stage is not in it)
+  EXPECT_EQ(info["workingDir"], "/app");
+  EXPECT_NE(info["env"].dump().find("GREETING=hello world"), std::string::npos) << info["env"];
+
+  // Nothing changed: every layer step from the cache, no RUN, the same image.
+  auto b2 = build();
+  ASSERT_EQ(b2.status, 0) << b2.err;
+  EXPECT_EQ(b2.out, b1.out);
+  EXPECT_EQ(count(b2.err, "RUN-EXECUTED"), 0u) << b2.err;
+
+  // A changed context file: its COPY and the RUN after it run again, the first stage does not.
+  put("msg.txt", "changed\n");
+  auto b3 = build();
+  ASSERT_EQ(b3.status, 0) << b3.err;
+  EXPECT_NE(b3.out, b1.out);
+  EXPECT_EQ(count(b3.err, "RUN-EXECUTED"), 1u) << b3.err;
+
+  // A build argument reaches ENV; --no-cache runs both RUNs; -q hides their output.
+  auto b4 = build({"--build-arg", "GREETING_DEFAULT=bye", "--no-cache", "-q"});
+  ASSERT_EQ(b4.status, 0) << b4.err;
+  EXPECT_EQ(count(b4.err, "RUN-EXECUTED"), 0u) << b4.err;
+  auto run4 = vessel({"run", "--image", "built", "--rm", "--name", "b4"});
+  EXPECT_EQ(run4.out.substr(0, run4.out.find('\n')), "bye world") << run4.err;
+  expect_clean();
+}
+
+TEST_F(BuildTest, AddUnpacksArchivesIntoScratch) {
+  busybox_tar(dir_ + "/ctx/rootfs.tar.gz", {{"etc/from-tar", "yes\n"}}, "gzip");
+  put("Dockerfile",
+      "FROM scratch\nADD rootfs.tar.gz /\nCOPY --chown=app --chmod=640 note.txt /home/\nUSER app\n"
+      "ENTRYPOINT [\"/bin/sh\", \"-c\"]\nCMD [\"id -u; id -g; cat /etc/from-tar; stat -c '%a %u:%g' /home/note.txt\"]\n");
+  put("note.txt", "n\n");
+  auto b = build();
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b2"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "1000\n1000\nyes\n640 1000:1000\n");
+  expect_clean();
+}
+
+TEST_F(BuildTest, BadRecipesFailClearlyAndLeaveNothing) {
+  base_image("base");
+  struct Case {
+    std::string recipe, message;
+  } cases[] = {
+      {"FROM base\nFROB x\n", "line 2"},
+      {"FROM nosuchimage\n", "nosuchimage"},
+      {"FROM base\nCOPY missing.txt /\n", "missing.txt"},
+      {"FROM base\nRUN echo partial > /f; exit 3\n", "status 3"},
+      {"FROM base\nCOPY --bogus=1 a /\n", "--bogus"},
+      {"FROM base\nCOPY ../outside /\n", "outside the build context"},
+      {"FROM base\nADD http://example.com/x /\n", "URLs"},
+      {"FROM base\nUSER nobody\nRUN true\n", "nobody"},
+      {"FROM base\nEXPOSE 99999\n", "99999"},
+  };
+  for (auto& c : cases) {
+    put("Dockerfile", c.recipe);
+    auto b = build();
+    EXPECT_NE(b.status, 0) << c.recipe;
+    EXPECT_NE(b.err.find(c.message), std::string::npos) << c.recipe << " -> " << b.err;
+    expect_clean();
+  }
+  EXPECT_NE(vessel({"image", "build", "-t", "x", dir_ + "/nonexistent"}).status, 0);
+  EXPECT_NE(vessel({"image", "build", "-t", "bad name!", ctx_}).status, 0);
+}
+
+TEST_F(BuildTest, HostileContextAndBaseStayInside) {
+  // A RUN leaves /target as an absolute symlink to a path of the host; COPY through it must stay in the image.
+  std::string host_victim = dir_ + "/victim";
+  ASSERT_TRUE(mkdir_p(host_victim).ok());
+  base_image("base");
+  ASSERT_EQ(::symlink("/etc", (ctx_ + "/etc-link").c_str()), 0);
+  put("file.txt", "payload\n");
+  put("Dockerfile", "FROM base\nRUN /bin/busybox ln -s " + host_victim + " /target\nCOPY file.txt /target/\n");
+  auto b = build();
+  ASSERT_EQ(b.status, 0) << b.err;
+  // The copy went into the image's own tree, never to the host directory.
+  EXPECT_FALSE(path_exists(host_victim + "/file.txt"));
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b3", "--", "cat", host_victim + "/file.txt"});
+  EXPECT_EQ(run.out, "payload\n") << run.err;
+  // A symlink in the context resolves inside the context: /etc of the host is not reachable.
+  put("Dockerfile", "FROM base\nCOPY etc-link/shadow /\n");
+  auto b2 = build();
+  EXPECT_NE(b2.status, 0);
+  EXPECT_NE(b2.err.find("etc-link/shadow"), std::string::npos) << b2.err;
+  expect_clean();
+}
+
+}  // namespace
+}  // namespace vessel::image
