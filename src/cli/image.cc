@@ -1,9 +1,11 @@
-// vessel image import PATH [--name NAME[:TAG]] | ls [--format json] | inspect NAME | rm NAME
+// vessel image import PATH [--name NAME[:TAG]] | export NAME PATH [--format oci|oci-archive]
+//              | ls [--format json] | inspect NAME | rm NAME
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
 #include "cli/cli.h"
 #include "common/strings.h"
+#include "image/export.h"
 #include "image/images.h"
 #include "image/import.h"
 #include "image/store.h"
@@ -13,6 +15,7 @@ namespace {
 
 struct ImageArgs {
   std::string path, name, ref, format = "table";
+  std::string export_format;  // "" (by PATH), "oci" or "oci-archive"
 };
 
 Result<image::Store> open_store(const Globals& g) { return image::Store::open(g.image_root); }
@@ -27,6 +30,15 @@ void do_import(const ImageArgs& a, const Globals& g) {
     for (auto& n : i.names) names += " " + n;
     std::printf("%s%s\n", i.manifest.str().c_str(), names.c_str());
   }
+}
+
+void do_export(const ImageArgs& a, const Globals& g) {
+  auto store = open_store(g);
+  if (!store) return report(std::move(store).error());
+  auto format = image::export_format(a.export_format, a.path);
+  if (!format) return report(std::move(format).error());
+  auto r = image::export_image(*store, a.ref, a.path, *format);
+  if (!r) return report(std::move(r).error().context("image export " + a.ref));
 }
 
 void do_ls(const ImageArgs& a, const Globals& g) {
@@ -69,6 +81,12 @@ void add_image(CLI::App& app, Globals& g) {
   imp->add_option("path", a->path, "directory or tar file")->required();
   imp->add_option("--name", a->name, "name the image NAME[:TAG]");
   imp->callback([a, &g] { do_import(*a, g); });
+  auto* exp = cmd->add_subcommand("export", "write an image as an OCI layout directory or an oci-archive tar");
+  exp->add_option("name", a->ref, "NAME[:TAG] or digest")->required();
+  exp->add_option("path", a->path, "a new or empty directory, or a tar file")->required();
+  exp->add_option("--format", a->export_format, "oci (a layout directory) or oci-archive (default: oci-archive when PATH ends in .tar)")
+      ->check(CLI::IsMember({"oci", "oci-archive"}));
+  exp->callback([a, &g] { do_export(*a, g); });
   auto* ls = cmd->add_subcommand("ls", "list images");
   ls->alias("list");
   ls->add_option("--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));

@@ -23,6 +23,26 @@ namespace {
 
 using Json = nlohmann::json;
 
+// Runs `fn` (returning a Result) under a status line: "LABEL" while it runs, "LABEL done" after.
+template <class F>
+auto with_status(Progress& p, const std::string& label, F fn) -> decltype(fn()) {
+  p.status(label);
+  auto r = fn();
+  if (r) p.status(label + " done");
+  p.done();
+  return r;
+}
+
+std::string short_hex(const Digest& d) { return d.hex.substr(0, 12); }
+
+// A string annotation of an index entry ("" when absent or not a string).
+std::string annotation(const Json& desc, const char* key) {
+  if (!desc.contains("annotations") || !desc["annotations"].is_object()) return "";
+  auto& a = desc["annotations"];
+  if (!a.contains(key) || !a[key].is_string()) return "";
+  return a[key].get<std::string>();
+}
+
 // Opens `rel` inside the directory dir_fd; symlinks stay inside it.
 Result<UniqueFd> open_in(int dir_fd, const std::string& rel) {
   return sys::openat2(dir_fd, rel, O_RDONLY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
@@ -49,26 +69,35 @@ Result<std::string> copy_layout_blob(Store& store, int layout, const Digest& d) 
   return store.read_blob(d);
 }
 
-Result<ImportResult> finish_image(Store& store, const Manifest& m, const Digest& manifest_digest) {
+Result<ImportResult> finish_image(Store& store, const Manifest& m, const Digest& manifest_digest, Progress& progress) {
   auto config = TRY(parse_config(TRY(store.read_blob(m.config.digest))));
   if (config.diff_ids.size() != m.layers.size())
     return Error::invalid(cat("image ", manifest_digest.str(), ": ", m.layers.size(), " layers but ",
                               config.diff_ids.size(), " diff_ids"));
-  for (size_t i = 0; i < m.layers.size(); ++i) TRY(ensure_layer(store, m.layers[i].digest, config.diff_ids[i]));
+  for (size_t i = 0; i < m.layers.size(); ++i) TRY(ensure_layer(store, m.layers[i].digest, config.diff_ids[i], &progress));
   return ImportResult{manifest_digest, {}};
 }
 
 // One manifest of an OCI layout: its blob, config and layers.
-Result<ImportResult> import_layout_manifest(Store& store, int layout, const Digest& d) {
+Result<ImportResult> import_layout_manifest(Store& store, int layout, const Digest& d, Progress& progress) {
   auto text = TRY(copy_layout_blob(store, layout, d));
   auto m = TRYC(parse_manifest(text), "manifest " + d.str());
-  TRY(copy_layout_blob(store, layout, m.config.digest));
-  for (auto& l : m.layers)
-    if (!store.has_blob(l.digest)) {
+  TRY(with_status(progress, "Copying config " + short_hex(m.config.digest),
+                  [&] { return copy_layout_blob(store, layout, m.config.digest); }));
+  for (auto& l : m.layers) {
+    std::string label = cat("Copying blob ", short_hex(l.digest), " (", human_size(l.size), ")");
+    if (store.has_blob(l.digest)) {
+      progress.status(label + " already in the store");
+      progress.done();
+      continue;
+    }
+    TRY(with_status(progress, label, [&]() -> Status {
       auto fd = TRYC(open_in(layout, "blobs/sha256/" + l.digest.hex), "layer " + l.digest.str());
       TRYC(store.ingest(fd.get(), &l.digest), "layer " + l.digest.str());
-    }
-  return finish_image(store, m, d);
+      return ok();
+    }));
+  }
+  return finish_image(store, m, d, progress);
 }
 
 // The manifests an index lists (nested indexes followed; other platforms than linux/amd64 skipped).
@@ -84,8 +113,9 @@ Status collect_manifests(Store& store, int layout, const Json& index, std::vecto
       auto& p = m["platform"];
       if (p.value("os", "linux") != "linux" || p.value("architecture", "amd64") != "amd64") continue;
     }
-    std::string ref;
-    if (m.contains("annotations") && m["annotations"].is_object()) ref = m["annotations"].value(kRefNameAnnotation, "");
+    // containerd and `docker save` keep the full name in their own annotation and a bare tag in ref.name.
+    std::string ref = annotation(m, "io.containerd.image.name");
+    if (ref.empty()) ref = annotation(m, kRefNameAnnotation);
     if (mt == kIndexMediaType || mt == kDockerListMediaType) {
       auto text = TRY(copy_layout_blob(store, layout, d));
       auto sub = Json::parse(text, nullptr, false);
@@ -102,7 +132,7 @@ Status collect_manifests(Store& store, int layout, const Json& index, std::vecto
   return ok();
 }
 
-Result<std::vector<ImportResult>> import_layout(Store& store, int layout) {
+Result<std::vector<ImportResult>> import_layout(Store& store, int layout, Progress& progress) {
   auto marker = TRYC(read_json_in(layout, "oci-layout"), "OCI layout");
   if (!marker.is_object() || !marker.contains("imageLayoutVersion")) return Error::invalid("oci-layout: no imageLayoutVersion");
   auto index = TRYC(read_json_in(layout, "index.json"), "OCI layout");
@@ -111,7 +141,7 @@ Result<std::vector<ImportResult>> import_layout(Store& store, int layout) {
   if (manifests.empty()) return Error::invalid("OCI layout: no linux/amd64 image in index.json");
   std::vector<ImportResult> out;
   for (auto& [d, ref] : manifests) {
-    auto r = TRY(import_layout_manifest(store, layout, d));
+    auto r = TRY(import_layout_manifest(store, layout, d, progress));
     // A ref.name with a repository names the image; a bare tag ("latest") has nothing to name.
     if (!ref.empty() && (ref.find('/') != std::string::npos || ref.find(':') != std::string::npos)) r.names.push_back(ref);
     out.push_back(std::move(r));
@@ -120,23 +150,29 @@ Result<std::vector<ImportResult>> import_layout(Store& store, int layout) {
 }
 
 // A layer file (any compression) into the store: blob, diff ID check, unpacked dir.
-Result<Descriptor> import_layer_file(Store& store, int fd, const Digest* expected_diff_id, Digest* diff_id_out) {
+Result<Descriptor> import_layer_file(Store& store, int fd, const Digest* expected_diff_id, Digest* diff_id_out,
+                                     Progress& progress) {
   auto comp = TRY(detect_compression(fd));
-  auto did = TRY(diff_id(fd));
-  if (expected_diff_id && !(did == *expected_diff_id))
-    return Error::invalid(cat("layer has diff ID ", did.str(), ", the config says ", expected_diff_id->str()));
-  if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
-  auto blob = TRY(store.ingest(fd, nullptr));
   struct stat st{};
   ::fstat(fd, &st);
-  TRY(ensure_layer(store, blob, did));
+  std::string label = cat(expected_diff_id ? "Copying blob " + short_hex(*expected_diff_id) : std::string("Copying rootfs tarball"),
+                          " (", human_size(st.st_size), ")");
+  auto [did, blob] = TRY(with_status(progress, label, [&]() -> Result<std::pair<Digest, Digest>> {
+    auto did = TRY(diff_id(fd));
+    if (expected_diff_id && !(did == *expected_diff_id))
+      return Error::invalid(cat("layer has diff ID ", did.str(), ", the config says ", expected_diff_id->str()));
+    if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
+    auto blob = TRY(store.ingest(fd, nullptr));
+    return std::make_pair(did, blob);
+  }));
+  TRY(ensure_layer(store, blob, did, &progress));
   if (diff_id_out) *diff_id_out = did;
   return Descriptor{layer_media_type(comp), blob, static_cast<int64_t>(st.st_size)};
 }
 
 Result<Digest> store_manifest(Store& store, const Manifest& m) { return store.put_blob(manifest_json(m)); }
 
-Result<std::vector<ImportResult>> import_docker_archive(Store& store, int dir) {
+Result<std::vector<ImportResult>> import_docker_archive(Store& store, int dir, Progress& progress) {
   auto j = TRYC(read_json_in(dir, "manifest.json"), "docker archive");
   if (!j.is_array() || j.empty()) return Error::invalid("docker archive: manifest.json is not a non-empty array");
   std::vector<ImportResult> out;
@@ -153,7 +189,8 @@ Result<std::vector<ImportResult>> import_docker_archive(Store& store, int dir) {
       auto& l = e["Layers"][i];
       if (!l.is_string()) return Error::invalid("docker archive: layer path is not a string");
       auto fd = TRYC(open_in(dir, l.get<std::string>()), "docker archive layer");
-      m.layers.push_back(TRYC(import_layer_file(store, fd.get(), &config.diff_ids[i], nullptr), "layer " + l.get<std::string>()));
+      m.layers.push_back(
+          TRYC(import_layer_file(store, fd.get(), &config.diff_ids[i], nullptr, progress), "layer " + l.get<std::string>()));
     }
     ImportResult r{TRY(store_manifest(store, m)), {}};
     if (e.contains("RepoTags") && e["RepoTags"].is_array())
@@ -164,9 +201,9 @@ Result<std::vector<ImportResult>> import_docker_archive(Store& store, int dir) {
   return out;
 }
 
-Result<ImportResult> import_rootfs_tar(Store& store, int fd) {
+Result<ImportResult> import_rootfs_tar(Store& store, int fd, Progress& progress) {
   Digest did;
-  auto layer = TRYC(import_layer_file(store, fd, nullptr, &did), "rootfs tarball");
+  auto layer = TRYC(import_layer_file(store, fd, nullptr, &did, progress), "rootfs tarball");
   std::string config_text = minimal_config_json(did, now_rfc3339());
   Manifest m;
   m.config = Descriptor{kConfigMediaType, TRY(store.put_blob(config_text)), static_cast<int64_t>(config_text.size())};
@@ -205,32 +242,31 @@ Result<ArchiveKind> archive_kind(int fd) {
   return ArchiveKind::kRootfs;
 }
 
-Result<std::vector<ImportResult>> import_path(Store& store, const std::string& path) {
+Result<std::vector<ImportResult>> import_path(Store& store, const std::string& path, Progress& progress) {
   struct stat st{};
   if (::stat(path.c_str(), &st) < 0) return Error::from_errno("stat " + path);
   if (S_ISDIR(st.st_mode)) {
     auto dir = TRY(open_file(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    return import_layout(store, dir.get());
+    return import_layout(store, dir.get(), progress);
   }
   auto fd = TRY(open_file(path, O_RDONLY | O_CLOEXEC));
   auto kind = TRY(archive_kind(fd.get()));
   if (kind == ArchiveKind::kRootfs) {
-    auto r = TRY(import_rootfs_tar(store, fd.get()));
+    auto r = TRY(import_rootfs_tar(store, fd.get(), progress));
     return std::vector<ImportResult>{r};
   }
   // An image archive: unpack it (as hostile as any layer) into tmp/ and read it as a directory.
   auto tmp = TRY(store.make_temp_dir("archive"));
   ScopeExit cleanup([&] { (void)remove_tree(tmp); });
   auto dir = TRY(open_file(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  TRYC(unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = false}), "unpack archive");
-  if (kind == ArchiveKind::kOciArchive) return TRYC(import_layout(store, dir.get()), "oci-archive");
-  return TRYC(import_docker_archive(store, dir.get()), "docker-archive");
+  TRYC(with_status(progress, "Reading " + path, [&] { return unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = false}); }),
+       "unpack archive");
+  if (kind == ArchiveKind::kOciArchive) return TRYC(import_layout(store, dir.get(), progress), "oci-archive");
+  return TRYC(import_docker_archive(store, dir.get(), progress), "docker-archive");
 }
 
-}  // namespace
-
-Status ensure_layer(Store& store, const Digest& blob, const Digest& want) {
-  if (store.has_layer(want)) return ok();
+// Unpacks the layer blob into layers/<want> through a temp dir, checking its diff ID.
+Status unpack_layer(Store& store, const Digest& blob, const Digest& want) {
   auto fd = TRY(open_file(store.blob_path(blob), O_RDONLY | O_CLOEXEC));
   auto got = TRYC(diff_id(fd.get()), "layer " + blob.str());
   if (!(got == want))
@@ -250,11 +286,22 @@ Status ensure_layer(Store& store, const Digest& blob, const Digest& want) {
   return ok();
 }
 
-Result<std::vector<ImportResult>> import_image(Store& store, const std::string& path, const std::string& name) {
+}  // namespace
+
+Status ensure_layer(Store& store, const Digest& blob, const Digest& want, Progress* progress) {
+  if (store.has_layer(want)) return ok();
+  Progress own;
+  Progress& pr = progress ? *progress : own;
+  return with_status(pr, "Unpacking layer " + short_hex(want), [&] { return unpack_layer(store, blob, want); });
+}
+
+Result<std::vector<ImportResult>> import_image(Store& store, const std::string& path, const std::string& name,
+                                               Progress* progress) {
   std::string norm;
   if (!name.empty()) norm = TRY(normalize_name(name));
+  Progress own;
   auto lock = TRY(store.lock());
-  auto results = TRYC(import_path(store, path), "import " + path);
+  auto results = TRYC(import_path(store, path, progress ? *progress : own), "import " + path);
   if (!norm.empty()) {
     if (results.size() != 1) return Error::invalid(cat("import ", path, ": --name given but it holds ", results.size(), " images"));
     results[0].names = {norm};

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "image/digest.h"
+#include "image/progress.h"
 #include "image/store.h"
 
 namespace vessel::image {
@@ -22,9 +23,12 @@ struct ImportResult {
 
 // Imports PATH; `name` (NAME[:TAG], may be empty) names the image, replacing names the archive carries.
 // Returns the images imported (one, except for a layout or archive holding several).
-Result<std::vector<ImportResult>> import_image(Store& store, const std::string& path, const std::string& name);
+// A status line per blob copied and layer unpacked goes to `progress` (a Progress of its own when null:
+// shown on a terminal only).
+Result<std::vector<ImportResult>> import_image(Store& store, const std::string& path, const std::string& name,
+                                               Progress* progress = nullptr);
 
 // Unpacks the layer blob `blob` into layers/<diff_id> unless already there; checks the diff ID.
-Status ensure_layer(Store& store, const Digest& blob, const Digest& diff_id);
+Status ensure_layer(Store& store, const Digest& blob, const Digest& diff_id, Progress* progress = nullptr);
 
 }  // namespace vessel::image

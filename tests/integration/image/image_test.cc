@@ -2,103 +2,19 @@
 // rootfs tar and a two-layer OCI layout, run them on overlayfs, delete, image rm,
 // and a round trip through `podman save --format oci-archive`.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "common/fs.h"
 #include "image/digest.h"
-#include "integration/container/fixture.h"
-#include "unit/image/tar_builder.h"
+#include "integration/image/image_fixture.h"
 
 namespace vessel::image {
 namespace {
 
-using testing::Output;
-using testing::run_command;
-using vessel::testing::TarBuilder;
+using namespace vessel::image::testing;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// A busybox rootfs in a tar (plus `extra` files).
-void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
-  TarBuilder t(path);
-  for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
-  t.file("bin/busybox", slurp("/bin/busybox"), 0755);
-  for (auto* a : {"sh", "echo", "cat", "ls", "test", "sleep"}) t.symlink(std::string("bin/") + a, "busybox");
-  t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\n");
-  for (auto& [n, d] : extra) t.file(n, d);
-}
-
-class ImageTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (overlayfs, containers)";
-    char tmpl[] = "/tmp/vessel-image-it.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    images_ = dir_ + "/images";
-    state_ = dir_ + "/state";
-  }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    for (auto* id : {"t1", "t2", "t3", "t4"}) vessel({"delete", "--force", id});
-    (void)remove_tree(dir_);
-  }
-  Output vessel(std::vector<std::string> args) {
-    args.insert(args.begin(), {VESSEL_BINARY, "--root", state_, "--image-root", images_});
-    return run_command(args);
-  }
-  bool mounted_below(const std::string& p) {
-    std::ifstream m("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(m, line))
-      if (line.find(" " + p) != std::string::npos) return true;
-    return false;
-  }
-  // Writes an OCI layout holding one image made of these plain-tar layers.
-  void oci_layout(const std::string& layout, const std::vector<std::string>& layer_tars, const std::string& ref) {
-    ASSERT_TRUE(mkdir_p(layout + "/blobs/sha256").ok());
-    auto put = [&](const std::string& data) {
-      auto d = sha256(data);
-      EXPECT_TRUE(write_file(layout + "/blobs/sha256/" + d.hex, data).ok());
-      return d;
-    };
-    nlohmann::json layers = nlohmann::json::array(), diff_ids = nlohmann::json::array();
-    for (auto& t : layer_tars) {
-      auto data = slurp(t);
-      auto d = put(data);
-      layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", d.str()}, {"size", data.size()}});
-      diff_ids.push_back(d.str());
-    }
-    std::string config = nlohmann::json{{"architecture", "amd64"}, {"os", "linux"},
-                                        {"config", {{"Cmd", {"sh", "-c", "echo from-cmd"}}, {"WorkingDir", "/tmp"}}},
-                                        {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}
-                             .dump();
-    auto cd = put(config);
-    std::string manifest = nlohmann::json{{"schemaVersion", 2},
-                                          {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-                                          {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd.str()}, {"size", config.size()}}},
-                                          {"layers", layers}}
-                               .dump();
-    auto md = put(manifest);
-    nlohmann::json index = {{"schemaVersion", 2},
-                            {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", md.str()},
-                                            {"size", manifest.size()}, {"annotations", {{"org.opencontainers.image.ref.name", ref}}}}}}};
-    ASSERT_TRUE(write_file(layout + "/index.json", index.dump()).ok());
-    ASSERT_TRUE(write_file(layout + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}").ok());
-  }
-
-  std::string dir_, images_, state_;
-};
+class ImageTest : public ImageFixture {};
 
 TEST_F(ImageTest, ImportRootfsTarAndRun) {
   busybox_tar(dir_ + "/bb.tar");
@@ -183,16 +99,23 @@ TEST_F(ImageTest, RemoveKeepsSharedLayers) {
   EXPECT_NE(vessel({"image", "inspect", "bb"}).status, 0);
 }
 
-TEST_F(ImageTest, PodmanOciArchiveRoundTrip) {
-  if (run_command({"sh", "-c", "command -v podman"}).status != 0) GTEST_SKIP() << "podman is not installed";
+TEST_F(ImageTest, ContainerdNameAnnotationNamesTheImage) {
+  // containerd and `docker save` put the full name in io.containerd.image.name and a bare tag in ref.name.
   busybox_tar(dir_ + "/bb.tar");
-  ASSERT_TRUE(write_file(dir_ + "/containers.conf", "[engine]\nevents_logger = \"file\"\ncgroup_manager = \"cgroupfs\"\n").ok());
-  auto pm = [&](std::vector<std::string> args) {
-    std::vector<std::string> cmd = {"env", "CONTAINERS_CONF=" + dir_ + "/containers.conf", "podman", "--root", dir_ + "/storage",
-                                    "--runroot", dir_ + "/run", "--tmpdir", dir_ + "/libpod", "--storage-driver", "vfs"};
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    return run_command(cmd, "", 120);
-  };
+  oci_layout(dir_ + "/layout", {dir_ + "/bb.tar"}, "latest");
+  auto index = nlohmann::json::parse(slurp(dir_ + "/layout/index.json"));
+  index["manifests"][0]["annotations"]["io.containerd.image.name"] = "docker.io/library/bb:1";
+  ASSERT_TRUE(write_file(dir_ + "/layout/index.json", index.dump()).ok());
+  auto imp = vessel({"image", "import", dir_ + "/layout"});
+  ASSERT_EQ(imp.status, 0) << imp.err;
+  EXPECT_NE(imp.out.find(" docker.io/library/bb:1"), std::string::npos) << imp.out;
+  EXPECT_EQ(vessel({"image", "inspect", "docker.io/library/bb:1"}).status, 0);
+}
+
+TEST_F(ImageTest, PodmanOciArchiveRoundTrip) {
+  if (!have_tool("podman")) GTEST_SKIP() << "podman is not installed";
+  busybox_tar(dir_ + "/bb.tar");
+  auto pm = [&](std::vector<std::string> args) { return podman(args); };
   auto imp = pm({"import", dir_ + "/bb.tar", "localhost/vessel-busybox:test"});
   ASSERT_EQ(imp.status, 0) << imp.err;
   auto save = pm({"save", "--format", "oci-archive", "-o", dir_ + "/oci.tar", "localhost/vessel-busybox:test"});
@@ -210,8 +133,6 @@ TEST_F(ImageTest, PodmanOciArchiveRoundTrip) {
   EXPECT_NE(vi2.out.find("localhost/vessel-busybox:test"), std::string::npos) << vi2.out;
   auto run2 = vessel({"run", "--image", "localhost/vessel-busybox:test", "--rm", "--name", "t1", "--", "echo", "hi"});
   EXPECT_EQ(run2.out, "hi\n") << run2.err;
-  (void)pm({"rmi", "--all", "--force"});
-  run_command({"sh", "-c", "umount -R " + dir_ + "/storage 2>/dev/null; true"});
 }
 
 }  // namespace
