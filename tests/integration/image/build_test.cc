@@ -1,31 +1,10 @@
 // `vessel image build` end to end (root): a two-stage recipe built from a
 // busybox image, run, rebuilt from the cache, rebuilt after a change; ADD and
 // FROM scratch; bad recipes; a hostile context and base image.
-#include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "integration/image/image_fixture.h"
 
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
-#include "common/fs.h"
-#include "integration/container/fixture.h"
-#include "unit/image/tar_builder.h"
-
-namespace vessel::image {
+namespace vessel::image::testing {
 namespace {
-
-using testing::Output;
-using testing::run_command;
-using vessel::testing::TarBuilder;
-
-std::string file_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 size_t count(const std::string& s, const std::string& what) {
   size_t n = 0;
@@ -33,45 +12,20 @@ size_t count(const std::string& s, const std::string& what) {
   return n;
 }
 
-class BuildTest : public ::testing::Test {
+class BuildTest : public ImageFixture {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (overlayfs, containers)";
-    char tmpl[] = "/tmp/vessel-build-it.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    images_ = dir_ + "/images";
-    state_ = dir_ + "/state";
+    ImageFixture::SetUp();
+    if (dir_.empty()) return;
     ctx_ = dir_ + "/ctx";
     ASSERT_TRUE(mkdir_p(ctx_).ok());
   }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    run_command({"sh", "-c", "grep -o ' " + dir_ + "[^ ]*' /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l"});
-    (void)remove_tree(dir_);
-  }
-  Output vessel(std::vector<std::string> args) {
-    args.insert(args.begin(), {VESSEL_BINARY, "--root", state_, "--image-root", images_});
-    return run_command(args, "", 300);
-  }
   // A busybox image named `name` (plus `extra` files).
-  void base_image(const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {},
-                  const std::string& filter = "") {
-    std::string tar = dir_ + "/" + name + ".tar" + (filter.empty() ? "" : ".gz");
-    busybox_tar(tar, extra, filter);
+  void base_image(const std::string& name, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
+    std::string tar = dir_ + "/" + name + ".tar";
+    busybox_tar(tar, extra);
     auto imp = vessel({"image", "import", tar, "--name", name});
     ASSERT_EQ(imp.status, 0) << imp.err;
-  }
-  void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra,
-                   const std::string& filter) {
-    TarBuilder t(path, filter);
-    for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
-    t.file("bin/busybox", file_text("/bin/busybox"), 0755);
-    for (auto* a : {"sh", "echo", "cat", "ls", "test", "mkdir", "rm", "pwd", "id", "stat", "sleep"})
-      t.symlink(std::string("bin/") + a, "busybox");
-    t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
-    t.file("etc/group", "root:x:0:\napp:x:1000:\n");
-    for (auto& [n, d] : extra) t.file(n, d);
   }
   void put(const std::string& rel, const std::string& data) {
     auto p = ctx_ + "/" + rel;
@@ -84,7 +38,6 @@ class BuildTest : public ::testing::Test {
     args.push_back(ctx_);
     return vessel(args);
   }
-  bool mounted_below(const std::string& p) { return file_text("/proc/self/mountinfo").find(" " + p) != std::string::npos; }
   // Nothing of a build is left behind: no mounts, no work dirs, no containers.
   void expect_clean() {
     EXPECT_FALSE(mounted_below(images_));
@@ -94,7 +47,7 @@ class BuildTest : public ::testing::Test {
     EXPECT_EQ(list.out, "");
   }
 
-  std::string dir_, images_, state_, ctx_;
+  std::string ctx_;
 };
 
 constexpr const char* kTwoStage = R"(# two stages: build an artifact, then copy it into a fresh image
@@ -224,4 +177,4 @@ TEST_F(BuildTest, HostileContextAndBaseStayInside) {
 }
 
 }  // namespace
-}  // namespace vessel::image
+}  // namespace vessel::image::testing

@@ -35,13 +35,17 @@ inline std::string slurp(const std::string& path) {
 // True when `tool` is on PATH.
 inline bool have_tool(const std::string& tool) { return run_command({"sh", "-c", "command -v " + tool}).status == 0; }
 
-// A busybox rootfs in a tar (plus `extra` files).
-inline void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra = {}) {
-  TarBuilder t(path);
+// A busybox rootfs in a tar (plus `extra` files); `filter` "gzip" or "zstd" compresses it.
+// Its passwd and group know root and app (1000).
+inline void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra = {},
+                        const std::string& filter = "") {
+  TarBuilder t(path, filter);
   for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
   t.file("bin/busybox", slurp("/bin/busybox"), 0755);
-  for (auto* a : {"sh", "echo", "cat", "ls", "test", "sleep"}) t.symlink(std::string("bin/") + a, "busybox");
-  t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\n");
+  for (auto* a : {"sh", "echo", "cat", "ls", "test", "sleep", "mkdir", "rm", "pwd", "id", "stat"})
+    t.symlink(std::string("bin/") + a, "busybox");
+  t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
+  t.file("etc/group", "root:x:0:\napp:x:1000:\n");
   for (auto& [n, d] : extra) t.file(n, d);
 }
 
@@ -69,7 +73,7 @@ class ImageFixture : public ::testing::Test {
   // The same with another image store.
   Output vessel_in(const std::string& image_root, std::vector<std::string> args) {
     args.insert(args.begin(), {VESSEL_BINARY, "--root", state_, "--image-root", image_root});
-    return run_command(args);
+    return run_command(args, "", 300);
   }
   // podman with its storage, run and tmp dirs in the temp dir (cleaned up by TearDown).
   Output podman(const std::vector<std::string>& args) {
