@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "vessel: run the tests as root (containers and KVM need it)" >&2; exit 1; }
 ./scripts/deps.sh
 ./scripts/build.sh
-# The parsers' libFuzzer targets (config.json, virtqueues, virtio-mmio) need clang.
+# The parsers' libFuzzer targets (tests/fuzz/*_fuzz.cc) need clang.
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DVESSEL_FUZZ=ON -DVESSEL_BUILD_TESTS=OFF \
   -DVESSEL_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target config_fuzz virtqueue_fuzz virtio_mmio_fuzz
+cmake --build build-fuzz -j"$(nproc)" --target $(basename -s .cc tests/fuzz/*_fuzz.cc)
 cmake -S . -B build -DVESSEL_VMHARNESS_REQUIRED=ON >/dev/null
 status=0
 (cd build-fuzz && ctest --output-on-failure -L fuzz) || status=$?
