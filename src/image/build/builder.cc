@@ -109,16 +109,9 @@ class Builder {
   }
 
   // ARG NAME[=default]: the --build-arg value, else the default, else an earlier global value.
-  Status declare_args(const Instruction& in, const Lookup& vars, std::map<std::string, std::string>& into,
-                      std::string* key_text) {
-    auto ws = TRY(words(in.args, vars, df_.escape));
-    if (ws.empty()) return Error::invalid("ARG needs a name");
-    for (auto& w : ws) {
-      auto eq = w.find('=');
-      std::string name = w.substr(0, eq);
-      if (name.empty()) return Error::invalid("ARG \"" + w + "\" has no name");
-      std::optional<std::string> value;
-      if (eq != std::string::npos) value = w.substr(eq + 1);
+  Status declare_args(const Instruction& in, const Lookup& vars, std::map<std::string, std::string>& into) {
+    for (auto& [name, default_value] : TRY(arg_values(in.args, vars, df_.escape))) {
+      std::optional<std::string> value = default_value;
       if (auto it = build_args_.find(name); it != build_args_.end()) {
         value = it->second;
         used_args_.insert(name);
@@ -126,14 +119,13 @@ class Builder {
         if (auto g = global_args_.find(name); g != global_args_.end()) value = g->second;
       }
       if (value) into[name] = *value;
-      if (key_text) *key_text += cat(name, "=", value ? "1" + *value : "0", "\n");
     }
     return ok();
   }
 
   Status global_arg(const Instruction& in) {
     if (in.keyword != "ARG") return Error::invalid("only ARG may come before the first FROM");
-    return declare_args(in, global_lookup(), global_args_, nullptr);
+    return declare_args(in, global_lookup(), global_args_);
   }
 
   Status from(const Instruction& in) {
@@ -204,7 +196,7 @@ class Builder {
     auto& run = s.run();
     if (k == "ARG") {
       TRY(check_flags(in, {}));
-      return declare_args(in, vars, s.args, nullptr);
+      return declare_args(in, vars, s.args);
     }
     TRY(check_flags(in, {}));
     if (k == "ENV") {
