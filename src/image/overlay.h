@@ -2,8 +2,10 @@
 //
 // The lowerdir option of overlayfs is limited to one page, which absolute
 // paths of store layers (…/layers/<64 hex>) fill at about 40 layers. The mount
-// names each layer by a short link of the store (<root>/l/<id>) relative to
-// the store root, so images of up to overlayfs' own limit (500 lowers) mount.
+// names each layer by a short link of the store (<root>/l/<id> -> ../layers/<hex>,
+// <id> 6 characters of the diff ID in base64url, longer only when another layer
+// has taken them) and runs with <root>/l as working directory, so lowerdir holds
+// only the ids and images of up to overlayfs' own limit (500 lowers) mount.
 // An image without layers (FROM scratch) gets the store's empty directory as lower.
 #pragma once
 
@@ -20,5 +22,8 @@ namespace vessel::image {
 // with `upper` and `work` (absolute paths, existing empty dirs); `flags` are mount flags (MS_NODEV…).
 Status mount_layers(const Store& store, const std::vector<Digest>& diff_ids, const std::string& upper,
                     const std::string& work, const std::string& target, unsigned long flags);
+
+// Removes the short links of a layer (`image rm`, before the layer itself); none is fine.
+Status remove_layer_links(const Store& store, const Digest& diff_id);
 
 }  // namespace vessel::image
