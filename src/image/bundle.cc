@@ -92,8 +92,10 @@ Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
   TRYC(mount_layers(store, info.config.diff_ids, dir + "/upper", dir + "/work", dir + "/rootfs", MS_NODEV),
        "image " + info.digest.str());
   mounted = true;
-  // TODO(user.cc): resolve info.config.run.user against the mounted rootfs.
-  auto config = TRY(bundle_config_json(info.config.run, o.args, "", ResolvedUser{}));
+  // The user is looked up in the image's own /etc/passwd and /etc/group, seen through the mount.
+  auto rootfd = TRY(open_file(dir + "/rootfs", O_PATH | O_DIRECTORY));
+  auto user = TRYC(resolve_user(rootfd.get(), info.config.run.user), "image " + o.image);
+  auto config = TRY(bundle_config_json(info.config.run, o.args, "", user));
   TRY(write_file(dir + "/config.json", config, 0, 0600));
   TRY(write_file(dir + "/image.json",
                  Json{{"manifest", info.digest.str()}, {"image", o.image}}.dump() + "\n", 0, 0600));
