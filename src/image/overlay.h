@@ -7,6 +7,9 @@
 // has taken them) and runs with <root>/l as working directory, so lowerdir holds
 // only the ids and images of up to overlayfs' own limit (500 lowers) mount.
 // An image without layers (FROM scratch) gets the store's empty directory as lower.
+// The overlay is volatile (kernel 5.10+; plain before): its upper dir is never synced,
+// which spares every unmount a sync of the whole host filesystem, and is not meant
+// to be mounted again after a crash (containers and build steps never do).
 #pragma once
 
 #include <string>
