@@ -8,8 +8,9 @@
 // only the ids and images of up to overlayfs' own limit (500 lowers) mount.
 // An image without layers (FROM scratch) gets the store's empty directory as lower.
 // The overlay is volatile (kernel 5.10+; plain before): its upper dir is never synced,
-// which spares every unmount a sync of the whole host filesystem, and is not meant
-// to be mounted again after a crash (containers and build steps never do).
+// which spares every unmount a sync of the whole host filesystem. overlayfs then
+// refuses to mount that upper/work pair again (work/work/incompat/volatile marks it):
+// fine for container bundles and build steps, which mount fresh dirs once.
 #pragma once
 
 #include <string>
