@@ -51,10 +51,18 @@ std::optional<std::string> read_link(int dirfd, const std::string& name) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-// The name in l/ (dirfd) of the link to layer `d`, created when missing. Safe
-// against other vessel processes doing the same: symlinkat either creates the
-// name or finds it, and a name found pointing elsewhere belongs to another layer.
-Result<std::string> layer_link(int dirfd, const Digest& d) {
+// The first of `diff_ids` missing from the store, if any.
+const Digest* missing_layer(const Store& store, const std::vector<Digest>& diff_ids) {
+  for (auto& d : diff_ids)
+    if (!store.has_layer(d)) return &d;
+  return nullptr;
+}
+
+// The name in l/ (dirfd) of the link to layer `d`, created when missing (and the
+// layer exists). Safe against other vessel processes doing the same: symlinkat
+// either creates the name or finds it, and a name found pointing elsewhere
+// belongs to another layer.
+Result<std::string> layer_link(const Store& store, int dirfd, const Digest& d) {
   const std::string full = base64url(d), target = link_target(d);
   for (size_t len = kShortLen; len <= full.size(); ++len) {
     std::string name = full.substr(0, len);
@@ -65,6 +73,7 @@ Result<std::string> layer_link(int dirfd, const Digest& d) {
       }
       if (errno == EINVAL) break;  // not a symlink: not ours
       if (errno != ENOENT) return Error::from_errno(cat("read link l/", name));
+      if (!store.has_layer(d)) return Error(ENOENT, cat("layer ", d.str(), " is missing from the store"));
       if (::symlinkat(target.c_str(), dirfd, name.c_str()) == 0) return name;
       if (errno != EEXIST) return Error::from_errno(cat("create link l/", name, " to layer ", d.hex));
       // Someone created it meanwhile (for this layer or another): look again.
@@ -100,9 +109,10 @@ Status mount_layers(const Store& store, const std::vector<Digest>& diff_ids, con
     TRY(ensure_dir(rootfd.get(), root, "empty", 0755));
     lowers = "../empty";
   }
+  // An existing link is taken as is (no stat of each layer on every start): a missing
+  // layer fails the mount, and is named then.
   for (auto it = diff_ids.rbegin(); it != diff_ids.rend(); ++it) {
-    if (!store.has_layer(*it)) return Error(ENOENT, cat("layer ", it->str(), " is missing from the store"));
-    auto name = TRY(layer_link(ldir.get(), *it));
+    auto name = TRY(layer_link(store, ldir.get(), *it));
     if (!lowers.empty()) lowers += ':';
     lowers += name;
   }
@@ -123,7 +133,10 @@ Status mount_layers(const Store& store, const std::vector<Digest>& diff_ids, con
   auto st = sys::mount("overlay", target, "overlay", flags, data + ",volatile");
   if (!st && st.error().code() == EINVAL) st = sys::mount("overlay", target, "overlay", flags, data);  // before 5.10
   int back = ::fchdir(cwd.get()) == 0 ? 0 : errno;
-  if (!st) return std::move(st).error().context(cat("mount the overlay of ", diff_ids.size(), " layers"));
+  if (!st) {
+    if (auto* d = missing_layer(store, diff_ids)) return Error(ENOENT, cat("layer ", d->str(), " is missing from the store"));
+    return std::move(st).error().context(cat("mount the overlay of ", diff_ids.size(), " layers"));
+  }
   if (back != 0) {
     (void)::umount2(target.c_str(), MNT_DETACH);
     return Error::from_errno(back, "overlay mount: return to the working directory");

@@ -237,6 +237,22 @@ TEST_F(OverlayUserTest, ConcurrentMountsShareOneLinkPerLayer) {
   EXPECT_TRUE(dir_entries(images_ + "/l").empty());
 }
 
+TEST_F(OverlayUserTest, LayerMissingBehindItsLinkIsNamed) {
+  auto store = Store::open(images_);
+  ASSERT_TRUE(store.ok()) << store.error().message();
+  Digest a{sha256("a").hex}, b{sha256("b").hex};
+  for (auto& d : {a, b}) ASSERT_TRUE(mkdir_p(store->layer_path(d)).ok());
+  std::string c = dir_ + "/c";
+  for (auto* d : {"/u1", "/w1", "/u2", "/w2", "/rootfs"}) ASSERT_TRUE(mkdir_p(c + d).ok());
+  ASSERT_TRUE(mount_layers(*store, {a, b}, c + "/u1", c + "/w1", c + "/rootfs", MS_NODEV).ok());
+  ASSERT_EQ(::umount2((c + "/rootfs").c_str(), 0), 0);
+  ASSERT_TRUE(remove_tree(store->layer_path(b)).ok());  // its link stays behind
+  auto st = mount_layers(*store, {a, b}, c + "/u2", c + "/w2", c + "/rootfs", MS_NODEV);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().message(), "layer " + b.str() + " is missing from the store");
+  EXPECT_FALSE(mounted_below(c));
+}
+
 TEST_F(OverlayUserTest, ImageUserResolvedThroughTheImagesPasswdAndGroup) {
   busybox_tar(dir_ + "/bb.tar",
               "root:x:0:0:root:/:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\n",
