@@ -12,8 +12,8 @@
 #include "common/scope_exit.h"
 #include "common/strings.h"
 #include "image/images.h"
+#include "image/overlay.h"
 #include "oci/defaults.h"
-#include "sys/syscalls.h"
 
 namespace vessel::image {
 
@@ -55,12 +55,6 @@ Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<s
   return spec.dump(2) + "\n";
 }
 
-std::string overlay_options(const std::vector<std::string>& lowers, const std::string& upper, const std::string& work) {
-  std::string lowerdir;
-  for (auto& l : lowers) lowerdir += (lowerdir.empty() ? "" : ":") + l;
-  return cat("lowerdir=", lowerdir, ",upperdir=", upper, ",workdir=", work);
-}
-
 std::string random_id() {
   unsigned char b[6] = {};
   (void)!::getrandom(b, sizeof b, 0);
@@ -93,23 +87,18 @@ Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
     if (mounted) (void)::umount2((dir + "/rootfs").c_str(), MNT_DETACH);
     (void)remove_tree(dir);
   });
-  // TODO(user.cc): resolve info.config.run.user against the mounted rootfs.
-  auto config = TRY(bundle_config_json(info.config.run, o.args, "", ResolvedUser{}));
+  for (const char* d : {"/rootfs", "/upper", "/work"})
+    if (::mkdir((dir + d).c_str(), 0755) < 0) return Error::from_errno(cat("mkdir ", dir, d));
+  TRYC(mount_layers(store, info.config.diff_ids, dir + "/upper", dir + "/work", dir + "/rootfs", MS_NODEV),
+       "image " + info.digest.str());
+  mounted = true;
+  // The user is looked up in the image's own /etc/passwd and /etc/group, seen through the mount.
+  auto rootfd = TRY(open_file(dir + "/rootfs", O_PATH | O_DIRECTORY));
+  auto user = TRYC(resolve_user(rootfd.get(), info.config.run.user), "image " + o.image);
+  auto config = TRY(bundle_config_json(info.config.run, o.args, "", user));
   TRY(write_file(dir + "/config.json", config, 0, 0600));
   TRY(write_file(dir + "/image.json",
                  Json{{"manifest", info.digest.str()}, {"image", o.image}}.dump() + "\n", 0, 0600));
-  for (const char* d : {"/rootfs", "/upper", "/work"})
-    if (::mkdir((dir + d).c_str(), 0755) < 0) return Error::from_errno(cat("mkdir ", dir, d));
-  std::vector<std::string> lowers;
-  for (auto it = info.config.diff_ids.rbegin(); it != info.config.diff_ids.rend(); ++it) {
-    if (!store.has_layer(*it)) return Error(ENOENT, "layer " + it->str() + " is missing from the store");
-    lowers.push_back(store.layer_path(*it));
-  }
-  if (lowers.empty()) return Error::invalid("image " + info.digest.str() + " has no layers");
-  TRYC(sys::mount("overlay", dir + "/rootfs", "overlay", MS_NODEV,
-                  overlay_options(lowers, dir + "/upper", dir + "/work")),
-       "mount the image's overlay");
-  mounted = true;
   cleanup.dismiss();
   return dir;
 }

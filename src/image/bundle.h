@@ -27,10 +27,6 @@ struct BundleOptions {
 Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<std::string>& args,
                                        const std::string& hostname, const ResolvedUser& user);
 
-// The overlayfs mount data for these lowers (top layer first), upper and work dirs.
-std::string overlay_options(const std::vector<std::string>& lowers_top_first, const std::string& upper,
-                            const std::string& work);
-
 // Builds and mounts the bundle; returns its directory. On failure nothing is left.
 Result<std::string> create_bundle(Store& store, const BundleOptions& o);
 

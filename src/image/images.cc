@@ -8,6 +8,7 @@
 
 #include "common/fs.h"
 #include "common/strings.h"
+#include "image/overlay.h"
 
 namespace vessel::image {
 
@@ -125,8 +126,12 @@ Status remove_image(Store& store, const std::string& ref) {
   TRY(store.save_index(idx));
   for (auto& b : gone_blobs)
     if (!keep_blobs.count(b)) TRY(store.remove_blob(Digest{b}));
-  for (auto& l : gone_layers)
-    if (!keep_layers.count(l)) TRYC(remove_tree(store.layer_path(Digest{l})), "remove layer " + l);
+  for (auto& l : gone_layers) {
+    if (keep_layers.count(l)) continue;
+    // The link first: a link left by a crash would point nowhere, a layer without one gets it back on use.
+    TRYC(remove_layer_links(store, Digest{l}), "remove layer " + l);
+    TRYC(remove_tree(store.layer_path(Digest{l})), "remove layer " + l);
+  }
   return ok();
 }
 

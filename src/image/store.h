@@ -2,6 +2,8 @@
 //   blobs/sha256/<hex>   content-addressed blobs (manifests, indexes, configs, layer tars), verified on write and read
 //   layers/<diffid hex>/ each layer unpacked once, never modified after (overlayfs lowers)
 //   images.json          the name index (NameIndex), replaced atomically under `lock`
+//   l/<short id>         short links to layers/<diffid hex>, named in overlayfs' lowerdir (see overlay.h)
+//   empty/               the lower of images without layers
 //   containers/<id>/     bundles of containers run from an image (see bundle.h)
 //   tmp/                 work files, renamed into place when complete
 #pragma once

@@ -22,6 +22,25 @@ TEST(Sha256, Vectors) {
   EXPECT_EQ(h.digest().hex, sha256("abc").hex);
 }
 
+// sha256() hashes buffers up to 64 KiB itself and larger ones with libcrypto, as Sha256 does always.
+TEST(Sha256, SmallBuffersAgreeWithLibcrypto) {
+  std::string data;
+  for (size_t n = 0; n <= 300; ++n) {  // every padding case: 55, 56, 63, 64, 119, 120, ...
+    Sha256 h;
+    h.update(data);
+    ASSERT_EQ(sha256(data).hex, h.digest().hex) << "length " << n;
+    data += static_cast<char>(n * 131 + 7);
+  }
+  for (size_t n : {4095u, 65535u, 65536u, 65537u, 200000u}) {
+    std::string big(n, '\0');
+    for (size_t i = 0; i < n; ++i) big[i] = static_cast<char>(i * 2654435761u >> 13);
+    Sha256 h;
+    h.update(big);
+    EXPECT_EQ(sha256(big).hex, h.digest().hex) << "length " << n;
+  }
+  EXPECT_EQ(sha256(std::string(1000000, 'a')).hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 TEST(DigestTest, Parse) {
   EXPECT_TRUE(Digest::parse("sha256:" + std::string(64, 'a')).ok());
   EXPECT_FALSE(Digest::parse("sha256:" + std::string(63, 'a')).ok());
