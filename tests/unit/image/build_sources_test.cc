@@ -1,6 +1,7 @@
 // The pure parts of the builder's sources: clean paths, .dockerignore rules,
 // matching and hashing in a temp context, and cache keys.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
