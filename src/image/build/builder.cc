@@ -162,11 +162,24 @@ class Builder {
       s.config = Json::parse(TRY(store_.read_blob(info->manifest.config.digest)), nullptr, false);
       if (!s.config.is_object()) return Error::invalid("base image " + base + ": config is not a JSON object");
       s.created = s.config.value("created", std::string(kScratchCreated));
+      cover_layers_with_history(s);
       s.key = sha256("FROM " + info->digest.str());
     }
     stages_.push_back(std::move(s));
     cmd_set_ = false;
     return ok();
+  }
+
+  // The history has an entry for each layer (OCI image-spec); an imported rootfs has none.
+  static void cover_layers_with_history(Stage& s) {
+    if (!s.config.contains("history") || !s.config["history"].is_array()) s.config["history"] = Json::array();
+    size_t with_layer = 0;
+    for (auto& h : s.config["history"]) with_layer += h.is_object() && !h.value("empty_layer", false);
+    Json missing = Json::array();
+    for (size_t i = with_layer; i < s.layers.size(); ++i)
+      missing.push_back({{"created", s.created}, {"created_by", "vessel image import"}});
+    for (auto& h : s.config["history"]) missing.push_back(h);
+    s.config["history"] = missing;
   }
 
   Result<ImageInfo> image_of(const std::string& ref) {

@@ -1,6 +1,7 @@
 #include "image/build/copy.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "container/rootfs_path.h"
 #include "image/layer.h"
 #include "image/libs.h"
+#include "sys/syscalls.h"
 
 namespace vessel::image::build {
 
@@ -19,6 +21,11 @@ namespace {
 
 using container::mkdir_in_root;
 using container::open_in_root;
+
+// A real (not O_PATH) fd of the directory `path` inside the root, for fchown/fchmod and *at() calls.
+Result<UniqueFd> open_dir(int root, const std::string& path) {
+  return sys::openat2(root, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+}
 
 // True when fd is a tar archive (any compression libarchive reads).
 bool is_tar(int fd) {
@@ -65,7 +72,7 @@ class Writer {
   Result<int> dir(const std::string& path) {
     if (auto it = dirs_.find(path); it != dirs_.end()) return it->second.get();
     TRYC(mkdir_in_root(root_, path, 0755), "destination " + path);
-    auto fd = TRYC(open_in_root(root_, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "destination " + path);
+    auto fd = TRYC(open_dir(root_, path), "destination " + path);
     int raw = fd.get();
     dirs_.emplace(path, std::move(fd));
     return raw;
@@ -144,7 +151,7 @@ Status copy_into(const SourceRoot& src, const std::vector<std::string>& rels, in
       auto file = TRY(src.open(rel, O_RDONLY));
       if (is_tar(file.get())) {
         TRY(w.dir(d));
-        auto rw = TRYC(open_in_root(rootfs_fd, d, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "destination " + d);
+        auto rw = TRYC(open_dir(rootfs_fd, d), "destination " + d);
         TRYC(unpack_tar(file.get(), rw.get(), UnpackOptions{.whiteouts = false}), "ADD " + rel);
         continue;
       }

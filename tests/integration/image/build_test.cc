@@ -176,5 +176,19 @@ TEST_F(BuildTest, HostileContextAndBaseStayInside) {
   expect_clean();
 }
 
+TEST_F(BuildTest, BuiltImageLoadsIntoPodmanAndRunsWithVesselAsRuntime) {
+  if (!have_tool("podman")) GTEST_SKIP() << "podman is not installed";
+  base_image("base");
+  put("Dockerfile", "FROM base\nRUN echo built-by-vessel > /msg\nENV WHO=podman\nCMD [\"sh\", \"-c\", \"cat /msg; echo $WHO\"]\n");
+  ASSERT_EQ(build().status, 0);
+  auto exp = vessel({"image", "export", "built", dir_ + "/built.tar"});
+  ASSERT_EQ(exp.status, 0) << exp.err;
+  auto load = podman({"load", "-i", dir_ + "/built.tar"});
+  ASSERT_EQ(load.status, 0) << load.err;
+  auto run = podman({"--runtime", VESSEL_BINARY, "run", "--rm", "localhost/built:latest"});
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_EQ(run.out, "built-by-vessel\npodman\n");
+}
+
 }  // namespace
 }  // namespace vessel::image::testing
