@@ -28,8 +28,10 @@ Result<ImageInfo> load_info(const Store& store, const ImageRecord& r) {
   return i;
 }
 
+}  // namespace
+
 // Blobs and layers an image needs (manifest, config, layer blobs; diff IDs).
-void add_refs(const Store& store, const Digest& manifest, std::set<std::string>& blobs, std::set<std::string>& layers) {
+void add_image_refs(const Store& store, const Digest& manifest, std::set<std::string>& blobs, std::set<std::string>& layers) {
   blobs.insert(manifest.hex);
   auto text = store.read_blob(manifest);
   if (!text) return;
@@ -41,8 +43,6 @@ void add_refs(const Store& store, const Digest& manifest, std::set<std::string>&
     if (auto cfg = parse_config(*c))
       for (auto& d : cfg->diff_ids) layers.insert(d.hex);
 }
-
-}  // namespace
 
 std::vector<Digest> images_in_use(const Store& store) {
   std::vector<Digest> out;
@@ -104,6 +104,7 @@ std::string images_json(const std::vector<ImageInfo>& images) {
 }
 
 Status remove_image(Store& store, const std::string& ref) {
+  auto gc = TRY(store.gc_lock(true));
   auto lock = TRY(store.lock());
   auto idx = TRY(store.load_index());
   auto* rec = TRY(idx.find(ref));
@@ -120,9 +121,9 @@ Status remove_image(Store& store, const std::string& ref) {
   idx.erase(target);
   // What the remaining images and the containers still need stays.
   std::set<std::string> keep_blobs, keep_layers, gone_blobs, gone_layers;
-  for (auto& r : idx.images()) add_refs(store, r.manifest, keep_blobs, keep_layers);
-  for (auto& d : used) add_refs(store, d, keep_blobs, keep_layers);
-  add_refs(store, target, gone_blobs, gone_layers);
+  for (auto& r : idx.images()) add_image_refs(store, r.manifest, keep_blobs, keep_layers);
+  for (auto& d : used) add_image_refs(store, d, keep_blobs, keep_layers);
+  add_image_refs(store, target, gone_blobs, gone_layers);
   TRY(store.save_index(idx));
   for (auto& b : gone_blobs)
     if (!keep_blobs.count(b)) TRY(store.remove_blob(Digest{b}));

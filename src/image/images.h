@@ -1,6 +1,7 @@
 // `vessel image ls / inspect / rm` over the store.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ std::string image_json(const ImageInfo& image);
 // Removes a name; when the image has no name left (or `ref` is its digest) removes the image
 // and the blobs and layers no other image (or container) uses. Refuses while a container uses it.
 Status remove_image(Store& store, const std::string& ref);
+
+// Adds the blobs (manifest, config, layer blobs) and the layers (diff IDs) that `manifest` needs.
+void add_image_refs(const Store& store, const Digest& manifest, std::set<std::string>& blobs, std::set<std::string>& layers);
 
 // Manifest digests of images that containers created from them still use.
 std::vector<Digest> images_in_use(const Store& store);

@@ -111,6 +111,14 @@ Result<StoreLock> Store::lock() {
   return StoreLock(std::move(fd));
 }
 
+Result<StoreLock> Store::gc_lock(bool exclusive) {
+  auto fd = TRY(open_file(root_ + "/gc.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  while (::flock(fd.get(), exclusive ? LOCK_EX : LOCK_SH) < 0) {
+    if (errno != EINTR) return Error::from_errno("lock " + root_ + "/gc.lock");
+  }
+  return StoreLock(std::move(fd));
+}
+
 Result<NameIndex> Store::load_index() const {
   std::string path = root_ + "/images.json";
   if (!path_exists(path)) return NameIndex{};

@@ -55,6 +55,9 @@ class Store {
 
   // Serialises every change of the store (import, rm, creating an image container).
   Result<StoreLock> lock();
+  // Keeps garbage collection (`image rm`, `image prune`: exclusive) away from work that writes
+  // blobs and layers before an image names them (`image build`: shared). Taken before lock().
+  Result<StoreLock> gc_lock(bool exclusive);
   Result<NameIndex> load_index() const;
   Status save_index(const NameIndex& idx);
 

@@ -424,6 +424,7 @@ class Builder {
 
 Result<BuildResult> build_image(Store& store, const BuildOptions& o) {
   for (auto& t : o.tags) TRYC(normalize_name(t), "-t " + t);
+  auto gc = TRY(store.gc_lock(false));  // no prune while layers exist that no image names yet
   Builder b(store, o);
   return b.build();
 }

@@ -176,6 +176,30 @@ TEST_F(BuildTest, HostileContextAndBaseStayInside) {
   expect_clean();
 }
 
+TEST_F(BuildTest, PruneRemovesWhatOnlyTheCacheUsed) {
+  base_image("base");
+  put("Dockerfile", "FROM base AS first\nRUN echo tmp > /t\nFROM base\nCOPY --from=first /t /kept\n");
+  ASSERT_EQ(build().status, 0);
+  auto layers_before = run_command({"sh", "-c", "ls " + images_ + "/layers | wc -l"}).out;
+  EXPECT_EQ(layers_before, "3\n");  // base, the first stage's RUN, the COPY
+  auto prune = vessel({"image", "prune"});
+  ASSERT_EQ(prune.status, 0) << prune.err;
+  EXPECT_NE(prune.out.find("1 layers"), std::string::npos) << prune.out;
+  EXPECT_EQ(run_command({"sh", "-c", "ls " + images_ + "/layers | wc -l"}).out, "2\n");
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b5", "--", "cat", "/kept"});
+  EXPECT_EQ(run.out, "tmp\n") << run.err;
+  // The pruned step runs again; the kept COPY is still cached.
+  auto again = build({"--progress"});
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(count(again.err, "Using cache"), 1u) << again.err;
+  // With the image gone, prune leaves only the base image.
+  ASSERT_EQ(vessel({"image", "rm", "built"}).status, 0);
+  ASSERT_EQ(vessel({"image", "prune"}).status, 0);
+  EXPECT_EQ(run_command({"sh", "-c", "ls " + images_ + "/layers | wc -l"}).out, "1\n");
+  EXPECT_EQ(vessel({"run", "--image", "base", "--rm", "--name", "b6", "--", "sh", "-c", "exit 0"}).status, 0);
+  expect_clean();
+}
+
 TEST_F(BuildTest, BuiltImageLoadsIntoPodmanAndRunsWithVesselAsRuntime) {
   if (!have_tool("podman")) GTEST_SKIP() << "podman is not installed";
   base_image("base");

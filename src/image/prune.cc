@@ -1,0 +1,69 @@
+#include "image/prune.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+#include "image/images.h"
+#include "image/overlay.h"
+
+namespace vessel::image {
+
+namespace {
+
+std::vector<std::string> entries(const std::string& dir) {
+  std::vector<std::string> out;
+  std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+  if (!d) return out;
+  while (dirent* e = ::readdir(d.get())) {
+    std::string n = e->d_name;
+    if (Digest::valid_hex(n)) out.push_back(n);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<PruneResult> prune_store(Store& store) {
+  auto gc = TRY(store.gc_lock(true));
+  auto lock = TRY(store.lock());
+  auto idx = TRY(store.load_index());
+  std::set<std::string> keep_blobs, keep_layers;
+  for (auto& r : idx.images()) add_image_refs(store, r.manifest, keep_blobs, keep_layers);
+  for (auto& d : images_in_use(store)) add_image_refs(store, d, keep_blobs, keep_layers);
+
+  PruneResult r;
+  // Cache records of layers that go are useless; the others stay (they cost a few bytes).
+  std::string cache_dir = store.root() + "/build-cache";
+  for (auto& key : entries(cache_dir)) {
+    auto text = read_file(cache_dir + "/" + key);
+    auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+    auto blob = j.is_object() ? Digest::parse(j.value("blob", "")) : Result<Digest>(Error::invalid("bad record"));
+    if (blob && keep_blobs.count(blob->hex)) continue;
+    if (::unlink((cache_dir + "/" + key).c_str()) < 0 && errno != ENOENT) return Error::from_errno("remove cache record " + key);
+    ++r.cache_records;
+  }
+  for (auto& hex : entries(store.root() + "/blobs/sha256")) {
+    if (keep_blobs.count(hex)) continue;
+    struct stat st{};
+    if (::stat(store.blob_path(Digest{hex}).c_str(), &st) == 0) r.bytes += st.st_size;
+    TRY(store.remove_blob(Digest{hex}));
+    ++r.blobs;
+  }
+  for (auto& hex : entries(store.root() + "/layers")) {
+    if (keep_layers.count(hex)) continue;
+    TRYC(remove_layer_links(store, Digest{hex}), "remove layer " + hex);
+    TRYC(remove_tree(store.layer_path(Digest{hex})), "remove layer " + hex);
+    ++r.layers;
+  }
+  return r;
+}
+
+}  // namespace vessel::image

@@ -1,0 +1,20 @@
+// `vessel image prune`: removes what no image and no container uses: blobs and
+// unpacked layers left by builds (intermediate stages, replaced tags) and by
+// removed names, and the build-cache records that point at them.
+#pragma once
+
+#include <cstdint>
+
+#include "common/error.h"
+#include "image/store.h"
+
+namespace vessel::image {
+
+struct PruneResult {
+  int blobs = 0, layers = 0, cache_records = 0;
+  int64_t bytes = 0;  // of the removed blobs
+};
+
+Result<PruneResult> prune_store(Store& store);
+
+}  // namespace vessel::image
