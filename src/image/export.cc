@@ -166,26 +166,13 @@ Status export_layout_dir(const Store& store, const Plan& p, const Target& t, Pro
   return ok();
 }
 
-struct WriterDeleter {
-  void operator()(archive* a) const { la().archive_write_free(a); }
-};
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { la().archive_entry_free(e); }
-};
-
-Error archive_error(archive* a, std::string_view what) {
-  int e = la().archive_errno(a);
-  const char* s = la().archive_error_string(a);
-  return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
-}
-
 // Writes the layout's entries into a tar (fixed owner and times: the same image gives the same archive).
 class LayoutTar {
  public:
   explicit LayoutTar(archive* a) : a_(a) {}
 
   Status header(const std::string& name, mode_t type, int64_t size) {
-    std::unique_ptr<archive_entry, EntryDeleter> e(la().archive_entry_new());
+    ArchiveEntryPtr e(la().archive_entry_new());
     la().archive_entry_set_pathname(e.get(), name.c_str());
     la().archive_entry_set_filetype(e.get(), type);
     la().archive_entry_set_perm(e.get(), type == AE_IFDIR ? 0755 : 0644);
@@ -218,7 +205,7 @@ Status export_archive(const Store& store, const Plan& p, const Target& t, Progre
   UniqueFd fd(raw);
   ScopeExit cleanup([&] { ::unlink(tmp.c_str()); });
   {
-    std::unique_ptr<archive, WriterDeleter> a(la().archive_write_new());
+    ArchiveWritePtr a(la().archive_write_new());
     if (!a) return Error(ENOMEM, "archive_write_new");
     la().archive_write_set_format_pax_restricted(a.get());
     if (la().archive_write_open_fd(a.get(), fd.get()) != ARCHIVE_OK) return archive_error(a.get(), "write " + tmp);

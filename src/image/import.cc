@@ -215,10 +215,7 @@ enum class ArchiveKind { kOciArchive, kDockerArchive, kRootfs };
 
 // Tells the kind of a tar by its top-level entries.
 Result<ArchiveKind> archive_kind(int fd) {
-  struct Free {
-    void operator()(archive* a) const { la().archive_read_free(a); }
-  };
-  std::unique_ptr<archive, Free> a(la().archive_read_new());
+  ArchiveReadPtr a(la().archive_read_new());
   la().archive_read_support_filter_all(a.get());
   la().archive_read_support_format_tar(a.get());
   la().archive_read_support_format_gnutar(a.get());

@@ -24,16 +24,7 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
-struct ArchiveDeleter {
-  void operator()(archive* a) const { la().archive_read_free(a); }
-};
-using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
-
-Error archive_error(archive* a, std::string_view what) {
-  int e = la().archive_errno(a);
-  const char* s = la().archive_error_string(a);
-  return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
-}
+using ArchivePtr = ArchiveReadPtr;
 
 Result<ArchivePtr> open_archive(int fd, bool raw) {
   if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");

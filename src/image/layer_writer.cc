@@ -33,21 +33,8 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr size_t kCopyBuffer = 1 << 20;
 
-struct WriterDeleter {
-  void operator()(archive* a) const { la().archive_write_free(a); }
-};
-using WriterPtr = std::unique_ptr<archive, WriterDeleter>;
-
-struct EntryDeleter {
-  void operator()(archive_entry* e) const { la().archive_entry_free(e); }
-};
-using EntryPtr = std::unique_ptr<archive_entry, EntryDeleter>;
-
-Error archive_error(archive* a, std::string_view what) {
-  int e = la().archive_errno(a);
-  const char* s = la().archive_error_string(a);
-  return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
-}
+using WriterPtr = ArchiveWritePtr;
+using EntryPtr = ArchiveEntryPtr;
 
 // The compressed end of the pipeline: hashes the gzip bytes and writes them to the blob's temp file.
 struct BlobSink {

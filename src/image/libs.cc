@@ -65,6 +65,12 @@ Result<const LibCrypto*> load_libcrypto() {
 }
 
 const LibArchive& la() { return or_die(load_libarchive()); }
+
+Error archive_error(archive* a, std::string_view what) {
+  int e = la().archive_errno(a);
+  const char* s = la().archive_error_string(a);
+  return Error(e > 0 ? e : EIO, cat(what, ": ", s ? s : "unknown archive error"));
+}
 const LibCrypto& crypto() { return or_die(load_libcrypto()); }
 
 }  // namespace vessel::image

@@ -8,6 +8,9 @@
 #include <archive_entry.h>
 #include <openssl/evp.h>
 
+#include <memory>
+#include <string_view>
+
 #include "common/error.h"
 
 namespace vessel::image {
@@ -36,5 +39,22 @@ Result<const LibCrypto*> load_libcrypto();
 // with a message if the library cannot be loaded.
 const LibArchive& la();
 const LibCrypto& crypto();
+
+// Owning pointers of libarchive objects.
+struct ArchiveReadDeleter {
+  void operator()(archive* a) const { la().archive_read_free(a); }
+};
+struct ArchiveWriteDeleter {
+  void operator()(archive* a) const { la().archive_write_free(a); }
+};
+struct ArchiveEntryDeleter {
+  void operator()(archive_entry* e) const { la().archive_entry_free(e); }
+};
+using ArchiveReadPtr = std::unique_ptr<archive, ArchiveReadDeleter>;
+using ArchiveWritePtr = std::unique_ptr<archive, ArchiveWriteDeleter>;
+using ArchiveEntryPtr = std::unique_ptr<archive_entry, ArchiveEntryDeleter>;
+
+// libarchive's last error on `a` as an Error: "<what>: <message>".
+Error archive_error(archive* a, std::string_view what);
 
 }  // namespace vessel::image

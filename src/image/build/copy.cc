@@ -29,11 +29,8 @@ Result<UniqueFd> open_dir(int root, const std::string& path) {
 
 // True when fd is a tar archive (any compression libarchive reads).
 bool is_tar(int fd) {
-  struct Free {
-    void operator()(archive* a) const { la().archive_read_free(a); }
-  };
   if (::lseek(fd, 0, SEEK_SET) < 0) return false;
-  std::unique_ptr<archive, Free> a(la().archive_read_new());
+  ArchiveReadPtr a(la().archive_read_new());
   la().archive_read_support_filter_all(a.get());
   la().archive_read_support_format_tar(a.get());
   la().archive_read_support_format_gnutar(a.get());
