@@ -1,8 +1,9 @@
 // The image store end to end with the real binary (root): import a busybox
 // rootfs tar and a two-layer OCI layout, run them on overlayfs, delete, image rm,
-// and a round trip through `podman save --format oci-archive`.
+// a round trip through `podman save --format oci-archive`, and hostile tars.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
@@ -133,6 +134,43 @@ TEST_F(ImageTest, PodmanOciArchiveRoundTrip) {
   EXPECT_NE(vi2.out.find("localhost/vessel-busybox:test"), std::string::npos) << vi2.out;
   auto run2 = vessel({"run", "--image", "localhost/vessel-busybox:test", "--rm", "--name", "t1", "--", "echo", "hi"});
   EXPECT_EQ(run2.out, "hi\n") << run2.err;
+}
+
+// `vessel image import` of hostile tars, one attack per tar: each is refused with an error naming
+// the entry, and nothing is written outside the store's layer directory (nor left in the store).
+TEST_F(ImageTest, HostileTarsAreRefusedOneAttackEach) {
+  std::string outside = dir_ + "/outside";
+  ASSERT_TRUE(mkdir_p(outside).ok());
+  struct Attack {
+    std::string name, entry;
+    std::function<void(TarBuilder&)> make;
+  };
+  std::vector<Attack> attacks = {
+      {"dotdot", "../../outside/dotdot", [](TarBuilder& t) { t.file("../../outside/dotdot", "x"); }},
+      {"absolute", outside + "/absolute", [&](TarBuilder& t) { t.file(outside + "/absolute", "x"); }},
+      {"symlink-dir", "link/symlink-dir", [&](TarBuilder& t) { t.symlink("link", outside).file("link/symlink-dir", "x"); }},
+      {"symlink-abs", "etc/passwd", [](TarBuilder& t) { t.symlink("etc", "/etc").file("etc/passwd", "owned"); }},
+      {"hardlink-abs", "hl", [](TarBuilder& t) { t.hardlink("hl", "/etc/shadow"); }},
+      {"hardlink-dotdot", "hl2", [](TarBuilder& t) { t.hardlink("hl2", "../../outside/x"); }},
+      {"hardlink-via-symlink", "hl3", [](TarBuilder& t) { t.symlink("l", "/etc").hardlink("hl3", "l/shadow"); }},
+      {"chardev", "mem", [](TarBuilder& t) { t.chardev("mem", 1, 1); }},
+  };
+  for (auto& a : attacks) {
+    std::string tar = dir_ + "/" + a.name + ".tar";
+    {
+      TarBuilder t(tar);
+      t.dir("bin");
+      a.make(t);
+    }
+    auto imp = vessel({"image", "import", tar, "--name", a.name});
+    EXPECT_NE(imp.status, 0) << a.name;
+    EXPECT_NE(imp.err.find(a.entry), std::string::npos) << a.name << ": " << imp.err;
+    EXPECT_EQ(run_command({"sh", "-c", "ls -A " + outside}).out, "") << a.name;
+    EXPECT_EQ(run_command({"sh", "-c", "ls -A " + images_ + "/layers " + images_ + "/tmp"}).out,
+              images_ + "/layers:\n\n" + images_ + "/tmp:\n")
+        << a.name;
+  }
+  EXPECT_EQ(slurp("/etc/shadow").find("owned"), std::string::npos);
 }
 
 }  // namespace
