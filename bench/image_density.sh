@@ -27,9 +27,10 @@ state=$dir/state images=$dir/images prefix="dens$$-"
 v() { "$vessel" --root "$state" --image-root "$images" "$@"; }
 export vessel state images prefix
 
+# Every container of the private state root is ours: delete them all, whatever their names.
 cleanup() {
   if [[ -d $state ]]; then
-    ls "$state" | grep "^$prefix" | xargs -r -P "$parallel" -I{} "$vessel" --root "$state" --image-root "$images" delete --force {} >/dev/null 2>&1 || true
+    "$vessel" --root "$state" list -q 2>/dev/null | xargs -r -P "$parallel" -I{} "$vessel" --root "$state" --image-root "$images" delete --force {} >/dev/null 2>&1 || true
   fi
   grep -o " $images/[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   rm -rf "$dir"
