@@ -3,6 +3,7 @@
 // (a rootfs tar, an OCI layout) and a podman confined to the temp dir.
 #pragma once
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,18 +36,33 @@ inline std::string slurp(const std::string& path) {
 // True when `tool` is on PATH.
 inline bool have_tool(const std::string& tool) { return run_command({"sh", "-c", "command -v " + tool}).status == 0; }
 
+inline constexpr const char* kBusyboxPasswd = "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n";
+inline constexpr const char* kBusyboxGroup = "root:x:0:\napp:x:1000:\n";
+
 // A busybox rootfs in a tar (plus `extra` files); `filter` "gzip" or "zstd" compresses it.
-// Its passwd and group know root and app (1000).
+// /etc/passwd and /etc/group hold `passwd` and `group` ("" leaves the file out).
 inline void busybox_tar(const std::string& path, const std::vector<std::pair<std::string, std::string>>& extra = {},
-                        const std::string& filter = "") {
+                        const std::string& filter = "", const std::string& passwd = kBusyboxPasswd,
+                        const std::string& group = kBusyboxGroup) {
   TarBuilder t(path, filter);
   for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
   t.file("bin/busybox", slurp("/bin/busybox"), 0755);
-  for (auto* a : {"sh", "echo", "cat", "ls", "test", "sleep", "mkdir", "rm", "pwd", "id", "stat"})
+  for (auto* a : {"sh", "echo", "cat", "ls", "test", "sleep", "mkdir", "rm", "pwd", "id", "stat", "wc"})
     t.symlink(std::string("bin/") + a, "busybox");
-  t.file("etc/passwd", "root:x:0:0:root:/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n");
-  t.file("etc/group", "root:x:0:\napp:x:1000:\n");
+  if (!passwd.empty()) t.file("etc/passwd", passwd);
+  if (!group.empty()) t.file("etc/group", group);
   for (auto& [n, d] : extra) t.file(n, d);
+}
+
+// The names in a directory (none when it does not exist).
+inline std::vector<std::string> dir_entries(const std::string& path) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(path.c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::string n = e->d_name; n != "." && n != "..") out.push_back(n);
+    ::closedir(d);
+  }
+  return out;
 }
 
 class ImageFixture : public ::testing::Test {
@@ -61,7 +77,7 @@ class ImageFixture : public ::testing::Test {
   }
   void TearDown() override {
     if (dir_.empty()) return;
-    for (auto* id : {"t1", "t2", "t3", "t4"}) vessel({"delete", "--force", id});
+    for (auto* id : {"t1", "t2", "t3", "t4", "o1", "o2", "o3"}) vessel({"delete", "--force", id});
     if (podman_used_) {
       (void)podman({"rmi", "--all", "--force"});
       run_command({"sh", "-c", "umount -R " + dir_ + "/storage 2>/dev/null; true"});
@@ -90,6 +106,15 @@ class ImageFixture : public ::testing::Test {
     cmd.insert(cmd.end(), args.begin(), args.end());
     return run_command(cmd, "", 120);
   }
+  // The mountinfo line of the overlay at `target` ("" when none).
+  std::string mount_options(const std::string& target) {
+    std::ifstream m("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(m, line))
+      if (line.find(" " + target + " ") != std::string::npos && line.find(" - overlay ") != std::string::npos)
+        return line;
+    return "";
+  }
   bool mounted_below(const std::string& p) {
     std::ifstream m("/proc/self/mountinfo");
     std::string line;
@@ -97,8 +122,9 @@ class ImageFixture : public ::testing::Test {
       if (line.find(" " + p) != std::string::npos) return true;
     return false;
   }
-  // Writes an OCI layout holding one image made of these plain-tar layers.
-  void oci_layout(const std::string& layout, const std::vector<std::string>& layer_tars, const std::string& ref) {
+  // Writes an OCI layout holding one image made of these plain-tar layers, with this runtime config.
+  void oci_layout(const std::string& layout, const std::vector<std::string>& layer_tars, const std::string& ref,
+                  const nlohmann::json& run_config = {{"Cmd", {"sh", "-c", "echo from-cmd"}}, {"WorkingDir", "/tmp"}}) {
     ASSERT_TRUE(mkdir_p(layout + "/blobs/sha256").ok());
     auto put = [&](const std::string& data) {
       auto d = sha256(data);
@@ -113,7 +139,7 @@ class ImageFixture : public ::testing::Test {
       diff_ids.push_back(d.str());
     }
     std::string config = nlohmann::json{{"architecture", "amd64"}, {"os", "linux"},
-                                        {"config", {{"Cmd", {"sh", "-c", "echo from-cmd"}}, {"WorkingDir", "/tmp"}}},
+                                        {"config", run_config},
                                         {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}
                              .dump();
     auto cd = put(config);

@@ -16,115 +16,19 @@
 #include "common/fs.h"
 #include "image/digest.h"
 #include "image/overlay.h"
-#include "integration/container/fixture.h"
-#include "unit/image/tar_builder.h"
+#include "integration/image/image_fixture.h"
 
 namespace vessel::image {
 namespace {
 
-using testing::Output;
-using testing::run_command;
-using vessel::testing::TarBuilder;
+using namespace vessel::image::testing;
 using Json = nlohmann::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
-// A busybox rootfs in a tar with these /etc/passwd and /etc/group ("" leaves the file out).
-void busybox_tar(const std::string& path, const std::string& passwd, const std::string& group) {
-  TarBuilder t(path);
-  for (auto* d : {"./", "bin", "dev", "proc", "sys", "tmp", "etc"}) t.dir(d);
-  t.file("bin/busybox", slurp("/bin/busybox"), 0755);
-  for (auto* a : {"sh", "echo", "cat", "ls", "test", "id", "wc", "sleep"}) t.symlink(std::string("bin/") + a, "busybox");
-  if (!passwd.empty()) t.file("etc/passwd", passwd);
-  if (!group.empty()) t.file("etc/group", group);
-}
-
-std::vector<std::string> dir_entries(const std::string& path) {
-  std::vector<std::string> out;
-  if (DIR* d = ::opendir(path.c_str())) {
-    while (dirent* e = ::readdir(d))
-      if (std::string n = e->d_name; n != "." && n != "..") out.push_back(n);
-    ::closedir(d);
-  }
-  return out;
-}
-
-class OverlayUserTest : public ::testing::Test {
+class OverlayUserTest : public ImageFixture {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) GTEST_SKIP() << "needs root (overlayfs, containers)";
-    char tmpl[] = "/tmp/vessel-ovl-it.XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    images_ = dir_ + "/images";
-    state_ = dir_ + "/state";
-  }
-  void TearDown() override {
-    if (dir_.empty()) return;
-    for (auto* id : {"o1", "o2", "o3"}) vessel({"delete", "--force", id});
-    (void)remove_tree(dir_);
-  }
-  Output vessel(std::vector<std::string> args) {
-    args.insert(args.begin(), {VESSEL_BINARY, "--root", state_, "--image-root", images_});
-    return run_command(args, "", 120);
-  }
-  bool mounted_below(const std::string& p) {
-    std::ifstream m("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(m, line))
-      if (line.find(" " + p) != std::string::npos) return true;
-    return false;
-  }
-  // The mount options of the overlay at `target` ("" when none).
-  std::string mount_options(const std::string& target) {
-    std::ifstream m("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(m, line))
-      if (line.find(" " + target + " ") != std::string::npos && line.find(" - overlay ") != std::string::npos)
-        return line;
-    return "";
-  }
-  // Writes an OCI layout with one image of these plain-tar layers and this config.
-  void oci_layout(const std::string& layout, const std::vector<std::string>& layer_tars, const std::string& ref,
-                  const Json& run_config) {
-    ASSERT_TRUE(mkdir_p(layout + "/blobs/sha256").ok());
-    auto put = [&](const std::string& data) {
-      auto d = sha256(data);
-      EXPECT_TRUE(write_file(layout + "/blobs/sha256/" + d.hex, data).ok());
-      return d;
-    };
-    Json layers = Json::array(), diff_ids = Json::array();
-    for (auto& t : layer_tars) {
-      auto data = slurp(t);
-      auto d = put(data);
-      layers.push_back({{"mediaType", "application/vnd.oci.image.layer.v1.tar"}, {"digest", d.str()}, {"size", data.size()}});
-      diff_ids.push_back(d.str());
-    }
-    std::string config = Json{{"architecture", "amd64"}, {"os", "linux"}, {"config", run_config},
-                              {"rootfs", {{"type", "layers"}, {"diff_ids", diff_ids}}}}
-                             .dump();
-    auto cd = put(config);
-    std::string manifest =
-        Json{{"schemaVersion", 2},
-             {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
-             {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"}, {"digest", cd.str()}, {"size", config.size()}}},
-             {"layers", layers}}
-            .dump();
-    auto md = put(manifest);
-    Json index = {{"schemaVersion", 2},
-                  {"manifests", {{{"mediaType", "application/vnd.oci.image.manifest.v1+json"}, {"digest", md.str()},
-                                  {"size", manifest.size()}, {"annotations", {{"org.opencontainers.image.ref.name", ref}}}}}}};
-    ASSERT_TRUE(write_file(layout + "/index.json", index.dump()).ok());
-    ASSERT_TRUE(write_file(layout + "/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}").ok());
-  }
   // Imports an image of busybox plus `n` layers, layer i adding /many/f<i>.
   void import_many(int n, const std::string& ref) {
-    busybox_tar(dir_ + "/base.tar", "root:x:0:0:root:/:/bin/sh\n", "");
+    busybox_tar(dir_ + "/base.tar", {}, "", "root:x:0:0:root:/:/bin/sh\n", "");
     std::vector<std::string> tars = {dir_ + "/base.tar"};
     for (int i = 0; i < n; ++i) {
       std::string t = dir_ + "/l" + std::to_string(i) + ".tar";
@@ -136,7 +40,6 @@ class OverlayUserTest : public ::testing::Test {
     ASSERT_EQ(imp.status, 0) << imp.err;
   }
 
-  std::string dir_, images_, state_;
 };
 
 TEST_F(OverlayUserTest, ImageOf120LayersSeesEveryLayer) {
@@ -254,7 +157,7 @@ TEST_F(OverlayUserTest, LayerMissingBehindItsLinkIsNamed) {
 }
 
 TEST_F(OverlayUserTest, ImageUserResolvedThroughTheImagesPasswdAndGroup) {
-  busybox_tar(dir_ + "/bb.tar",
+  busybox_tar(dir_ + "/bb.tar", {}, "",
               "root:x:0:0:root:/:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\n",
               "root:x:0:\napp:x:1001:\nextra:x:2000:root,app\nother:x:3000:root\n");
   oci_layout(dir_ + "/layout-app", {dir_ + "/bb.tar"}, "localhost/user:app", Json{{"User", "app"}, {"Cmd", {"id"}}});
@@ -278,7 +181,7 @@ TEST_F(OverlayUserTest, ImageUserResolvedThroughTheImagesPasswdAndGroup) {
 }
 
 TEST_F(OverlayUserTest, UnknownUserIsAClearErrorAndLeavesNothing) {
-  busybox_tar(dir_ + "/bb.tar", "root:x:0:0:root:/:/bin/sh\n", "root:x:0:\n");
+  busybox_tar(dir_ + "/bb.tar", {}, "", "root:x:0:0:root:/:/bin/sh\n", "root:x:0:\n");
   oci_layout(dir_ + "/layout", {dir_ + "/bb.tar"}, "localhost/user:ghost", Json{{"User", "ghost"}, {"Cmd", {"id"}}});
   oci_layout(dir_ + "/layout-g", {dir_ + "/bb.tar"}, "localhost/user:ghostgroup", Json{{"User", "root:ghosts"}, {"Cmd", {"id"}}});
   ASSERT_EQ(vessel({"image", "import", dir_ + "/layout"}).status, 0);
