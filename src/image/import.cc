@@ -16,6 +16,7 @@
 #include "image/layer.h"
 #include "image/manifest.h"
 #include "sys/syscalls.h"
+#include "image/json_fields.h"
 
 namespace vessel::image {
 
@@ -108,10 +109,10 @@ Status collect_manifests(Store& store, int layout, const Json& index, std::vecto
   for (auto& m : index["manifests"]) {
     if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) return Error::invalid("index entry without digest");
     auto d = TRY(Digest::parse(m["digest"].get<std::string>()));
-    std::string mt = m.value("mediaType", "");
+    std::string mt = string_field(m, "mediaType");
     if (m.contains("platform") && m["platform"].is_object()) {
       auto& p = m["platform"];
-      if (p.value("os", "linux") != "linux" || p.value("architecture", "amd64") != "amd64") continue;
+      if (string_field(p, "os", "linux") != "linux" || string_field(p, "architecture", "amd64") != "amd64") continue;
     }
     // containerd and `docker save` keep the full name in their own annotation and a bare tag in ref.name.
     std::string ref = annotation(m, "io.containerd.image.name");

@@ -13,6 +13,7 @@
 #include "common/fs.h"
 #include "image/images.h"
 #include "image/overlay.h"
+#include "image/json_fields.h"
 
 namespace vessel::image {
 
@@ -45,7 +46,7 @@ Result<PruneResult> prune_store(Store& store) {
   for (auto& key : entries(cache_dir)) {
     auto text = read_file(cache_dir + "/" + key);
     auto j = text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    auto blob = j.is_object() ? Digest::parse(j.value("blob", "")) : Result<Digest>(Error::invalid("bad record"));
+    auto blob = j.is_object() ? Digest::parse(string_field(j, "blob")) : Result<Digest>(Error::invalid("bad record"));
     if (blob && keep_blobs.count(blob->hex)) continue;
     if (::unlink((cache_dir + "/" + key).c_str()) < 0 && errno != ENOENT) return Error::from_errno("remove cache record " + key);
     ++r.cache_records;

@@ -15,6 +15,8 @@ Result<Json> parse_json(const std::string& text, const std::string& what) {
       (void)again;
     } catch (const Json::parse_error& e) {
       return Error::invalid(cat(what, ": invalid JSON at byte ", e.byte));
+    } catch (const Json::exception& e) {  // e.g. out_of_range: a number too large for a double
+      return Error::invalid(cat(what, ": invalid JSON (", e.what(), ")"));
     }
     return Error::invalid(cat(what, ": invalid JSON"));
   }

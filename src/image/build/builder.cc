@@ -18,6 +18,7 @@
 #include "image/images.h"
 #include "image/progress.h"
 #include "image/user.h"
+#include "image/json_fields.h"
 
 namespace vessel::image::build {
 
@@ -161,7 +162,7 @@ class Builder {
       s.diff_ids = info->config.diff_ids;
       s.config = Json::parse(TRY(store_.read_blob(info->manifest.config.digest)), nullptr, false);
       if (!s.config.is_object()) return Error::invalid("base image " + base + ": config is not a JSON object");
-      s.created = s.config.value("created", std::string(kScratchCreated));
+      s.created = string_field(s.config, "created", kScratchCreated);
       cover_layers_with_history(s);
       s.key = sha256("FROM " + info->digest.str());
     }
@@ -174,7 +175,7 @@ class Builder {
   static void cover_layers_with_history(Stage& s) {
     if (!s.config.contains("history") || !s.config["history"].is_array()) s.config["history"] = Json::array();
     size_t with_layer = 0;
-    for (auto& h : s.config["history"]) with_layer += h.is_object() && !h.value("empty_layer", false);
+    for (auto& h : s.config["history"]) with_layer += h.is_object() && !bool_field(h, "empty_layer");
     Json missing = Json::array();
     for (size_t i = with_layer; i < s.layers.size(); ++i)
       missing.push_back({{"created", s.created}, {"created_by", "vessel image import"}});
@@ -215,24 +216,24 @@ class Builder {
     if (k == "ENV") {
       for (auto& [key, value] : TRY(key_values(in.args, vars, true, df_.escape))) s.set_env(key, value);
     } else if (k == "LABEL") {
-      for (auto& [key, value] : TRY(key_values(in.args, vars, true, df_.escape))) run["Labels"][key] = value;
+      for (auto& [key, value] : TRY(key_values(in.args, vars, true, df_.escape))) object_field(run, "Labels")[key] = value;
     } else if (k == "MAINTAINER") {
       s.config["author"] = in.args;
     } else if (k == "WORKDIR") {
       std::string dir = TRY(expand(in.args, vars, df_.escape));
       if (dir.empty()) return Error::invalid("WORKDIR needs a path");
-      std::string base = run.value("WorkingDir", std::string("/"));
+      std::string base = string_field(run, "WorkingDir", "/");
       run["WorkingDir"] = clean_path(dir[0] == '/' ? dir : (base.empty() ? "/" : base) + "/" + dir);
     } else if (k == "USER") {
       std::string user = TRY(expand(in.args, vars, df_.escape));
       if (user.empty()) return Error::invalid("USER needs a user");
       run["User"] = user;
     } else if (k == "EXPOSE") {
-      for (auto& p : TRY(words(in.args, vars, df_.escape))) run["ExposedPorts"][TRY(port_key(p))] = Json::object();
+      for (auto& p : TRY(words(in.args, vars, df_.escape))) object_field(run, "ExposedPorts")[TRY(port_key(p))] = Json::object();
     } else if (k == "VOLUME") {
       std::vector<std::string> vols = in.exec ? *in.exec : TRY(words(in.args, vars, df_.escape));
       if (vols.empty()) return Error::invalid("VOLUME needs a path");
-      for (auto& v : vols) run["Volumes"][v] = Json::object();
+      for (auto& v : vols) object_field(run, "Volumes")[v] = Json::object();
     } else if (k == "STOPSIGNAL") {
       run["StopSignal"] = TRY(expand(in.args, vars, df_.escape));
     } else if (k == "SHELL") {
@@ -311,9 +312,9 @@ class Builder {
     step.argv = command(s, in);
     if (step.argv.empty()) return Error::invalid("RUN needs a command");
     step.env = run_env(s);
-    step.cwd = s.run().value("WorkingDir", std::string("/"));
+    step.cwd = string_field(s.run(), "WorkingDir", "/");
     if (step.cwd.empty()) step.cwd = "/";
-    step.user = s.run().value("User", std::string());
+    step.user = string_field(s.run(), "User");
     step.quiet = o_.quiet;
     step.runtime_root = o_.runtime_root;
     Digest key = step_key(s.key, "RUN " + Json(step.argv).dump() + Json(step.env).dump() + step.cwd + "|" + step.user);
@@ -333,7 +334,7 @@ class Builder {
     if (ws.size() < 2) return Error::invalid(in.keyword + " needs a source and a destination");
     std::string dest = ws.back();
     ws.pop_back();
-    std::string workdir = s.run().value("WorkingDir", std::string("/"));
+    std::string workdir = string_field(s.run(), "WorkingDir", "/");
     if (dest[0] != '/') dest = (workdir.empty() ? "/" : workdir) + "/" + dest;
 
     // Where the files come from: the context, an earlier stage, or an image.

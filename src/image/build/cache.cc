@@ -4,6 +4,7 @@
 
 #include "common/fs.h"
 #include "image/import.h"
+#include "image/json_fields.h"
 
 namespace vessel::image::build {
 
@@ -24,14 +25,14 @@ std::optional<CacheRecord> BuildCache::get(const Digest& key) {
   if (!text) return std::nullopt;
   auto j = Json::parse(*text, nullptr, false);
   if (!j.is_object()) return std::nullopt;
-  auto blob = Digest::parse(j.value("blob", ""));
-  auto diff = Digest::parse(j.value("diffId", ""));
+  auto blob = Digest::parse(string_field(j, "blob"));
+  auto diff = Digest::parse(string_field(j, "diffId"));
   if (!blob || !diff || !store_.has_blob(*blob)) return std::nullopt;
   if (!ensure_layer(store_, *blob, *diff)) return std::nullopt;
   CacheRecord r;
-  r.layer.descriptor = Descriptor{j.value("mediaType", ""), *blob, j.value("size", int64_t{0})};
+  r.layer.descriptor = Descriptor{string_field(j, "mediaType"), *blob, int_field(j, "size")};
   r.layer.diff_id = *diff;
-  r.created = j.value("created", "");
+  r.created = string_field(j, "created");
   return r;
 }
 

@@ -12,6 +12,7 @@
 #include "container/rootfs_path.h"
 #include "image/bundle.h"
 #include "image/user.h"
+#include "image/json_fields.h"
 
 namespace vessel::image::build {
 
@@ -32,7 +33,7 @@ Result<std::string> step_config(const WorkRoot& root, const RunStep& s) {
   auto& ns = spec["linux"]["namespaces"];
   Json kept = Json::array();
   for (auto& n : ns)
-    if (n.value("type", "") != "network") kept.push_back(n);
+    if (string_field(n, "type") != "network") kept.push_back(n);
   ns = kept;
   return spec.dump(2) + "\n";
 }

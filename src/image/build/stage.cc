@@ -1,6 +1,7 @@
 #include "image/build/stage.h"
 
 #include "common/strings.h"
+#include "image/json_fields.h"
 
 namespace vessel::image::build {
 
@@ -55,8 +56,8 @@ void Stage::add_layer(const Descriptor& blob, const Digest& diff_id) {
 std::string Stage::config_json() const {
   Json c = config;
   c["created"] = created;
-  c["architecture"] = c.value("architecture", "amd64");
-  c["os"] = c.value("os", "linux");
+  c["architecture"] = string_field(c, "architecture", "amd64");
+  c["os"] = string_field(c, "os", "linux");
   Json ids = Json::array();
   for (auto& d : diff_ids) ids.push_back(d.str());
   c["rootfs"] = {{"type", "layers"}, {"diff_ids", ids}};

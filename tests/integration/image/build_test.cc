@@ -176,6 +176,19 @@ TEST_F(BuildTest, HostileContextAndBaseStayInside) {
   expect_clean();
 }
 
+TEST_F(BuildTest, BaseImageConfigOfWrongTypesIsNoCrash) {
+  busybox_tar(dir_ + "/bb.tar");
+  oci_layout(dir_ + "/layout", {dir_ + "/bb.tar"}, "localhost/odd:1",
+             {{"WorkingDir", 7}, {"Labels", "x"}, {"Env", "y"}, {"User", 5}, {"Cmd", "sh"}, {"ExposedPorts", 1}});
+  ASSERT_EQ(vessel({"image", "import", dir_ + "/layout"}).status, 0);
+  put("Dockerfile", "FROM localhost/odd:1\nLABEL a=b\nEXPOSE 80\nVOLUME /v\nRUN echo ok > /ok\nCMD [\"cat\", \"/ok\"]\n");
+  auto b = build();
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b7"});
+  EXPECT_EQ(run.out, "ok\n") << run.err;
+  expect_clean();
+}
+
 TEST_F(BuildTest, PruneRemovesWhatOnlyTheCacheUsed) {
   base_image("base");
   put("Dockerfile", "FROM base AS first\nRUN echo tmp > /t\nFROM base\nCOPY --from=first /t /kept\n");
