@@ -1,11 +1,10 @@
 #include "image/build/dockerfile.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <map>
-#include <sstream>
+
+#include "unit/corpus.h"
 
 namespace vessel::image::build {
 namespace {
@@ -543,32 +542,24 @@ TEST(DockerfileKeyValues, BacktickEscape) {
 // The fuzzer's seeds are realistic Dockerfiles: each parses, and its arguments expand.
 
 TEST(DockerfileCorpus, SeedsParseAndExpand) {
-  std::string dir = std::string(VESSEL_SOURCE_DIR) + "/tests/fuzz/corpus/dockerfile";
-  DIR* d = ::opendir(dir.c_str());
-  ASSERT_NE(d, nullptr) << dir;
   int files = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream f(dir + "/" + e->d_name, std::ios::binary);
-    std::stringstream ss;
-    ss << f.rdbuf();
+  for (auto& [name, text] : vessel::testing::corpus_files("dockerfile")) {
     ++files;
-    auto df = parse_dockerfile(ss.str());
-    ASSERT_TRUE(df.ok()) << e->d_name << ": " << df.error().message();
+    auto df = parse_dockerfile(text);
+    ASSERT_TRUE(df.ok()) << name << ": " << df.error().message();
     for (const auto& in : df->instructions) {
       if (in.keyword == "ENV" || in.keyword == "LABEL") {
         auto kv = key_values(in.args, vars(), true, df->escape);
-        EXPECT_TRUE(kv.ok()) << e->d_name << " line " << in.line << ": " << kv.error().message();
+        EXPECT_TRUE(kv.ok()) << name << " line " << in.line << ": " << kv.error().message();
       } else if (in.keyword == "ARG") {
         auto args = arg_values(in.args, vars(), df->escape);
-        EXPECT_TRUE(args.ok()) << e->d_name << " line " << in.line << ": " << args.error().message();
+        EXPECT_TRUE(args.ok()) << name << " line " << in.line << ": " << args.error().message();
       } else if (in.keyword == "FROM" || in.keyword == "WORKDIR" || in.keyword == "USER" || (in.keyword == "COPY" && !in.exec)) {
         auto w = words(in.args, vars(), df->escape);
-        EXPECT_TRUE(w.ok()) << e->d_name << " line " << in.line << ": " << w.error().message();
+        EXPECT_TRUE(w.ok()) << name << " line " << in.line << ": " << w.error().message();
       }
     }
   }
-  ::closedir(d);
   EXPECT_GE(files, 4);
 }
 
