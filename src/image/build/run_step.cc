@@ -1,6 +1,8 @@
 #include "image/build/run_step.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,8 +13,9 @@
 #include "common/strings.h"
 #include "container/rootfs_path.h"
 #include "image/bundle.h"
-#include "image/user.h"
 #include "image/json_fields.h"
+#include "image/user.h"
+#include "sys/syscalls.h"
 
 namespace vessel::image::build {
 
@@ -20,7 +23,24 @@ namespace {
 
 using Json = nlohmann::json;
 
-Result<std::string> step_config(const WorkRoot& root, const RunStep& s) {
+// The host's name resolution files, bound read-only where the image has the file or none
+// (not over a symlink of the image, whose target would be created inside it).
+void bind_host_files(WorkRoot& root, Json& spec) {
+  for (const char* path : {"/etc/resolv.conf", "/etc/hosts"}) {
+    struct stat host{};
+    if (::stat(path, &host) < 0 || !S_ISREG(host.st_mode)) continue;
+    bool in_image = false;
+    if (auto fd = sys::openat2(root.rootfs_fd(), path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0, RESOLVE_IN_ROOT)) {
+      struct stat st{};
+      if (::fstat(fd->get(), &st) < 0 || !S_ISREG(st.st_mode)) continue;
+      in_image = true;
+    }
+    spec["mounts"].push_back({{"destination", path}, {"type", "bind"}, {"source", path}, {"options", {"rbind", "ro", "nosuid", "nodev"}}});
+    if (!in_image) root.drop_on_commit(path);
+  }
+}
+
+Result<std::string> step_config(WorkRoot& root, const RunStep& s) {
   TRYC(container::mkdir_in_root(root.rootfs_fd(), s.cwd, 0755), "WORKDIR " + s.cwd);
   auto user = TRYC(resolve_user(root.rootfs_fd(), s.user), "USER " + s.user);
   RunConfig run;
@@ -35,12 +55,13 @@ Result<std::string> step_config(const WorkRoot& root, const RunStep& s) {
   for (auto& n : ns)
     if (string_field(n, "type") != "network") kept.push_back(n);
   ns = kept;
+  bind_host_files(root, spec);
   return spec.dump(2) + "\n";
 }
 
 }  // namespace
 
-Status run_in(const WorkRoot& root, const RunStep& s) {
+Status run_in(WorkRoot& root, const RunStep& s) {
   TRY(write_file(root.dir() + "/config.json", TRY(step_config(root, s)), 0, 0600));
   std::string id = "vessel-build-" + random_id();
   UniqueFd out;

@@ -2,7 +2,9 @@
 // step's WorkRoot (`vessel --root R run --bundle DIR ID` as a child process,
 // so the container gets exactly what `vessel run` gives: namespaces, cgroups,
 // the default seccomp profile, capabilities). The network is the host's, so
-// that a RUN can fetch what it needs, as `podman build --network host` does.
+// that a RUN can fetch what it needs, as `podman build --network host` does,
+// and so is name resolution: the host's /etc/resolv.conf and /etc/hosts are
+// bound read-only into the step (a file the image lacks stays out of the layer).
 #pragma once
 
 #include <string>
@@ -22,6 +24,6 @@ struct RunStep {
   std::string runtime_root;       // --root for the container's state
 };
 
-Status run_in(const WorkRoot& root, const RunStep& s);
+Status run_in(WorkRoot& root, const RunStep& s);
 
 }  // namespace vessel::image::build

@@ -43,6 +43,13 @@ Result<LayerBlob> WorkRoot::commit(Store& store) {
   if (mounted_ && ::umount2(rootfs().c_str(), 0) < 0) return Error::from_errno("unmount " + rootfs());
   mounted_ = false;
   auto upper = TRY(open_file(dir_ + "/upper", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (auto& path : drops_) {
+    std::string rel = path.substr(path.find_first_not_of('/'));
+    struct stat st{};
+    if (::fstatat(upper.get(), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_size == 0 &&
+        ::unlinkat(upper.get(), rel.c_str(), 0) < 0)
+      return Error::from_errno("remove the mount point " + path + " from the step's changes");
+  }
   auto blob = TRYC(write_layer(store, upper.get()), "store the step's changes as a layer");
   TRY(ensure_layer(store, blob.descriptor.digest, blob.diff_id));
   return blob;

@@ -29,6 +29,10 @@ class WorkRoot {
   std::string rootfs() const { return dir_ + "/rootfs"; }  // the overlay mount
   int rootfs_fd() const { return rootfs_fd_.get(); }       // an O_PATH fd of the mounted root
 
+  // A file the step created only as a mount point (RUN's /etc/resolv.conf when the image has
+  // none): commit() leaves it out of the layer when it is still an empty regular file.
+  void drop_on_commit(const std::string& path) { drops_.push_back(path); }
+
   // Unmounts the overlay and stores the upper directory as a layer (blob + unpacked layer dir).
   Result<LayerBlob> commit(Store& store);
 
@@ -38,6 +42,7 @@ class WorkRoot {
   std::string dir_;
   UniqueFd rootfs_fd_;
   bool mounted_ = false;
+  std::vector<std::string> drops_;
 };
 
 }  // namespace vessel::image::build

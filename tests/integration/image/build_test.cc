@@ -189,6 +189,22 @@ TEST_F(BuildTest, BaseImageConfigOfWrongTypesIsNoCrash) {
   expect_clean();
 }
 
+TEST_F(BuildTest, RunResolvesNamesLikeTheHostAndLeavesNoResolvConf) {
+  if (!path_exists("/etc/resolv.conf")) GTEST_SKIP() << "the host has no /etc/resolv.conf";
+  base_image("base", {{"etc/hosts", "127.0.0.1 from-the-image\n"}});
+  put("Dockerfile",
+      "FROM base\nRUN cat /etc/resolv.conf > /resolv.copy; cat /etc/hosts > /hosts.copy; echo x > /etc/resolv.conf || echo read-only\n"
+      "CMD [\"sh\", \"-c\", \"test -e /etc/resolv.conf && echo has-resolv || echo no-resolv; cat /etc/hosts\"]\n");
+  auto b = build();
+  ASSERT_EQ(b.status, 0) << b.err;
+  EXPECT_NE(b.err.find("read-only"), std::string::npos) << b.err;
+  auto run = vessel({"run", "--image", "built", "--rm", "--name", "b8"});
+  EXPECT_EQ(run.out, "no-resolv\n127.0.0.1 from-the-image\n") << run.err;
+  auto copy = vessel({"run", "--image", "built", "--rm", "--name", "b9", "--", "cat", "/resolv.copy", "/hosts.copy"});
+  EXPECT_EQ(copy.out, slurp("/etc/resolv.conf") + slurp("/etc/hosts")) << copy.err;
+  expect_clean();
+}
+
 TEST_F(BuildTest, PruneRemovesWhatOnlyTheCacheUsed) {
   base_image("base");
   put("Dockerfile", "FROM base AS first\nRUN echo tmp > /t\nFROM base\nCOPY --from=first /t /kept\n");
