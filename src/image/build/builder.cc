@@ -1,12 +1,16 @@
 #include "image/build/builder.h"
 
+#include <signal.h>
+
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 
 #include "common/fs.h"
+#include "common/scope_exit.h"
 #include "common/strings.h"
 #include "image/build/cache.h"
 #include "image/build/copy.h"
@@ -47,6 +51,17 @@ Result<std::string> read_recipe(const BuildOptions& o) {
   return Error(ENOENT, "no Dockerfile or Containerfile in the context " + o.context + " (use -f FILE)");
 }
 
+// A pending SIGINT, SIGTERM or SIGHUP (blocked during the build) as an error.
+Status check_interrupted() {
+  sigset_t stop;
+  ::sigemptyset(&stop);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&stop, sig);
+  timespec now{};
+  int sig = ::sigtimedwait(&stop, nullptr, &now);
+  if (sig > 0) return Error(EINTR, cat("interrupted by ", ::strsignal(sig)));
+  return ok();
+}
+
 class Builder {
  public:
   Builder(Store& store, const BuildOptions& o) : store_(store), o_(o), cache_(store), progress_(o.progress) {
@@ -59,6 +74,7 @@ class Builder {
     context_ = TRY(SourceRoot::context(o_.context));
     total_ = df_.instructions.size();
     for (auto& in : df_.instructions) {
+      TRY(check_interrupted());
       ++step_;
       progress_.line(cat("STEP ", step_, "/", total_, ": ", in.original));
       Status st = in.keyword == "FROM" ? from(in) : stages_.empty() ? global_arg(in) : instruction(stages_.back(), in);
@@ -74,6 +90,7 @@ class Builder {
     }
     for (auto& [k, v] : build_args_)
       if (!used_args_.count(k)) std::fprintf(stderr, "vessel: warning: --build-arg %s was not used (no ARG %s)\n", k.c_str(), k.c_str());
+    TRY(check_interrupted());
     return commit(*final_stage);
   }
 
@@ -426,6 +443,13 @@ class Builder {
 Result<BuildResult> build_image(Store& store, const BuildOptions& o) {
   for (auto& t : o.tags) TRYC(normalize_name(t), "-t " + t);
   auto gc = TRY(store.gc_lock(false));  // no prune while layers exist that no image names yet
+  // Ctrl-C, SIGTERM and SIGHUP end the build between steps, after cleaning up (see check_interrupted);
+  // a RUN in progress gets them from the terminal itself (run_in unblocks them in its child).
+  sigset_t stop, old;
+  ::sigemptyset(&stop);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&stop, sig);
+  ::sigprocmask(SIG_BLOCK, &stop, &old);
+  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
   Builder b(store, o);
   return b.build();
 }

@@ -3,13 +3,17 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
+#include "common/scope_exit.h"
 #include "common/strings.h"
 #include "container/rootfs_path.h"
 #include "image/bundle.h"
@@ -59,6 +63,42 @@ Result<std::string> step_config(WorkRoot& root, const RunStep& s) {
   return spec.dump(2) + "\n";
 }
 
+// `vessel --root R kill ID KILL`, quietly (the container may not exist yet, or any more).
+void kill_container(const std::string& runtime_root, const std::string& id) {
+  pid_t killer = ::fork();
+  if (killer == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+    }
+    ::execl("/proc/self/exe", "vessel", "--root", runtime_root.c_str(), "kill", id.c_str(), "KILL", nullptr);
+    ::_exit(127);
+  }
+  if (killer > 0) (void)::waitpid(killer, nullptr, 0);
+}
+
+// Waits for the `vessel run` child. A stop signal (SIGINT, SIGTERM, SIGHUP: blocked by the
+// builder) kills the container, whose PID 1 would ignore it; returns that signal (0: none).
+Result<int> wait_step(pid_t pid, const std::string& runtime_root, const std::string& id, int& status) {
+  sigset_t wake, old;
+  ::sigemptyset(&wake);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::sigaddset(&wake, sig);
+  ::sigprocmask(SIG_BLOCK, &wake, &old);
+  ScopeExit restore([&] { ::sigprocmask(SIG_SETMASK, &old, nullptr); });
+  int stopped_by = 0;
+  while (true) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return stopped_by;
+    if (r < 0 && errno != EINTR) return Error::from_errno("wait for the RUN container");
+    // Until the child is gone (the container may still be starting): kill the container.
+    if (stopped_by) kill_container(runtime_root, id);
+    timespec tick{1, 0};
+    int sig = ::sigtimedwait(&wake, nullptr, &tick);
+    if (sig > 0 && sig != SIGCHLD && !stopped_by) stopped_by = sig;
+  }
+}
+
 }  // namespace
 
 Status run_in(WorkRoot& root, const RunStep& s) {
@@ -76,6 +116,9 @@ Status run_in(WorkRoot& root, const RunStep& s) {
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork");
   if (pid == 0) {
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the builder blocks the stop signals; the step does not
     int null = ::open("/dev/null", O_RDONLY);
     int sink = out ? out.get() : STDERR_FILENO;
     if (null < 0 || ::dup2(null, STDIN_FILENO) < 0 || ::dup2(sink, STDOUT_FILENO) < 0 || ::dup2(sink, STDERR_FILENO) < 0)
@@ -84,8 +127,8 @@ Status run_in(WorkRoot& root, const RunStep& s) {
     ::_exit(127);
   }
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return Error::from_errno("wait for the RUN container");
+  int stopped_by = TRY(wait_step(pid, s.runtime_root, id, status));
+  if (stopped_by) return Error(EINTR, cat("interrupted by ", ::strsignal(stopped_by)));
   int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (code == 0) return ok();
   if (out) {

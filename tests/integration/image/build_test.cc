@@ -1,6 +1,8 @@
 // `vessel image build` end to end (root): a two-stage recipe built from a
 // busybox image, run, rebuilt from the cache, rebuilt after a change; ADD and
 // FROM scratch; bad recipes; a hostile context and base image.
+#include <chrono>
+
 #include "integration/image/image_fixture.h"
 
 namespace vessel::image::testing {
@@ -202,6 +204,24 @@ TEST_F(BuildTest, RunResolvesNamesLikeTheHostAndLeavesNoResolvConf) {
   EXPECT_EQ(run.out, "no-resolv\n127.0.0.1 from-the-image\n") << run.err;
   auto copy = vessel({"run", "--image", "built", "--rm", "--name", "b9", "--", "cat", "/resolv.copy", "/hosts.copy"});
   EXPECT_EQ(copy.out, slurp("/etc/resolv.conf") + slurp("/etc/hosts")) << copy.err;
+  expect_clean();
+}
+
+TEST_F(BuildTest, SigtermStopsALongRunAndCleansUp) {
+  base_image("base");
+  put("Dockerfile", "FROM base\nRUN echo started; sleep 60\n");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = run_command({"sh", "-c",
+                        "\"$0\" --root \"$1\" --image-root \"$2\" image build -t built \"$3\" & b=$!; sleep 2; kill -TERM $b; "
+                        "wait $b; echo rc=$?",
+                        VESSEL_BINARY, state_, images_, ctx_},
+                       "", 60);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.out, "rc=1\n") << r.err;
+  EXPECT_NE(r.err.find("started"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("interrupted"), std::string::npos) << r.err;
+  EXPECT_LT(secs, 20) << "the RUN was not stopped";
+  EXPECT_NE(vessel({"image", "inspect", "built"}).status, 0);
   expect_clean();
 }
 
