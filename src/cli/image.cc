@@ -97,6 +97,14 @@ void add_image(CLI::App& app, Globals& g) {
   auto* rm = cmd->add_subcommand("rm", "remove an image name; the image with its last name");
   rm->add_option("name", a->ref, "NAME[:TAG] or digest")->required();
   rm->callback([a, &g] { do_rm(*a, g); });
+  auto* tag = cmd->add_subcommand("tag", "give an image another name");
+  tag->add_option("image", a->ref, "NAME[:TAG] or digest of the image")->required();
+  tag->add_option("name", a->name, "the new NAME[:TAG]")->required();
+  tag->callback([a, &g] {
+    auto store = open_store(g);
+    if (!store) return report(std::move(store).error());
+    finish(image::tag_image(*store, a->ref, a->name).context("image tag " + a->ref));
+  });
 }
 
 VerbRegistration reg(90, add_image);

@@ -10,13 +10,13 @@ namespace vessel::cli {
 namespace {
 
 void add_image_prune(CLI::App& app, Globals& g) {
-  auto* cmd = app.get_subcommand("image")->add_subcommand("prune", "remove what no image and no container uses");
+  auto* cmd = app.get_subcommand("image")->add_subcommand("prune", "remove dangling images and what no image or container uses");
   cmd->callback([&g] {
     auto store = image::Store::open(g.image_root);
     if (!store) return report(std::move(store).error());
     auto r = image::prune_store(*store);
     if (!r) return report(std::move(r).error().context("image prune"));
-    std::printf("removed %d blobs (%s), %d layers, %d build-cache records\n", r->blobs,
+    std::printf("removed %d dangling images, %d blobs (%s), %d layers, %d build-cache records\n", r->images, r->blobs,
                 image::human_size(r->bytes).c_str(), r->layers, r->cache_records);
   });
 }

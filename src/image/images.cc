@@ -103,6 +103,15 @@ std::string images_json(const std::vector<ImageInfo>& images) {
   return arr.dump(2);
 }
 
+Status tag_image(Store& store, const std::string& ref, const std::string& name) {
+  auto norm = TRY(normalize_name(name));
+  auto lock = TRY(store.lock());
+  auto idx = TRY(store.load_index());
+  Digest target = TRY(idx.find(ref))->manifest;
+  TRY(idx.tag(norm, target, now_rfc3339()));
+  return store.save_index(idx);
+}
+
 Status remove_image(Store& store, const std::string& ref) {
   auto gc = TRY(store.gc_lock(true));
   auto lock = TRY(store.lock());

@@ -28,6 +28,9 @@ Result<ImageInfo> inspect_image(const Store& store, const std::string& ref);
 std::string images_json(const std::vector<ImageInfo>& images);
 std::string image_json(const ImageInfo& image);
 
+// Gives the image `ref` the name `name` (NAME[:TAG]), taking it off any other image.
+Status tag_image(Store& store, const std::string& ref, const std::string& name);
+
 // Removes a name; when the image has no name left (or `ref` is its digest) removes the image
 // and the blobs and layers no other image (or container) uses. Refuses while a container uses it.
 Status remove_image(Store& store, const std::string& ref);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -36,11 +37,19 @@ Result<PruneResult> prune_store(Store& store) {
   auto gc = TRY(store.gc_lock(true));
   auto lock = TRY(store.lock());
   auto idx = TRY(store.load_index());
-  std::set<std::string> keep_blobs, keep_layers;
-  for (auto& r : idx.images()) add_image_refs(store, r.manifest, keep_blobs, keep_layers);
-  for (auto& d : images_in_use(store)) add_image_refs(store, d, keep_blobs, keep_layers);
-
+  auto used = images_in_use(store);
   PruneResult r;
+  // Dangling images (no name left, e.g. after a rebuild took their tag) go unless a container uses one.
+  std::vector<Digest> dangling;
+  for (auto& rec : idx.images())
+    if (rec.names.empty() && std::find(used.begin(), used.end(), rec.manifest) == used.end()) dangling.push_back(rec.manifest);
+  for (auto& d : dangling) idx.erase(d);
+  r.images = static_cast<int>(dangling.size());
+  if (!dangling.empty()) TRY(store.save_index(idx));
+  std::set<std::string> keep_blobs, keep_layers;
+  for (auto& rec : idx.images()) add_image_refs(store, rec.manifest, keep_blobs, keep_layers);
+  for (auto& d : used) add_image_refs(store, d, keep_blobs, keep_layers);
+
   // Cache records of layers that go are useless; the others stay (they cost a few bytes).
   std::string cache_dir = store.root() + "/build-cache";
   for (auto& key : entries(cache_dir)) {

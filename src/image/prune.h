@@ -1,6 +1,6 @@
-// `vessel image prune`: removes what no image and no container uses: blobs and
-// unpacked layers left by builds (intermediate stages, replaced tags) and by
-// removed names, and the build-cache records that point at them.
+// `vessel image prune`: removes dangling images (no name, no container) and what
+// no image and no container uses: blobs and unpacked layers left by builds
+// (intermediate stages, replaced tags), and the build-cache records that point at them.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,7 @@
 namespace vessel::image {
 
 struct PruneResult {
-  int blobs = 0, layers = 0, cache_records = 0;
+  int images = 0, blobs = 0, layers = 0, cache_records = 0;
   int64_t bytes = 0;  // of the removed blobs
 };
 

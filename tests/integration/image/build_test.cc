@@ -249,6 +249,28 @@ TEST_F(BuildTest, PruneRemovesWhatOnlyTheCacheUsed) {
   expect_clean();
 }
 
+TEST_F(BuildTest, RebuildLeavesADanglingImageThatPruneRemovesAndTagKeeps) {
+  base_image("base");
+  put("Dockerfile", "FROM base\nRUN echo one > /v\n");
+  ASSERT_EQ(build().status, 0);
+  auto tag = vessel({"image", "tag", "built", "localhost/keep:v1"});
+  ASSERT_EQ(tag.status, 0) << tag.err;
+  put("Dockerfile", "FROM base\nRUN echo two > /v\n");
+  ASSERT_EQ(build().status, 0);
+  put("Dockerfile", "FROM base\nRUN echo three > /v\n");
+  ASSERT_EQ(build().status, 0);  // "two" lost its only name: dangling
+  auto prune = vessel({"image", "prune"});
+  ASSERT_EQ(prune.status, 0) << prune.err;
+  EXPECT_NE(prune.out.find("removed 1 dangling images"), std::string::npos) << prune.out;
+  auto ls = nlohmann::json::parse(vessel({"image", "ls", "--format", "json"}).out);
+  EXPECT_EQ(ls.size(), 3u) << ls.dump();  // base, built ("three"), localhost/keep:v1 ("one")
+  EXPECT_EQ(vessel({"run", "--image", "localhost/keep:v1", "--rm", "--name", "b10", "--", "cat", "/v"}).out, "one\n");
+  EXPECT_EQ(vessel({"run", "--image", "built", "--rm", "--name", "b11", "--", "cat", "/v"}).out, "three\n");
+  EXPECT_NE(vessel({"image", "tag", "nosuch", "x:y"}).status, 0);
+  EXPECT_NE(vessel({"image", "tag", "built", "Bad Name"}).status, 0);
+  expect_clean();
+}
+
 TEST_F(BuildTest, BuiltImageLoadsIntoPodmanAndRunsWithVesselAsRuntime) {
   if (!have_tool("podman")) GTEST_SKIP() << "podman is not installed";
   base_image("base");
