@@ -22,13 +22,12 @@ usage: container_start.py VESSEL_BINARY [RUNS]
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import spawn_and_wait
+from benchlib import report, spawn_and_wait
 
 WARMUP = 3
 
@@ -86,25 +85,10 @@ def main():
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 elif i >= WARMUP:
                     results[name].append((wall, cpu))
-        print(f"{runs} runs each, interleaved, after {WARMUP} warm-up runs; times in ms")
-        print(f"{'runtime':8s} {'wall mean':>10s} {'wall median':>12s} {'cpu mean':>10s} {'cpu median':>11s}  version")
-        summary = {}
-        for name, rows in results.items():
-            if not rows:
-                print(f"{name:8s} no successful run")
-                continue
-            walls = [r[0] for r in rows]
-            cpus = [r[1] for r in rows]
-            summary[name] = (statistics.mean(walls), statistics.median(walls),
-                             statistics.mean(cpus), statistics.median(cpus))
+        def version(name):
             ver = subprocess.run([runtimes[name], "--version"], capture_output=True, text=True).stdout.splitlines()
-            print(f"{name:8s} {summary[name][0]:10.2f} {summary[name][1]:12.2f} {summary[name][2]:10.2f} "
-                  f"{summary[name][3]:11.2f}  {ver[0] if ver else '?'} ({len(rows)} ok)")
-        for name, errs in failures.items():
-            for e in errs[:3]:
-                print(f"{name} failed: {e}")
-            if len(errs) > 3:
-                print(f"{name}: {len(errs) - 3} more failures")
+            return (ver[0] if ver else "?") + " "
+        summary = report(runs, WARMUP, results, failures, "runtime", version)
         for peer in ("crun", "runc"):
             if "vessel" in summary and peer in summary:
                 v, p = summary["vessel"], summary[peer]

@@ -16,7 +16,6 @@ usage: image_start.py VESSEL_BINARY [RUNS] [LAYERS]
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tarfile
@@ -25,7 +24,7 @@ import time
 import hashlib
 import io
 
-from benchlib import spawn_and_wait
+from benchlib import report, spawn_and_wait
 
 WARMUP = 3
 
@@ -131,20 +130,7 @@ def main():
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 elif i >= WARMUP:
                     results[name].append((wall, cpu))
-        print(f"{runs} runs each, interleaved, after {WARMUP} warm-up runs; times in ms")
-        print(f"{'start':8s} {'wall mean':>10s} {'wall median':>12s} {'cpu mean':>10s} {'cpu median':>11s}")
-        summary = {}
-        for name, rows in results.items():
-            if not rows:
-                print(f"{name:8s} no successful run")
-                continue
-            walls, cpus = [r[0] for r in rows], [r[1] for r in rows]
-            summary[name] = (statistics.mean(walls), statistics.median(walls), statistics.mean(cpus), statistics.median(cpus))
-            s = summary[name]
-            print(f"{name:8s} {s[0]:10.2f} {s[1]:12.2f} {s[2]:10.2f} {s[3]:11.2f}  ({len(rows)} ok)")
-        for name, errs in failures.items():
-            for e in errs[:3]:
-                print(f"{name} failed: {e}")
+        summary = report(runs, WARMUP, results, failures, "start")
         if len(summary) == 2:
             a, b = summary["image"], summary["bundle"]
             print(f"image - bundle: wall mean {a[0] - b[0]:+.2f} ms, median {a[1] - b[1]:+.2f} ms; "
