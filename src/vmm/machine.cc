@@ -146,8 +146,61 @@ void Machine::request_stop(StopReason reason, std::string detail) {
     result_.detail = std::move(detail);
     stopping_.store(true, std::memory_order_release);
   }
+  {
+    std::lock_guard lock(pause_mu_);  // wakes parked vCPUs and a waiting pause()
+  }
+  pause_cv_.notify_all();
   uint64_t one = 1;
   (void)!::write(stop_fd_.get(), &one, sizeof one);
+}
+
+void Machine::park_if_paused(Vcpu& vcpu) {
+  std::unique_lock lock(pause_mu_);
+  if (!pause_requested_) {
+    vcpu.fd().run_area()->immediate_exit = 0;
+    return;
+  }
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping(); });
+  --parked_;
+  // A pause() that came while we were waking has set immediate_exit again: keep it.
+  if (!pause_requested_) vcpu.fd().run_area()->immediate_exit = 0;
+}
+
+Status Machine::pause() {
+  if (threads_.empty()) return Error::invalid("the VM is not running");
+  {
+    std::unique_lock lock(pause_mu_);
+    if (pause_requested_) return Error::invalid("the VM is already paused");
+    if (stopping()) return Error::invalid("the VM is stopping");
+    pause_requested_ = true;
+    for (auto& v : vcpus_) v->kick();  // under the lock: see park_if_paused()
+    pause_cv_.wait(lock, [this] { return parked_ == vcpus_.size() || stopping(); });
+    if (stopping()) {
+      pause_requested_ = false;
+      return Error::invalid("the VM stopped while pausing");
+    }
+  }
+  for (auto& v : virtio_) v.worker->stop();
+  auto clock = vm_.get_clock();
+  clock_saved_ = static_cast<bool>(clock);
+  if (clock) clock_ = *clock;
+  paused_.store(true, std::memory_order_release);
+  return ok();
+}
+
+Status Machine::resume() {
+  if (!paused()) return Error::invalid("the VM is not paused");
+  if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
+  for (auto& v : virtio_) v.worker->start();
+  paused_.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_requested_ = false;
+  }
+  pause_cv_.notify_all();
+  return ok();
 }
 
 RunResult Machine::finish() {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -84,9 +85,20 @@ class Machine : public VcpuHost {
   // start() + wait + finish().
   RunResult run();
 
+  // Pause: every vCPU leaves KVM_RUN (a pending I/O exit is completed first)
+  // and parks, the virtio workers stop consuming their queues, and the
+  // guest's kvmclock is saved so that it does not jump on resume. Returns once
+  // all of that is done. An error when the machine is not running, already
+  // paused, or stopping.
+  Status pause();
+  // Undoes pause(): the kvmclock is restored, workers and vCPUs continue.
+  Status resume();
+  bool paused() const { return paused_.load(std::memory_order_acquire); }
+
   // VcpuHost: the first reason wins.
   void request_stop(StopReason reason, std::string detail = {}) override;
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
+  void park_if_paused(Vcpu& vcpu) override;
 
  private:
   explicit Machine(GuestMemory mem) : mem_(std::move(mem)) {}
@@ -121,6 +133,16 @@ class Machine : public VcpuHost {
   std::atomic<bool> stopping_{false};
   std::mutex mu_;
   RunResult result_;
+
+  // Pause: pause_requested_ and parked_ are guarded by pause_mu_; paused_ is
+  // set once every vCPU is parked and the workers are stopped.
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  bool pause_requested_ = false;
+  unsigned parked_ = 0;
+  std::atomic<bool> paused_{false};
+  kvm_clock_data clock_{};
+  bool clock_saved_ = false;
 };
 
 }  // namespace vessel::vmm

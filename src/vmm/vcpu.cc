@@ -59,7 +59,12 @@ void Vcpu::run_loop() {
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
   while (!host_.stopping()) {
     int r = fd_.run();
-    if (r == -EINTR || r == -EAGAIN) continue;
+    if (r == -EINTR || r == -EAGAIN) {
+      // A kick (immediate_exit) also completes a pending I/O exit first, so a
+      // parked vCPU's state is consistent (what a snapshot needs).
+      host_.park_if_paused(*this);
+      continue;
+    }
     if (r < 0) {
       host_.request_stop(StopReason::kError, cat("vCPU ", fd_.id(), ": KVM_RUN: ", std::strerror(-r)));
       return;

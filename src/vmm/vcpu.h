@@ -31,6 +31,10 @@ class VcpuHost {
   virtual ~VcpuHost() = default;
   virtual void request_stop(StopReason reason, std::string detail = {}) = 0;
   virtual bool stopping() const = 0;
+  // Called by a vCPU thread that left KVM_RUN on a kick: parks it while the
+  // machine is paused (returns at once otherwise) and clears the vCPU's
+  // immediate_exit unless another pause is already pending.
+  virtual void park_if_paused(class Vcpu& vcpu) = 0;
 };
 
 class Vcpu {

@@ -119,6 +119,19 @@ Status VmFd::irq_line(uint32_t irq, bool level) {
   return ok();
 }
 
+Result<kvm_clock_data> VmFd::get_clock() const {
+  kvm_clock_data c{};
+  if (::ioctl(fd_.get(), KVM_GET_CLOCK, &c) < 0) return Error::from_errno("KVM_GET_CLOCK");
+  return c;
+}
+
+Status VmFd::set_clock(const kvm_clock_data& c) {
+  kvm_clock_data in{};
+  in.clock = c.clock;  // flags other than 0 ask KVM to use realtime/host_tsc: not wanted here
+  if (::ioctl(fd_.get(), KVM_SET_CLOCK, &in) < 0) return Error::from_errno("KVM_SET_CLOCK");
+  return ok();
+}
+
 Result<UniqueFd> VmFd::create_vcpu(unsigned id) {
   int fd = ::ioctl(fd_.get(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
   if (fd < 0) return Error::from_errno(cat("KVM_CREATE_VCPU ", id));

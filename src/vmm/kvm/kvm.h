@@ -47,6 +47,9 @@ class VmFd {
   Status register_ioeventfd(int fd, uint64_t addr, uint32_t len, uint64_t datamatch);
   // KVM_IRQFD: writing to `fd` pulses GSI `gsi` (an edge).
   Status register_irqfd(int fd, uint32_t gsi);
+  // KVM_GET_CLOCK / KVM_SET_CLOCK: the guest's kvmclock (ns), kept still while the VM is paused.
+  Result<kvm_clock_data> get_clock() const;
+  Status set_clock(const kvm_clock_data& c);
 
  private:
   UniqueFd fd_;

@@ -51,6 +51,8 @@ void DeviceWorker::stop() {
   uint64_t one = 1;
   (void)!::write(stop_.get(), &one, sizeof one);
   thread_.join();
+  uint64_t drained;  // re-arm for a later start()
+  (void)!::read(stop_.get(), &drained, sizeof drained);
 }
 
 void DeviceWorker::run() {

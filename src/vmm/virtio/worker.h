@@ -20,7 +20,8 @@ class DeviceWorker {
   ~DeviceWorker() { stop(); }
 
   void start();
-  // Signals the thread and joins it (idempotent).
+  // Signals the thread and joins it (idempotent). The queues are left as they
+  // are: start() again continues where it stopped (pause / resume).
   void stop();
 
  private:

@@ -123,6 +123,51 @@ TEST(VmmMachine, StopKicksASpinningGuest) {
   EXPECT_EQ(cap.get(), "spin");
 }
 
+// A guest that prints '.' every few thousand instructions, for ever.
+Code counting_guest() {
+  Code c;
+  c.long_mode = true;
+  // mov dx, 0x3f8; mov al, '.'; L: out dx, al; mov ecx, 0x1000; D: loop D; jmp L
+  c.raw({0x66, 0xba, 0xf8, 0x03, 0xb0, '.', 0xee, 0xb9, 0x00, 0x10, 0x00, 0x00, 0xe2, 0xfe, 0xeb, 0xf6});
+  return c;
+}
+
+size_t wait_for_output(SerialCapture& cap, size_t more_than) {
+  auto t0 = std::chrono::steady_clock::now();
+  while (cap.get().size() <= more_than && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return cap.get().size();
+}
+
+TEST(VmmMachine, PauseStopsTheGuestAndResumeContinues) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  auto m = make_guest(counting_guest(), config(cap, 2));
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_FALSE((*m)->pause()) << "pause before start must fail";
+  ASSERT_TRUE((*m)->start());
+  ASSERT_GT(wait_for_output(cap, 0), 0u);
+  EXPECT_FALSE((*m)->resume()) << "resume of a running VM must fail";
+
+  for (int round = 0; round < 3; ++round) {
+    auto p = (*m)->pause();
+    ASSERT_TRUE(p) << p.error().message();
+    EXPECT_TRUE((*m)->paused());
+    EXPECT_FALSE((*m)->pause()) << "a second pause must fail";
+    size_t at_pause = cap.get().size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(cap.get().size(), at_pause) << "the guest ran while paused";
+    auto r = (*m)->resume();
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_FALSE((*m)->paused());
+    EXPECT_GT(wait_for_output(cap, at_pause), at_pause) << "the guest did not continue after resume";
+  }
+  // A paused machine stops cleanly.
+  ASSERT_TRUE((*m)->pause());
+  RunResult r = (*m)->finish();
+  EXPECT_EQ(r.reason, StopReason::kStopped);
+}
+
 TEST(VmmMachine, SmpMachineWithLargeMemoryAndHole) {
   VESSEL_REQUIRE_KVM();
   SerialCapture cap;
