@@ -41,6 +41,13 @@ void add_vm(CLI::App& app, Globals&) {
   run->add_option("--net", flags->o.nets,
                   "virtio-net on a host tap (repeatable): tap=NAME[,mac=M][,bandwidth=BYTES_PER_SEC][,iops=N]");
   run->add_flag("--rng", flags->o.rng, "add a virtio-rng device fed by the host's getrandom()");
+  run->add_option("--balloon", flags->o.balloon,
+                  "virtio-balloon: SIZE[,deflate_on_oom][,stats=SECONDS][,reporting]; SIZE is the memory the "
+                  "balloon takes from the guest at start (e.g. 0); reporting: free pages the guest reports go back "
+                  "to the host");
+  run->add_option("--vsock", flags->o.vsock,
+                  "virtio-vsock: cid=N,uds=PATH; the host connects to PATH and sends 'CONNECT <port>', guest "
+                  "connections to the host's port P go to PATH_P (Firecracker's mapping)");
   run->add_option("--kvm-device", flags->o.kvm_device, "KVM device")->group("");  // hidden, for tests
   run->callback([flags] {
     auto size = parse_size(flags->memory);

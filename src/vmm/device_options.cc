@@ -79,4 +79,52 @@ Result<virtio::NetOptions> parse_net_spec(const std::string& spec) {
   return n;
 }
 
+Result<virtio::BalloonOptions> parse_balloon_spec(const std::string& spec) {
+  virtio::BalloonOptions b;
+  auto items = split(spec, ',');
+  if (items.empty() || items[0].empty()) return Error::invalid("--balloon: missing size (e.g. 0 or 256M)");
+  auto size = parse_size(items[0]);
+  if (!size || *size % virtio::kBalloonPageSize != 0 || *size / virtio::kBalloonPageSize > UINT32_MAX)
+    return Error::invalid(cat("--balloon ", spec, ": '", items[0], "' is not a size in whole 4 KiB pages"));
+  b.target_pages = static_cast<uint32_t>(*size / virtio::kBalloonPageSize);
+  for (size_t i = 1; i < items.size(); ++i) {
+    auto [k, v] = key_value(items[i]);
+    if (k == "deflate_on_oom" && v.empty()) {
+      b.deflate_on_oom = true;
+    } else if (k == "reporting" && v.empty()) {
+      b.free_page_reporting = true;
+    } else if (k == "stats") {
+      auto secs = parse_u64(v);
+      if (!secs || *secs > 86400) return Error::invalid(cat("--balloon ", spec, ": stats=", v, ": expected seconds (0 to 86400)"));
+      b.stats_interval_s = static_cast<uint32_t>(*secs);
+    } else {
+      return Error::invalid(cat("--balloon ", spec, ": unknown option '", items[i], "'"));
+    }
+  }
+  return b;
+}
+
+Result<virtio::VsockOptions> parse_vsock_spec(const std::string& spec) {
+  virtio::VsockOptions o;
+  bool have_cid = false;
+  for (const auto& item : split(spec, ',')) {
+    auto [k, v] = key_value(item);
+    if (k == "cid") {
+      auto n = parse_u64(v);
+      if (!n || *n < virtio::vsock::kMinGuestCid ||
+          *n > virtio::vsock::kMaxGuestCid)
+        return Error::invalid(cat("--vsock ", spec, ": cid must be a number from 3 to 4294967294"));
+      o.guest_cid = *n;
+      have_cid = true;
+    } else if (k == "uds") {
+      if (v.empty()) return Error::invalid(cat("--vsock ", spec, ": uds=PATH is empty"));
+      o.uds_path = v;
+    } else {
+      return Error::invalid(cat("--vsock ", spec, ": unknown option '", k, "'"));
+    }
+  }
+  if (!have_cid || o.uds_path.empty()) return Error::invalid(cat("--vsock ", spec, ": cid=N and uds=PATH are required"));
+  return o;
+}
+
 }  // namespace vessel::vmm

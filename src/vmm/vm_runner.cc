@@ -27,6 +27,12 @@ Status validate(const VmRunOptions& o) {
     return Error::invalid(cat("--serial must be stdio, none or file:PATH, not '", o.serial, "'"));
   for (const auto& d : o.disks) TRY(parse_disk_spec(d));
   for (const auto& n : o.nets) TRY(parse_net_spec(n));
+  if (!o.balloon.empty()) {
+    auto b = TRY(parse_balloon_spec(o.balloon));
+    if (static_cast<uint64_t>(b.target_pages) * virtio::kBalloonPageSize >= o.memory)
+      return Error::invalid(cat("--balloon ", o.balloon, ": the balloon must be smaller than --memory"));
+  }
+  if (!o.vsock.empty()) TRY(parse_vsock_spec(o.vsock));
   return ok();
 }
 
@@ -84,6 +90,14 @@ Result<StopReason> run_vm(const VmRunOptions& o) {
     TRY(machine->add_virtio_device(std::move(dev), cat("virtio-net ", opts.tap)));
   }
   if (o.rng) TRY(machine->add_virtio_device(std::make_unique<virtio::RngDevice>(), "virtio-rng"));
+  if (!o.balloon.empty()) {
+    auto dev = TRYC(virtio::BalloonDevice::create(TRY(parse_balloon_spec(o.balloon))), "--balloon");
+    TRY(machine->add_virtio_device(std::move(dev), "virtio-balloon"));
+  }
+  if (!o.vsock.empty()) {
+    auto dev = TRYC(virtio::VsockDevice::create(TRY(parse_vsock_spec(o.vsock))), "--vsock");
+    TRY(machine->add_virtio_device(std::move(dev), "virtio-vsock"));
+  }
   TRY(machine->load_linux(src));
   kernel.reset();
   initrd.reset();

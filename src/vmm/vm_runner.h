@@ -25,6 +25,9 @@ struct VmRunOptions {
   std::vector<std::string> disks;
   std::vector<std::string> nets;
   bool rng = false;
+  // --balloon / --vsock specs (see device_options.h); empty: no such device.
+  std::string balloon;
+  std::string vsock;
 };
 
 // The smallest guest memory accepted.

@@ -24,6 +24,10 @@ class DeviceHost {
   virtual uint64_t acked_features() const = 0;
   // Raises a used-buffer interrupt for queue `index` if the driver wants one.
   virtual void notify_used(unsigned index) = 0;
+  // The device changed its configuration space: bumps the configuration
+  // generation and raises a configuration-change interrupt. Must not be
+  // called from process_queue()/process_event() (the transport's lock is held there).
+  virtual void notify_config() {}
 };
 
 class VirtioDevice {

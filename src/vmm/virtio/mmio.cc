@@ -202,6 +202,12 @@ void MmioTransport::notify_used(unsigned index) {
   if (index < queues_.size() && queues_[index].needs_interrupt()) raise(kInterruptUsedBuffer);
 }
 
+void MmioTransport::notify_config() {
+  std::lock_guard lock(mu_);
+  ++s_.config_generation;
+  if (s_.status & kStatusDriverOk) raise(kInterruptConfigChange);
+}
+
 void MmioTransport::handle_notify(unsigned index) {
   std::lock_guard lock(mu_);
   if (index >= queues_.size() || !(s_.status & kStatusDriverOk) || (s_.status & kStatusNeedsReset)) return;

@@ -74,6 +74,7 @@ class MmioTransport : public BusDevice, public DeviceHost {
   Queue& queue(unsigned index) override { return queues_[index]; }
   uint64_t acked_features() const override { return s_.driver_features; }
   void notify_used(unsigned index) override;
+  void notify_config() override;
 
   MmioState save() const;
   // Restores registers and queues; an active device is re-activated.

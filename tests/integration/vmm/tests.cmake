@@ -15,3 +15,11 @@ set_tests_properties(vmharness.vmm_virtio PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_virtio PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# virtio-balloon (free page reporting, a balloon at boot) and virtio-vsock both ways.
+add_test(NAME vmharness.vmm_overcommit
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/overcommit/run_harness.sh $<TARGET_FILE:vessel> --timeout 600 --memory 2048)
+set_tests_properties(vmharness.vmm_overcommit PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 700 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.vmm_overcommit PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()

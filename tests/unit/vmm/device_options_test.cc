@@ -41,5 +41,37 @@ TEST(NetSpec, ParsesOptions) {
   EXPECT_FALSE(parse_net_spec("tap=averyveryverylongname").ok());
 }
 
+TEST(BalloonSpec, ParsesOptions) {
+  auto b = parse_balloon_spec("256M,deflate_on_oom,stats=5,reporting");
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  EXPECT_EQ(b->target_pages, 256u * 256);
+  EXPECT_TRUE(b->deflate_on_oom);
+  EXPECT_TRUE(b->free_page_reporting);
+  EXPECT_EQ(b->stats_interval_s, 5u);
+  auto zero = parse_balloon_spec("0");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero->target_pages, 0u);
+  EXPECT_FALSE(zero->free_page_reporting);
+  EXPECT_FALSE(parse_balloon_spec("").ok());
+  EXPECT_FALSE(parse_balloon_spec("1000").ok());  // not whole pages
+  EXPECT_FALSE(parse_balloon_spec("64M,stats=x").ok());
+  EXPECT_FALSE(parse_balloon_spec("64M,stats=100000").ok());
+  EXPECT_FALSE(parse_balloon_spec("64M,bogus").ok());
+  EXPECT_FALSE(parse_balloon_spec("64M,reporting=1").ok());
+}
+
+TEST(VsockSpec, ParsesOptions) {
+  auto v = parse_vsock_spec("cid=3,uds=/run/v.sock");
+  ASSERT_TRUE(v.ok()) << v.error().message();
+  EXPECT_EQ(v->guest_cid, 3u);
+  EXPECT_EQ(v->uds_path, "/run/v.sock");
+  EXPECT_FALSE(parse_vsock_spec("cid=2,uds=/x").ok());  // the host's CID
+  EXPECT_FALSE(parse_vsock_spec("cid=4294967295,uds=/x").ok());
+  EXPECT_FALSE(parse_vsock_spec("cid=3k,uds=/x").ok());
+  EXPECT_FALSE(parse_vsock_spec("uds=/x").ok());
+  EXPECT_FALSE(parse_vsock_spec("cid=3").ok());
+  EXPECT_FALSE(parse_vsock_spec("cid=3,uds=/x,port=1").ok());
+}
+
 }  // namespace
 }  // namespace vessel::vmm

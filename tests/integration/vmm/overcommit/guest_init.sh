@@ -1,0 +1,33 @@
+#!/bin/busybox sh
+# /init of the inner guest of the overcommit test (booted by `vessel vm run`
+# inside L1). Kernel command line: oc_vsock=1 runs the vsock part.
+#   vsock: echoes connections on port 5000 (the host connects through the VMM's
+#     socket), waits for the host's "go" connection on port 5001, then connects
+#     to the host's port 6000 twenty times and checks the echo.
+#   memory: fills oc_fill MiB of tmpfs, frees it, waits (free page reporting gives
+#     it back to the host, when the VMM offers it).
+# Markers on the console: GUEST-MEMTOTAL <kB>, GUEST-READY, GUEST-FILLED,
+# GUEST-FREED, "vsock_echo: N ok", GUEST-CHECK <name> PASS|FAIL, GUEST-DONE.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs -o size=90% tmpfs /tmp
+check() { if [ "$2" = 0 ]; then echo "GUEST-CHECK $1 PASS"; else echo "GUEST-CHECK $1 FAIL"; fi; }
+for m in virtio_ring virtio virtio_mmio virtio_balloon vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport; do
+  insmod /mod/$m.ko 2>/dev/null || echo "insmod $m failed"
+done
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p"; }
+sleep 2
+echo "GUEST-MEMTOTAL $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+check balloon-driver "$(ls /sys/bus/virtio/drivers/virtio_balloon/ | grep -q virtio; echo $?)"
+if [ "$(arg oc_vsock)" = 1 ]; then
+  vsock_echo listen 5000 &
+  echo GUEST-READY
+  vsock_echo wait 5001
+  vsock_echo connect 2 6000 20 200000; check vsock-guest-to-host $?
+fi
+dd if=/dev/zero of=/tmp/fill bs=1M count=$(arg oc_fill) 2>/dev/null
+echo GUEST-FILLED; sleep 4
+rm /tmp/fill; echo GUEST-FREED
+sleep 15   # page reporting runs about 2 s after pages are freed; the host measures meanwhile
+echo GUEST-DONE
+poweroff -f

@@ -1,0 +1,67 @@
+#!/bin/sh
+# The tier-2 overcommit test, run as root inside L1 (QEMU-TCG with nested SVM KVM).
+#   Run 1: virtio-balloon with free page reporting, and virtio-vsock. The host
+#     side connects 1000 times into the guest through the VMM's unix socket
+#     (echo-checked), the guest connects out 20 times; the VMM's fds are counted
+#     before and after. The guest fills 400 MiB then frees it: the VMM's RSS
+#     must drop back (reporting).
+#   Run 2: the same guest with a 128 MiB balloon at boot and no reporting:
+#     MemTotal shrinks by the balloon, and freed memory stays with the VMM
+#     (measured, reported: what reporting saves).
+# Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>".
+D=${OC_DIR:-/extra/overcommit}
+V=${VESSEL:-$(command -v vessel)}
+K=${OC_KERNEL:-$( [ -f /guest/vmlinuz ] && echo /guest/vmlinuz || echo /vmlinuz )}
+E=$D/vsock_echo
+mark() { echo "VESSEL-CHECK $1 $2"; }
+pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
+measure() { echo "VESSEL-MEASURE $1 $2"; }
+rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' /proc/$1/status 2>/dev/null; }
+fds() { ls /proc/$1/fd 2>/dev/null | wc -l; }
+# Waits up to $2 s for marker $1 in the guest's console log $3.
+wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+W=/tmp/oc; mkdir -p $W
+
+# Run 1.
+"$E" uds-listen $W/v.sock_6000 & host_echo=$!
+"$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 512M --cpus 1 --serial file:$W/run1.log \
+  --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 oc_vsock=1 oc_fill=400" \
+  --balloon 0,reporting,stats=1 --vsock cid=3,uds=$W/v.sock </dev/null & vmm=$!
+wait_for GUEST-READY 300 $W/run1.log; pf guest-ready $?
+fd0=$(fds $vmm)
+"$E" uds-connect $W/v.sock 5000 1000 1000 > $W/h2g.txt 2>&1; rc=$?; cat $W/h2g.txt
+pf vsock-host-to-guest-1000 "$([ $rc = 0 ] && grep -q '1000 ok' $W/h2g.txt; echo $?)"
+sleep 1
+fd1=$(fds $vmm); measure vmm-fds-before-after "$fd0/$fd1"
+pf vsock-no-fd-left "$([ "$fd0" = "$fd1" ]; echo $?)"
+"$E" uds-connect $W/v.sock 5001 1 0 >/dev/null 2>&1   # "go" for the guest's side
+wait_for GUEST-FILLED 300 $W/run1.log
+sleep 2; filled=$(rss_kb $vmm); measure rss-filled-reporting-kb "$filled"
+wait_for GUEST-FREED 60 $W/run1.log
+t=0; low=$filled
+while [ $t -lt 12 ]; do sleep 1; t=$((t + 1)); r=$(rss_kb $vmm); [ -n "$r" ] && [ "$r" -lt "$low" ] && low=$r; done
+measure rss-freed-reporting-kb "$low"
+pf reporting-gives-memory-back "$([ -n "$filled" ] && [ $((filled - low)) -gt 250000 ]; echo $?)"
+wait $vmm; rc=$?
+kill $host_echo 2>/dev/null
+cat $W/run1.log | grep -E "GUEST-|vsock_echo" 
+pf vm1-exit "$([ $rc = 0 ]; echo $?)"
+pf vsock-guest-to-host "$(grep -q 'GUEST-CHECK vsock-guest-to-host PASS' $W/run1.log; echo $?)"
+pf balloon-driver-bound "$(grep -q 'GUEST-CHECK balloon-driver PASS' $W/run1.log; echo $?)"
+pf vsock-socket-removed "$([ ! -e $W/v.sock ]; echo $?)"
+mem1=$(sed -n 's/.*GUEST-MEMTOTAL \([0-9]*\).*/\1/p' $W/run1.log | tr -d '\r')
+
+# Run 2: a 128 MiB balloon at boot, no reporting.
+"$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 512M --cpus 1 --serial file:$W/run2.log \
+  --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 oc_fill=200" --balloon 128M </dev/null & vmm=$!
+wait_for GUEST-FILLED 300 $W/run2.log
+sleep 2; filled=$(rss_kb $vmm); measure rss-filled-no-reporting-kb "$filled"
+wait_for GUEST-FREED 60 $W/run2.log
+sleep 12; after=$(rss_kb $vmm); measure rss-freed-no-reporting-kb "$after"
+wait $vmm; rc=$?
+pf vm2-exit "$([ $rc = 0 ]; echo $?)"
+mem2=$(sed -n 's/.*GUEST-MEMTOTAL \([0-9]*\).*/\1/p' $W/run2.log | tr -d '\r')
+measure memtotal-kb-without-with-balloon "$mem1/$mem2"
+# 128 MiB = 131072 kB taken by the balloon (allow the driver's rounding).
+pf balloon-shrinks-memtotal "$([ -n "$mem1" ] && [ -n "$mem2" ] && [ $((mem1 - mem2)) -ge 120000 ] && [ $((mem1 - mem2)) -le 140000 ]; echo $?)"
+exit 0
