@@ -398,7 +398,8 @@ console_text() { tr -d '\r' <"$1"; }
 checks_failed=0
 report_checks() {
   local text=$1
-  grep -q '^VESSEL-CHECK-BEGIN ' <<<"$text" || return 0
+  # Payload scripts print VESSEL-CHECK lines without BEGIN markers: they count too.
+  grep -q '^VESSEL-CHECK ' <<<"$text" || return 0
   local passed failed skipped
   passed=$(grep -c '^VESSEL-CHECK [^ ]* PASS' <<<"$text" || true)
   failed=$(grep -c '^VESSEL-CHECK [^ ]* FAIL' <<<"$text" || true)

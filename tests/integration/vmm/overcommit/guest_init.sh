@@ -16,8 +16,14 @@ for m in virtio_ring virtio virtio_mmio virtio_balloon vsock vmw_vsock_virtio_tr
   insmod /mod/$m.ko 2>/dev/null || echo "insmod $m failed"
 done
 arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p"; }
-sleep 2
-echo "GUEST-MEMTOTAL $(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo)"
+memtotal() { sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+# A balloon given at boot inflates in steps: wait until MemTotal holds still for 3 s (at most 90 s).
+prev=0; same=0; i=0
+while [ $i -lt 90 ] && [ $same -lt 3 ]; do
+  sleep 1; i=$((i + 1)); m=$(memtotal)
+  if [ "$m" = "$prev" ]; then same=$((same + 1)); else same=0; prev=$m; fi
+done
+echo "GUEST-MEMTOTAL $(memtotal)"
 check balloon-driver "$(ls /sys/bus/virtio/drivers/virtio_balloon/ | grep -q virtio; echo $?)"
 if [ "$(arg oc_vsock)" = 1 ]; then
   vsock_echo listen 5000 &

@@ -16,7 +16,7 @@ E=$D/vsock_echo
 mark() { echo "VESSEL-CHECK $1 $2"; }
 pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
 measure() { echo "VESSEL-MEASURE $1 $2"; }
-rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' /proc/$1/status 2>/dev/null; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/$1/status 2>/dev/null; }
 fds() { ls /proc/$1/fd 2>/dev/null | wc -l; }
 # Waits up to $2 s for marker $1 in the guest's console log $3.
 wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
@@ -64,4 +64,4 @@ mem2=$(sed -n 's/.*GUEST-MEMTOTAL \([0-9]*\).*/\1/p' $W/run2.log | tr -d '\r')
 measure memtotal-kb-without-with-balloon "$mem1/$mem2"
 # 128 MiB = 131072 kB taken by the balloon (allow the driver's rounding).
 pf balloon-shrinks-memtotal "$([ -n "$mem1" ] && [ -n "$mem2" ] && [ $((mem1 - mem2)) -ge 120000 ] && [ $((mem1 - mem2)) -le 140000 ]; echo $?)"
-exit 0
+exit 0  # the harness fails the test for any VESSEL-CHECK ... FAIL above
