@@ -138,10 +138,15 @@ TEST_F(Crash, RandomKillsOfCreateAndDelete) {
   int completed = 0, killed = 0;
   for (int i = 0; i < 30; ++i) {
     bool kill_delete = i % 2 == 1;
-    if (kill_delete) ASSERT_EQ(vessel({"run", "-d", "--bundle", bundle_, "c1"}).status, 0) << i;
+    if (kill_delete) {
+      ASSERT_EQ(vessel({"run", "-d", "--bundle", bundle_, "c1"}).status, 0) << i;
+    }
     std::vector<std::string> args = {VESSEL_BINARY, "--root", root_};
-    if (kill_delete) args.insert(args.end(), {"delete", "--force", "c1"});
-    else args.insert(args.end(), {"run", "-d", "--bundle", bundle_, "c1"});
+    if (kill_delete) {
+      args.insert(args.end(), {"delete", "--force", "c1"});
+    } else {
+      args.insert(args.end(), {"run", "-d", "--bundle", bundle_, "c1"});
+    }
     pid_t pid = spawn(args, {mark_});
     ::usleep(static_cast<useconds_t>(delay_us(rng)));
     ::kill(pid, SIGKILL);
