@@ -36,7 +36,9 @@ std::string join(const std::vector<std::string>& v, char sep) {
 }
 
 nlohmann::json to_json(const HierarchyDir& h) {
-  return {{"mountpoint", h.mountpoint}, {"controllers", h.controllers}, {"path", h.path}, {"created", h.created}};
+  // "owned" is for readers of state.json; load() derives it from "created".
+  return {{"mountpoint", h.mountpoint}, {"controllers", h.controllers}, {"path", h.path},
+          {"created", h.created},       {"owned", h.owned()}};
 }
 
 Result<HierarchyDir> hierarchy_from_json(const nlohmann::json& j, int version) {
@@ -79,8 +81,26 @@ Status make_dirs(HierarchyDir& h) {
   return ok();
 }
 
+std::vector<std::string> missing_dirs(const HierarchyDir& h) {
+  std::vector<std::string> out;
+  std::string cur = h.mountpoint;
+  for (const auto& part : split(h.path, '/')) {
+    if (part.empty()) continue;
+    cur += '/';
+    cur += part;
+    if (!out.empty() || !path_exists(cur)) out.push_back(cur);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Manager>> Manager::plan(const Options& options) {
+  auto m = TRY(FsManager::plan(options));
+  return std::unique_ptr<Manager>(std::move(m));
+}
+
 Result<std::unique_ptr<Manager>> Manager::create(const Options& options) {
-  auto m = TRY(FsManager::create(options));
+  auto m = TRY(FsManager::plan(options));
+  TRY(m->make());
   return std::unique_ptr<Manager>(std::move(m));
 }
 
@@ -89,33 +109,75 @@ Result<std::unique_ptr<Manager>> Manager::load(const std::string& saved) {
   return std::unique_ptr<Manager>(std::move(m));
 }
 
-Result<std::unique_ptr<FsManager>> FsManager::create(const Options& o) {
+namespace {
+
+// runc's rules for a cgroup the config names that exists already: it must not be the
+// hierarchy's root, have processes (they are someone else's: delete would have to
+// leave them or kill them), or be frozen (the container would start frozen).
+Status check_existing(const HierarchyDir& h, const std::string& cgroups_path) {
+  std::string field = cat("linux.cgroupsPath \"", cgroups_path, "\"");
+  if (h.path == "/") return Error::invalid(cat(field, ": the root cgroup of ", h.mountpoint, " cannot be a container's cgroup"));
+  if (!path_exists(h.dir())) return ok();
+  auto pids = list_pids_recursive(h.dir());
+  if (pids && !pids->empty())
+    return Error(EBUSY, cat(field, ": container's cgroup is not empty: ", pids->size(), " process(es) found in ", h.dir()));
+  CgroupDir d(h.dir());
+  bool frozen = false;
+  if (h.version == 1 && h.holds("freezer")) {
+    auto state = d.read("freezer.state");
+    frozen = state && *state != "THAWED";
+  } else if (h.version == 2) {
+    auto f = d.read("cgroup.freeze");
+    frozen = f && *f == "1";
+  }
+  if (frozen) return Error(EBUSY, cat(field, ": container's cgroup unexpectedly frozen: ", h.dir()));
+  return ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<FsManager>> FsManager::plan(const Options& o) {
   std::string mountinfo = o.mountinfo.empty() ? TRY(read_file("/proc/self/mountinfo")) : o.mountinfo;
   std::string proc_cgroup = o.proc_cgroup.empty() ? TRY(read_file("/proc/self/cgroup")) : o.proc_cgroup;
   auto table = TRY(parse_mountinfo(mountinfo));
   auto self = TRY(parse_proc_cgroup(proc_cgroup));
+  std::string name = default_cgroup_name(o.container_id, o.state_root);
 
   auto make = [&](const Hierarchy& h) -> Result<HierarchyDir> {
     HierarchyDir d;
     d.version = h.version;
     d.mountpoint = rebase(h.mountpoint, o.root);
     d.controllers = h.controllers;
-    d.path = TRY(resolve_path(o.cgroups_path, o.container_id, own_path_for(h, self)));
+    d.path = TRY(resolve_path(o.cgroups_path, name, own_path_for(h, self)));
+    TRY(check_existing(d, o.cgroups_path.empty() ? d.path : o.cgroups_path));
+    d.created = missing_dirs(d);
     return d;
   };
   std::vector<HierarchyDir> v1;
   for (const auto& h : table.v1) v1.push_back(TRY(make(h)));
   std::optional<HierarchyDir> v2;
   if (table.v2) v2 = TRY(make(*table.v2));
+  return std::make_unique<FsManager>(table.layout, std::move(v1), std::move(v2), o.write_log, o.device_installer);
+}
 
-  auto m = std::make_unique<FsManager>(table.layout, std::move(v1), std::move(v2), o.write_log,
-                                       o.device_installer);
-  ScopeExit undo([&] { (void)m->destroy(); });
-  for (auto& h : m->v1_) TRY(create_v1(h, o.write_log));
-  if (m->v2_) TRY(create_v2(*m->v2_, o.write_log));
+Status FsManager::make() {
+  // From here `created` lists what was really made: a directory that appeared since
+  // plan() is someone else's.
+  for (auto& h : v1_) h.created.clear();
+  if (v2_) v2_->created.clear();
+  ScopeExit undo([&] { (void)destroy(); });
+  for (auto& h : v1_) TRY(create_v1(h, log_));
+  if (v2_) TRY(create_v2(*v2_, log_));
   undo.dismiss();
-  log::debug("cgroups", cat("created cgroups for ", o.container_id, " (", layout_name(m->layout_), ")"));
-  return m;
+  log::debug("cgroups", cat("created cgroups (", layout_name(layout_), ")"));
+  return ok();
+}
+
+bool FsManager::owned() const {
+  for (const auto& h : v1_)
+    if (!h.owned()) return false;
+  if (v2_ && !v2_->owned()) return false;
+  return !v1_.empty() || v2_.has_value();
 }
 
 std::string FsManager::save() const {
@@ -278,8 +340,12 @@ Status FsManager::kill_all(int sig) {
 Status FsManager::destroy() {
   Status result;
   auto remove = [&](const HierarchyDir& h) {
-    auto st = remove_cgroup_tree(h.dir());
-    if (!st && result) result = std::move(st);
+    // Only what vessel made: a cgroup the config named that existed before is left
+    // as it was (with its processes and sub-cgroups).
+    if (h.owned()) {
+      auto st = remove_cgroup_tree(h.dir(), 3000);
+      if (!st && result) result = std::move(st);
+    }
     // Parents we made, innermost first, when nothing else uses them.
     for (auto it = h.created.rbegin(); it != h.created.rend(); ++it) {
       if (*it == h.dir()) continue;

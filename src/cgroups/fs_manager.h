@@ -18,10 +18,14 @@ struct HierarchyDir {
   std::string mountpoint;
   std::vector<std::string> controllers;  // v1 only
   std::string path;                      // inside the mount, e.g. /vessel/c1
-  std::vector<std::string> created;      // directories create() made, outermost first
+  // Directories vessel made (after plan(): will make), outermost first. The
+  // container owns its cgroup in this hierarchy when the last one is dir().
+  std::vector<std::string> created;
 
   std::string dir() const { return path == "/" ? mountpoint : mountpoint + path; }
   bool holds(std::string_view controller) const;
+  // True when vessel created (or is about to create) the container's cgroup here.
+  bool owned() const { return !created.empty() && created.back() == dir(); }
 };
 
 class FsManager final : public Manager {
@@ -30,9 +34,11 @@ class FsManager final : public Manager {
             DeviceProgramInstaller* device_installer = nullptr)
       : layout_(layout), v1_(std::move(v1)), v2_(std::move(v2)), log_(log), device_installer_(device_installer) {}
 
-  static Result<std::unique_ptr<FsManager>> create(const Options& options);
+  static Result<std::unique_ptr<FsManager>> plan(const Options& options);
   static Result<std::unique_ptr<FsManager>> load(const std::string& saved);
 
+  Status make() override;
+  bool owned() const override;
   std::string save() const override;
   Layout layout() const override { return layout_; }
   Status apply(const oci::LinuxResources& resources) override;
@@ -74,5 +80,7 @@ Status create_v1(HierarchyDir& h, WriteLog* log);
 Status create_v2(HierarchyDir& h, WriteLog* log);
 // Makes the missing directories of h.path below h.mountpoint, recording them in h.created.
 Status make_dirs(HierarchyDir& h);
+// The directories of h.path below h.mountpoint that do not exist yet, outermost first.
+std::vector<std::string> missing_dirs(const HierarchyDir& h);
 
 }  // namespace vessel::cgroups

@@ -23,6 +23,7 @@ class DeviceProgramInstaller;  // device_filter.h
 struct Options {
   std::string cgroups_path;  // linux.cgroupsPath, may be empty
   std::string container_id;
+  std::string state_root;    // --root, absolute: part of the default cgroup name (paths.h)
   // Where cgroup filesystems are mounted. Tests pass a temp dir: mount points
   // under /sys/fs/cgroup in the mountinfo are moved below it.
   std::string root = "/sys/fs/cgroup";
@@ -39,10 +40,20 @@ class Manager {
 
   // Resolves the container's path in every hierarchy (see paths.h: absolute cgroupsPath
   // is relative to each hierarchy's mount point, a relative one to the runtime's own
-  // cgroup, empty gives "/vessel/<id>") and creates the directories. On v1 new cpuset
-  // cgroups get their parent's cpus/mems; on v2 the parents' controllers are enabled.
-  // On failure nothing created is left behind.
+  // cgroup, empty gives "/vessel/<id>-<hash of the state root>") and records which
+  // directories are missing: those are the ones vessel will create and own. Creates
+  // nothing. Refuses, as runc does, the root cgroup of a hierarchy, and an existing
+  // cgroup that has processes or is frozen (it belongs to someone else).
+  static Result<std::unique_ptr<Manager>> plan(const Options& options);
+  // plan() then make().
   static Result<std::unique_ptr<Manager>> create(const Options& options);
+  // Creates the directories plan() found missing (recording the ones really made). On v1
+  // new cpuset cgroups get their parent's cpus/mems; on v2 the parents' controllers are
+  // enabled. On failure what it made is removed again.
+  virtual Status make() = 0;
+  // True when the container's cgroup was created by vessel in every hierarchy: then
+  // every process in it is the container's, and destroy() removes it.
+  virtual bool owned() const = 0;
   // Re-opens an existing container's cgroups from what save() produced.
   static Result<std::unique_ptr<Manager>> load(const std::string& saved);
   // A JSON text for the state file.
@@ -70,8 +81,9 @@ class Manager {
   // freezes (when possible), signals every pid, and thaws (a paused container stays
   // paused for signals other than SIGKILL).
   virtual Status kill_all(int sig) = 0;
-  // Removes the container's cgroup (with any sub-cgroups) in every hierarchy, and the
-  // parents create() made when they are empty. Retries EBUSY briefly; idempotent.
+  // Removes the container's cgroup (with any sub-cgroups) in every hierarchy where vessel
+  // created it, and the parents it made when they are empty; a cgroup vessel did not
+  // create is never touched. Retries EBUSY (exiting processes) briefly; idempotent.
   virtual Status destroy() = 0;
 
   // For mounting cgroupfs inside a container: one entry per hierarchy.

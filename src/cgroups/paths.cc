@@ -1,5 +1,7 @@
 #include "cgroups/paths.h"
 
+#include <cstdint>
+
 #include "common/strings.h"
 
 namespace vessel::cgroups {
@@ -15,13 +17,47 @@ Result<std::string> clean_path(const std::string& path) {
   return out.empty() ? std::string("/") : out;
 }
 
-Result<std::string> resolve_path(const std::string& cgroups_path, const std::string& container_id,
+namespace {
+
+// FNV-1a, 64 bits: stable across builds and hosts (the name must not change between create and delete).
+uint64_t fnv1a(std::string_view data) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+std::string hex(uint64_t v, int digits) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out(static_cast<size_t>(digits), '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = kHex[v & 15];
+  return out;
+}
+
+}  // namespace
+
+std::string default_cgroup_name(const std::string& container_id, const std::string& state_root) {
+  if (state_root.empty()) return container_id;
+  constexpr size_t kNameMax = 255;
+  uint64_t h = fnv1a(state_root);
+  std::string name = cat(container_id, "-", hex(h ^ (h >> 32), 8));
+  if (name.size() <= kNameMax) return name;
+  // Cut the ID; the hash then covers the whole ID too, so two long IDs stay apart.
+  std::string key = state_root;
+  key += '\0';
+  key += container_id;
+  return cat(container_id.substr(0, 200), "-", hex(fnv1a(key), 16));
+}
+
+Result<std::string> resolve_path(const std::string& cgroups_path, const std::string& default_name,
                                  const std::string& own_path) {
   if (cgroups_path.empty()) {
-    if (container_id.empty() || container_id.find('/') != std::string::npos || container_id == "." ||
-        container_id == "..")
-      return Error::invalid(cat("cannot make a cgroup path from container id \"", container_id, "\""));
-    return cat("/vessel/", container_id);
+    if (default_name.empty() || default_name.find('/') != std::string::npos || default_name == "." ||
+        default_name == "..")
+      return Error::invalid(cat("cannot make a cgroup path from container id \"", default_name, "\""));
+    return cat("/vessel/", default_name);
   }
   if (cgroups_path[0] == '/') return clean_path(cgroups_path);
   return clean_path(cat(own_path, "/", cgroups_path));

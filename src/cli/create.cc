@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "cli/cli.h"
+#include "common/fs.h"
 #include "container/lifecycle.h"
 #include "image/bundle.h"
 
@@ -31,7 +32,7 @@ void add_create(CLI::App& app, Globals& g) {
       auto s = image::Store::open(g.image_root);
       if (!s) return report(std::move(s).error());
       store.emplace(std::move(*s));
-      auto bundle = image::create_bundle(*store, {*image_ref, o->id, {}});
+      auto bundle = image::create_bundle(*store, {*image_ref, o->id, {}, absolute_path(g.root)});
       if (!bundle) return report(std::move(bundle).error().context(cat_id("create", o->id)));
       o->bundle = *bundle;
     }

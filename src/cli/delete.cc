@@ -25,13 +25,19 @@ void add_delete(CLI::App& app, Globals& g) {
     bool gone = !st && st.error().code() == ENOENT;
     // A container run from an image also has a bundle in the image store: unmount and remove it
     // (also after a foreground `run --image`, which already removed the container's state).
+    // Only the bundle of this root's container: the same ID may be another root's.
     bool image_bundle = false;
     if ((st || gone) && a->id.find('/') == std::string::npos &&
         path_exists(path_join(g.image_root, "containers/" + a->id))) {
-      image_bundle = true;
       auto store = image::Store::open(g.image_root);
-      auto bs = store ? image::remove_bundle(*store, a->id) : Status(std::move(store).error());
-      if (!bs) return report(std::move(bs).error().context(cat_id("delete", a->id)));
+      if (!store) return report(std::move(store).error().context(cat_id("delete", a->id)));
+      auto owner = image::bundle_root(*store, a->id);
+      // A bundle that records no root (made before roots were recorded) goes with a container that was here.
+      image_bundle = owner && (*owner == absolute_path(g.root) || (owner->empty() && st));
+      if (image_bundle) {
+        if (auto bs = image::remove_bundle(*store, a->id); !bs)
+          return report(std::move(bs).error().context(cat_id("delete", a->id)));
+      }
     }
     // Like runc, deleting a container that is already gone with --force is not an error.
     if (!st && !(gone && (a->force || image_bundle))) report(std::move(st).error());

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "common/fs.h"
 #include "container/run.h"
 #include "image/bundle.h"
 
@@ -27,7 +28,7 @@ void run_image(RunArgs& a, Globals& g) {
   if (a.rm && a.detach) return report(Error::invalid("run: --rm and --detach cannot be combined"));
   auto store = image::Store::open(g.image_root);
   if (!store) return report(std::move(store).error());
-  auto bundle = image::create_bundle(*store, {a.image, a.o.id, command});
+  auto bundle = image::create_bundle(*store, {a.image, a.o.id, command, absolute_path(g.root)});
   if (!bundle) return report(std::move(bundle).error().context(cat_id("run", a.o.id)));
   a.o.bundle = *bundle;
   auto r = container::run(a.o, a.detach);

@@ -64,7 +64,22 @@ Status setup_console(int sock, unsigned rows, unsigned cols, bool mount_console)
   return ok();
 }
 
-void relay_console(int master) {
+namespace {
+
+// Copies what the master has now to stdout, without blocking on the master.
+RelayEnd drain_master(int master, char* buf, size_t size) {
+  while (true) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0 || !(p.revents & (POLLIN | POLLHUP | POLLERR))) return RelayEnd::kStopped;
+    ssize_t n = ::read(master, buf, size);
+    if (n <= 0) return RelayEnd::kStopped;
+    if (!write_all(1, std::string_view(buf, static_cast<size_t>(n)))) return RelayEnd::kOutputGone;
+  }
+}
+
+}  // namespace
+
+RelayEnd relay_console(int master, int stop_fd) {
   termios saved{};
   bool raw = ::isatty(0) && ::tcgetattr(0, &saved) == 0;
   if (raw) {
@@ -76,19 +91,40 @@ void relay_console(int master) {
   }
   char buf[8192];
   bool stdin_open = true;
+  bool watch_stdout = true;  // false when fd 1 is not open at all (POLLNVAL)
+  RelayEnd end = RelayEnd::kContainerClosed;
   while (true) {
-    pollfd p[2] = {{master, POLLIN, 0}, {0, static_cast<short>(stdin_open ? POLLIN : 0), 0}};
-    if (::poll(p, 2, -1) < 0) {
+    // stdout with no events: poll still reports POLLERR once a pipe's reader is gone
+    // (POLLHUP for a hung-up terminal), even while the container writes nothing.
+    pollfd p[4] = {{master, POLLIN, 0},
+                   {0, static_cast<short>(stdin_open ? POLLIN : 0), 0},
+                   {watch_stdout ? 1 : -1, 0, 0},
+                   {stop_fd, POLLIN, 0}};
+    if (::poll(p, 4, -1) < 0) {
       if (errno == EINTR) continue;
+      break;
+    }
+    if (p[3].revents & POLLIN) {
+      end = drain_master(master, buf, sizeof buf);
       break;
     }
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(master, buf, sizeof buf);
-      if (n <= 0) break;
-      if (!write_all(1, std::string_view(buf, static_cast<size_t>(n)))) break;
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EIO: every slave fd is closed
+      if (!write_all(1, std::string_view(buf, static_cast<size_t>(n)))) {
+        end = RelayEnd::kOutputGone;
+        break;
+      }
     }
-    if (stdin_open && (p[1].revents & (POLLIN | POLLHUP))) {
+    if (p[2].revents & POLLNVAL) watch_stdout = false;
+    if (p[2].revents & (POLLERR | POLLHUP)) {
+      end = RelayEnd::kOutputGone;
+      break;
+    }
+    if (stdin_open && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
       ssize_t n = ::read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         stdin_open = false;
         char eof = 4;  // ^D: end of input for the process reading the pty
@@ -99,6 +135,7 @@ void relay_console(int master) {
     }
   }
   if (raw) ::tcsetattr(0, TCSANOW, &saved);
+  return end;
 }
 
 }  // namespace vessel::container

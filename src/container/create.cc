@@ -12,6 +12,7 @@
 #include "cgroups/controllers.h"
 #include "cgroups/manager.h"
 #include "common/clock.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/scope_exit.h"
@@ -121,14 +122,34 @@ Result<pid_t> create(const CreateOptions& o) {
       spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty())
     return Error::invalid("linux.namespaces: joining a user namespace by path with a new pid namespace is not supported");
 
-  auto dir = TRY(ContainerDir::create(o.root, o.id));
+  // The state is saved (atomically) after every step that makes something, still
+  // `creating`: a create killed anywhere leaves a container that list shows and
+  // delete removes with all it made (see tests/integration/container/crash_test.cc).
+  std::string root = absolute_path(o.root);
+  auto dir = TRY(ContainerDir::create(root, o.id));
   std::optional<SeccompProgram> ctx_seccomp;
   bool committed = false;
   ScopeExit remove_dir([&] {
     if (!committed) (void)dir.remove();
   });
+  State state;
+  state.oci_version = spec.oci_version;
+  state.id = o.id;
+  state.bundle = bundle;
+  state.rootfs = rootfs;
+  state.created = rfc3339_now();
+  state.owner = owner_name();
+  state.annotations = spec.annotations;
+  state.own_pid_ns = spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
+                     spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty();
+  state.systemd_cgroup = o.systemd_cgroup;
+  state.root = root;
+  state.creating = true;
+  TRY(dir.save(state));
+  crash_point("create:state-saved");
 
   if (::mkfifo(dir.fifo_path().c_str(), 0622) < 0) return Error::from_errno(cat("mkfifo ", dir.fifo_path()));
+  crash_point("create:fifo");
   // The init opens it as the container's root: in a user namespace that is a mapped id.
   if (::chmod(dir.fifo_path().c_str(), 0622) < 0 ||
       ::chown(dir.fifo_path().c_str(), host_id_of_root(spec.linux_.uid_mappings), host_id_of_root(spec.linux_.gid_mappings)) < 0)
@@ -148,7 +169,17 @@ Result<pid_t> create(const CreateOptions& o) {
   cgroups::Options cgo;
   cgo.cgroups_path = spec.linux_.cgroups_path;
   cgo.container_id = o.id;
-  setup.cgroup = TRYC(cgroups::Manager::create(cgo), "cgroups");
+  cgo.state_root = root;
+  // Which directories vessel is about to make (and own) is saved before it makes them.
+  setup.cgroup = TRYC(cgroups::Manager::plan(cgo), "cgroups");
+  state.cgroup = setup.cgroup->save();
+  TRY(dir.save(state));
+  crash_point("create:cgroup-planned");
+  TRYC(setup.cgroup->make(), "cgroups");
+  crash_point("create:cgroup-made");
+  state.cgroup = setup.cgroup->save();
+  TRY(dir.save(state));
+  crash_point("create:cgroup-saved");
 
   // Namespaces: new ones come from clone flags; joined ones are opened here.
   InitContext ctx;
@@ -223,34 +254,33 @@ Result<pid_t> create(const CreateOptions& o) {
   child_sock.close();
   if (own_pid) ::setns(own_pid.get(), CLONE_NEWPID);
   if (own_time) ::setns(own_time.get(), kCloneNewTime);
+  // Killed before this save, the init is still ours alone: it dies with us (PDEATHSIG)
+  // or on EOF of its sync socket.
+  state.pid = pid;
+  state.pid_start_time = process_start_time(pid);
+  TRY(dir.save(state));
+  crash_point("create:cloned");
 
   if (new_userns) TRY(write_id_maps(pid, spec.linux_));
   TRYC(setup.cgroup->apply(cgroup_resources(spec)), "cgroups");
   TRYC(setup.cgroup->add_process(pid), "join cgroup");
+  crash_point("create:cgroup-joined");
   if (spec.process->oom_score_adj)
     TRYC(write_file(cat("/proc/", pid, "/oom_score_adj"), std::to_string(*spec.process->oom_score_adj), 0, 0),
          "process.oomScoreAdj");
   TRY(parent_sock.send(SyncMsg::kGo));
-
-  State state;
-  state.oci_version = spec.oci_version;
-  state.id = o.id;
-  state.pid = pid;
-  state.bundle = bundle;
-  state.rootfs = rootfs;
-  state.created = rfc3339_now();
-  state.owner = owner_name();
-  state.annotations = spec.annotations;
-  state.cgroup = setup.cgroup->save();
-  state.own_pid_ns = spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
-                     spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty();
-  state.systemd_cgroup = o.systemd_cgroup;
+  crash_point("create:go");
 
   TRY(parent_sock.expect(SyncMsg::kRunHooks));
+  // A copy of the config, so that delete runs the poststop hooks that were configured at
+  // create; from here on, as the first hooks may run.
+  TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_file(bundle + "/config.json"))));
+  crash_point("create:config-saved");
   std::string hook_state = state_json(state, ContainerStatus::kCreating, false);
   TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart"));
   TRY(run_hooks(spec.hooks.create_runtime, hook_state, "createRuntime"));
   TRY(parent_sock.send(SyncMsg::kHooksDone, hook_state));
+  crash_point("create:hooks-done");
   auto msg = TRY(parent_sock.recv());
   if (msg.type == SyncMsg::kSeccompFd) {
     TRYC(send_seccomp_listener(*spec.linux_.seccomp, msg.fd.get(), state), "linux.seccomp.listenerPath");
@@ -259,10 +289,10 @@ Result<pid_t> create(const CreateOptions& o) {
   if (msg.type == SyncMsg::kError) return Error(msg.code ? msg.code : EIO, msg.payload);
   if (msg.type != SyncMsg::kReady) return Error(EPROTO, "sync: expected the init to be ready");
 
-  state.pid_start_time = process_start_time(pid);
+  crash_point("create:ready");
+  state.creating = false;
   TRY(dir.save(state));
-  // A copy of the config, so that delete runs the poststop hooks that were configured at create.
-  TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_file(bundle + "/config.json"))));
+  crash_point("create:saved");
   if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
   committed = true;
   setup.pid = -1;

@@ -20,6 +20,10 @@ class SignalForwarder {
 
   // Waits for `pid`, forwarding signals and, with a pty master (`master` >= 0),
   // relaying stdin/stdout and window size. Returns its exit status (128+signal if killed).
+  // `pid` is SIGKILLed (and still waited for) on a second SIGTERM/SIGINT (the first is
+  // forwarded, and a PID 1 without a handler ignores it) and when the relayed output is
+  // gone (the reader of our stdout exited): otherwise its writes to the pty would block
+  // for ever.
   Result<int> wait(pid_t pid, int master);
 
  private:

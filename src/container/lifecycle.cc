@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "cgroups/manager.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -20,7 +22,7 @@ namespace vessel::container {
 namespace {
 
 bool cgroup_frozen(const State& s) {
-  if (s.cgroup.empty()) return false;
+  if (s.cgroup.empty() || s.creating) return false;
   auto m = cgroups::Manager::load(s.cgroup);
   if (!m) return false;
   auto f = (*m)->frozen();
@@ -53,6 +55,37 @@ bool wait_gone(const State& s, int timeout_ms) {
   return !process_alive(s.pid, s.pid_start_time);
 }
 
+// The inode of a process's pid namespace; 0 when it is gone.
+ino_t pid_ns_of(pid_t pid) {
+  struct stat st{};
+  if (::stat(cat("/proc/", pid, "/ns/pid").c_str(), &st) < 0) return 0;
+  return st.st_ino;
+}
+
+// Signals every process of the container. Its own cgroup (vessel created it) holds
+// exactly its processes; in a cgroup vessel did not create, only those in the
+// init's pid namespace are the container's (with the host's pid namespace, only the init).
+Status signal_all(const State& s, cgroups::Manager* cg, int sig) {
+  if (cg && cg->owned()) return cg->kill_all(sig);
+  if (!s.own_pid_ns || !cg) return signal_init(s, sig);
+  ino_t ns = pid_ns_of(s.pid);
+  auto pids = TRY(cg->pids());
+  for (pid_t pid : pids) {
+    if (ns != 0 && pid_ns_of(pid) == ns) (void)::kill(pid, sig);
+  }
+  return ok();
+}
+
+// Waits up to `timeout_ms` for the container's own cgroup to hold no process.
+bool wait_cgroup_empty(cgroups::Manager& cg, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 10) {
+    auto left = cg.pids();
+    if (!left || left->empty()) return true;
+    ::usleep(10000);
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<int> parse_signal(const std::string& text) {
@@ -77,9 +110,9 @@ Result<int> parse_signal(const std::string& text) {
 }
 
 Result<State> load_state(const std::string& root, const std::string& id, ContainerStatus* status) {
-  auto dir = TRY(ContainerDir::open(root, id));
-  auto s = TRY(dir.load());
-  if (status) *status = status_of(s, dir);
+  bool busy = false;  // a create (or another command) holds the lock
+  auto s = TRY(ContainerDir::peek(root, id, &busy));
+  if (status) *status = live_status(s, path_join(root, id), cgroup_frozen(s), busy);
   return s;
 }
 
@@ -119,44 +152,73 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
   if (st == ContainerStatus::kStopped && !all)
     return Error(ESRCH, cat("container \"", id, "\" is not running"));
   if (all) {
+    if (s.cgroup.empty()) return signal_init(s, sig);
     auto cg = TRY(cgroups::Manager::load(s.cgroup));
-    return cg->kill_all(sig);
+    return signal_all(s, cg.get(), sig);
   }
   return signal_init(s, sig);
 }
 
 Status remove(const std::string& root, const std::string& id, bool force) {
-  auto dir = TRY(ContainerDir::open(root, id));
-  auto s = TRY(dir.load());
+  auto opened = ContainerDir::open(root, id);
+  if (!opened) {
+    // A create killed before its directory got its name leaves it aside.
+    if (opened.error().code() == ENOENT) (void)ContainerDir::remove_stale(root, id);
+    return std::move(opened).error();
+  }
+  ContainerDir dir = std::move(*opened);
+  auto loaded = dir.load();
+  if (!loaded) {
+    if (!force) return std::move(loaded).error().context(cat("container \"", id, "\" (delete --force removes it)"));
+    log::warn("delete", loaded.error().message());
+    return dir.remove();
+  }
+  State s = std::move(*loaded);
+  // We hold the lock: a state still `creating` is a create that died half-way (stopped).
   ContainerStatus st = status_of(s, dir);
+  if (st != ContainerStatus::kStopped && !force)
+    return Error::invalid(cat("cannot delete container \"", id, "\" that is not stopped: ", status_name(st)));
   std::unique_ptr<cgroups::Manager> cg;
   if (!s.cgroup.empty()) {
     if (auto m = cgroups::Manager::load(s.cgroup)) cg = std::move(*m);
   }
-  if (st != ContainerStatus::kStopped) {
-    if (!force)
-      return Error::invalid(cat("cannot delete container \"", id, "\" that is not stopped: ", status_name(st)));
-    if (cg && (!s.own_pid_ns || st == ContainerStatus::kPaused)) (void)cg->kill_all(SIGKILL);
+  bool own_cgroup = cg && cg->owned();
+  // The init of a create that died half-way may live on (blocked on exec.fifo): it goes too.
+  if (process_alive(s.pid, s.pid_start_time)) {
+    // A v1 freezer holds even SIGKILL: thaw what pause froze.
+    if (cg && st == ContainerStatus::kPaused) (void)cg->thaw();
+    // With its own pid namespace, killing the init kills every process of the container;
+    // in the host's, the others are found through its cgroup, when vessel created it.
+    if (own_cgroup && !s.own_pid_ns) (void)cg->kill_all(SIGKILL);
     (void)signal_init(s, SIGKILL);
+    crash_point("delete:killed");
     if (!wait_gone(s, 10000)) return Error(EBUSY, cat("container \"", id, "\": init did not die after SIGKILL"));
   }
-  if (cg) {
-    // Processes that left the pid namespace's reach (host pid ns) must go before the cgroup can.
-    if (auto pids = cg->pids(); pids && !pids->empty()) {
+  if (own_cgroup) {
+    // Processes the init left behind (host pid namespace) must go before the cgroup can;
+    // a pid namespace is torn down by the kernel, which takes a moment.
+    if (!s.own_pid_ns) (void)cg->kill_all(SIGKILL);
+    if (!wait_cgroup_empty(*cg, 1000) && !s.own_pid_ns) {
       (void)cg->kill_all(SIGKILL);
-      for (int i = 0; i < 100; ++i) {
-        auto left = cg->pids();
-        if (!left || left->empty()) break;
-        ::usleep(10000);
-      }
+      (void)wait_cgroup_empty(*cg, 1000);
+    }
+  } else if (cg && !s.own_pid_ns && s.pid > 0) {
+    log::warn("delete", cat("container \"", id, "\": its cgroup was not created by vessel; processes other than its init were left alone"));
+  }
+  // The config copy is written when create reaches its hooks: poststop runs from then on.
+  if (path_exists(dir.path() + "/config.json")) {
+    auto spec = oci::load_spec(dir.path());
+    if (spec && !spec->hooks.poststop.empty()) {
+      auto hs = run_hooks(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop");
+      if (!hs) log::warn("delete", hs.error().message());
     }
   }
-  auto spec = oci::load_spec(dir.path());
-  if (spec && !spec->hooks.poststop.empty()) {
-    auto hs = run_hooks(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop");
-    if (!hs) log::warn("delete", hs.error().message());
+  if (cg) {
+    // Only what vessel created goes; one it cannot remove (a process that is not the
+    // container's moved in) is reported and left, as runc does.
+    if (auto ds = cg->destroy(); !ds) log::warn("delete", cat("container \"", id, "\": ", ds.error().message()));
   }
-  if (cg) TRYC(cg->destroy(), "remove cgroups");
+  crash_point("delete:cgroup-removed");
   return dir.remove();
 }
 

@@ -13,6 +13,7 @@
 #include <cstdio>
 
 #include "common/clock.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/strings.h"
 #include "oci/json_reader.h"
@@ -62,44 +63,134 @@ bool process_alive(pid_t pid, uint64_t start_time) {
   return st != 0 && (start_time == 0 || st == start_time);
 }
 
-static Result<UniqueFd> lock_dir(const std::string& path) {
-  auto fd = TRY(open_file(path + "/.lock", O_RDWR | O_CREAT, 0600));
-  while (::flock(fd.get(), LOCK_EX) < 0) {
-    if (errno != EINTR) return Error::from_errno(cat("lock ", path));
+namespace {
+
+// Removes everything in `dir` but its lock file (and state.json with `keep_state`).
+Status empty_but_lock(const std::string& dir, bool keep_state = false) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return Error::from_errno(cat("opendir ", dir));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != ".." && n != ".lock" && !(keep_state && n == "state.json")) names.push_back(n);
   }
+  ::closedir(d);
+  for (const auto& n : names) TRY(remove_tree(path_join(dir, n)));
+  return ok();
+}
+
+// Makes <root>/.tmp/<id> (or takes over the one a killed create left) and locks it.
+// Fails with EEXIST while another live create holds it.
+Result<UniqueFd> make_locked_tmp(const std::string& tmp, const std::string& id) {
+  std::string parent = tmp.substr(0, tmp.rfind('/'));
+  for (int attempt = 0;; ++attempt) {
+    if (::mkdir(parent.c_str(), 0700) < 0 && errno != EEXIST) return Error::from_errno(cat("mkdir ", parent));
+    if (::mkdir(tmp.c_str(), 0711) == 0 || errno == EEXIST) break;
+    // ENOENT: another create removed the empty .tmp meanwhile.
+    if (errno != ENOENT || attempt == 10) return Error::from_errno(cat("mkdir ", tmp));
+  }
+  auto fd = TRY(open_file(tmp + "/.lock", O_RDWR | O_CREAT, 0600));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) {
+    if (errno == EWOULDBLOCK) return Error(EEXIST, cat("container \"", id, "\" already exists (being created)"));
+    return Error::from_errno(cat("lock ", tmp));
+  }
+  TRY(empty_but_lock(tmp));  // what a create killed before its rename left
   return fd;
 }
+
+}  // namespace
 
 Result<ContainerDir> ContainerDir::create(const std::string& root, const std::string& id) {
   TRY(validate_id(id));
   TRYC(mkdir_p(root, 0711), "state root");
   std::string path = path_join(root, id);
-  if (::mkdir(path.c_str(), 0711) < 0) {
-    if (errno == EEXIST) return Error(EEXIST, cat("container \"", id, "\" already exists"));
-    return Error::from_errno(cat("mkdir ", path));
+  if (path_exists(path)) return Error(EEXIST, cat("container \"", id, "\" already exists"));
+  // The directory appears under its name with its lock file in it and locked (made
+  // aside, then renamed): list and delete never see one without a lock.
+  std::string tmp = path_join(path_join(root, ".tmp"), id);
+  auto lock = TRY(make_locked_tmp(tmp, id));
+  crash_point("create:tmp-dir");
+  if (::rename(tmp.c_str(), path.c_str()) < 0) {
+    int err = errno;
+    (void)remove_tree(tmp);
+    if (err == EEXIST || err == ENOTEMPTY) return Error(EEXIST, cat("container \"", id, "\" already exists"));
+    return Error::from_errno(err, cat("rename ", tmp, " to ", path));
   }
-  auto lock = lock_dir(path);
-  if (!lock) {
-    ::rmdir(path.c_str());
-    return std::move(lock).error();
-  }
-  return ContainerDir(path, std::move(*lock));
+  ::rmdir(path_join(root, ".tmp").c_str());  // when no other create uses it
+  return ContainerDir(path, std::move(lock));
 }
+
+Status ContainerDir::remove_stale(const std::string& root, const std::string& id) {
+  TRY(validate_id(id));
+  std::string tmp = path_join(path_join(root, ".tmp"), id);
+  if (!path_exists(tmp)) return ok();
+  auto fd = open_file(tmp + "/.lock", O_RDWR | O_CREAT, 0600);
+  if (!fd) return fd.error().code() == ENOENT ? ok() : Status(std::move(fd).error());
+  if (::flock(fd->get(), LOCK_EX | LOCK_NB) < 0) return ok();  // a create in progress
+  TRY(remove_tree(tmp));
+  ::rmdir(path_join(root, ".tmp").c_str());
+  return ok();
+}
+
+namespace {
+
+Error not_found(const std::string& id) { return Error(ENOENT, cat("container \"", id, "\" does not exist")); }
+
+// A container directory: a directory holding state.json or the lock file.
+bool is_container_dir(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) return false;
+  return path_exists(path + "/state.json") || path_exists(path + "/.lock");
+}
+
+// The same file: the lock we hold is still the directory's (not one a concurrent delete unlinked).
+bool same_file(int fd, const std::string& path) {
+  struct stat a{}, b{};
+  return ::fstat(fd, &a) == 0 && ::stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+}  // namespace
 
 Result<ContainerDir> ContainerDir::open(const std::string& root, const std::string& id) {
   TRY(validate_id(id));
   std::string path = path_join(root, id);
-  struct stat st{};
-  if (::stat(path.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
-    return Error(ENOENT, cat("container \"", id, "\" does not exist"));
-  auto lock = TRY(lock_dir(path));
-  // A concurrent delete may have removed it while we waited for the lock.
-  if (!path_exists(path + "/state.json")) return Error(ENOENT, cat("container \"", id, "\" does not exist"));
-  return ContainerDir(path, std::move(lock));
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (!is_container_dir(path)) return not_found(id);
+    auto fd = open_file(path + "/.lock", O_RDWR | O_CREAT, 0600);
+    if (!fd) {
+      if (fd.error().code() == ENOENT) return not_found(id);  // removed meanwhile
+      return std::move(fd).error();
+    }
+    while (::flock(fd->get(), LOCK_EX) < 0) {
+      if (errno != EINTR) return Error::from_errno(cat("lock ", path));
+    }
+    // A concurrent delete may have removed it (and a create made it again) while we waited.
+    if (same_file(fd->get(), path + "/.lock")) return ContainerDir(path, std::move(*fd));
+  }
+  return Error(EAGAIN, cat("container \"", id, "\": its directory keeps changing"));
+}
+
+Result<State> ContainerDir::peek(const std::string& root, const std::string& id, bool* busy) {
+  TRY(validate_id(id));
+  std::string path = path_join(root, id);
+  if (!is_container_dir(path)) return not_found(id);
+  *busy = false;
+  if (auto fd = open_file(path + "/.lock", O_RDONLY)) {
+    if (::flock(fd->get(), LOCK_SH | LOCK_NB) < 0) *busy = errno == EWOULDBLOCK;
+  }
+  ContainerDir view(path, UniqueFd());
+  return view.load();
 }
 
 Result<State> ContainerDir::load() const {
   std::string file = path_ + "/state.json";
+  if (!path_exists(file)) {
+    State s;
+    s.id = path_.substr(path_.rfind('/') + 1);
+    s.root = path_.substr(0, path_.rfind('/'));
+    s.creating = true;
+    return s;
+  }
   auto text = TRY(read_file(file));
   auto j = TRY(oci::parse_json(text, file));
   auto o = TRY(oci::JsonObject::at(j, ""));
@@ -116,6 +207,8 @@ Result<State> ContainerDir::load() const {
   s.cgroup = TRY(o.string("cgroup"));
   s.own_pid_ns = TRY(o.boolean("ownPidNamespace", true));
   s.systemd_cgroup = TRY(o.boolean("systemdCgroup", false));
+  s.root = TRY(o.opt_string("root")).value_or("");
+  s.creating = TRY(o.boolean("creating", false));
   return s;
 }
 
@@ -123,11 +216,22 @@ Status ContainerDir::save(const State& s) const {
   Json j = {{"ociVersion", s.oci_version}, {"id", s.id},         {"pid", s.pid},
             {"pidStartTime", s.pid_start_time}, {"bundle", s.bundle}, {"rootfs", s.rootfs},
             {"created", s.created},        {"owner", s.owner},   {"annotations", s.annotations},
-            {"cgroup", s.cgroup},          {"ownPidNamespace", s.own_pid_ns}, {"systemdCgroup", s.systemd_cgroup}};
+            {"cgroup", s.cgroup},          {"ownPidNamespace", s.own_pid_ns}, {"systemdCgroup", s.systemd_cgroup},
+            {"root", s.root}};
+  if (s.creating) j["creating"] = true;
   return write_file_atomic(path_ + "/state.json", j.dump());
 }
 
-Status ContainerDir::remove() { return remove_tree(path_); }
+Status ContainerDir::remove() {
+  // Everything but state.json and the lock first, so that a delete killed half-way
+  // leaves a container that list still shows and the next delete finishes.
+  if (!path_exists(path_)) return ok();
+  TRY(empty_but_lock(path_, /*keep_state=*/true));
+  crash_point("delete:state-emptied");
+  if (::unlink((path_ + "/state.json").c_str()) < 0 && errno != ENOENT) return Error::from_errno(cat("remove ", path_, "/state.json"));
+  crash_point("delete:state-json-removed");
+  return remove_tree(path_);
+}
 
 std::vector<std::string> list_ids(const std::string& root) {
   std::vector<std::string> ids;
@@ -136,14 +240,16 @@ std::vector<std::string> list_ids(const std::string& root) {
   while (dirent* e = ::readdir(d)) {
     std::string n = e->d_name;
     if (n == "." || n == "..") continue;
-    if (path_exists(path_join(root, n) + "/state.json")) ids.push_back(n);
+    if (n == "." || n == ".." || n == ".seccomp-cache" || !validate_id(n)) continue;
+    if (is_container_dir(path_join(root, n))) ids.push_back(n);
   }
   ::closedir(d);
   std::sort(ids.begin(), ids.end());
   return ids;
 }
 
-ContainerStatus live_status(const State& s, const std::string& dir, bool frozen) {
+ContainerStatus live_status(const State& s, const std::string& dir, bool frozen, bool creator_alive) {
+  if (s.creating) return creator_alive ? ContainerStatus::kCreating : ContainerStatus::kStopped;
   if (!process_alive(s.pid, s.pid_start_time)) return ContainerStatus::kStopped;
   if (path_exists(dir + "/exec.fifo")) return ContainerStatus::kCreated;
   if (frozen) return ContainerStatus::kPaused;

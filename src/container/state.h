@@ -1,6 +1,9 @@
 // The state of containers under --root: one directory per container holding
-// state.json (written atomically), exec.fifo while created-but-not-started, and
-// a lock file that serialises commands on the same container.
+// state.json (written atomically, first right after the directory is made and
+// again at each step of create), exec.fifo while created-but-not-started, and a
+// lock file (flock: released when its holder dies) that serialises commands on
+// the same container. A create killed half-way leaves a directory that list,
+// state and delete still see: its status is "stopped" once no one holds the lock.
 #pragma once
 
 #include <sys/types.h>
@@ -29,9 +32,11 @@ struct State {
   std::string created;  // RFC 3339 with nanoseconds
   std::string owner;
   std::map<std::string, std::string> annotations;
-  std::string cgroup;    // cgroups::Manager::save()
+  std::string cgroup;    // cgroups::Manager::save(): paths, and which ones vessel created
   bool own_pid_ns = true;  // killing pid 1 ends every process
   bool systemd_cgroup = false;
+  std::string root;        // the absolute --root this container belongs to
+  bool creating = true;    // until create has finished; "creating" or, once its creator is gone, "stopped"
 };
 
 // Validates a container ID the way runc does: [A-Za-z0-9_+.-], not "." or "..", at most 1024 characters.
@@ -48,16 +53,25 @@ class ContainerDir {
   // Creates <root>/<id> (an error if it exists: duplicate id) and locks it.
   static Result<ContainerDir> create(const std::string& root, const std::string& id);
   // Opens and locks an existing container; an error naming the id if there is none.
+  // Waits while another command holds the lock.
   static Result<ContainerDir> open(const std::string& root, const std::string& id);
+  // Removes <root>/.tmp/<id>, what a create killed before its directory got its name
+  // leaves, unless a create holds it. Nothing there is fine.
+  static Status remove_stale(const std::string& root, const std::string& id);
+  // Reads a container's state without taking the lock (list, state): never waits for
+  // a create in progress. *busy tells whether another live process holds the lock.
+  static Result<State> peek(const std::string& root, const std::string& id, bool* busy);
 
   const std::string& path() const { return path_; }
   // The fd holding the lock: a child that must not keep the lock closes it.
   int lock_fd() const { return lock_.get(); }
   std::string fifo_path() const { return path_ + "/exec.fifo"; }
 
+  // state.json; a directory without one (killed before its first write, or during
+  // delete) gives a State with only the id, still `creating`.
   Result<State> load() const;
   Status save(const State& s) const;
-  // Removes the directory and everything in it.
+  // Removes the directory and everything in it, state.json last but the lock.
   Status remove();
 
  private:
@@ -66,12 +80,14 @@ class ContainerDir {
   UniqueFd lock_;
 };
 
-// IDs of all containers under root, sorted.
+// IDs of all containers under root, sorted: every directory holding state.json or
+// a lock file, also those a killed command left half-made.
 std::vector<std::string> list_ids(const std::string& root);
 
-// The live status: stopped when the init is gone; created while exec.fifo exists;
-// paused when `frozen`; else running.
-ContainerStatus live_status(const State& s, const std::string& dir, bool frozen);
+// The live status: creating while `s.creating` and `creator_alive` (someone holds the
+// lock); stopped when create never finished or the init is gone; created while
+// exec.fifo exists; paused when `frozen`; else running.
+ContainerStatus live_status(const State& s, const std::string& dir, bool frozen, bool creator_alive = false);
 
 // runc's `state` JSON for a container.
 std::string state_json(const State& s, ContainerStatus status, bool pretty = true);

@@ -71,6 +71,18 @@ bool has_bundle(const Store& store, const std::string& id) {
   return check_id(id).ok() && path_exists(store.container_path(id));
 }
 
+Result<std::string> bundle_root(const Store& store, const std::string& id) {
+  TRY(check_id(id));
+  std::string file = store.container_path(id) + "/image.json";
+  auto text = TRY(read_file(file));
+  auto j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid(file + ": not a JSON object");
+  auto it = j.find("root");
+  if (it == j.end()) return std::string();
+  if (!it->is_string()) return Error::invalid(file + ": root: not a string");
+  return it->get<std::string>();
+}
+
 Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
   TRY(check_id(o.id));
   auto lock = TRY(store.lock());  // no `image rm` between reading the image and recording its use
@@ -98,7 +110,8 @@ Result<std::string> create_bundle(Store& store, const BundleOptions& o) {
   auto config = TRY(bundle_config_json(info.config.run, o.args, "", user));
   TRY(write_file(dir + "/config.json", config, 0, 0600));
   TRY(write_file(dir + "/image.json",
-                 Json{{"manifest", info.digest.str()}, {"image", o.image}}.dump() + "\n", 0, 0600));
+                 Json{{"manifest", info.digest.str()}, {"image", o.image}, {"root", o.state_root}}.dump() + "\n", 0,
+                 0600));
   cleanup.dismiss();
   return dir;
 }

@@ -23,7 +23,7 @@ class BadInput : public ContainerTest {
     EXPECT_TRUE(state_entries().empty()) << "state left behind";
     EXPECT_EQ(mount_points(), mounts) << "mounts left behind";
     if (id.find_first_of("./") == std::string::npos) {
-      EXPECT_NE(::access(("/sys/fs/cgroup/pids/vessel/" + id).c_str(), F_OK), 0) << "cgroup left behind";
+      EXPECT_NE(::access(("/sys/fs/cgroup/pids" + cgroup_path(id)).c_str(), F_OK), 0) << "cgroup left behind";
     }
     Output ps = run_command({"pgrep", "-f", "vessel --root " + root_});
     EXPECT_EQ(ps.out, "") << "process left behind";

@@ -15,7 +15,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
+
+#include "cgroups/paths.h"
 
 namespace vessel::testing {
 
@@ -169,6 +172,73 @@ bool process_running(int pid) {
   return close != std::string::npos && all.size() > close + 2 && all[close + 2] != 'Z';
 }
 
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
+    for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid, int timeout_ms) {
+  for (int waited = 0;; waited += 5) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0 || waited >= timeout_ms) return -1;
+    ::usleep(5000);
+  }
+}
+
+std::vector<std::string> cgroup_mounts() {
+  std::ifstream f("/proc/self/mountinfo");
+  std::vector<std::string> out;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    std::string id, parent, dev, root, mp, field;
+    ss >> id >> parent >> dev >> root >> mp;
+    while (ss >> field && field != "-") {
+    }
+    std::string fstype;
+    ss >> fstype;
+    if ((fstype == "cgroup" || fstype == "cgroup2") && std::find(out.begin(), out.end(), mp) == out.end())
+      out.push_back(mp);
+  }
+  return out;
+}
+
+std::vector<int> processes_with_env(const std::string& entry) {
+  std::vector<int> out;
+  DIR* d = ::opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    int pid = std::atoi(e->d_name);
+    if (pid <= 0 || pid == ::getpid()) continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/environ", std::ios::binary);
+    std::string env((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    size_t at = 0;
+    while ((at = env.find(entry, at)) != std::string::npos) {
+      bool starts = at == 0 || env[at - 1] == '\0';
+      bool ends = at + entry.size() == env.size() || env[at + entry.size()] == '\0';
+      if (starts && ends && process_running(pid)) {
+        out.push_back(pid);
+        break;
+      }
+      at += entry.size();
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
 std::vector<std::string> ContainerTest::mount_points() {
   std::ifstream f("/proc/self/mountinfo");
   std::vector<std::string> out;
@@ -181,6 +251,10 @@ std::vector<std::string> ContainerTest::mount_points() {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::string ContainerTest::cgroup_path(const std::string& id) const {
+  return "/vessel/" + cgroups::default_cgroup_name(id, root_);
 }
 
 std::vector<std::string> ContainerTest::state_entries() const {

@@ -29,6 +29,15 @@ int accept_fd(int srv, std::string* payload = nullptr);
 // True when `pid` exists and is not a zombie.
 bool process_running(int pid);
 
+// Starts `args` with `env` ("NAME=value") added to ours, stdio on /dev/null; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+// Waits up to `timeout_ms` for a child from spawn(): its exit code or 128+signal; -1 on timeout.
+int wait_exit(pid_t pid, int timeout_ms);
+// The mount points of every cgroup hierarchy of this host (v1 and v2).
+std::vector<std::string> cgroup_mounts();
+// Pids of live processes whose environment holds `entry` ("NAME=value").
+std::vector<int> processes_with_env(const std::string& entry);
+
 // Skips the current test (with the reason) unless we are root.
 #define VESSEL_REQUIRE_ROOT()                                        \
   do {                                                               \
@@ -52,6 +61,9 @@ class ContainerTest : public ::testing::Test {
   static std::vector<std::string> mount_points();
   // Entries of the state root.
   std::vector<std::string> state_entries() const;
+  // The cgroup path vessel gives container `id` of this state root when the config names
+  // none ("/vessel/<id>-<hash of the root>"), relative to each hierarchy's mount point.
+  std::string cgroup_path(const std::string& id) const;
 
   std::string dir_;     // temp dir holding everything
   std::string bundle_;  // bundle dir (config.json + rootfs/)

@@ -137,8 +137,8 @@ TEST_F(Lifecycle, DeleteForceLeavesNothingBehind) {
   EXPECT_FALSE(process_running(pid)) << "init still alive";
   EXPECT_TRUE(state_entries().empty());
   EXPECT_EQ(mount_points(), before);
-  EXPECT_NE(::access("/sys/fs/cgroup/memory/vessel/c1", F_OK), 0) << "cgroup left behind";
-  EXPECT_NE(::access("/sys/fs/cgroup/unified/vessel/c1", F_OK), 0) << "cgroup left behind";
+  EXPECT_NE(::access(("/sys/fs/cgroup/memory" + cgroup_path("c1")).c_str(), F_OK), 0) << "cgroup left behind";
+  EXPECT_NE(::access(("/sys/fs/cgroup/unified" + cgroup_path("c1")).c_str(), F_OK), 0) << "cgroup left behind";
 }
 
 TEST_F(Lifecycle, DeleteOfCreatedContainerKillsItsInit) {
