@@ -352,6 +352,19 @@ Status TarHeaderScan::header_done() {
   bool zero = true;
   for (char c : block_) zero &= c == 0;
   if (zero) return ok();  // end of archive (or padding)
+  // A NUL ends a name field; anything after it would be cut off by every reader.
+  struct Field {
+    size_t offset, size;
+    const char* what;
+  };
+  bool posix = std::memcmp(block_ + 257, "ustar\0", 6) == 0;  // GNU keeps other data where POSIX has the prefix
+  for (auto f : {Field{0, 100, "name"}, Field{157, 100, "link name"}, Field{345, posix ? 155u : 0u, "name prefix"}}) {
+    std::string_view v(block_ + f.offset, f.size);
+    size_t nul = v.find('\0');
+    if (nul != std::string_view::npos && v.find_first_not_of('\0', nul) != std::string_view::npos)
+      return Error::invalid(cat("tar header: the ", f.what, " \"", printable(v.substr(0, v.find_last_not_of('\0') + 1)),
+                                "\" contains a NUL byte"));
+  }
   uint64_t size = 0;
   const unsigned char* f = reinterpret_cast<const unsigned char*>(block_ + 124);
   if (f[0] & 0x80) {  // base-256

@@ -44,8 +44,8 @@ class HostileInput : public ContainerTest {
     EXPECT_EQ(mount_points(), mounts) << "mounts left behind";
     return o;
   }
-  Output expect_create_fails(const std::string& needle) {
-    return expect_fails({"create", "--bundle", bundle_, "h1"}, needle);
+  Output expect_create_fails(const std::string& needle, int max_s = 20) {
+    return expect_fails({"create", "--bundle", bundle_, "h1"}, needle, max_s);
   }
   // The script leaves this file in the rootfs when it runs.
   std::string marker() const { return bundle_ + "/rootfs/tmp/ran"; }
@@ -160,12 +160,12 @@ TEST_F(HostileInput, RootPathThroughASymlinkIsRefusedAndTheTargetUntouched) {
   config_["root"]["path"] = "rootfs-link";
   write_config();
   expect_create_fails("root.path \"rootfs-link\": " + bundle_ + "/rootfs-link goes through a symlink (to " + host + ")");
-  EXPECT_TRUE(read_text(host).empty());
   struct stat st{};
   for (const char* d : {"/dev", "/proc", "/sys"}) EXPECT_NE(::lstat((host + d).c_str(), &st), 0) << d << " created";
   config_["root"]["path"] = bundle_ + "/rootfs-link/";
   write_config();
   expect_create_fails("goes through a symlink");
+  EXPECT_EQ(::rmdir(host.c_str()), 0) << "the host directory is no longer empty";
 }
 
 // --- item 4: bounded, non-blocking reads ------------------------------------------------------------

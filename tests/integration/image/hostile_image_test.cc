@@ -107,6 +107,16 @@ TEST_F(HostileImage, NamesWithANulAreRefused) {
   std::string t = ustar_header("././@LongLink", 'L', name.size() + 1, 0644) + pad512(name + '\0');
   t += ustar_header("short", '0', 1, 0644) + pad512("x") + std::string(1024, '\0');
   expect_import_fails(write("gnu-nul.tar", t), "GNU long name \"etc/shadow\\0aaaa");
+  // A plain ustar name field with bytes after its NUL ("etc/passwd\0.evil").
+  std::string h = ustar_header("etc/passwd", '0', 1, 0644);
+  std::memcpy(h.data() + 11, ".evil", 5);
+  std::memset(h.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h.data() + 148, 8, "%06o", sum);
+  h[155] = ' ';
+  expect_import_fails(write("ustar-nul.tar", h + pad512("x") + std::string(1024, '\0')),
+                      "the name \"etc/passwd\\0.evil\" contains a NUL byte");
 }
 
 TEST_F(HostileImage, DescriptorSizesAreVerified) {
@@ -185,7 +195,7 @@ TEST_F(HostileImage, ImportDoesNotBlockOtherImageCommands) {
   busybox_tar(dir_ + "/bb.tar");
   ASSERT_EQ(vessel({"image", "import", dir_ + "/bb.tar", "--name", "small"}).status, 0);
   // A big layer (random, so that it neither compresses nor dedups) keeps an import busy for a while.
-  ASSERT_EQ(run_command({"sh", "-c", "head -c 256000000 /dev/urandom > " + dir_ + "/big.bin"}).status, 0);
+  ASSERT_EQ(run_command({"sh", "-c", "head -c 128000000 /dev/urandom > " + dir_ + "/big.bin"}).status, 0);
   {
     TarBuilder t(dir_ + "/big.tar");
     t.file("big.bin", slurp(dir_ + "/big.bin"));
@@ -256,7 +266,7 @@ TEST_F(HostileImage, KilledBuildLeavesNoMountAndNothingAfterPrune) {
   ASSERT_TRUE(write_file(ctx + "/Dockerfile", "FROM base\nCOPY f /f\nRUN echo hi > /g\nWORKDIR /newdir\n").ok());
   int killed = 0;
   for (std::string point : {"build.step-mounted", "build.step-mounted#2", "build.step-unmounted", "build.layer-written",
-                            "store.blob-written", "import.layer-tmp", "import.layer-unpacked#2", "build.step-mounted#3"}) {
+                            "layer.entry#2", "import.layer-tmp", "import.layer-unpacked#2", "build.step-mounted#3"}) {
     std::vector<std::string> args = {"env", "VESSEL_CRASH_AT=" + point, VESSEL_BINARY, "--root", state_, "--image-root", images_,
                                      "image", "build", "--no-cache", "-t", "crash", ctx};
     Output o = run_command(args, "", 300);
