@@ -16,8 +16,8 @@ void add_image_prune(CLI::App& app, Globals& g) {
     if (!store) return report(std::move(store).error());
     auto r = image::prune_store(*store);
     if (!r) return report(std::move(r).error().context("image prune"));
-    std::printf("removed %d dangling images, %d blobs (%s), %d layers, %d build-cache records\n", r->images, r->blobs,
-                image::human_size(r->bytes).c_str(), r->layers, r->cache_records);
+    std::printf("removed %d dangling images, %d blobs (%s), %d layers, %d build-cache records, %d temporaries\n", r->images,
+                r->blobs, image::human_size(r->bytes).c_str(), r->layers, r->cache_records, r->temporaries);
   });
 }
 

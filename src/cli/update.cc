@@ -5,6 +5,8 @@
 #include <iterator>
 #include <optional>
 
+#include <unistd.h>
+
 #include "cli/cli.h"
 #include "common/fs.h"
 #include "common/strings.h"
@@ -29,9 +31,9 @@ Result<oci::Json> flags_to_json(const UpdateArgs& a) {
   if (!a.resources.empty()) {
     std::string text;
     if (a.resources == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+      text = TRYC(read_fd_bounded(STDIN_FILENO, kMaxConfigBytes), "--resources -");
     } else {
-      text = TRYC(read_file(a.resources), "--resources");
+      text = TRYC(read_regular_file(a.resources), "--resources");
     }
     j = TRYC(oci::parse_json(text, "--resources"), "update");
   }

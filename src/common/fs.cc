@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
@@ -38,6 +40,54 @@ Result<std::string> read_fd(int fd) {
     out.append(buf, static_cast<size_t>(n));
   }
   return out;
+}
+
+Result<std::string> read_fd_bounded(int fd, size_t limit) {
+  std::string out;
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::from_errno("read");
+    }
+    if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > limit) return Error(EFBIG, cat("larger than ", limit, " bytes"));
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+static Result<UniqueFd> check_regular(UniqueFd fd, const std::string& path) {
+  struct stat st{};
+  if (::fstat(fd.get(), &st) < 0) return Error::from_errno(cat("stat ", path));
+  if (!S_ISREG(st.st_mode)) return Error(EINVAL, cat(path, ": not a regular file"));
+  // Back to blocking reads (a regular file never blocks; this only keeps later readers simple).
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl >= 0) (void)::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+  return fd;
+}
+
+Result<UniqueFd> open_regular_file(const std::string& path) {
+  auto fd = TRY(open_file(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  return check_regular(std::move(fd), path);
+}
+
+Result<UniqueFd> open_regular_at(int dirfd, const std::string& path, uint64_t resolve) {
+  open_how how{};
+  how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  how.resolve = resolve;
+  int fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+  if (fd < 0) return Error::from_errno(cat("open ", path));
+  return check_regular(UniqueFd(fd), path);
+}
+
+Result<std::string> read_regular_file(const std::string& path, size_t limit) {
+  auto fd = TRY(open_regular_file(path));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) > limit)
+    return Error(EFBIG, cat(path, ": ", st.st_size, " bytes, larger than the limit of ", limit));
+  return read_fd_bounded(fd.get(), limit).context(cat("read ", path));
 }
 
 Result<std::string> read_file(const std::string& path) {

@@ -3,6 +3,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include <string>
 #include <string_view>
 
@@ -16,6 +19,19 @@ Result<UniqueFd> open_at(int dirfd, const std::string& path, int flags, mode_t m
 
 Result<std::string> read_file(const std::string& path);
 Result<std::string> read_fd(int fd);
+
+// Size limits of files that come from outside (a bundle, a flag, an image layout).
+inline constexpr size_t kMaxConfigBytes = 64u << 20;  // config.json, process.json, resources, index.json, manifests
+
+// Opens an outside file for reading without ever blocking: O_NONBLOCK, then fstat must say a regular file,
+// so a FIFO, socket or device (/dev/zero) is refused at once with "<path>: not a regular file".
+Result<UniqueFd> open_regular_file(const std::string& path);
+// Same, at `dirfd` with openat2 `resolve` flags (RESOLVE_*; 0 for plain openat).
+Result<UniqueFd> open_regular_at(int dirfd, const std::string& path, uint64_t resolve);
+// Reads a regular file of at most `limit` bytes; a larger one is an error naming the path and the limit.
+Result<std::string> read_regular_file(const std::string& path, size_t limit = kMaxConfigBytes);
+// Reads at most `limit` bytes from fd; more is an error ("larger than LIMIT bytes").
+Result<std::string> read_fd_bounded(int fd, size_t limit);
 // Writes `data` to an existing or new file (O_TRUNC); errors name the path.
 Status write_file(const std::string& path, std::string_view data, int extra_flags = 0, mode_t mode = 0644);
 Status write_file_at(int dirfd, const std::string& name, std::string_view data);

@@ -22,6 +22,8 @@
 #include "container/init.h"
 #include "container/seccomp.h"
 #include "container/lifecycle.h"
+#include "container/process_setup.h"
+#include "container/rootfs_path.h"
 #include "sys/syscalls.h"
 
 namespace vessel::container {
@@ -105,16 +107,13 @@ struct Setup {
 
 Result<pid_t> create(const CreateOptions& o) {
   TRY(validate_id(o.id));
+  TRY(check_preserve_fds(o.preserve_fds));
   std::string bundle = absolute_path(o.bundle.empty() ? "." : o.bundle);
   auto spec = TRY(oci::load_spec(bundle));
   if (!spec.process) return Error::invalid(cat(bundle, "/config.json: process: required to create a container"));
   if (!spec.linux_.has_namespace(oci::NamespaceType::kMount))
     return Error::invalid("linux.namespaces: a mount namespace is required");
-  std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : path_join(bundle, spec.root_path);
-  struct stat rst{};
-  if (::stat(rootfs.c_str(), &rst) < 0) return Error::from_errno(cat("root.path ", rootfs));
-  if (!S_ISDIR(rst.st_mode)) return Error::invalid(cat("root.path ", rootfs, ": not a directory"));
-  rootfs = absolute_path(rootfs);
+  std::string rootfs = TRY(resolve_root_path(bundle, spec.root_path));
   if (spec.process->terminal && o.console_socket.empty() && o.console_fd < 0)
     return Error::invalid("process.terminal is true: pass --console-socket (or set it to false)");
   if (const auto* userns = spec.linux_.find_namespace(oci::NamespaceType::kUser);
@@ -209,7 +208,7 @@ Result<pid_t> create(const CreateOptions& o) {
       if (ns.type == oci::NamespaceType::kUser) new_userns = true;
       continue;
     }
-    auto fd = open_file(ns.path, O_RDONLY);
+    auto fd = sys::open_namespace(ns.path);  // a FIFO must not hang us
     if (!fd) return std::move(fd).error().context(cat("linux.namespaces ", oci::namespace_type_name(ns.type), " path"));
     if (ns.type == oci::NamespaceType::kPid) join_pid = std::move(*fd);
     else if (ns.type == oci::NamespaceType::kTime) join_time = std::move(*fd);
@@ -274,7 +273,7 @@ Result<pid_t> create(const CreateOptions& o) {
   TRY(parent_sock.expect(SyncMsg::kRunHooks));
   // A copy of the config, so that delete runs the poststop hooks that were configured at
   // create; from here on, as the first hooks may run.
-  TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_file(bundle + "/config.json"))));
+  TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_regular_file(bundle + "/config.json"))));
   crash_point("create:config-saved");
   std::string hook_state = state_json(state, ContainerStatus::kCreating, false);
   TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart"));

@@ -20,6 +20,7 @@
 #include "container/sync.h"
 #include "oci/capabilities.h"
 #include "oci/spec.h"
+#include "oci/validate.h"
 #include "sys/syscalls.h"
 
 namespace vessel::container {
@@ -48,7 +49,7 @@ int namespaces_to_join(pid_t pid) {
 
 Result<oci::Process> build_process(const ExecOptions& o, const std::string& state_dir) {
   if (!o.process_file.empty()) {
-    auto text = TRY(read_file(o.process_file));
+    auto text = TRYC(read_regular_file(o.process_file), "--process");
     auto j = TRYC(oci::parse_json(text, o.process_file), "--process");
     return oci::parse_process(j, "process").context(cat("--process ", o.process_file));
   }
@@ -70,14 +71,17 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
     auto parts = split(o.user, ':');
     auto uid = parse_u64(parts[0]);
     if (!uid || parts.size() > 2) return Error::invalid(cat("--user ", o.user, ": expected UID[:GID]"));
+    TRY(oci::check_id(*uid, cat("--user ", o.user, ": uid")));
     p.user.uid = static_cast<uint32_t>(*uid);
     if (parts.size() == 2) {
       auto gid = parse_u64(parts[1]);
       if (!gid) return Error::invalid(cat("--user ", o.user, ": expected UID[:GID]"));
+      TRY(oci::check_id(*gid, cat("--user ", o.user, ": gid")));
       p.user.gid = static_cast<uint32_t>(*gid);
     }
   }
   if (!o.additional_gids.empty()) p.user.additional_gids = o.additional_gids;
+  for (auto g : o.additional_gids) TRY(oci::check_id(g, "--additional-gids"));
   if (!o.caps.empty()) {
     oci::CapabilitySets s = p.capabilities.value_or(oci::CapabilitySets{});
     for (const auto& name : o.caps) {
@@ -128,6 +132,7 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
 }  // namespace
 
 Result<int> exec(const ExecOptions& o) {
+  TRY(check_preserve_fds(o.preserve_fds));
   State state;
   std::string dir_path;
   ContainerStatus status;

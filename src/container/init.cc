@@ -72,6 +72,7 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   }
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
+  TRY(check_capabilities(p));
   TRY(apply_rlimits(p.rlimits));
   if (ctx.seccomp) {
     seccomp = ctx.seccomp;
@@ -86,13 +87,16 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   return ok();
 }
 
-// After `start`: hooks, then the process's identity, then exec.
-Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp) {
+// After `start`: hooks, then the process's identity, then exec. `fifo` stays open
+// (close-on-exec): `start` reads until it closes, so a failure written to it is
+// reported by `start` and a successful execve closes it.
+Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp, UniqueFd& fifo) {
   const oci::Process& p = *ctx.spec->process;
   {
-    auto fifo = open_file(sys::fd_path(ctx.fifo), O_WRONLY);
-    if (!fifo) return std::move(fifo).error().context("open exec fifo");
-    if (auto st = write_all(fifo->get(), "0"); !st) return std::move(st).error().context("write exec fifo");
+    auto f = open_file(sys::fd_path(ctx.fifo), O_WRONLY);
+    if (!f) return std::move(f).error().context("open exec fifo");
+    if (auto st = write_all(f->get(), "0"); !st) return std::move(st).error().context("write exec fifo");
+    fifo = std::move(*f);
   }
   if (auto st = run_hooks(ctx.spec->hooks.start_container, "", "startContainer"); !st) return std::move(st).error();
   auto path = find_executable(p);
@@ -123,9 +127,13 @@ void container_init(const InitContext& ctx) {
   if (!ctx.sync->send(SyncMsg::kReady)) ::_exit(1);
   ctx.sync->close();
 
-  Error e = start_process(ctx, seccomp);
-  std::string msg = cat("vessel: ", e.message(), "\n");
-  (void)!::write(2, msg.data(), msg.size());
+  UniqueFd fifo;
+  Error e = start_process(ctx, seccomp, fifo);
+  // `start` reports it (it reads the fifo); only when that is gone does the container's stderr get it.
+  if (!fifo || !write_all(fifo.get(), e.message().substr(0, 4000))) {
+    std::string msg = cat("vessel: ", e.message(), "\n");
+    (void)!::write(2, msg.data(), msg.size());
+  }
   ::_exit(e.code() == ENOENT ? 127 : 126);
 }
 

@@ -116,6 +116,25 @@ Result<State> load_state(const std::string& root, const std::string& id, Contain
   return s;
 }
 
+// Reads the exec fifo (non-blocking) until the init's end is closed (execve or exit); returns what was written.
+static Result<std::string> read_until_exec(int fd) {
+  std::string out;
+  while (true) {
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error::from_errno("poll exec fifo");
+    }
+    char buf[4096];
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+    if (r < 0) return Error::from_errno("read exec fifo");
+    if (r == 0) return out;
+    if (out.size() < 8192) out.append(buf, static_cast<size_t>(r));
+  }
+}
+
 Status start(const std::string& root, const std::string& id) {
   auto dir = TRY(ContainerDir::open(root, id));
   auto s = TRY(dir.load());
@@ -137,6 +156,9 @@ Status start(const std::string& root, const std::string& id) {
       return Error(ESRCH, cat("cannot start container \"", id, "\": its init exited"));
   }
   ::unlink(dir.fifo_path().c_str());
+  // The init keeps its end open until execve closes it; what it writes before is why it failed.
+  std::string failure = TRY(read_until_exec(fifo.get()));
+  if (!failure.empty()) return Error(EIO, cat("cannot start container \"", id, "\": ", failure));
   auto spec = oci::load_spec(dir.path());
   if (spec && !spec->hooks.poststart.empty()) {
     auto hs = run_hooks(spec->hooks.poststart, state_json(s, ContainerStatus::kRunning, false), "poststart");

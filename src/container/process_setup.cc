@@ -9,9 +9,19 @@
 #include <climits>
 
 #include "common/strings.h"
+#include "oci/capabilities.h"
 #include "sys/syscalls.h"
 
 namespace vessel::container {
+
+Status check_preserve_fds(int n) {
+  rlimit rl{};
+  ::getrlimit(RLIMIT_NOFILE, &rl);
+  uint64_t max = rl.rlim_cur > 3 ? rl.rlim_cur - 3 : 0;
+  if (n < 0 || static_cast<uint64_t>(n) > max)
+    return Error::invalid(cat("--preserve-fds ", n, ": must be between 0 and ", max, " (RLIMIT_NOFILE is ", rl.rlim_cur, ")"));
+  return ok();
+}
 
 Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits) {
   for (const auto& r : rlimits) {
@@ -46,6 +56,28 @@ Status set_user_and_capabilities(const oci::Process& p) {
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
       return Error::from_errno(cat("raise ambient capability ", c, " (process.capabilities.ambient)"));
   }
+  return ok();
+}
+
+Status check_capabilities(const oci::Process& p) {
+  oci::CapabilitySets caps = p.capabilities.value_or(oci::CapabilitySets{});
+  int last = sys::cap_last_cap();
+  uint64_t known = last >= 63 ? ~0ULL : ((1ULL << (last + 1)) - 1);
+  auto cur = TRYC(sys::capget(), "capget");
+  auto first = [](uint64_t bits) {
+    for (int c = 0; c < 64; ++c)
+      if (bits & (1ULL << c)) return oci::capability_name(c);
+    return std::string();
+  };
+  auto need = [&](uint64_t set, uint64_t within, const char* field, const char* why) -> Status {
+    uint64_t extra = set & known & ~within;
+    if (extra) return Error(EPERM, cat("process.capabilities.", field, ": ", first(extra), " ", why));
+    return ok();
+  };
+  TRY(need(caps.effective, caps.permitted, "effective", "is not in permitted"));
+  TRY(need(caps.permitted, cur.permitted, "permitted", "is not held by the runtime"));
+  TRY(need(caps.inheritable, caps.bounding | cur.inheritable, "inheritable", "is not in bounding"));
+  TRY(need(caps.ambient, caps.permitted & caps.inheritable, "ambient", "is not in both permitted and inheritable"));
   return ok();
 }
 

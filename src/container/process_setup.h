@@ -11,12 +11,20 @@
 
 namespace vessel::container {
 
+// --preserve-fds N: 0 <= N and 3 + N <= RLIMIT_NOFILE (no fd can be above it), else an error naming the flag.
+Status check_preserve_fds(int n);
+
 Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits);
 
 // Drops the bounding set, switches uid/gid/groups keeping capabilities, then
 // sets effective/permitted/inheritable and raises ambient ones. An absent
 // capabilities object means no capabilities at all.
 Status set_user_and_capabilities(const oci::Process& p);
+
+// Checks, before the init reports ready, that set_user_and_capabilities() can succeed
+// with what this process holds now (effective within permitted, inheritable within
+// bounding, ambient within both, permitted held), so a capset failure is a create error.
+Status check_capabilities(const oci::Process& p);
 
 // Finds args[0] the way execvp would, but with PATH from the process's env.
 Result<std::string> find_executable(const oci::Process& p);

@@ -7,14 +7,36 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <optional>
 
+#include "common/fs.h"
 #include "common/strings.h"
 #include "sys/syscalls.h"
 
 namespace vessel::container {
 namespace {
 constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+}
+
+Result<std::string> resolve_root_path(const std::string& bundle, const std::string& root_path) {
+  std::string full = root_path;
+  if (root_path.empty() || root_path[0] != '/') {
+    char real_bundle[PATH_MAX];
+    if (!::realpath(bundle.c_str(), real_bundle)) return Error::from_errno(cat("bundle ", bundle));
+    full = path_join(real_bundle, root_path);
+  }
+  std::string clean = absolute_path(full);
+  char real[PATH_MAX];
+  if (!::realpath(clean.c_str(), real)) return Error::from_errno(cat("root.path ", clean));
+  if (clean != real)
+    return Error::invalid(cat("root.path \"", root_path, "\": ", clean, " goes through a symlink (to ", real,
+                              "); give the real path"));
+  struct stat st{};
+  if (::stat(real, &st) < 0) return Error::from_errno(cat("root.path ", clean));
+  if (!S_ISDIR(st.st_mode)) return Error::invalid(cat("root.path ", clean, ": not a directory"));
+  return clean;
 }
 
 std::pair<std::string, std::string> split_parent(const std::string& path) {

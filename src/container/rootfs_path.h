@@ -14,6 +14,11 @@
 
 namespace vessel::container {
 
+// The absolute path of the config's root.path, as runc checks it: a relative path is
+// taken from the bundle's real directory, and the result must not go through a
+// symlink (a root.path that is a link to a host directory is refused) and must be a directory.
+Result<std::string> resolve_root_path(const std::string& bundle, const std::string& root_path);
+
 // Opens `path` (interpreted with `rootfd` as "/") with O_PATH unless `flags` says otherwise.
 Result<UniqueFd> open_in_root(int rootfd, const std::string& path, int flags);
 

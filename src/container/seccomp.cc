@@ -111,6 +111,10 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& p) {
   SeccompProgram prog;
   prog.bpf.resize(bytes.size() / sizeof(sock_filter));
   std::memcpy(prog.bpf.data(), bytes.data(), prog.bpf.size() * sizeof(sock_filter));
+  // Refused here, at create, rather than by seccomp(2) in the init after create reported success.
+  if (prog.bpf.size() > BPF_MAXINSNS)
+    return Error(E2BIG, cat("the filter compiles to ", prog.bpf.size(), " BPF instructions, the kernel's limit is ",
+                            BPF_MAXINSNS));
   prog.notify = p.uses_notify();
   for (const auto& f : p.flags) {
     if (f == "SECCOMP_FILTER_FLAG_TSYNC") prog.flags |= SECCOMP_FILTER_FLAG_TSYNC;
@@ -124,6 +128,7 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& p) {
 }
 
 Result<UniqueFd> load_seccomp(const SeccompProgram& program) {
+  if (program.bpf.size() > BPF_MAXINSNS) return Error(E2BIG, cat("load seccomp filter: ", program.bpf.size(), " instructions"));
   sock_fprog fprog{};
   fprog.len = static_cast<unsigned short>(program.bpf.size());
   fprog.filter = const_cast<sock_filter*>(program.bpf.data());

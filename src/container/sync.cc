@@ -1,10 +1,13 @@
 #include "container/sync.h"
 
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
 
+#include "common/fs.h"
 #include "common/strings.h"
 #include "sys/syscalls.h"
 
@@ -27,10 +30,21 @@ std::string frame(SyncMsg type, const std::string& payload, int32_t code) {
   return buf;
 }
 
+// A seqpacket message must fit the socket buffer (~200 KiB): larger payloads (the state
+// JSON of a config with 20,000 annotations) travel in a memfd sent along, marked by this bit.
+constexpr uint32_t kPayloadInFd = 0x80000000u;
+constexpr size_t kMaxInline = 32 << 10;
+constexpr size_t kMaxPayload = 256u << 20;
+
 }  // namespace
 
 Status SyncSocket::send(SyncMsg type, const std::string& payload, int32_t code) {
-  return sys::send_message(fd_.get(), frame(type, payload, code)).context("sync send");
+  if (payload.size() <= kMaxInline) return sys::send_message(fd_.get(), frame(type, payload, code)).context("sync send");
+  UniqueFd mem(static_cast<int>(::syscall(SYS_memfd_create, "vessel-sync", 1u /*MFD_CLOEXEC*/)));
+  if (!mem) return Error::from_errno("sync send: memfd_create");
+  TRYC(write_all(mem.get(), payload), "sync send: write memfd");
+  auto t = static_cast<SyncMsg>(static_cast<uint32_t>(type) | kPayloadInFd);
+  return sys::send_message(fd_.get(), frame(t, "", code), mem.get()).context("sync send");
 }
 
 Status SyncSocket::send_fd(SyncMsg type, int fd, const std::string& payload) {
@@ -46,8 +60,14 @@ Result<SyncMessage> SyncSocket::recv() {
   uint32_t t;
   std::memcpy(&t, buf.data(), 4);
   std::memcpy(&m.code, buf.data() + 4, 4);
-  m.type = static_cast<SyncMsg>(t);
+  m.type = static_cast<SyncMsg>(t & ~kPayloadInFd);
   m.payload.assign(buf.data() + 8, static_cast<size_t>(n) - 8);
+  if (t & kPayloadInFd) {
+    if (!m.fd) return Error(EPROTO, "sync recv: payload descriptor missing");
+    if (::lseek(m.fd.get(), 0, SEEK_SET) < 0) return Error::from_errno("sync recv: seek payload");
+    m.payload = TRYC(read_fd_bounded(m.fd.get(), kMaxPayload), "sync recv: payload");
+    m.fd.reset();
+  }
   return m;
 }
 

@@ -5,11 +5,16 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
 #include "image/libs.h"
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
@@ -23,6 +28,40 @@ namespace vessel::image {
 namespace {
 
 using Json = nlohmann::json;
+
+// The most bytes a layer of `compressed` bytes may expand to: VESSEL_MAX_LAYER_SIZE (bytes) when
+// set, else 8 x compressed + 1 GiB; never more than the free space of the store's filesystem.
+uint64_t layer_limit(const Store& store, int64_t compressed, std::string* why) {
+  uint64_t limit = 8 * static_cast<uint64_t>(std::max<int64_t>(compressed, 0)) + (1ULL << 30);
+  *why = cat("8 x its compressed size of ", compressed, " bytes + 1 GiB");
+  if (const char* env = std::getenv("VESSEL_MAX_LAYER_SIZE"); env && *env) {
+    if (auto v = parse_u64(env)) {
+      limit = *v;
+      *why = "VESSEL_MAX_LAYER_SIZE";
+    }
+  }
+  struct statvfs fs{};
+  if (::statvfs((store.root() + "/tmp").c_str(), &fs) == 0) {
+    uint64_t free_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes < limit) {
+      limit = free_bytes;
+      *why = "the free space of " + store.root();
+    }
+  }
+  return limit;
+}
+
+// diff_id() within the layer size limit; the error says what the limit is and how to change it.
+Result<Digest> bounded_diff_id(const Store& store, int fd) {
+  struct stat st{};
+  if (::fstat(fd, &st) < 0) return Error::from_errno("stat layer");
+  std::string why;
+  uint64_t limit = layer_limit(store, st.st_size, &why);
+  auto d = diff_id(fd, limit);
+  if (!d && d.error().code() == EFBIG)
+    return Error(EFBIG, cat(d.error().message(), " (the limit: ", why, "; set VESSEL_MAX_LAYER_SIZE=BYTES to change it)"));
+  return d;
+}
 
 // Runs `fn` (returning a Result) under a status line: "LABEL" while it runs, "LABEL done" after.
 template <class F>
@@ -45,13 +84,15 @@ std::string annotation(const Json& desc, const char* key) {
 }
 
 // Opens `rel` inside the directory dir_fd; symlinks stay inside it.
+// Only a regular file: a FIFO or device is refused at once (O_NONBLOCK), never read.
 Result<UniqueFd> open_in(int dir_fd, const std::string& rel) {
-  return sys::openat2(dir_fd, rel, O_RDONLY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+  return open_regular_at(dir_fd, rel, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
 }
 
+// A JSON document of the layout (index, manifest, config): at most kMaxConfigBytes.
 Result<std::string> read_in(int dir_fd, const std::string& rel) {
   auto fd = TRY(open_in(dir_fd, rel));
-  return read_fd(fd.get());
+  return read_fd_bounded(fd.get(), kMaxConfigBytes).context(rel);
 }
 
 Result<Json> read_json_in(int dir_fd, const std::string& rel) {
@@ -61,12 +102,28 @@ Result<Json> read_json_in(int dir_fd, const std::string& rel) {
   return j;
 }
 
-// Copies a blob of an OCI layout into the store, checking its digest.
-Result<std::string> copy_layout_blob(Store& store, int layout, const Digest& d) {
+// A blob already in the store must have the size its descriptor gives (-1: no size given).
+Status check_stored_size(Store& store, const Digest& d, int64_t size) {
+  if (size < 0) return ok();
+  struct stat st{};
+  if (::stat(store.blob_path(d).c_str(), &st) < 0) return Error::from_errno("stat blob " + d.str());
+  if (st.st_size != size)
+    return Error::invalid(cat("blob ", d.str(), ": ", st.st_size, " bytes, its descriptor says size ", size));
+  return ok();
+}
+
+// Copies a JSON blob (index, manifest, config) of an OCI layout into the store, checking its digest
+// and size; at most kMaxConfigBytes.
+Result<std::string> copy_layout_blob(Store& store, int layout, const Digest& d, int64_t size) {
   if (!store.has_blob(d)) {
     auto fd = TRY(open_in(layout, "blobs/sha256/" + d.hex));
-    TRYC(store.ingest(fd.get(), &d), "blob " + d.str());
+    struct stat st{};
+    if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat blob " + d.str());
+    if (static_cast<uint64_t>(st.st_size) > kMaxConfigBytes)
+      return Error(EFBIG, cat("blob ", d.str(), ": ", st.st_size, " bytes, larger than the limit of ", kMaxConfigBytes));
+    TRYC(store.ingest(fd.get(), &d, size), "blob " + d.str());
   }
+  TRY(check_stored_size(store, d, size));
   return store.read_blob(d);
 }
 
@@ -80,21 +137,25 @@ Result<ImportResult> finish_image(Store& store, const Manifest& m, const Digest&
 }
 
 // One manifest of an OCI layout: its blob, config and layers.
-Result<ImportResult> import_layout_manifest(Store& store, int layout, const Digest& d, Progress& progress) {
-  auto text = TRY(copy_layout_blob(store, layout, d));
+Result<ImportResult> import_layout_manifest(Store& store, int layout, const Digest& d, int64_t size, Progress& progress) {
+  auto text = TRY(copy_layout_blob(store, layout, d, size));
   auto m = TRYC(parse_manifest(text), "manifest " + d.str());
   TRY(with_status(progress, "Copying config " + short_hex(m.config.digest),
-                  [&] { return copy_layout_blob(store, layout, m.config.digest); }));
+                  [&] { return copy_layout_blob(store, layout, m.config.digest, m.config.expected_size()); }));
   for (auto& l : m.layers) {
     std::string label = cat("Copying blob ", short_hex(l.digest), " (", human_size(l.size), ")");
     if (store.has_blob(l.digest)) {
+      TRYC(check_stored_size(store, l.digest, l.expected_size()), "layer " + l.digest.str());
       progress.status(label + " already in the store");
       progress.done();
       continue;
     }
     TRY(with_status(progress, label, [&]() -> Status {
       auto fd = TRYC(open_in(layout, "blobs/sha256/" + l.digest.hex), "layer " + l.digest.str());
-      TRYC(store.ingest(fd.get(), &l.digest), "layer " + l.digest.str());
+      struct stat st{};
+      if (l.size_given && ::fstat(fd.get(), &st) == 0 && st.st_size != l.size)
+        return Error::invalid(cat("layer ", l.digest.str(), ": ", st.st_size, " bytes, its descriptor says size ", l.size));
+      TRYC(store.ingest(fd.get(), &l.digest, l.expected_size()), "layer " + l.digest.str());
       return ok();
     }));
   }
@@ -102,13 +163,28 @@ Result<ImportResult> import_layout_manifest(Store& store, int layout, const Dige
 }
 
 // The manifests an index lists (nested indexes followed; other platforms than linux/amd64 skipped).
-Status collect_manifests(Store& store, int layout, const Json& index, std::vector<std::pair<Digest, std::string>>& out,
-                         int depth) {
+// A manifest an index names: its digest, descriptor size (-1: none given) and reference name.
+struct ManifestRef {
+  Digest digest;
+  int64_t size = -1;
+  std::string ref;
+};
+
+// The "size" of a descriptor in an index: -1 when absent, an error when not a non-negative integer.
+Result<int64_t> descriptor_size(const Json& m) {
+  if (!m.contains("size")) return -1;
+  if (!m["size"].is_number_integer() || m["size"].get<int64_t>() < 0)
+    return Error::invalid("index entry: size must be a non-negative integer");
+  return m["size"].get<int64_t>();
+}
+
+Status collect_manifests(Store& store, int layout, const Json& index, std::vector<ManifestRef>& out, int depth) {
   if (depth > 4) return Error::invalid("image index nested too deep");
   if (!index.contains("manifests") || !index["manifests"].is_array()) return Error::invalid("index without manifests");
   for (auto& m : index["manifests"]) {
     if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) return Error::invalid("index entry without digest");
     auto d = TRY(Digest::parse(m["digest"].get<std::string>()));
+    int64_t size = TRY(descriptor_size(m));
     std::string mt = string_field(m, "mediaType");
     if (m.contains("platform") && m["platform"].is_object()) {
       auto& p = m["platform"];
@@ -118,16 +194,16 @@ Status collect_manifests(Store& store, int layout, const Json& index, std::vecto
     std::string ref = annotation(m, "io.containerd.image.name");
     if (ref.empty()) ref = annotation(m, kRefNameAnnotation);
     if (mt == kIndexMediaType || mt == kDockerListMediaType) {
-      auto text = TRY(copy_layout_blob(store, layout, d));
+      auto text = TRY(copy_layout_blob(store, layout, d, size));
       auto sub = Json::parse(text, nullptr, false);
       if (sub.is_discarded()) return Error::invalid("index " + d.str() + ": not valid JSON");
       size_t before = out.size();
       TRY(collect_manifests(store, layout, sub, out, depth + 1));
       if (!ref.empty())
         for (size_t i = before; i < out.size(); ++i)
-          if (out[i].second.empty()) out[i].second = ref;
+          if (out[i].ref.empty()) out[i].ref = ref;
     } else {
-      out.emplace_back(d, ref);
+      out.push_back(ManifestRef{d, size, ref});
     }
   }
   return ok();
@@ -137,12 +213,12 @@ Result<std::vector<ImportResult>> import_layout(Store& store, int layout, Progre
   auto marker = TRYC(read_json_in(layout, "oci-layout"), "OCI layout");
   if (!marker.is_object() || !marker.contains("imageLayoutVersion")) return Error::invalid("oci-layout: no imageLayoutVersion");
   auto index = TRYC(read_json_in(layout, "index.json"), "OCI layout");
-  std::vector<std::pair<Digest, std::string>> manifests;
+  std::vector<ManifestRef> manifests;
   TRYC(collect_manifests(store, layout, index, manifests, 0), "index.json");
   if (manifests.empty()) return Error::invalid("OCI layout: no linux/amd64 image in index.json");
   std::vector<ImportResult> out;
-  for (auto& [d, ref] : manifests) {
-    auto r = TRY(import_layout_manifest(store, layout, d, progress));
+  for (auto& [d, size, ref] : manifests) {
+    auto r = TRY(import_layout_manifest(store, layout, d, size, progress));
     // A ref.name with a repository names the image; a bare tag ("latest") has nothing to name.
     if (!ref.empty() && (ref.find('/') != std::string::npos || ref.find(':') != std::string::npos)) r.names.push_back(ref);
     out.push_back(std::move(r));
@@ -159,7 +235,7 @@ Result<Descriptor> import_layer_file(Store& store, int fd, const Digest* expecte
   std::string label = cat(expected_diff_id ? "Copying blob " + short_hex(*expected_diff_id) : std::string("Copying rootfs tarball"),
                           " (", human_size(st.st_size), ")");
   auto [did, blob] = TRY(with_status(progress, label, [&]() -> Result<std::pair<Digest, Digest>> {
-    auto did = TRY(diff_id(fd));
+    auto did = TRY(bounded_diff_id(store, fd));
     if (expected_diff_id && !(did == *expected_diff_id))
       return Error::invalid(cat("layer has diff ID ", did.str(), ", the config says ", expected_diff_id->str()));
     if (::lseek(fd, 0, SEEK_SET) < 0) return Error::from_errno("seek layer");
@@ -247,7 +323,7 @@ Result<std::vector<ImportResult>> import_path(Store& store, const std::string& p
     auto dir = TRY(open_file(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     return import_layout(store, dir.get(), progress);
   }
-  auto fd = TRY(open_file(path, O_RDONLY | O_CLOEXEC));
+  auto fd = TRY(open_regular_file(path));
   auto kind = TRY(archive_kind(fd.get()));
   if (kind == ArchiveKind::kRootfs) {
     auto r = TRY(import_rootfs_tar(store, fd.get(), progress));
@@ -257,8 +333,13 @@ Result<std::vector<ImportResult>> import_path(Store& store, const std::string& p
   auto tmp = TRY(store.make_temp_dir("archive"));
   ScopeExit cleanup([&] { (void)remove_tree(tmp); });
   auto dir = TRY(open_file(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  TRYC(with_status(progress, "Reading " + path, [&] { return unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = false}); }),
+  struct stat ast{};
+  std::string why;
+  uint64_t limit = layer_limit(store, ::fstat(fd.get(), &ast) == 0 ? ast.st_size : 0, &why);
+  TRYC(with_status(progress, "Reading " + path,
+                   [&] { return unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = false, .max_bytes = limit}); }),
        "unpack archive");
+  crash_point("import.archive-unpacked");
   if (kind == ArchiveKind::kOciArchive) return TRYC(import_layout(store, dir.get(), progress), "oci-archive");
   return TRYC(import_docker_archive(store, dir.get(), progress), "docker-archive");
 }
@@ -266,15 +347,20 @@ Result<std::vector<ImportResult>> import_path(Store& store, const std::string& p
 // Unpacks the layer blob into layers/<want> through a temp dir, checking its diff ID.
 Status unpack_layer(Store& store, const Digest& blob, const Digest& want) {
   auto fd = TRY(open_file(store.blob_path(blob), O_RDONLY | O_CLOEXEC));
-  auto got = TRYC(diff_id(fd.get()), "layer " + blob.str());
+  auto got = TRYC(bounded_diff_id(store, fd.get()), "layer " + blob.str());
   if (!(got == want))
     return Error::invalid(cat("layer ", blob.str(), " has diff ID ", got.str(), ", the config says ", want.str()));
   auto tmp = TRY(store.make_temp_dir("layer"));
   ScopeExit cleanup([&] { (void)remove_tree(tmp); });
   {
+    crash_point("import.layer-tmp");
     auto dir = TRY(open_file(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    TRYC(unpack_tar(fd.get(), dir.get()), "unpack layer " + want.str());
+    struct stat st{};
+    std::string why;
+    uint64_t limit = layer_limit(store, ::fstat(fd.get(), &st) == 0 ? st.st_size : 0, &why);
+    TRYC(unpack_tar(fd.get(), dir.get(), UnpackOptions{.whiteouts = true, .max_bytes = limit}), "unpack layer " + want.str());
   }
+  crash_point("import.layer-unpacked");
   ::chmod(tmp.c_str(), 0755);
   if (::rename(tmp.c_str(), store.layer_path(want).c_str()) < 0) {
     if (errno != EEXIST && errno != ENOTEMPTY) return Error::from_errno("rename to " + store.layer_path(want));
@@ -298,8 +384,12 @@ Result<std::vector<ImportResult>> import_image(Store& store, const std::string& 
   std::string norm;
   if (!name.empty()) norm = TRY(normalize_name(name));
   Progress own;
-  auto lock = TRY(store.lock());
+  // Copying and unpacking run under the shared gc lock only (no prune meanwhile); the store
+  // lock is taken just to change the index, so other image commands never wait for the bytes.
+  auto gc = TRY(store.gc_lock(false));
   auto results = TRYC(import_path(store, path, progress ? *progress : own), "import " + path);
+  crash_point("import.copied");
+  auto lock = TRY(store.lock());
   if (!norm.empty()) {
     if (results.size() != 1) return Error::invalid(cat("import ", path, ": --name given but it holds ", results.size(), " images"));
     results[0].names = {norm};

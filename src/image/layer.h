@@ -10,6 +10,8 @@
 //   .wh..wh..opq   -> the directory gets trusted.overlay.opaque=y
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,11 +29,35 @@ Result<Compression> detect_compression(int fd);
 std::string layer_media_type(Compression c);
 
 // SHA-256 of the decompressed tar behind fd (gzip, zstd or plain): the layer's diff ID.
-Result<Digest> diff_id(int fd);
+// The tar's headers are checked on the way (a pax or GNU long name with a NUL byte is
+// refused: libarchive would truncate it), and a stream that decompresses to more than
+// `max_bytes` is refused (EFBIG) as soon as it passes the limit.
+Result<Digest> diff_id(int fd, uint64_t max_bytes = UINT64_MAX);
 
 struct UnpackOptions {
   // Translate OCI whiteouts into overlayfs ones (off when unpacking an image archive itself).
   bool whiteouts = true;
+  // The most bytes the entries may take (file contents plus 512 per entry); EFBIG beyond.
+  uint64_t max_bytes = UINT64_MAX;
+};
+
+// Checks a decompressed tar stream fed in pieces: the pax and GNU long-name headers
+// must not hide a NUL byte in a path (libarchive would cut the name there).
+class TarHeaderScan {
+ public:
+  Status feed(const char* data, size_t n);
+
+ private:
+  Status header_done();
+  Status extended_done();
+  char block_[512];
+  size_t have_ = 0;        // bytes of the current header in block_
+  uint64_t skip_ = 0;      // data bytes (with padding) still to skip
+  uint64_t collect_ = 0;   // extended-header bytes still to collect
+  uint64_t pad_ = 0;       // padding after the collected data
+  char type_ = 0;
+  std::string ext_;
+  std::optional<uint64_t> size_override_;  // a pax "size" record for the next entry
 };
 
 // Unpacks the tar behind fd (read from offset 0) into the directory dir_fd.

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
@@ -340,7 +341,7 @@ class TreeWriter {
 Result<LayerBlob> write_layer(Store& store, int dir_fd, const LayerWriteOptions& o) {
   TRY(load_libarchive());
   TRY(load_libcrypto());
-  std::string tmpl = store.root() + "/tmp/layer-XXXXXX";
+  std::string tmpl = store.temp_template("layer");
   int raw_fd = ::mkstemp(tmpl.data());
   if (raw_fd < 0) return Error::from_errno("create " + tmpl);
   UniqueFd fd(raw_fd);
@@ -384,6 +385,7 @@ Result<LayerBlob> write_layer(Store& store, int dir_fd, const LayerWriteOptions&
   Digest digest = blob.hash.digest();
   Digest diff = tar_sink.hash.digest();
   std::string dest = store.blob_path(digest);
+  crash_point("build.layer-written");
   if (::rename(tmpl.c_str(), dest.c_str()) < 0) return Error::from_errno("rename to " + dest);
   cleanup.dismiss();
   return LayerBlob{Descriptor{layer_media_type(Compression::kGzip), digest, blob.size}, diff};

@@ -14,7 +14,12 @@ Result<Descriptor> parse_descriptor(const Json& j, const std::string& where) {
   Descriptor d;
   d.digest = TRYC(Digest::parse(j["digest"].get<std::string>()), where);
   if (j.contains("mediaType") && j["mediaType"].is_string()) d.media_type = j["mediaType"].get<std::string>();
-  if (j.contains("size") && j["size"].is_number_integer()) d.size = j["size"].get<int64_t>();
+  if (j.contains("size")) {
+    if (!j["size"].is_number_integer() || j["size"].get<int64_t>() < 0)
+      return Error::invalid(where + ": descriptor size must be a non-negative integer");
+    d.size = j["size"].get<int64_t>();
+    d.size_given = true;
+  }
   return d;
 }
 

@@ -21,6 +21,9 @@ struct Descriptor {
   std::string media_type;
   Digest digest;
   int64_t size = 0;
+  // The size to verify the blob against: the descriptor's "size" when it had one, else -1.
+  int64_t expected_size() const { return size_given ? size : -1; }
+  bool size_given = false;
 };
 
 struct Manifest {

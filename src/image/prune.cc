@@ -34,11 +34,15 @@ std::vector<std::string> entries(const std::string& dir) {
 }  // namespace
 
 Result<PruneResult> prune_store(Store& store) {
+  int r_temporaries = 0;
   auto gc = TRY(store.gc_lock(true));
   auto lock = TRY(store.lock());
+  // Under the exclusive gc lock no import or build runs: their temporaries (any name) are garbage.
+  r_temporaries = store.reclaim_temp(true);
   auto idx = TRY(store.load_index());
   auto used = images_in_use(store);
   PruneResult r;
+  r.temporaries = r_temporaries;
   // Dangling images (no name left, e.g. after a rebuild took their tag) go unless a container uses one.
   std::vector<Digest> dangling;
   for (auto& rec : idx.images())

@@ -12,6 +12,7 @@ namespace vessel::image {
 
 struct PruneResult {
   int images = 0, blobs = 0, layers = 0, cache_records = 0;
+  int temporaries = 0;  // tmp/ entries of dead imports and builds
   int64_t bytes = 0;  // of the removed blobs
 };
 

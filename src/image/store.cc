@@ -1,14 +1,20 @@
 #include "image/store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
+#include <memory>
+#include <vector>
 
+#include "common/crash_point.h"
 #include "common/fs.h"
+#include "common/process.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
 
@@ -16,8 +22,8 @@ namespace vessel::image {
 
 namespace {
 
-// Hashes everything readable from fd; copies it to `out` when out >= 0.
-Result<Digest> hash_fd(int fd, int out, const std::string& what) {
+// Hashes everything readable from fd; copies it to `out` when out >= 0; counts the bytes in *bytes.
+Result<Digest> hash_fd(int fd, int out, const std::string& what, int64_t* bytes = nullptr) {
   Sha256 h;
   char buf[1 << 16];
   while (true) {
@@ -26,6 +32,7 @@ Result<Digest> hash_fd(int fd, int out, const std::string& what) {
     if (n < 0) return Error::from_errno("read " + what);
     if (n == 0) break;
     h.update(buf, static_cast<size_t>(n));
+    if (bytes) *bytes += n;
     if (out >= 0) TRY(write_all(out, std::string_view(buf, static_cast<size_t>(n))));
   }
   return h.digest();
@@ -46,7 +53,9 @@ Result<Store> Store::open(const std::string& root) {
   std::string r = absolute_path(root);
   for (const char* d : {"blobs/sha256", "layers", "containers", "tmp"})
     TRYC(mkdir_p(path_join(r, d), 0700), "image store " + r);
-  return Store(r);
+  Store s(r);
+  s.reclaim_temp();  // what a killed import or build left behind
+  return s;
 }
 
 std::string Store::blob_path(const Digest& d) const { return cat(root_, "/blobs/sha256/", d.hex); }
@@ -56,16 +65,20 @@ std::string Store::container_path(const std::string& id) const { return cat(root
 bool Store::has_blob(const Digest& d) const { return path_exists(blob_path(d)); }
 bool Store::has_layer(const Digest& diffid) const { return path_exists(layer_path(diffid)); }
 
-Result<Digest> Store::ingest(int fd, const Digest* expected) {
-  std::string tmpl = root_ + "/tmp/blob-XXXXXX";
+Result<Digest> Store::ingest(int fd, const Digest* expected, int64_t expected_size) {
+  std::string tmpl = temp_template("blob");
   int out = ::mkstemp(tmpl.data());
   if (out < 0) return Error::from_errno("create " + tmpl);
   UniqueFd outfd(out);
   ScopeExit cleanup([&] { ::unlink(tmpl.c_str()); });
-  auto d = TRY(hash_fd(fd, out, "blob"));
+  int64_t bytes = 0;
+  auto d = TRY(hash_fd(fd, out, "blob", &bytes));
   if (expected && !(d == *expected))
     return Error::invalid(cat("blob ", expected->str(), ": content has digest ", d.str()));
+  if (expected_size >= 0 && bytes != expected_size)
+    return Error::invalid(cat("blob ", d.str(), ": ", bytes, " bytes, its descriptor says size ", expected_size));
   if (::fchmod(out, 0600) < 0) return Error::from_errno("chmod " + tmpl);
+  crash_point("store.blob-written");
   if (::rename(tmpl.c_str(), blob_path(d).c_str()) < 0) return Error::from_errno("rename to " + blob_path(d));
   cleanup.dismiss();
   return d;
@@ -74,7 +87,7 @@ Result<Digest> Store::ingest(int fd, const Digest* expected) {
 Result<Digest> Store::put_blob(std::string_view data) {
   Digest d = sha256(data);
   if (has_blob(d)) return d;
-  std::string tmpl = root_ + "/tmp/blob-XXXXXX";
+  std::string tmpl = temp_template("blob");
   int out = ::mkstemp(tmpl.data());
   if (out < 0) return Error::from_errno("create " + tmpl);
   UniqueFd outfd(out);
@@ -128,8 +141,38 @@ Result<NameIndex> Store::load_index() const {
 
 Status Store::save_index(const NameIndex& idx) { return write_file_atomic(root_ + "/images.json", idx.to_json(), 0600); }
 
+std::string Store::temp_template(const std::string& prefix) const {
+  return cat(root_, "/tmp/", prefix, "-", self_owner_tag(), "-XXXXXX");
+}
+
+int Store::reclaim_temp(bool legacy) {
+  std::string dir = root_ + "/tmp";
+  std::vector<std::string> gone;
+  {
+    std::unique_ptr<DIR, int (*)(DIR*)> d(::opendir(dir.c_str()), ::closedir);
+    if (!d) return 0;
+    while (dirent* e = ::readdir(d.get())) {
+      std::string_view n = e->d_name;
+      if (n == "." || n == "..") continue;
+      // KIND-PID.START-XXXXXX: the owner tag is the second of three dash-separated parts.
+      auto first = n.find('-');
+      auto last = n.rfind('-');
+      bool tagged = first != std::string_view::npos && last > first && n.substr(first + 1, last - first - 1).find('.') != std::string_view::npos;
+      if (tagged ? !owner_alive(n.substr(first + 1, last - first - 1)) : legacy) gone.emplace_back(n);
+    }
+  }
+  int removed = 0;
+  for (auto& n : gone) {
+    std::string path = dir + "/" + n;
+    // A step of a build that crashed before it mounted in a private namespace may still have its overlay here.
+    (void)::umount2((path + "/rootfs").c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+    if (remove_tree(path)) ++removed;
+  }
+  return removed;
+}
+
 Result<std::string> Store::make_temp_dir(const std::string& prefix) {
-  std::string tmpl = cat(root_, "/tmp/", prefix, "-XXXXXX");
+  std::string tmpl = temp_template(prefix);
   if (!::mkdtemp(tmpl.data())) return Error::from_errno("mkdtemp " + tmpl);
   return tmpl;
 }

@@ -5,7 +5,8 @@
 //   l/<short id>         short links to layers/<diffid hex>, named in overlayfs' lowerdir (see overlay.h)
 //   empty/               the lower of images without layers
 //   containers/<id>/     bundles of containers run from an image (see bundle.h)
-//   tmp/                 work files, renamed into place when complete
+//   tmp/                 work files, renamed into place when complete; named KIND-PID.START-XXXXXX
+//                        after their owner, so that a later command removes those of a dead owner
 #pragma once
 
 #include <string>
@@ -43,8 +44,9 @@ class Store {
   bool has_blob(const Digest& d) const;
   // Stores `data`; returns its digest.
   Result<Digest> put_blob(std::string_view data);
-  // Streams fd to a blob; with `expected`, the content must hash to it (else nothing is stored).
-  Result<Digest> ingest(int fd, const Digest* expected);
+  // Streams fd to a blob; with `expected`, the content must hash to it, and with
+  // `expected_size` >= 0 have that many bytes (else nothing is stored).
+  Result<Digest> ingest(int fd, const Digest* expected, int64_t expected_size = -1);
   // Reads a blob and checks that it still hashes to its name.
   Result<std::string> read_blob(const Digest& d) const;
   // Re-hashes a blob on disk.
@@ -61,8 +63,14 @@ class Store {
   Result<NameIndex> load_index() const;
   Status save_index(const NameIndex& idx);
 
-  // A new empty directory under tmp/ (the caller removes it).
+  // A new empty directory under tmp/ (the caller removes it), named after this process.
   Result<std::string> make_temp_dir(const std::string& prefix);
+  // A mkstemp/mkdtemp template under tmp/ named after this process: tmp/PREFIX-PID.START-XXXXXX.
+  std::string temp_template(const std::string& prefix) const;
+  // Removes the tmp/ entries whose owner process is gone (a kill -9 of import or build);
+  // with `legacy`, also entries not named after an owner (only safe under the exclusive gc lock).
+  // Returns how many entries went.
+  int reclaim_temp(bool legacy = false);
 
  private:
   explicit Store(std::string root) : root_(std::move(root)) {}

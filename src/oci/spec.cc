@@ -8,6 +8,7 @@
 #include "common/fs.h"
 #include "common/strings.h"
 #include "oci/capabilities.h"
+#include "oci/validate.h"
 
 namespace vessel::oci {
 namespace {
@@ -74,6 +75,7 @@ Result<Hook> parse_hook(const Json& j, const std::string& path) {
   if (h.path.empty() || h.path[0] != '/') return Error::invalid(cat(o.field("path"), ": must be an absolute path"));
   h.args = TRY(o.strings("args"));
   h.env = TRY(o.strings("env"));
+  TRY(check_exec_strings(h.args, h.env, path));
   auto t = TRY(o.opt_i64("timeout"));
   if (t) {
     if (*t <= 0) return Error::invalid(cat(o.field("timeout"), ": must be greater than 0"));
@@ -173,6 +175,7 @@ Status parse_linux(const JsonObject& root, Linux& lx) {
   lx.masked_paths = TRY(lo->strings("maskedPaths"));
   lx.readonly_paths = TRY(lo->strings("readonlyPaths"));
   lx.sysctl = TRY(lo->string_map("sysctl"));
+  TRY(validate_sysctl(lx));
   if (const Json* s = lo->raw("seccomp")) lx.seccomp = TRY(parse_seccomp(*s, lo->field("seccomp")));
   if (auto to = TRY(lo->object("timeOffsets"))) {
     if (!lx.has_namespace(NamespaceType::kTime))
@@ -278,6 +281,7 @@ Result<Process> parse_process(const Json& j, const std::string& path) {
   for (const char* key : {"scheduler", "ioPriority", "execCPUAffinity"}) {
     if (o.has(key)) return Error::invalid(cat(o.field(key), ": not supported by vessel"));
   }
+  TRY(validate_process(p, path));
   return p;
 }
 
@@ -308,7 +312,7 @@ Result<Spec> parse_spec(const std::string& text) {
 
 Result<Spec> load_spec(const std::string& bundle) {
   std::string path = path_join(bundle, "config.json");
-  auto text = read_file(path);
+  auto text = read_regular_file(path);
   if (!text) return std::move(text).error();
   return parse_spec(*text).context(path);
 }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -15,6 +16,17 @@
 #include "common/strings.h"
 
 namespace vessel::sys {
+
+Result<UniqueFd> open_namespace(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return Error::from_errno(cat("open ", path));
+  UniqueFd out(fd);
+  struct statfs sf{};
+  constexpr long kNsfsMagic = 0x6e736673;
+  if (::fstatfs(fd, &sf) < 0) return Error::from_errno(cat("statfs ", path));
+  if (sf.f_type != kNsfsMagic) return Error::invalid(cat(path, ": not a namespace file"));
+  return out;
+}
 
 Status mount(const std::string& source, const std::string& target, const std::string& fstype, unsigned long flags,
              const std::string& data) {

@@ -20,6 +20,9 @@ Status pivot_root(const std::string& new_root, const std::string& put_old);
 
 // openat2(2) with a resolve mask (RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, …).
 Result<UniqueFd> openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t mode, uint64_t resolve);
+// Opens a namespace file (/proc/PID/ns/*, a bind mount of one) without blocking on a FIFO
+// or device; anything that is not on nsfs is refused with "<path>: not a namespace file".
+Result<UniqueFd> open_namespace(const std::string& path);
 
 // The path through which a mount call reaches exactly the object behind fd.
 std::string fd_path(int fd);

@@ -1,6 +1,9 @@
 #include "image/build/builder.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 
 #include <cstdio>
 #include <cstring>
@@ -12,6 +15,7 @@
 #include "common/fs.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
+#include "container/rootfs_path.h"
 #include "image/build/cache.h"
 #include "image/build/copy.h"
 #include "image/build/dockerfile.h"
@@ -43,10 +47,10 @@ std::optional<unsigned long> parse_octal(const std::string& s) {
 }
 
 Result<std::string> read_recipe(const BuildOptions& o) {
-  if (!o.file.empty()) return TRYC(read_file(o.file), "recipe");
+  if (!o.file.empty()) return TRYC(read_regular_file(o.file), "recipe");
   for (const char* n : {"Dockerfile", "Containerfile"}) {
     std::string p = path_join(o.context, n);
-    if (path_exists(p)) return TRYC(read_file(p), "recipe");
+    if (path_exists(p)) return TRYC(read_regular_file(p), "recipe");
   }
   return Error(ENOENT, "no Dockerfile or Containerfile in the context " + o.context + " (use -f FILE)");
 }
@@ -210,6 +214,7 @@ class Builder {
     const std::string& k = in.keyword;
     if (k == "RUN") return run(s, in);
     if (k == "COPY" || k == "ADD") return copy(s, in);
+    if (k == "WORKDIR") return workdir(s, in);
     if (k == "HEALTHCHECK" || k == "ONBUILD") {
       std::fprintf(stderr, "vessel: warning: line %d: %s is not part of the OCI image format; ignored\n", in.line, k.c_str());
       return ok();
@@ -319,6 +324,30 @@ class Builder {
     s.key = key;
     s.add_history(in.original, false);
     return ok();
+  }
+
+  // WORKDIR sets the working directory and, as Docker and BuildKit do, creates it in the
+  // image when its layers lack it (a layer with just that directory; no layer otherwise).
+  Status workdir(Stage& s, const Instruction& in) {
+    TRY(metadata(s, in));
+    std::string dir = string_field(s.run(), "WorkingDir", "/");
+    bool exists;
+    {
+      auto view = TRY(WorkRoot::mount(store_, s.diff_ids, true));
+      auto fd = container::open_in_root(view.rootfs_fd(), dir, O_PATH | O_DIRECTORY);
+      if (!fd && fd.error().code() != ENOENT) return std::move(fd).error().context("WORKDIR " + dir);
+      exists = static_cast<bool>(fd);
+    }
+    if (exists) {
+      s.key = step_key(s.key, "WORKDIR " + s.config.dump() + Json(s.args).dump() + Json(s.shell).dump());
+      s.add_history(in.original, true);
+      return ok();
+    }
+    Digest key = step_key(s.key, "WORKDIR mkdir " + dir + "|" + s.config.dump());
+    return layer_step(s, in, key, [&](WorkRoot& root) -> Status {
+      TRYC(container::mkdir_in_root(root.rootfs_fd(), dir, 0755), "WORKDIR " + dir);
+      return ok();
+    });
   }
 
   Status run(Stage& s, const Instruction& in) {
@@ -443,6 +472,10 @@ class Builder {
 Result<BuildResult> build_image(Store& store, const BuildOptions& o) {
   for (auto& t : o.tags) TRYC(normalize_name(t), "-t " + t);
   auto gc = TRY(store.gc_lock(false));  // no prune while layers exist that no image names yet
+  // The steps' overlay mounts live in a mount namespace of our own: a build that is killed
+  // leaves none on the host (the namespace goes with the last process in it).
+  if (::unshare(CLONE_NEWNS) < 0) return Error::from_errno("unshare a mount namespace for the build");
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) return Error::from_errno("make the build's mounts private");
   // Ctrl-C, SIGTERM and SIGHUP end the build between steps, after cleaning up (see check_interrupted);
   // a RUN in progress gets them from the terminal itself (run_in unblocks them in its child).
   sigset_t stop, old;

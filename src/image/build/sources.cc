@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <linux/openat2.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -146,8 +147,12 @@ Result<SourceRoot> SourceRoot::context(const std::string& dir) {
   SourceRoot s;
   s.fd_ = TRYC(open_file(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), "build context");
   s.is_context_ = true;
-  auto ignore = sys::openat2(s.fd_.get(), ".dockerignore", O_RDONLY | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
-  if (ignore) s.rules_ = TRY(IgnoreRules::parse(TRY(read_fd(ignore->get()))));
+  auto ignore = sys::openat2(s.fd_.get(), ".dockerignore", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0, RESOLVE_IN_ROOT);
+  if (ignore) {
+    struct stat st{};
+    if (::fstat(ignore->get(), &st) < 0 || !S_ISREG(st.st_mode)) return Error::invalid("build context: .dockerignore is not a regular file");
+    s.rules_ = TRY(IgnoreRules::parse(TRYC(read_fd_bounded(ignore->get(), kMaxConfigBytes), ".dockerignore")));
+  }
   return s;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/strings.h"
 #include "image/import.h"
@@ -18,6 +19,7 @@ Result<WorkRoot> WorkRoot::mount(Store& store, const std::vector<Digest>& diff_i
   unsigned long flags = MS_NODEV | (readonly ? MS_RDONLY : 0);
   TRYC(mount_layers(store, diff_ids, w.dir_ + "/upper", w.dir_ + "/work", w.rootfs(), flags), "mount the build step's rootfs");
   w.mounted_ = true;
+  crash_point("build.step-mounted");
   w.rootfs_fd_ = TRY(open_file(w.rootfs(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   return w;
 }
@@ -50,6 +52,7 @@ Result<LayerBlob> WorkRoot::commit(Store& store) {
         ::unlinkat(upper.get(), rel.c_str(), 0) < 0)
       return Error::from_errno("remove the mount point " + path + " from the step's changes");
   }
+  crash_point("build.step-unmounted");
   auto blob = TRYC(write_layer(store, upper.get()), "store the step's changes as a layer");
   TRY(ensure_layer(store, blob.descriptor.digest, blob.diff_id));
   return blob;
