@@ -8,8 +8,9 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   # images: layer tars (gzip/zstd) and sha256; skopeo/umoci for round-trip checks
   libarchive-dev libssl-dev skopeo umoci
-  # containers: a busybox rootfs, the peers we are measured against, podman to drive us
-  busybox-static crun runc podman uidmap python3
+  # containers: a busybox rootfs, the peers we are measured against, the engines that drive us
+  # (podman, Docker, containerd), CRIU for checkpoint/restore, script(1) for tty checks
+  busybox-static crun runc podman uidmap python3 docker.io containerd criu bsdutils
   # VMs: Debian's kernel as guest, QEMU for the nested test harness, disk tools
   linux-image-cloud-amd64 qemu-system-x86 qemu-utils cpio e2fsprogs iproute2 time
 )

@@ -1,4 +1,5 @@
-// FsManager::apply: each resource goes to the hierarchy that has its controller.
+// FsManager::apply: each resource goes to the hierarchy that has its controller,
+// all of it or none of it.
 #include "cgroups/controllers.h"
 #include "cgroups/device_filter.h"
 #include "cgroups/fs_manager.h"
@@ -7,6 +8,27 @@
 namespace vessel::cgroups {
 
 Status FsManager::apply(const oci::LinuxResources& r) {
+  // The check pass runs every controller's code with writes that only check their
+  // file: a missing controller or file, a value out of range or a limit that does
+  // not fit the current ones fails here, before anything changed.
+  {
+    WriteJournal check(/*check_only=*/true);
+    journal_ = &check;
+    auto st = apply_pass(r);
+    journal_ = nullptr;
+    TRY(std::move(st));
+  }
+  // What only the kernel can refuse (a memory limit below what it can reclaim...)
+  // undoes the writes made before it.
+  WriteJournal journal(/*check_only=*/false);
+  journal_ = &journal;
+  auto st = apply_pass(r);
+  journal_ = nullptr;
+  if (!st) (void)journal.rollback();
+  return st;
+}
+
+Status FsManager::apply_pass(const oci::LinuxResources& r) {
   // Runs f(dir, version) in the v1 hierarchy holding `v1_name`, else in the v2 cgroup
   // when it has `v2_name`, else reports the controller missing for `field`.
   auto use = [&](const char* v1_name, const char* v2_name, const char* field, auto f) -> Status {

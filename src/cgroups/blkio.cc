@@ -20,6 +20,22 @@ Status write_throttles_v2(const CgroupDir& dir, const char* key, const std::vect
   return ok();
 }
 
+// The range of blkio.weight (CFQ) and of the spec's weight fields.
+Status check_weight(const char* field, uint16_t weight) {
+  if (weight < 10 || weight > 1000) return Error::invalid(cat(field, ": ", weight, " is outside [10, 1000]"));
+  return ok();
+}
+
+Status check_weights(const oci::LinuxBlockIo& b) {
+  if (b.weight) TRY(check_weight("linux.resources.blockIO.weight", *b.weight));
+  if (b.leaf_weight) TRY(check_weight("linux.resources.blockIO.leafWeight", *b.leaf_weight));
+  for (const auto& d : b.weight_device) {
+    if (d.weight) TRY(check_weight("linux.resources.blockIO.weightDevice[].weight", *d.weight));
+    if (d.leaf_weight) TRY(check_weight("linux.resources.blockIO.weightDevice[].leafWeight", *d.leaf_weight));
+  }
+  return ok();
+}
+
 }  // namespace
 
 bool is_set(const oci::LinuxBlockIo& b) {
@@ -37,6 +53,7 @@ uint64_t blkio_weight_to_io_weight(uint64_t weight) {
 
 Status apply_blkio_v1(const CgroupDir& dir, const oci::LinuxBlockIo& b) {
   // CFQ's blkio.weight is gone from kernels >= 5.0; BFQ offers blkio.bfq.weight with the same range.
+  TRY(check_weights(b));
   const bool cfq = dir.has("blkio.weight");
   const bool bfq = !cfq && dir.has("blkio.bfq.weight");
   if (b.weight) {
@@ -62,6 +79,7 @@ Status apply_blkio_v1(const CgroupDir& dir, const oci::LinuxBlockIo& b) {
 
 Status apply_io_v2(const CgroupDir& dir, const oci::LinuxBlockIo& b) {
   // With BFQ, io.bfq.weight takes blkio's range [1, 1000] as is; else convert to io.weight.
+  TRY(check_weights(b));
   const bool bfq = dir.has("io.bfq.weight");
   if (b.weight) {
     if (bfq) {

@@ -11,10 +11,10 @@ namespace vessel::cgroups {
 
 std::string CgroupDir::file(std::string_view name) const { return cat(path_, "/", name); }
 
-Status CgroupDir::write(std::string_view name, std::string_view value) const {
-  std::string path = file(name);
-  log::debug("cgroups", cat("write ", path, " = ", value));
-  if (log_) log_->push_back(cat(name, "=", value));
+namespace {
+
+// Writes `value` to the control file `path` in one write(2), as the kernel wants.
+Status write_control(const std::string& path, std::string_view value) {
   int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return Error::from_errno(cat("open ", path));
   UniqueFd guard(fd);
@@ -26,6 +26,56 @@ Status CgroupDir::write(std::string_view name, std::string_view value) const {
   if (static_cast<size_t>(n) != value.size())
     return Error(EIO, cat("write \"", value, "\" to ", path, ": short write"));
   return ok();
+}
+
+// Files holding one entry per device, rule or interface: their content read back
+// is not a value that can be written back.
+bool is_keyed(std::string_view path) {
+  std::string_view name = path.substr(path.rfind('/') + 1);
+  for (std::string_view keyed : {"io.max", "io.weight", "io.bfq.weight", "net_prio.ifpriomap", "devices.allow",
+                                 "devices.deny", "rdma.max"})
+    if (name == keyed) return true;
+  return name.size() > 7 && name.substr(name.size() - 7) == "_device";
+}
+
+}  // namespace
+
+void WriteJournal::remember(const std::string& path) {
+  if (check_only_ || is_keyed(path)) return;
+  for (const auto& [p, _] : saved_)
+    if (p == path) return;
+  auto content = read_file(path);
+  if (!content) return;  // the write will fail on its own, with its own error
+  std::string value = std::move(*content);
+  while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+  if (value.empty() || value.find('\n') != std::string::npos) return;  // nothing a write could restore
+  saved_.emplace_back(path, std::move(value));
+}
+
+Status WriteJournal::rollback() {
+  Status result;
+  for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
+    log::debug("cgroups", cat("roll back ", it->first, " = ", it->second));
+    auto st = write_control(it->first, it->second);
+    if (!st) {
+      log::warn("cgroups", cat("could not restore ", it->first, ": ", st.error().message()));
+      if (result) result = std::move(st);
+    }
+  }
+  saved_.clear();
+  return result;
+}
+
+Status CgroupDir::write(std::string_view name, std::string_view value) const {
+  std::string path = file(name);
+  if (journal_ && journal_->check_only()) {
+    if (::access(path.c_str(), F_OK) < 0) return Error::from_errno(cat("open ", path));
+    return ok();
+  }
+  log::debug("cgroups", cat("write ", path, " = ", value));
+  if (log_) log_->push_back(cat(name, "=", value));
+  if (journal_) journal_->remember(path);
+  return write_control(path, value);
 }
 
 Result<std::string> CgroupDir::read(std::string_view name) const {

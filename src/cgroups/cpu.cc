@@ -3,6 +3,11 @@
 #include "common/strings.h"
 
 namespace vessel::cgroups {
+namespace {
+
+constexpr uint64_t kMinShares = 2, kMaxShares = 262144;  // kernel/sched: MIN_SHARES, MAX_SHARES
+
+}  // namespace
 
 bool cpu_is_set(const oci::LinuxCpu& c) {
   return c.shares || c.quota || c.burst || c.period || c.realtime_runtime || c.realtime_period || c.idle;
@@ -16,7 +21,13 @@ uint64_t shares_to_weight(uint64_t shares) {
 }
 
 Status apply_cpu_v1(const CgroupDir& dir, const oci::LinuxCpu& c) {
-  if (c.shares) TRY(dir.write("cpu.shares", std::to_string(*c.shares)));
+  if (c.shares) {
+    // The kernel clamps silently; runc reports a clamped value as an error.
+    if (*c.shares < kMinShares || *c.shares > kMaxShares)
+      return Error::invalid(cat("linux.resources.cpu.shares: ", *c.shares, " is outside the kernel's range [",
+                                kMinShares, ", ", kMaxShares, "]"));
+    TRY(dir.write("cpu.shares", std::to_string(*c.shares)));
+  }
   if (c.period) {
     auto st = dir.write("cpu.cfs_period_us", std::to_string(*c.period));
     if (!st) {

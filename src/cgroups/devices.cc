@@ -70,6 +70,7 @@ Status apply_devices_v2(const CgroupDir& dir, const std::vector<LinuxDeviceCgrou
                         DeviceProgramInstaller& installer) {
   if (rules.empty()) return ok();
   auto program = TRY(device_filter_program(rules));
+  if (dir.check_only()) return ok();
   return installer.install(dir.path(), program);
 }
 

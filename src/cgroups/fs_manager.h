@@ -62,7 +62,9 @@ class FsManager final : public Manager {
   const HierarchyDir* v1_for(std::string_view controller) const;
   // Whether the v2 cgroup has `controller` (per its cgroup.controllers).
   bool v2_has(std::string_view controller) const;
-  CgroupDir dir(const HierarchyDir& h) const { return CgroupDir(h.dir(), log_); }
+  CgroupDir dir(const HierarchyDir& h) const { return CgroupDir(h.dir(), log_, journal_); }
+  // One pass of apply(): checks or writes, per journal_.
+  Status apply_pass(const oci::LinuxResources& resources);
   // Where the freezer is: the v1 freezer hierarchy, else the v2 cgroup.
   Result<CgroupDir> freezer_dir(int* version) const;
 
@@ -71,6 +73,7 @@ class FsManager final : public Manager {
   std::optional<HierarchyDir> v2_;
   WriteLog* log_;
   DeviceProgramInstaller* device_installer_;  // nullptr: kernel_device_installer()
+  WriteJournal* journal_ = nullptr;           // set while apply() runs
   mutable std::optional<std::vector<std::string>> v2_controllers_;  // cache of cgroup.controllers
 };
 

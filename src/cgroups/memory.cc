@@ -18,6 +18,23 @@ Status check_usage(const CgroupDir& dir, const char* usage_file, int64_t limit) 
   return ok();
 }
 
+// What v1 reports for "no limit": PAGE_COUNTER_MAX pages, about 2^63 bytes.
+constexpr int64_t kUnlimitedV1 = int64_t{1} << 62;
+
+// memory.limit_in_bytes; a refusal (the kernel could not reclaim enough) says how
+// much the container uses, as runc does.
+Status set_limit_v1(const CgroupDir& dir, int64_t limit) {
+  auto st = dir.write("memory.limit_in_bytes", std::to_string(limit));
+  if (!st && st.error().code() == EBUSY) {
+    auto usage = dir.read_int("memory.usage_in_bytes");
+    auto peak = dir.read_int("memory.max_usage_in_bytes");
+    return std::move(st).error().context(cat("unable to set memory limit to ", limit, " (current usage: ",
+                                             usage ? std::to_string(*usage) : "?", ", peak usage: ",
+                                             peak ? std::to_string(*peak) : "?", ")"));
+  }
+  return st;
+}
+
 }  // namespace
 
 bool is_set(const oci::LinuxMemory& m) {
@@ -29,8 +46,8 @@ Status apply_memory_v1(const CgroupDir& dir, const oci::LinuxMemory& m) {
   if (m.check_before_update.value_or(false) && m.limit) TRY(check_usage(dir, "memory.usage_in_bytes", *m.limit));
 
   std::optional<int64_t> swap = m.swap;
-  // An unlimited memory limit with swap 0 means unlimited swap too (runc).
-  if (m.limit && *m.limit == -1 && swap && *swap == 0) swap = -1;
+  // An unlimited memory limit without a swap value means unlimited swap too (runc).
+  if (m.limit && *m.limit == -1 && !swap) swap = -1;
   constexpr const char* kMemsw = "memory.memsw.limit_in_bytes";
   if (swap && !dir.has(kMemsw)) {
     if (*swap != -1 && !(m.limit && *swap == *m.limit))
@@ -38,21 +55,41 @@ Status apply_memory_v1(const CgroupDir& dir, const oci::LinuxMemory& m) {
                             "(memory.memsw.limit_in_bytes is missing)");
     swap.reset();  // nothing to limit
   }
+  // The kernel keeps memory.limit <= memsw.limit at every step (unlimited is the largest).
+  auto fits = [](int64_t limit, int64_t memsw) { return memsw < 0 || (limit >= 0 && limit <= memsw); };
+  if (m.limit && swap && !fits(*m.limit, *swap))
+    return Error::invalid(cat("linux.resources.memory.swap: ", *swap, " is below memory.limit ", *m.limit,
+                              " (swap is the limit of memory plus swap)"));
+  // A value given alone must fit the other's current value (an unreadable one is left to the kernel).
+  auto current_value = [&](const char* file) -> std::optional<int64_t> {
+    auto v = dir.read_int(file);
+    if (!v) return std::nullopt;
+    return *v >= kUnlimitedV1 ? -1 : *v;
+  };
+  if (m.limit && !swap && dir.has(kMemsw)) {
+    if (auto memsw = current_value(kMemsw); memsw && !fits(*m.limit, *memsw))
+      return Error::invalid(cat("linux.resources.memory.limit: ", *m.limit,
+                                " is above the current memory+swap limit ", *memsw, "; set memory.swap as well"));
+  }
+  if (swap && !m.limit) {
+    if (auto limit = current_value("memory.limit_in_bytes"); limit && !fits(*limit, *swap))
+      return Error::invalid(cat("linux.resources.memory.swap: ", *swap, " is below the current memory limit ",
+                                *limit < 0 ? std::string("(unlimited)") : std::to_string(*limit)));
+  }
 
   if (m.limit && swap) {
-    // The kernel keeps memory.limit <= memsw.limit at every step: raise memsw first
-    // when the memory limit grows, lower the memory limit first when it shrinks.
+    // Raise memsw first when the memory limit grows, lower the memory limit first when it shrinks.
     auto current = dir.read_int("memory.limit_in_bytes");
     bool growing = *m.limit == -1 || !current || *current == -1 || *m.limit > *current;
     if (growing) {
       TRY(dir.write(kMemsw, std::to_string(*swap)));
-      TRY(dir.write("memory.limit_in_bytes", std::to_string(*m.limit)));
+      TRY(set_limit_v1(dir, *m.limit));
     } else {
-      TRY(dir.write("memory.limit_in_bytes", std::to_string(*m.limit)));
+      TRY(set_limit_v1(dir, *m.limit));
       TRY(dir.write(kMemsw, std::to_string(*swap)));
     }
   } else if (m.limit) {
-    TRY(dir.write("memory.limit_in_bytes", std::to_string(*m.limit)));
+    TRY(set_limit_v1(dir, *m.limit));
   } else if (swap) {
     TRY(dir.write(kMemsw, std::to_string(*swap)));
   }
@@ -69,7 +106,8 @@ Status apply_memory_v1(const CgroupDir& dir, const oci::LinuxMemory& m) {
   }
   if (m.kernel_tcp) TRY(dir.write("memory.kmem.tcp.limit_in_bytes", std::to_string(*m.kernel_tcp)));
   if (m.swappiness) TRY(dir.write("memory.swappiness", std::to_string(*m.swappiness)));
-  if (m.disable_oom_killer) TRY(dir.write("memory.oom_control", *m.disable_oom_killer ? "1" : "0"));
+  // Only true asks for something (runc): Docker sends false in every config.
+  if (m.disable_oom_killer.value_or(false)) TRY(dir.write("memory.oom_control", "1"));
   if (m.use_hierarchy) TRY(dir.write("memory.use_hierarchy", *m.use_hierarchy ? "1" : "0"));
   return ok();
 }

@@ -162,7 +162,7 @@ Result<int> exec(const ExecOptions& o) {
     return Error::invalid("exec --tty --detach needs --console-socket");
 
   auto pidfd = TRY(sys::pidfd_open(state.pid));
-  if (!process_alive(state.pid, state.pid_start_time)) return Error(ESRCH, cat("container \"", o.id, "\" is not running"));
+  if (!process_alive(state.pid, state.pid_start_time)) return Error(ESRCH, cat("cannot exec in container \"", o.id, "\": container not running"));
   int flags = namespaces_to_join(state.pid);
   // pid and time namespaces apply to our children: enter them for the fork below,
   // and return to ours after it (threads cannot be made while they differ).

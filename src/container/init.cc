@@ -17,6 +17,7 @@
 #include "container/console.h"
 #include "container/hooks.h"
 #include "container/process_setup.h"
+#include "sys/net.h"
 #include "sys/syscalls.h"
 
 namespace vessel::container {
@@ -47,6 +48,10 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   }
   TRY(join_namespaces(ctx, false));
   if (ctx.unshare_flags && ::unshare(ctx.unshare_flags) < 0) return Error::from_errno("unshare namespaces");
+  // A network namespace of our making has only `lo`, down: bring it up as runc does.
+  // One given by path belongs to whoever made it (an engine's, set up already).
+  if (const auto* net = spec.linux_.find_namespace(oci::NamespaceType::kNetwork); net && net->path.empty())
+    TRYC(sys::set_link_up("lo"), "bring up the loopback interface of the new network namespace");
   if (!ctx.no_new_keyring) {
     std::string name = "_ses.vessel";
     if (::syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.c_str()) < 0 && errno != ENOSYS && errno != EPERM)

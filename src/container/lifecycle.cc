@@ -36,8 +36,8 @@ ContainerStatus status_of(const State& s, const ContainerDir& dir) {
 // Signals the init through a pidfd after checking it is still the same process.
 Status signal_init(const State& s, int sig) {
   auto pidfd = sys::pidfd_open(s.pid);
-  if (!pidfd) return Error(ESRCH, "container init is not running");
-  if (!process_alive(s.pid, s.pid_start_time)) return Error(ESRCH, "container init is not running");
+  if (!pidfd) return Error(ESRCH, "container not running (its init has exited)");
+  if (!process_alive(s.pid, s.pid_start_time)) return Error(ESRCH, "container not running (its init has exited)");
   return sys::pidfd_send_signal(pidfd->get(), sig);
 }
 
@@ -172,7 +172,7 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
   auto s = TRY(dir.load());
   ContainerStatus st = status_of(s, dir);
   if (st == ContainerStatus::kStopped && !all)
-    return Error(ESRCH, cat("container \"", id, "\" is not running"));
+    return Error(ESRCH, cat("cannot signal container \"", id, "\": container not running"));
   if (all) {
     if (s.cgroup.empty()) return signal_init(s, sig);
     auto cg = TRY(cgroups::Manager::load(s.cgroup));

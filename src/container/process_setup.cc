@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstring>
 
 #include "common/strings.h"
 #include "oci/capabilities.h"
@@ -81,26 +82,45 @@ Status check_capabilities(const oci::Process& p) {
   return ok();
 }
 
-static bool is_executable(const std::string& path) {
+// strerror's text in lower case ("no such file or directory"), the way runc
+// (Go) words errno: engines match these words to pick an exit status (Docker:
+// 127 for a missing command, 126 for "permission denied").
+static std::string errno_words(int err) {
+  std::string s = std::strerror(err);
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  return s;
+}
+
+// 0 when `path` is a file we may execute, else why not (ENOENT, EISDIR, EACCES...):
+// the checks of Go's exec.LookPath, so that errors read like runc's.
+static int executable_error(const std::string& path) {
   struct stat st{};
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+  if (::stat(path.c_str(), &st) < 0) return errno;
+  if (S_ISDIR(st.st_mode)) return EISDIR;
+  if (::access(path.c_str(), X_OK) < 0) return errno;
+  return 0;
 }
 
 Result<std::string> find_executable(const oci::Process& p) {
   const std::string& name = p.args[0];
   if (name.find('/') != std::string::npos) {
     std::string path = name[0] == '/' ? name : p.cwd + "/" + name;
-    if (!is_executable(path)) return Error::from_errno(cat("exec \"", name, "\""));
+    if (int err = executable_error(path)) {
+      // runc: exec: "/nosuch": stat /nosuch: no such file or directory / exec: "/etc/passwd": permission denied
+      std::string why = err == ENOENT || err == ENOTDIR ? cat("stat ", name, ": ", errno_words(err)) : errno_words(err);
+      return Error(err, cat("exec: \"", name, "\": ", why));
+    }
     return name;
   }
   std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (const auto& e : p.env)
     if (starts_with(e, "PATH=")) path_env = e.substr(5);
+  // A candidate we may not execute is skipped, as by Go: the name is then "not found".
   for (const auto& dir : split(path_env, ':')) {
     std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
-    if (is_executable(candidate)) return candidate;
+    if (executable_error(candidate) == 0) return candidate;
   }
-  return Error(ENOENT, cat("exec \"", name, "\": executable file not found in $PATH"));
+  return Error(ENOENT, cat("exec: \"", name, "\": executable file not found in $PATH"));
 }
 
 Status enter_cwd(const std::string& cwd) {

@@ -104,7 +104,14 @@ Result<LinuxMemory> parse_memory(const json& o, const std::string& w) {
   TRY(get(o, "swap", w, m.swap));
   TRY(get(o, "kernel", w, m.kernel));
   TRY(get(o, "kernelTCP", w, m.kernel_tcp));
-  TRY(get(o, "swappiness", w, m.swappiness));
+  // -1 (or its uint64 two's complement) is "not set" for swappiness, as in runc.
+  if (auto it = o.find("swappiness");
+      it != o.end() && it->is_number_integer() &&
+      (it->is_number_unsigned() ? it->get<uint64_t>() == std::numeric_limits<uint64_t>::max() : it->get<int64_t>() == -1)) {
+    m.swappiness.reset();
+  } else {
+    TRY(get(o, "swappiness", w, m.swappiness));
+  }
   TRY(get(o, "disableOOMKiller", w, m.disable_oom_killer));
   TRY(get(o, "useHierarchy", w, m.use_hierarchy));
   TRY(get(o, "checkBeforeUpdate", w, m.check_before_update));
@@ -232,7 +239,49 @@ Result<LinuxResources> parse_resources(const json& j, const std::string& where) 
       r.unified[key] = v.get<std::string>();
     }
   }
+  clear_unset_zeros(r);
   return r;
+}
+
+namespace {
+
+template <class T>
+void clear_zero(std::optional<T>& v) {
+  if (v && *v == T{}) v.reset();
+}
+
+}  // namespace
+
+void clear_unset_zeros(LinuxResources& r) {
+  if (r.memory) {
+    auto& m = *r.memory;
+    clear_zero(m.limit);
+    clear_zero(m.reservation);
+    clear_zero(m.swap);
+    clear_zero(m.kernel);
+    clear_zero(m.kernel_tcp);
+  }
+  if (r.cpu) {
+    auto& c = *r.cpu;
+    clear_zero(c.shares);
+    clear_zero(c.quota);
+    clear_zero(c.period);
+    clear_zero(c.realtime_runtime);
+    clear_zero(c.realtime_period);
+    if (c.cpus && c.cpus->empty()) c.cpus.reset();
+    if (c.mems && c.mems->empty()) c.mems.reset();
+  }
+  if (r.pids) clear_zero(r.pids->limit);
+  if (r.block_io) {
+    auto& b = *r.block_io;
+    clear_zero(b.weight);
+    clear_zero(b.leaf_weight);
+    for (auto& d : b.weight_device) {
+      clear_zero(d.weight);
+      clear_zero(d.leaf_weight);
+    }
+  }
+  if (r.network) clear_zero(r.network->class_id);
 }
 
 namespace {

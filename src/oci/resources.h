@@ -50,7 +50,7 @@ struct LinuxCpu {
 };
 
 struct LinuxPids {
-  std::optional<int64_t> limit;  // <= 0: unlimited
+  std::optional<int64_t> limit;  // < 0: unlimited (0 is "not set", see clear_unset_zeros)
 };
 
 struct LinuxWeightDevice {
@@ -111,7 +111,18 @@ struct LinuxResources {
 // Parses a linux.resources object. Unknown fields are ignored; errors name the
 // field path, e.g. "linux.resources.memory.limit: expected an integer".
 // `where` is the path of `j` itself (the update verb passes its own).
+// The result has gone through clear_unset_zeros().
 Result<LinuxResources> parse_resources(const nlohmann::json& j, const std::string& where = "linux.resources");
+
+// Unsets the fields where a zero means "not set" to runc, whose reading every
+// engine relies on (Docker sends "blockIO": {"weight": 0}, "cpu": {"shares": 0},
+// zero memory limits and "pids": {"limit": 0} in every config and update):
+// memory limit/reservation/swap/kernel/kernelTCP, cpu shares/quota/period/realtimeRuntime/realtimePeriod, empty cpus/mems,
+// pids limit (-1 stays: unlimited), blockIO weight/leafWeight and per-device
+// weights, network classID. Swappiness -1 is unset at parse time. Zeros
+// elsewhere (hugepage limits, throttle rates, cpu idle/burst, swappiness 0)
+// are real values and stay.
+void clear_unset_zeros(LinuxResources& r);
 
 // The inverse of parse_resources: only set fields appear.
 nlohmann::json to_json(const LinuxResources& r);

@@ -90,7 +90,7 @@ TEST_F(BadInput, UnsupportedVersion) {
 TEST_F(BadInput, ExecutableNotFound) {
   config_["process"]["args"] = {"no-such-binary"};
   write_config();
-  expect_create_fails("exec \"no-such-binary\": executable file not found in $PATH");
+  expect_create_fails("exec: \"no-such-binary\": executable file not found in $PATH");
 }
 
 TEST_F(BadInput, MountDestinationMustBeAbsolute) {

@@ -95,7 +95,7 @@ TEST_F(Exec, PausedNeedsIgnorePaused) {
 TEST_F(Exec, BadInput) {
   Output o = vessel({"exec", "c1", "no-such-cmd"});
   EXPECT_NE(o.status, 0);
-  EXPECT_NE(o.err.find("exec \"no-such-cmd\": executable file not found in $PATH"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("exec: \"no-such-cmd\": executable file not found in $PATH"), std::string::npos) << o.err;
   o = vessel({"exec", "--user", "abc", "c1", "true"});
   EXPECT_NE(o.err.find("--user abc: expected UID[:GID]"), std::string::npos) << o.err;
   o = vessel({"exec", "ghost", "true"});

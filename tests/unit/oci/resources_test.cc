@@ -38,7 +38,7 @@ TEST(Resources, ParsesTheWholeSpecObject) {
   EXPECT_EQ(r->devices[1].type, "c");
   EXPECT_EQ(r->devices[1].minor, 229);
   EXPECT_EQ(r->memory->limit, 536870912);
-  EXPECT_EQ(r->memory->reservation, 0) << "0 is set, not unset";
+  EXPECT_FALSE(r->memory->reservation) << "a zero reservation is \"not set\", as in runc";
   EXPECT_EQ(r->memory->swap, -1);
   EXPECT_EQ(r->memory->swappiness, 0u);
   EXPECT_EQ(r->memory->disable_oom_killer, false);
@@ -80,7 +80,8 @@ TEST(Resources, RoundTripsThroughJson) {
   auto again = parse_resources(out);
   ASSERT_TRUE(again);
   EXPECT_EQ(to_json(*again), out);
-  EXPECT_EQ(out["memory"]["reservation"], 0);
+  EXPECT_FALSE(out["memory"].contains("reservation"));
+  EXPECT_EQ(out["memory"]["swappiness"], 0) << "swappiness 0 is a value";
   EXPECT_EQ(out["blockIO"]["throttleReadIOPSDevice"][0]["rate"], 602);
 }
 
@@ -119,6 +120,71 @@ TEST(Resources, TheUpdateVerbNamesItsOwnPath) {
   auto r = parse_resources(json::parse(R"({"pids": {"limit": "x"}})"), "update");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().message(), "update.pids.limit: expected an integer");
+}
+
+// What Docker 20.10 puts in every config.json and `update` body: zeros everywhere.
+constexpr const char* kDockerDefaults = R"({
+  "devices": [{"allow": false, "access": "rwm"}],
+  "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false},
+  "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+  "pids": {"limit": 0},
+  "blockIO": {"weight": 0, "leafWeight": 0, "weightDevice": [{"major": 8, "minor": 0, "weight": 0}]},
+  "network": {"classID": 0}
+})";
+
+TEST(Resources, ZerosThatRuncReadsAsUnsetAreUnset) {
+  auto r = parse_resources(json::parse(kDockerDefaults));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_FALSE(r->memory->limit);
+  EXPECT_FALSE(r->memory->reservation);
+  EXPECT_FALSE(r->memory->swap);
+  EXPECT_FALSE(r->memory->kernel);
+  EXPECT_FALSE(r->memory->kernel_tcp);
+  EXPECT_FALSE(r->cpu->shares) << "cpu.shares must keep the kernel's 1024, not become 2";
+  EXPECT_FALSE(r->cpu->quota);
+  EXPECT_FALSE(r->cpu->period);
+  EXPECT_FALSE(r->cpu->realtime_runtime);
+  EXPECT_FALSE(r->cpu->realtime_period);
+  EXPECT_FALSE(r->cpu->cpus);
+  EXPECT_FALSE(r->cpu->mems);
+  EXPECT_FALSE(r->pids->limit);
+  EXPECT_FALSE(r->block_io->weight) << "the kernel refuses 0 in blkio.bfq.weight";
+  EXPECT_FALSE(r->block_io->leaf_weight);
+  EXPECT_FALSE(r->block_io->weight_device[0].weight);
+  EXPECT_FALSE(r->network->class_id);
+  ASSERT_EQ(r->devices.size(), 1u) << "device rules are not values: they stay";
+}
+
+TEST(Resources, NonZeroAndSpecialValuesStay) {
+  auto r = parse_resources(json::parse(R"({
+    "memory": {"limit": -1, "swap": -1, "swappiness": 0},
+    "cpu": {"shares": 2, "quota": -1, "idle": 0, "burst": 0},
+    "pids": {"limit": -1},
+    "hugepageLimits": [{"pageSize": "2MB", "limit": 0}],
+    "blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 0}]}
+  })"));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->memory->limit, -1);
+  EXPECT_EQ(r->memory->swap, -1);
+  EXPECT_EQ(r->memory->swappiness, 0u);
+  EXPECT_EQ(r->cpu->shares, 2u);
+  EXPECT_EQ(r->cpu->quota, -1);
+  EXPECT_EQ(r->cpu->idle, 0);
+  EXPECT_EQ(r->cpu->burst, 0u);
+  EXPECT_EQ(r->pids->limit, -1) << "-1 is unlimited, not unset";
+  EXPECT_EQ(r->hugepage_limits[0].limit, 0u) << "a zero hugepage limit forbids huge pages";
+  EXPECT_EQ(r->block_io->throttle_read_bps_device[0].rate, 0u) << "rate 0 removes a throttle";
+}
+
+TEST(Resources, SwappinessMinusOneIsUnset) {
+  for (const char* text : {R"({"memory": {"swappiness": -1}})", R"({"memory": {"swappiness": 18446744073709551615}})"}) {
+    auto r = parse_resources(json::parse(text));
+    ASSERT_TRUE(r) << text << ": " << r.error().message();
+    EXPECT_FALSE(r->memory->swappiness) << text;
+  }
+  auto bad = parse_resources(json::parse(R"({"memory": {"swappiness": -2}})"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(), "linux.resources.memory.swappiness: value out of range");
 }
 
 }  // namespace
