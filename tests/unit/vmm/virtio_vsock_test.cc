@@ -188,12 +188,17 @@ TEST_F(VsockTest, GuestConnectsToAHostListener) {
   EXPECT_EQ(data->second, "world");
   EXPECT_EQ(data->first.fwd_cnt, 5u) << "the guest learns that its 5 bytes were forwarded";
 
-  // The host closes: the guest is told (SHUTDOWN both ways), answers RST, all gone.
-  ::close(s);
+  // The host half-closes: the guest is told (SHUTDOWN, no more sends) and can still send.
+  ::shutdown(s, SHUT_WR);
   events();
   auto shut = receive();
   ASSERT_TRUE(shut);
   EXPECT_EQ(shut->first.op, vsock::kOpShutdown);
+  EXPECT_EQ(shut->first.flags, vsock::kShutdownSend);
+  send(hdr(vsock::kOpRw, 1234, 5000, 4), "tail");
+  EXPECT_EQ(read_some(s), "tail");
+  // The guest is done too: RST, all gone.
+  ::close(s);
   send(hdr(vsock::kOpRst, 1234, 5000));
   EXPECT_EQ(dev->connection_count(), 0u);
   ::close(l);

@@ -412,13 +412,14 @@ Status VsockDevice::process_event(DeviceHost& host, int) {
         read_connect_line(fd);
         continue;
       }
-      auto k = by_fd_.find(fd);
-      if (k == by_fd_.end()) continue;
-      Conn& c = conns_.at(k->second);
+      auto it = by_fd_.find(fd);
+      if (it == by_fd_.end()) continue;
+      const Key key = it->second;  // flush_tx()/close_conn() may erase the by_fd_ entry
+      Conn& c = conns_.at(key);
       if (evs[i].events & EPOLLOUT) flush_tx(c);
-      if (!conns_.count(k->second)) continue;
+      if (!conns_.count(key)) continue;
       if (!c.established && (evs[i].events & (EPOLLHUP | EPOLLERR))) {
-        close_conn(k->second, true);  // the host client left before the guest answered
+        close_conn(key, true);  // the host client left before the guest answered
         continue;
       }
       // Readable (or hung up): read it when there is a receive buffer and credit.
@@ -479,13 +480,12 @@ Status VsockDevice::process_rx(DeviceHost& host) {
     if (n <= 0) {
       q.undo_pop();
       if (n == 0) {
-        // The host closed its side: tell the guest no more data comes either way.
+        // The host will send no more (it may still read: a half-close): tell the guest.
         c.host_eof = true;
         c.readable = false;
-        // A hung-up socket stays ready for epoll: stop watching it until the guest's RST.
-        if (c.watched) (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.sock.get(), nullptr);
-        c.watched = false;
-        queue_control(kOpShutdown, c.host_port, c.guest_port, kShutdownRcv | kShutdownSend, &c);
+        // Nothing more to read; still writable (a full hang-up is taken out of the set by process_event()).
+        watch(c, c.tx_buf.empty() ? 0u : static_cast<uint32_t>(EPOLLOUT));
+        queue_control(kOpShutdown, c.host_port, c.guest_port, kShutdownSend, &c);
       } else {
         close_conn(k, true);
       }
