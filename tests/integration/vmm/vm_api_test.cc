@@ -30,7 +30,7 @@ namespace {
 
 using nlohmann::json;
 
-struct Run {
+struct CmdResult {
   int status = -1;
   std::string out, err;
 };
@@ -70,7 +70,7 @@ class VmApi : public ::testing::Test {
     return out;
   }
 
-  Run vessel(std::vector<std::string> args) {
+  CmdResult vessel(std::vector<std::string> args) {
     std::string out_path = dir_ + "/stdout", err_path = dir_ + "/stderr";
     pid_t pid = fork();
     if (pid == 0) {
@@ -90,7 +90,7 @@ class VmApi : public ::testing::Test {
     }
     int st = 0;
     waitpid(pid, &st, 0);
-    Run r;
+    CmdResult r;
     r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     r.out = slurp(out_path);
     r.err = slurp(err_path);
@@ -109,7 +109,7 @@ class VmApi : public ::testing::Test {
   std::string sock(const std::string& id) { return vm_dir(id) + "/api.sock"; }
 
   json state(const std::string& id) {
-    Run r = vessel({"vm", "state", id});
+    CmdResult r = vessel({"vm", "state", id});
     EXPECT_EQ(r.status, 0) << r.err;
     auto j = json::parse(r.out, nullptr, false);
     EXPECT_TRUE(j.is_object()) << r.out;
@@ -155,7 +155,7 @@ std::string fault_of(const api::HttpResponse& r) {
 
 TEST_F(VmApi, DetachedCounterPauseResumeStateListStopDelete) {
   VESSEL_REQUIRE_KVM();
-  Run r = vessel({"vm", "run", "-d", "--name", "c1", "--kernel", tiny("count", "start\n"), "--cpus", "2"});
+  CmdResult r = vessel({"vm", "run", "-d", "--name", "c1", "--kernel", tiny("count", "start\n"), "--cpus", "2"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string log = vm_dir("c1") + "/serial.log";
   ASSERT_TRUE(eventually([&] { return file_size(log) > 10; })) << slurp(log);
@@ -215,7 +215,7 @@ TEST_F(VmApi, DetachedCounterPauseResumeStateListStopDelete) {
 
 TEST_F(VmApi, SendCtrlAltDelStopsTheGuestCleanly) {
   VESSEL_REQUIRE_KVM();
-  Run r = vessel({"vm", "run", "-d", "--name", "cad", "--kernel", tiny("ctrlaltdel")});
+  CmdResult r = vessel({"vm", "run", "-d", "--name", "cad", "--kernel", tiny("ctrlaltdel")});
   ASSERT_EQ(r.status, 0) << r.err;
   int pid = state("cad")["pid"].get<int>();
   r = vessel({"vm", "stop", "cad", "--timeout", "10"});
@@ -229,7 +229,7 @@ TEST_F(VmApi, SendCtrlAltDelStopsTheGuestCleanly) {
 
 TEST_F(VmApi, GuestPoweroffEndsTheVmm) {
   VESSEL_REQUIRE_KVM();
-  Run r = vessel({"vm", "run", "-d", "--name", "p1", "--kernel", tiny("poweroff", "bye\n")});
+  CmdResult r = vessel({"vm", "run", "-d", "--name", "p1", "--kernel", tiny("poweroff", "bye\n")});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(eventually([&] { return state("p1")["status"] == "stopped"; }));
   EXPECT_EQ(state("p1")["exit_reason"], "poweroff");
@@ -242,7 +242,7 @@ TEST_F(VmApi, GuestPoweroffEndsTheVmm) {
 TEST_F(VmApi, CreateThenConfigureOverTheSocketLikeFirecracker) {
   VESSEL_REQUIRE_KVM();
   std::string api = dir_ + "/firecracker.socket";
-  Run r = vessel({"vm", "create", "--name", "fc", "--api-sock", api});
+  CmdResult r = vessel({"vm", "create", "--name", "fc", "--api-sock", api});
   ASSERT_EQ(r.status, 0) << r.err;
   auto info = call(api, "GET", "/");
   EXPECT_EQ(info.status, 200);
@@ -303,7 +303,7 @@ TEST_F(VmApi, CreateThenConfigureOverTheSocketLikeFirecracker) {
 // Bad requests against an unconfigured VMM (no KVM needed): each gets a
 // 4xx naming what was wrong, and the VMM serves on.
 TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
-  Run r = vessel({"vm", "create", "--name", "bad"});
+  CmdResult r = vessel({"vm", "create", "--name", "bad"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string api = sock("bad");
   std::string kernel = tiny("count");
@@ -413,7 +413,7 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
 // Firecracker's InstanceStart with a VM that cannot be built (no KVM device):
 // a 400 naming the device, the VMM stays configured and serves on.
 TEST_F(VmApi, FailedStartLeavesTheVmmConfigured) {
-  Run r = vessel({"vm", "create", "--name", "nokvm", "--kernel", tiny("poweroff"), "--kvm-device", "/nonexistent/kvm"});
+  CmdResult r = vessel({"vm", "create", "--name", "nokvm", "--kernel", tiny("poweroff"), "--kvm-device", "/nonexistent/kvm"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(state("nokvm")["status"], "created");
   r = vessel({"vm", "start", "nokvm"});
@@ -428,7 +428,7 @@ TEST_F(VmApi, FailedStartLeavesTheVmmConfigured) {
 }
 
 TEST_F(VmApi, BadVerbInput) {
-  auto one_line = [](const Run& r, const std::string& what) {
+  auto one_line = [](const CmdResult& r, const std::string& what) {
     EXPECT_NE(r.status, 0);
     EXPECT_EQ(r.err.rfind("vessel: ", 0), 0u) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -459,7 +459,7 @@ TEST_F(VmApi, ConfigFileInFirecrackerFormat) {
     "network-interfaces": []
   })";
   std::string serial = dir_ + "/serial.txt";
-  Run r = vessel({"vm", "run", "--config-file", cfg, "--serial", "file:" + serial});
+  CmdResult r = vessel({"vm", "run", "--config-file", cfg, "--serial", "file:" + serial});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(slurp(serial), "from config\n");
 }
