@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "integration/vmm/tiny_guest.h"
+#include "integration/vmm/tiny_pvh.h"
 #include "vmm/api/client.h"
 
 namespace vessel::vmm::testing {
@@ -80,12 +81,12 @@ class VmApi : public ::testing::Test {
       dup2(null, 0);
       dup2(o, 1);
       dup2(e, 2);
-      std::vector<std::string> full{VESSEL_BINARY, "--root", root_};
+      std::vector<std::string> full{vessel_binary(), "--root", root_};
       full.insert(full.end(), args.begin(), args.end());
       std::vector<char*> argv;
       for (auto& a : full) argv.push_back(a.data());
       argv.push_back(nullptr);
-      execv(VESSEL_BINARY, argv.data());
+      execv(vessel_binary(), argv.data());
       _exit(127);
     }
     int st = 0;
@@ -99,9 +100,7 @@ class VmApi : public ::testing::Test {
 
   std::string tiny(const std::string& mode, const std::string& msg = "Hello\n") {
     std::string out = dir_ + "/tiny-" + mode + ".elf";
-    std::string cmd = std::string("python3 ") + VESSEL_SOURCE_DIR + "/tests/integration/vmm/make_tiny_pvh.py " + out +
-                      " " + mode + " '" + msg + "'";
-    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    EXPECT_TRUE(write_tiny_pvh(out, mode, msg)) << out;
     return out;
   }
 
