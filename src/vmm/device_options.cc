@@ -84,8 +84,8 @@ Result<virtio::BalloonOptions> parse_balloon_spec(const std::string& spec) {
   auto items = split(spec, ',');
   if (items.empty() || items[0].empty()) return Error::invalid("--balloon: missing size (e.g. 0 or 256M)");
   auto size = parse_size(items[0]);
-  if (!size || *size % virtio::kBalloonPageSize != 0 || *size / virtio::kBalloonPageSize > UINT32_MAX)
-    return Error::invalid(cat("--balloon ", spec, ": '", items[0], "' is not a size in whole 4 KiB pages"));
+  if (!size || *size % (1 << 20) != 0 || *size / virtio::kBalloonPageSize > UINT32_MAX)
+    return Error::invalid(cat("--balloon ", spec, ": '", items[0], "' is not a size in whole MiB (e.g. 0, 256M)"));
   b.target_pages = static_cast<uint32_t>(*size / virtio::kBalloonPageSize);
   for (size_t i = 1; i < items.size(); ++i) {
     auto [k, v] = key_value(items[i]);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "integration/vmm/tiny_guest.h"
+#include "integration/vmm/tiny_pvh.h"
 
 namespace vessel::vmm::testing {
 namespace {
@@ -48,10 +49,10 @@ CliRun vessel(std::vector<std::string> args, int term_after_ms = -1) {
     dup2(fd, 2);
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0);
-    std::vector<char*> argv{const_cast<char*>(VESSEL_BINARY)};
+    std::vector<char*> argv{const_cast<char*>(vessel_binary())};
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    execv(VESSEL_BINARY, argv.data());
+    execv(vessel_binary(), argv.data());
     _exit(127);
   }
   if (term_after_ms >= 0) {
@@ -68,9 +69,7 @@ CliRun vessel(std::vector<std::string> args, int term_after_ms = -1) {
 
 std::string tiny(const std::string& mode) {
   std::string out = temp_dir() + "/tiny-" + mode + ".elf";
-  std::string cmd = std::string("python3 ") + VESSEL_SOURCE_DIR + "/tests/integration/vmm/make_tiny_pvh.py " + out +
-                    " " + mode;
-  EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_TRUE(write_tiny_pvh(out, mode, "Hello from a tiny PVH guest\n")) << out;
   return out;
 }
 
@@ -114,6 +113,7 @@ TEST(VmmCli, MissingKernel) {
 }
 
 TEST(VmmCli, NotAKernel) {
+  VESSEL_REQUIRE_KVM();  // the kernel is read after the VM exists
   std::string f = temp_dir() + "/not-a-kernel";
   std::ofstream(f) << std::string(4096, 'x');
   expect_one_line_error(vessel({"vm", "run", "--kernel", f}), "not a Linux kernel");

@@ -53,7 +53,8 @@ TEST(BalloonSpec, ParsesOptions) {
   EXPECT_EQ(zero->target_pages, 0u);
   EXPECT_FALSE(zero->free_page_reporting);
   EXPECT_FALSE(parse_balloon_spec("").ok());
-  EXPECT_FALSE(parse_balloon_spec("1000").ok());  // not whole pages
+  EXPECT_FALSE(parse_balloon_spec("1000").ok());  // not whole MiB
+  EXPECT_FALSE(parse_balloon_spec("1028K").ok());
   EXPECT_FALSE(parse_balloon_spec("64M,stats=x").ok());
   EXPECT_FALSE(parse_balloon_spec("64M,stats=100000").ok());
   EXPECT_FALSE(parse_balloon_spec("64M,bogus").ok());
