@@ -36,10 +36,12 @@ done
 
 # Each verb's flags, from its --help, in its man page and in the completion table.
 verbs=$("$vessel" __doc verbs)
+declare -A pages
 while read -r v; do
   top=${v%% *}
   [[ -f $doc/man8/vessel-$top.8.gz ]] || { bad "no man page for $top"; continue; }
-  page=$(MANWIDTH=200 man -l "$doc/man8/vessel-$top.8.gz" 2>/dev/null)
+  [[ -n ${pages[$top]:-} ]] || pages[$top]=$(MANWIDTH=200 man -l "$doc/man8/vessel-$top.8.gz" 2>/dev/null)
+  page=${pages[$top]}
   # The OPTIONS lines of --help ("  -b,--bundle TEXT  ..."): their first word, not the texts.
   for flag in $("$vessel" $v --help | awk '/^ +-/ {print $1}' | grep -oE -- '--[a-z][a-z0-9-]+' | grep -v -- '^--help$' | sort -u); do
     grep -q -- "$flag" <<<"$page" || bad "man vessel-$top lacks $flag of '$v'"
