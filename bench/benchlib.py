@@ -66,7 +66,8 @@ def markdown_table(header, rows):
 
 
 def _gp_quote(s):
-    return '"' + str(s).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    # Backquotes would be command substitution in gnuplot, even in double quotes.
+    return '"' + str(s).replace("`", "'").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def bar_plot(png, title, panels, note=""):

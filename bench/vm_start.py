@@ -78,7 +78,10 @@ def main():
         if q[1] == q[1] and v[1] > 0:
             print(f"ratio qemu/vessel: first output {q[0] / v[0]:.1f}x, exit {q[1] / v[1]:.1f}x, "
                   f"peak RSS {q[2] / v[2]:.1f}x")
-        write_results({"vessel": v, "qemu": q}, runs)
+        if all(r[3] == 0 for s in (v, q) for r in s[3]):
+            write_results({"vessel": v, "qemu": q}, runs)
+        else:
+            print("a VMM failed (exit codes above): bench/results/vm_start.* not written")
 
 
 def write_results(series_by_vmm, runs):
