@@ -53,8 +53,8 @@ if [ -c /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
     --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init"
 else
   echo "(this host's /dev/kvm cannot boot Linux: booting it nested in the VM harness)"
-  # One boot with 2 vCPUs (the tests also boot 1); L1 needs no more than 768 MB for it.
-  VESSEL_HARNESS_KERNEL=$kernel tests/vmharness/harness.sh run --vessel "$vessel" --memory 768 \
+  # One boot with 2 vCPUs (the tests also boot 1); L1 gets 1 GiB (the harness default is 2).
+  VESSEL_HARNESS_KERNEL=$kernel tests/vmharness/harness.sh run --vessel "$vessel" --memory 1024 \
     --payload tests/integration/vmm/boot/bzimage/two_cpus.sh --extra tests/integration/vmm/boot --timeout 240
 fi
 t_end=$SECONDS
