@@ -14,17 +14,19 @@ cd "$(dirname "$0")/.."
 # bash's `times` for reaped children), printed at the end.
 times_file=$(mktemp)
 trap 'rm -f "$times_file"' EXIT
-cpu_s() {  # `times` must run in this shell, not in a pipeline's subshell
+cpu_s() {  # sets $cpu; `times` must run in this shell, not in a $(...) or pipeline subshell
   times >"$times_file"
-  tail -n 1 "$times_file" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
+  cpu=$(tail -n 1 "$times_file" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
 }
 t_start=$SECONDS
 ./scripts/deps.sh quickstart
 t_deps=$SECONDS
-c_deps=$(cpu_s)
+cpu_s
+c_deps=$cpu
 ./scripts/build.sh release
 t_build=$SECONDS
-c_build=$(cpu_s)
+cpu_s
+c_build=$cpu
 vessel=$PWD/build-release/vessel
 demo=/var/tmp/vessel-quickstart
 rm -rf "$demo"
