@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import report, spawn_and_wait
+from benchlib import report, save_interleaved, spawn_and_wait
 
 WARMUP = 3
 
@@ -94,6 +94,8 @@ def main():
                 v, p = summary["vessel"], summary[peer]
                 print(f"vessel/{peer}: wall mean {v[0] / p[0]:.2f}x median {v[1] / p[1]:.2f}x, "
                       f"cpu mean {v[2] / p[2]:.2f}x median {v[3] / p[3]:.2f}x")
+        save_interleaved("container_start", "Container start: `run` of a busybox bundle executing /bin/true",
+                         results, summary, runs, "runtime", version)
         for name in runtimes:
             for cid in os.listdir(roots[name]) if os.path.isdir(roots[name]) else []:
                 subprocess.run([runtimes[name], "--root", roots[name], "delete", "--force", cid],

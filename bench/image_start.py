@@ -24,7 +24,7 @@ import time
 import hashlib
 import io
 
-from benchlib import report, spawn_and_wait
+from benchlib import report, save_interleaved, spawn_and_wait
 
 WARMUP = 3
 
@@ -137,6 +137,9 @@ def main():
                   f"cpu mean {a[2] - b[2]:+.2f} ms, median {a[3] - b[3]:+.2f} ms")
             print(f"image / bundle: wall mean {a[0] / b[0]:.2f}x, median {a[1] / b[1]:.2f}x; "
                   f"cpu mean {a[2] / b[2]:.2f}x, median {a[3] / b[3]:.2f}x")
+        save_interleaved(f"image_start_{1 + extra}layers",
+                         f"Container start from an image ({1 + extra} layer(s)) vs from a bundle directory",
+                         {"bundle": results["bundle"], "image": results["image"]}, summary, runs, "start")
     finally:
         for cid in os.listdir(state) if os.path.isdir(state) else []:
             subprocess.run(base + ["delete", "--force", cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -21,3 +21,4 @@ awk '/BENCH-VMM qemu/ {q=1} /BENCH-VMM vessel/ {q=0}
      END { printf "%-28s %10s %10s %7s   %s\n", "metric (mean of runs)", "vessel", "qemu", "ratio", "runs: vessel | qemu";
            for (i = 1; i <= n; i++) { k = order[i]; v = vn[k] ? vs[k]/vn[k] : 0; q = qn[k] ? qs[k]/qn[k] : 0;
              printf "%-28s %10.0f %10.0f %7s   %s |%s\n", k " (" u[k] ")", v, q, (q > 0 ? sprintf("%.2f", v/q) : "-"), vl[k], ql[k] } }' "$X/log"
+python3 "$HERE/virtio_results.py" "$X/log"

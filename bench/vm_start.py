@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import save_results
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GEN = os.path.join(HERE, "..", "tests", "integration", "vmm", "make_tiny_pvh.py")
 
@@ -55,11 +57,12 @@ def series(name, argv, runs):
     rows = [measure(argv) for _ in range(runs)]
     first = statistics.median(r[0] for r in rows)
     exit_ = statistics.median(r[1] for r in rows)
-    rss = max(peak_rss_kib(argv) for _ in range(3))
+    rss_runs = [peak_rss_kib(argv) for _ in range(3)]
+    rss = max(rss_runs)
     codes = sorted(set(r[3] for r in rows))
     print(f"{name:8s} first output {first:7.2f} ms  exit {exit_:7.2f} ms  peak RSS {rss / 1024:6.1f} MiB  "
           f"exit codes {codes}  (median of {runs})")
-    return first, exit_, rss
+    return first, exit_, rss, rows, rss_runs
 
 
 def main():
@@ -75,6 +78,30 @@ def main():
         if q[1] == q[1] and v[1] > 0:
             print(f"ratio qemu/vessel: first output {q[0] / v[0]:.1f}x, exit {q[1] / v[1]:.1f}x, "
                   f"peak RSS {q[2] / v[2]:.1f}x")
+        if all(r[3] == 0 for s in (v, q) for r in s[3]):
+            write_results({"vessel": v, "qemu": q}, runs)
+        else:
+            print("a VMM failed (exit codes above): bench/results/vm_start.* not written")
+
+
+def write_results(series_by_vmm, runs):
+    """bench/results/vm_start.{csv,md,png}: every run, the medians, the plot."""
+    raw = []
+    for vmm, s in series_by_vmm.items():
+        raw += [(vmm, i, "time", round(r[0], 3), round(r[1], 3), "") for i, r in enumerate(s[3])]
+        raw += [(vmm, i, "rss", "", "", k) for i, k in enumerate(s[4])]
+    v = series_by_vmm["vessel"]
+    table = [(vmm, s[0], s[1], s[2] / 1024, f"{s[1] / v[1]:.1f}", f"{s[2] / v[2]:.1f}")
+             for vmm, s in series_by_vmm.items()]
+    names = list(series_by_vmm)
+    note = f"tiny PVH guest, 128 MiB; median of {runs} runs; {os.cpu_count()} CPUs, kernel {os.uname().release}"
+    panels = [{"title": "start and stop", "ylabel": "time (ms)", "groups": ["first guest output", "VMM exit"],
+               "series": names, "values": {n: [series_by_vmm[n][0], series_by_vmm[n][1]] for n in names}},
+              {"title": "VMM memory", "ylabel": "peak RSS (MiB)", "groups": ["peak RSS"], "series": names,
+               "values": {n: [series_by_vmm[n][2] / 1024] for n in names}}]
+    save_results("vm_start", ["vmm", "run", "kind", "first_output_ms", "exit_ms", "peak_rss_kib"], raw,
+                 ["VMM", "first output median (ms)", "exit median (ms)", "peak RSS (MiB)", "exit / vessel",
+                  "RSS / vessel"], table, "VM start: vessel vm run vs QEMU microvm (-accel kvm)", panels, note)
 
 
 if __name__ == "__main__":

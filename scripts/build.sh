@@ -1,6 +1,25 @@
 #!/bin/bash
-# Configures and builds vessel into ./build (Release with debug info).
+# Configures and builds vessel.
+#   build.sh            everything (vessel, tests, benchmarks) into ./build, optimised with
+#                       debug info (RelWithDebInfo): what scripts/test.sh runs
+#   build.sh release    only the vessel binary into ./build-release: -O2, no debug info,
+#                       stripped (~3 MB), no tests: what scripts/quickstart.sh runs;
+#                       `cmake --install build-release` installs it
+# A new build directory uses Ninja when it is installed; an existing one keeps its generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)"
+configure() {  # configure DIR ARGS...
+  local dir=$1
+  shift
+  local generator=()
+  [[ ! -f $dir/CMakeCache.txt ]] && command -v ninja >/dev/null && generator=(-G Ninja)
+  cmake -S . -B "$dir" "${generator[@]}" "$@" >/dev/null
+}
+if [[ ${1:-} == release ]]; then
+  configure build-release -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
+    -DCMAKE_EXE_LINKER_FLAGS="-s" -DVESSEL_BUILD_TESTS=OFF -DVESSEL_BUILD_BENCH=OFF
+  cmake --build build-release -j"$(nproc)" --target vessel
+else
+  configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  cmake --build build -j"$(nproc)"
+fi

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/doc.h"
 #include "container/sealed_exe.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -42,20 +43,6 @@ Status check_cgroup_driver(const Globals& g) {
 
 void finish(const Status& s) {
   if (!s) report(s.error());
-}
-
-// The first argument that is neither a global option nor its value, when no
-// verb was recognised: the verb the caller wanted; else "".
-std::string unknown_verb(CLI::App& app, int argc, char** argv) {
-  if (!app.get_subcommands().empty()) return {};
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.empty() || a[0] != '-') return a;
-    if (a.find('=') != std::string::npos) continue;
-    const CLI::Option* opt = app.get_option_no_throw(a);
-    if (opt && opt->get_items_expected_min() > 0) ++i;  // skip the option's value
-  }
-  return {};
 }
 
 }  // namespace vessel::cli
@@ -95,17 +82,18 @@ int main(int argc, char** argv) {
   auto& vs = verbs();
   std::sort(vs.begin(), vs.end(), [](auto& a, auto& b) { return a.first < b.first; });
   for (auto& [order, add] : vs) add(app, g);
+  add_examples(app);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // A verb vessel lacks (podman/conmon call exec, pause, resume, update) would
-    // otherwise read "A subcommand is required". Say which, on stderr and in
-    // --log, where podman looks for the runtime's error. The global options
-    // are already stored when CLI11 checks for the subcommand.
-    if (auto verb = unknown_verb(app, argc, argv); !verb.empty()) {
+    // A verb vessel lacks would otherwise read "A subcommand is required" or
+    // "arguments were not expected". Say which, with the closest verb, on
+    // stderr and in --log, where podman looks for the runtime's error. The
+    // global options are already stored when CLI11 checks for the subcommand.
+    if (auto msg = unknown_verb_message(app, argc, argv); !msg.empty()) {
       configure_log();
-      report(Error::invalid("unknown command \"" + verb + "\""));
+      report(Error::invalid(msg));
       return g_exit_code;
     }
     int rc = app.exit(e);
