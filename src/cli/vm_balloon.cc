@@ -23,8 +23,7 @@ struct BalloonArgs {
 void add_vm_balloon(CLI::App& vm, Globals& g) {
   auto a = std::make_shared<BalloonArgs>();
   auto* cmd = vm.add_subcommand("balloon",
-                                "set a VM's balloon (the memory taken back from the guest) or print its statistics\n"
-                                "  e.g. vessel vm balloon web --target 256M");
+                                "set a VM's balloon (the memory taken back from the guest) or print its statistics");
   cmd->add_option("id", a->id, "VM id")->required();
   cmd->add_option("--target", a->target, "balloon size, whole MiB (e.g. 0, 256M): PATCH /balloon amount_mib");
   cmd->add_option("--stats-interval", a->stats_interval, "seconds between statistics polls (0: off)");
