@@ -34,7 +34,10 @@ struct XsaveRegion {
 constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, XsaveRegion);
 constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, XsaveRegion);
 constexpr unsigned long kGetXsave2 = _IOR(KVMIO, 0xcf, XsaveRegion);
-constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, FlexHeader);
+struct MsrListHeader {  // kvm_msr_list: a 4-byte count, then the indices
+  uint32_t nmsrs;
+};
+constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
 
 // A header + entries buffer for one of those ioctls.
 template <class Entry>
