@@ -16,7 +16,7 @@ if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_virtio PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
 
-# Snapshots (tier 1 tiny guests) on the L1's nested KVM: VmmSnapshot.* and VmmMachine.* of the integration tests.
+# Snapshots (tier 1 tiny guests) on the L1's nested KVM: VmmSnapshot.* of the integration tests.
 if(TARGET vessel_integration_tests)
   vessel_vmharness_test(vmm_snapshot ${CMAKE_CURRENT_LIST_DIR}/snapshot/tier1_in_l1.sh
     --bin $<TARGET_FILE:vessel_integration_tests>)
