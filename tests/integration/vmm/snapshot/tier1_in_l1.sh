@@ -1,8 +1,8 @@
 #!/bin/sh
 # Payload of ctest vmharness.vmm_snapshot: the tier-1 snapshot tests (tiny
-# guests: snapshot, restore, diff + merge, bad files) and the machine tests
-# they build on, run on the L1's nested KVM, for hosts without a usable
-# /dev/kvm of their own. The test binary comes in with --bin.
+# guests: snapshot, restore, diff + merge, bad files, clones, restore
+# times) run on the L1's nested KVM, for hosts without a usable /dev/kvm of
+# their own. The test binary comes in with --bin.
 set -u
 [ -c /dev/kvm ] || { echo "FAIL: no /dev/kvm in L1"; exit 1; }
 cd /tmp
