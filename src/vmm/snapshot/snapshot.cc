@@ -118,6 +118,7 @@ Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const Create
   }
   SnapshotState s;
   s.spec = spec;
+  s.vm_config = o.vm_config;
   while (s.id == 0)
     if (::getrandom(&s.id, sizeof s.id, 0) != sizeof s.id) return Error::from_errno("getrandom");
 

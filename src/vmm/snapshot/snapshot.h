@@ -33,6 +33,8 @@ struct CreateOptions {
   // Only the pages written since the last snapshot of this machine (or the
   // one it was restored from); needs MachineConfig::track_dirty_pages.
   bool diff = false;
+  // Stored as is and given back by restore (the VMM's JSON config of the VM).
+  std::string vm_config;
 };
 
 struct CreateStats {

@@ -112,6 +112,9 @@ struct SnapshotState {
   std::vector<VcpuState> vcpus;
   DeviceStates devices;
   MemoryInfo memory;
+  // The VMM's own description of the VM (its JSON config), kept opaque here:
+  // a restore gives it back so that device ids and settings survive.
+  std::string vm_config;
 };
 
 }  // namespace vessel::vmm::snapshot

@@ -19,11 +19,12 @@ constexpr uint32_t tag(const char (&s)[5]) {
          uint32_t(uint8_t(s[3])) << 24;
 }
 constexpr uint32_t kTagIds = tag("IDS "), kTagSpec = tag("SPEC"), kTagDisk = tag("DISK"), kTagVm = tag("VMST"),
-                   kTagVcpu = tag("VCPU"), kTagDevs = tag("DEVS"), kTagMem = tag("MEMF");
+                   kTagVcpu = tag("VCPU"), kTagDevs = tag("DEVS"), kTagMem = tag("MEMF"),
+                   kTagConf = tag("CONF");
 
 // Bounds on what a state file may claim.
 constexpr uint32_t kMaxDevices = 64, kMaxQueues = 64, kMaxMsrs = 4096, kMaxCpuid = 256, kMaxDisks = 64;
-constexpr size_t kMaxString = 4096, kMaxXsave = 1 << 20;
+constexpr size_t kMaxString = 4096, kMaxXsave = 1 << 20, kMaxConfig = 1 << 20;
 constexpr uint64_t kMaxMemory = 1ULL << 42;  // 4 TiB
 constexpr uint32_t kMaxRanges = 1u << 24;
 
@@ -331,6 +332,11 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
     put_memory(b, s.memory);
     section(payload, kTagMem, b);
   }
+  if (!s.vm_config.empty()) {
+    ByteWriter b;
+    b.str(s.vm_config);
+    section(payload, kTagConf, b);
+  }
   ByteWriter f;
   f.raw(kMagic, sizeof kMagic);
   f.u32(kFormatVersion);
@@ -344,7 +350,8 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
 Result<SnapshotState> decode_payload(std::span<const uint8_t> payload) {
   ByteReader r(payload, "snapshot state");
   SnapshotState s;
-  bool seen_ids = false, seen_spec = false, seen_disk = false, seen_vm = false, seen_devs = false, seen_mem = false;
+  bool seen_ids = false, seen_spec = false, seen_disk = false, seen_vm = false, seen_devs = false, seen_mem = false,
+       seen_conf = false;
   while (r.left() > 0) {
     uint32_t t = TRY(r.u32("section tag"));
     uint64_t len = TRY(r.u64("section length"));
@@ -392,6 +399,9 @@ Result<SnapshotState> decode_payload(std::span<const uint8_t> payload) {
     } else if (t == kTagMem) {
       TRY(once(seen_mem));
       s.memory = TRY(get_memory(b));
+    } else if (t == kTagConf) {
+      TRY(once(seen_conf));
+      s.vm_config = TRY(b.str("VM config", kMaxConfig));
     } else {
       return Error::invalid(cat("snapshot state: unknown section '", tag_name(t), "'"));
     }

@@ -5,7 +5,8 @@
 //
 // Sections: SPEC (machine), DISK (image files), VMST (irqchip, PIT, clock),
 // VCPU (one per vCPU, in order), DEVS (platform and virtio devices), MEMF
-// (the memory file), IDS (snapshot id and parent). Every length and count is
+// (the memory file), IDS (snapshot id and parent), CONF (optional: the
+// VMM's JSON config of the VM, opaque here). Every length and count is
 // checked against what is left and against a bound; a section must be read
 // to its end. Errors say what is wrong: not a snapshot, another format
 // version (naming the vessel that wrote it), truncated, corrupted (checksum),

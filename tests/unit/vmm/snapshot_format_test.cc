@@ -89,6 +89,7 @@ SnapshotState sample(bool diff = false) {
   s.memory.path = "/snap/memory";
   s.memory.diff = diff;
   if (diff) s.memory.ranges = {{0, 4096}, {0x10000, 8192}};
+  s.vm_config = R"({"machine-config":{"vcpu_count":2}})";
   return s;
 }
 
@@ -124,6 +125,7 @@ TEST(SnapshotStateFile, RoundTripKeepsEveryField) {
   ASSERT_TRUE(d->devices.virtio[1].net);
   EXPECT_EQ(d->memory.ranges.size(), 2u);
   EXPECT_EQ(d->memory.ranges[1].second, 8192u);
+  EXPECT_EQ(d->vm_config, R"({"machine-config":{"vcpu_count":2}})");
 }
 
 TEST(SnapshotStateFile, EveryTruncationIsAnError) {
