@@ -57,7 +57,12 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
       },
       cfg.serial_out);
   rtc_ = std::make_unique<Rtc>();
-  i8042_ = std::make_unique<I8042>([this] { request_stop(StopReason::kReset); });
+  i8042_ = std::make_unique<I8042>([this] { request_stop(StopReason::kReset); },
+                                   [vm, irqchip] {  // edge on IRQ 1
+                                     if (!irqchip) return;
+                                     (void)vm->irq_line(x86::kKeyboardIrq, true);
+                                     (void)vm->irq_line(x86::kKeyboardIrq, false);
+                                   });
   acpi_pm_ = std::make_unique<AcpiPm>([this] { request_stop(StopReason::kPoweroff); });
   TRY(pio_.insert(serial_.get(), x86::kCom1Port, 8, "COM1"));
   TRY(pio_.insert(rtc_.get(), x86::kRtcPort, 2, "RTC"));
@@ -262,6 +267,13 @@ Status Machine::resume() {
     pause_requested_ = false;
   }
   pause_cv_.notify_all();
+  return ok();
+}
+
+Status Machine::send_ctrl_alt_del() {
+  if (threads_.empty()) return Error::invalid("the VM is not running");
+  if (stopping()) return Error::invalid("the VM is stopping");
+  if (!i8042_->trigger_ctrl_alt_del()) return Error(EBUSY, "the i8042 keyboard queue is full (the guest does not read it)");
   return ok();
 }
 

@@ -97,6 +97,9 @@ class Machine : public VcpuHost {
   // Undoes pause(): the kvmclock is restored, workers and vCPUs continue.
   Status resume();
   bool paused() const { return paused_.load(std::memory_order_acquire); }
+  // Presses Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel):
+  // a Linux guest's init then shuts down or reboots.
+  Status send_ctrl_alt_del();
 
   // ---- Snapshot support (src/vmm/snapshot reads and sets the state through these) ----
 

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
+#include "vmm/config/vm_builder.h"
 #include "vmm/console.h"
 #include "vmm/device_options.h"
 #include "vmm/disk/disk.h"
@@ -31,62 +32,77 @@ Status validate(const VmRunOptions& o) {
 }
 
 namespace {
-Result<uint64_t> file_size(int fd, const std::string& path) {
-  struct stat st {};
-  if (::fstat(fd, &st) < 0) return Error::from_errno(cat("stat ", path));
-  if (!S_ISREG(st.st_mode)) return Error::invalid(cat(path, " is not a regular file"));
-  return static_cast<uint64_t>(st.st_size);
-}
-
 void write_byte(int fd, uint8_t b) {
   while (::write(fd, &b, 1) < 0 && errno == EINTR) {
   }
 }
+
+// A bucket refilled every second with `rate` tokens (0: none).
+std::optional<TokenBucketConfig> per_second(uint64_t rate) {
+  if (rate == 0) return std::nullopt;
+  return TokenBucketConfig{rate, 0, 1000};
+}
+
+std::optional<RateLimiterConfig> limiter(uint64_t bandwidth, uint64_t iops) {
+  if (bandwidth == 0 && iops == 0) return std::nullopt;
+  return RateLimiterConfig{per_second(bandwidth), per_second(iops)};
+}
 }  // namespace
 
-Result<StopReason> run_vm(const VmRunOptions& o) {
+Result<VmConfig> to_vm_config(const VmRunOptions& o) {
   TRY(validate(o));
-  UniqueFd kernel = TRYC(open_file(o.kernel, O_RDONLY), "kernel");
-  x86::BootSources src;
-  src.kernel_fd = kernel.get();
-  src.kernel_size = TRYC(file_size(kernel.get(), o.kernel), "kernel");
-  UniqueFd initrd;
-  if (!o.initrd.empty()) {
-    initrd = TRYC(open_file(o.initrd, O_RDONLY), "initrd");
-    src.initrd_fd = initrd.get();
-    src.initrd_size = TRYC(file_size(initrd.get(), o.initrd), "initrd");
-  }
-  src.cmdline = o.cmdline;
-
-  UniqueFd serial_file;
-  int out_fd = -1;
-  if (o.serial == "stdio") out_fd = STDOUT_FILENO;
-  if (starts_with(o.serial, "file:")) {
-    serial_file = TRYC(open_file(o.serial.substr(5), O_WRONLY | O_CREAT | O_TRUNC, 0644), "serial output");
-    out_fd = serial_file.get();
-  }
-
-  MachineConfig cfg;
-  cfg.kvm_device = o.kvm_device;
-  cfg.cpus = o.cpus;
-  cfg.memory = o.memory;
-  if (out_fd >= 0) cfg.serial_out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
-  auto machine = TRYC(Machine::create(cfg), "create the VM");
+  VmConfig c;
+  c.boot_source = BootSourceConfig{o.kernel, o.cmdline, o.initrd};
+  c.machine.vcpu_count = o.cpus;
+  c.machine.mem_size_mib = o.memory >> 20;
+  if (o.memory % (1 << 20) != 0) return Error::invalid("--memory must be a multiple of 1 MiB");
+  c.kvm_device = o.kvm_device;
   for (size_t i = 0; i < o.disks.size(); ++i) {
     DiskSpec spec = TRY(parse_disk_spec(o.disks[i]));
-    auto image = TRYC(disk::open_disk(spec.path, spec.options.readonly), cat("--disk ", spec.path));
-    auto dev = TRYC(virtio::BlockDevice::create(std::move(image), spec.options), cat("--disk ", spec.path));
-    TRY(machine->add_virtio_device(std::move(dev), cat("virtio-blk ", spec.path)));
+    DriveConfig d;
+    d.drive_id = cat("disk", i);
+    d.path_on_host = spec.path;
+    d.is_read_only = spec.options.readonly;
+    d.serial = spec.options.serial;
+    d.rate_limiter = limiter(spec.options.bandwidth, spec.options.iops);
+    c.drives.push_back(d);
   }
-  for (const auto& n : o.nets) {
-    auto opts = TRY(parse_net_spec(n));
-    auto dev = TRYC(virtio::NetDevice::create(opts), cat("--net ", n));
-    TRY(machine->add_virtio_device(std::move(dev), cat("virtio-net ", opts.tap)));
+  for (size_t i = 0; i < o.nets.size(); ++i) {
+    auto opts = TRY(parse_net_spec(o.nets[i]));
+    NetConfig n;
+    n.iface_id = cat("net", i);
+    n.host_dev_name = opts.tap;
+    if (opts.mac_set) {
+      static const char* kHex = "0123456789abcdef";
+      for (size_t b = 0; b < opts.mac.size(); ++b) {
+        if (b) n.guest_mac += ':';
+        n.guest_mac += kHex[opts.mac[b] >> 4];
+        n.guest_mac += kHex[opts.mac[b] & 15];
+      }
+    }
+    n.rx_rate_limiter = n.tx_rate_limiter = limiter(opts.bandwidth, opts.iops);
+    c.nets.push_back(n);
   }
-  if (o.rng) TRY(machine->add_virtio_device(std::make_unique<virtio::RngDevice>(), "virtio-rng"));
-  TRY(machine->load_linux(src));
-  kernel.reset();
-  initrd.reset();
+  if (o.rng) c.entropy = EntropyConfig{};
+  return c;
+}
+
+Result<StopReason> run_vm(const VmRunOptions& o) { return run_vm(TRY(to_vm_config(o)), o.serial); }
+
+Result<StopReason> run_vm(const VmConfig& c, const std::string& serial) {
+  if (serial != "stdio" && serial != "none" && !(starts_with(serial, "file:") && serial.size() > 5))
+    return Error::invalid(cat("--serial must be stdio, none or file:PATH, not '", serial, "'"));
+  UniqueFd serial_file;
+  int out_fd = -1;
+  if (serial == "stdio") out_fd = STDOUT_FILENO;
+  if (starts_with(serial, "file:")) {
+    serial_file = TRYC(open_file(serial.substr(5), O_WRONLY | O_CREAT | O_TRUNC, 0644), "serial output");
+    out_fd = serial_file.get();
+  }
+  Serial::OutFn out;
+  if (out_fd >= 0) out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
+  BuiltVm vm = TRY(build_vm(c, out));
+  auto& machine = vm.machine;
 
   // Signals that stop the VM arrive on a signalfd; the vCPU threads inherit the blocked mask.
   sigset_t stop_signals, old_mask;
@@ -98,7 +114,7 @@ Result<StopReason> run_vm(const VmRunOptions& o) {
   if (sfd < 0) return Error::from_errno("signalfd");
   UniqueFd signal_fd(sfd);
 
-  bool console_in = o.serial == "stdio";
+  bool console_in = serial == "stdio";
   RawTerminal raw(console_in ? STDIN_FILENO : -1);
   TRYC(machine->start(), "start the VM");
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "vmm/config/vm_config.h"
 #include "vmm/vcpu.h"
 
 namespace vessel::vmm {
@@ -33,8 +34,13 @@ inline constexpr uint64_t kMinGuestMemory = 4ULL << 20;
 // Checks options that need no file or device (memory, cpus, serial, device specs).
 Status validate(const VmRunOptions& o);
 
-// Runs the VM; returns why it stopped. A kError stop is returned as an
-// Error carrying the vCPU registers.
+// The VmConfig the flags describe (drives disk0.., interfaces net0..).
+Result<VmConfig> to_vm_config(const VmRunOptions& o);
+
+// Runs the VM in the foreground; returns why it stopped. A kError stop is
+// returned as an Error carrying the vCPU registers. `serial`: stdio | none | file:PATH.
+Result<StopReason> run_vm(const VmConfig& c, const std::string& serial);
+// to_vm_config() + run_vm().
 Result<StopReason> run_vm(const VmRunOptions& o);
 
 }  // namespace vessel::vmm

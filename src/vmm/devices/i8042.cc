@@ -7,18 +7,49 @@ void I8042::put(uint8_t v) {
   s_.status |= kStatusObf;
 }
 
+bool I8042::next_key() {
+  if ((s_.status & kStatusObf) || s_.keys_count == 0) return false;
+  put(s_.keys[0]);
+  for (uint8_t i = 1; i < s_.keys_count; ++i) s_.keys[i - 1] = s_.keys[i];
+  --s_.keys_count;
+  return (s_.control & kCtrKbdInt) != 0;
+}
+
+bool I8042::trigger_ctrl_alt_del() {
+  bool fire = false;
+  {
+    std::lock_guard lock(mu_);
+    // Set 1 (translated): make codes, break = make | 0x80. Set 2: break = F0 make.
+    static constexpr uint8_t kSet1[] = {0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d};
+    static constexpr uint8_t kSet2[] = {0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0, 0x14};
+    bool set1 = (s_.control & kCtrTranslate) != 0;
+    const uint8_t* seq = set1 ? kSet1 : kSet2;
+    size_t n = set1 ? sizeof kSet1 : sizeof kSet2;
+    if (s_.keys_count + n > s_.keys.size()) return false;
+    for (size_t i = 0; i < n; ++i) s_.keys[s_.keys_count++] = seq[i];
+    fire = next_key();
+  }
+  if (fire && irq_) irq_();
+  return true;
+}
+
 void I8042::read(uint64_t offset, std::span<uint8_t> d) {
   if (d.empty()) return;
-  std::lock_guard lock(mu_);
-  uint8_t v = 0;
-  if (offset == 0) {
-    v = s_.out;
-    s_.status &= static_cast<uint8_t>(~kStatusObf);
-  } else if (offset == 4) {
-    v = s_.status;
+  bool fire = false;
+  {
+    std::lock_guard lock(mu_);
+    uint8_t v = 0;
+    if (offset == 0) {
+      v = s_.out;
+      s_.status &= static_cast<uint8_t>(~kStatusObf);
+      fire = next_key();
+    } else if (offset == 4) {
+      v = s_.status;
+    }
+    d[0] = v;
+    for (size_t i = 1; i < d.size(); ++i) d[i] = 0;
   }
-  d[0] = v;
-  for (size_t i = 1; i < d.size(); ++i) d[i] = 0;
+  if (fire && irq_) irq_();
 }
 
 void I8042::write(uint64_t offset, std::span<const uint8_t> d) {

@@ -2,8 +2,12 @@
 // (status/command) for guests to probe it and to reset the machine:
 // command 0xFE on port 0x64 (or pulsing the reset line through the output
 // port, command 0xD1) calls the reset callback. Registered as 0x60..0x64.
+// A keyboard that ACKs every command can be made to press Ctrl-Alt-Del
+// (Firecracker's SendCtrlAltDel): the scancodes are queued and IRQ 1 is
+// pulsed for each byte while the guest enabled the keyboard interrupt.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -17,6 +21,8 @@ struct I8042State {
   uint8_t control = 0x47;  // keyboard interrupt, system flag, translation
   uint8_t out = 0;         // output buffer (valid when status bit 0)
   uint8_t pending_cmd = 0; // a command that waits for a data byte
+  std::array<uint8_t, 16> keys{};  // scancode bytes waiting behind `out`
+  uint8_t keys_count = 0;
 };
 
 class I8042 : public BusDevice {
@@ -26,7 +32,15 @@ class I8042 : public BusDevice {
                            kCmdPortTest = 0xab, kCmdWriteOutPort = 0xd1, kCmdWriteAux = 0xd4,
                            kCmdReset = 0xfe;
 
-  explicit I8042(std::function<void()> on_reset) : on_reset_(std::move(on_reset)) {}
+  static constexpr uint8_t kCtrKbdInt = 0x01, kCtrTranslate = 0x40;
+
+  // `irq` pulses IRQ 1 (may be empty: no keyboard interrupts).
+  explicit I8042(std::function<void()> on_reset, std::function<void()> irq = {})
+      : on_reset_(std::move(on_reset)), irq_(std::move(irq)) {}
+
+  // Queues Ctrl, Alt, Del presses and releases (scancode set 1 when the
+  // guest left translation on, else set 2). False when the queue is full.
+  bool trigger_ctrl_alt_del();
 
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
@@ -38,10 +52,13 @@ class I8042 : public BusDevice {
   void put(uint8_t v);
   void command(uint8_t cmd);
   void data(uint8_t v);
+  // Moves the next queued key byte to the output buffer; true when the IRQ should fire.
+  bool next_key();
 
   mutable std::mutex mu_;
   I8042State s_;
   std::function<void()> on_reset_;
+  std::function<void()> irq_;
 };
 
 }  // namespace vessel::vmm

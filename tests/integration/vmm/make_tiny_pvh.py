@@ -8,6 +8,9 @@ The guest is entered in 32-bit protected mode (PVH), prints a line on COM1
   reset     write 0xFE to the i8042 command port 0x64
   spin      loop forever (for signal tests)
   fault     ud2 with no IDT: triple fault
+  count     then print the digits 0-9 over and over, one every few ms (pause tests)
+  ctrlaltdel  then poll the i8042 until a Del make code (set 1: 0x53) arrives,
+            and power off (SendCtrlAltDel tests)
 usage: make_tiny_pvh.py OUT [poweroff|reset|spin|fault] [MESSAGE]
 """
 import struct
@@ -29,6 +32,18 @@ def code(mode, message):
         c += b"\xeb\xfe"  # jmp $
     elif mode == "fault":
         c += b"\x0f\x0b"  # ud2
+    elif mode == "count":
+        c += b"\x31\xdb"  # xor ebx, ebx
+        loop = bytearray()
+        loop += b"\x88\xd8\x04\x30\xee"  # mov al, bl; add al, '0'; out dx, al
+        loop += b"\xfe\xc3\x80\xfb\x0a\x72\x02\x31\xdb"  # inc bl; cmp bl, 10; jb +2; xor ebx, ebx
+        loop += b"\xb9" + struct.pack("<I", 20_000_000) + b"\xe2\xfe"  # mov ecx, N; loop $
+        loop += bytes([0xEB, (256 - (len(loop) + 2)) & 0xFF])  # jmp back to the top
+        c += loop
+    elif mode == "ctrlaltdel":
+        # wait: in al, 0x64; test al, 1; jz wait; in al, 0x60; cmp al, 0x53; jne wait
+        c += b"\xe4\x64\xa8\x01\x74\xfa\xe4\x60\x3c\x53\x75\xf4"
+        c += b"\x66\xba\x00\x06\xb0\x34\xee"  # power off
     c += b"\xfa\xf4\xeb\xfd"  # cli; hlt; jmp hlt
     return bytes(c)
 

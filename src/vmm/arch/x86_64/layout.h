@@ -43,6 +43,7 @@ inline constexpr uint64_t kIdentityMapAddr = 0xfffbc000;
 // Port I/O of the platform devices.
 inline constexpr uint16_t kCom1Port = 0x3f8;
 inline constexpr uint32_t kCom1Irq = 4;
+inline constexpr uint32_t kKeyboardIrq = 1;  // i8042 keyboard
 inline constexpr uint16_t kRtcPort = 0x70;
 inline constexpr uint16_t kI8042Port = 0x60;       // data; 0x64 is status/command
 inline constexpr uint16_t kAcpiSleepPort = 0x600;  // sleep control; +1 sleep status

@@ -1,0 +1,14 @@
+// The `vessel vm` verbs share the `vm` subcommand: vm.cc adds it and `run`,
+// vm_verbs.cc the lifecycle verbs, vm_console.cc `console`.
+#pragma once
+
+#include "cli/cli.h"
+
+namespace vessel::cli {
+
+// create, start, list, state, pause, resume, stop, kill, delete.
+void add_vm_lifecycle(CLI::App& vm, Globals& g);
+// console.
+void add_vm_console(CLI::App& vm, Globals& g);
+
+}  // namespace vessel::cli

@@ -1,0 +1,185 @@
+// The API's rows: Firecracker's endpoints (same paths, fields and status
+// codes) and vessel's own under /vessel/. Add new rows in add_routes() or
+// from another file through Vmm::router() (see api/router.h).
+#include <nlohmann/json.hpp>
+
+#include "common/strings.h"
+#include "vmm/config/json_reader.h"
+#include "vmm/instance/vmm.h"
+
+namespace vessel::vmm {
+
+using api::ApiCall;
+using api::bad_request;
+using api::HttpResponse;
+using api::json_ok;
+using api::no_content;
+using nlohmann::json;
+
+namespace {
+// Runs `body`, a Status-returning lambda: 204 on success, 400 with the message on error.
+template <class F>
+HttpResponse status_call(F&& body) {
+  Status s = body();
+  return s ? no_content() : bad_request(s.error());
+}
+
+// The {id} of the path must equal the id field of the body, as Firecracker requires.
+Status same_id(const std::string& path_id, const std::string& body_id, const char* field) {
+  if (path_id != body_id)
+    return Error::invalid(cat(field, ": '", body_id, "' does not match the id in the path ('", path_id, "')"));
+  return ok();
+}
+}  // namespace
+
+void Vmm::add_routes() {
+  api::Router& r = router_;
+
+  // InstanceInfo.
+  r.add("GET", "/", [this](const ApiCall&) {
+    return json_ok({{"id", opts_.id},
+                    {"state", firecracker_state(status_)},
+                    {"vmm_version", opts_.version},
+                    {"app_name", "vessel"}});
+  });
+  r.add("GET", "/version", [this](const ApiCall&) { return json_ok({{"firecracker_version", opts_.version}}); });
+
+  r.add("GET", "/machine-config", [this](const ApiCall&) { return json_ok(to_json(opts_.config)["machine-config"]); });
+  auto machine_config = [this](bool full) {
+    return [this, full](const ApiCall& c) {
+      return status_call([&]() -> Status {
+        TRY(require_not_started(full ? "PUT /machine-config" : "PATCH /machine-config"));
+        json j = TRY(c.json());
+        opts_.config.machine = TRY(parse_machine_spec(j, opts_.config.machine, full));
+        return ok();
+      });
+    };
+  };
+  r.add("PUT", "/machine-config", machine_config(true));
+  r.add("PATCH", "/machine-config", machine_config(false));
+
+  r.add("PUT", "/boot-source", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      TRY(require_not_started("PUT /boot-source"));
+      json j = TRY(c.json());
+      opts_.config.boot_source = TRY(parse_boot_source(j));
+      return ok();
+    });
+  });
+
+  r.add("PUT", "/drives/{drive_id}", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      TRY(require_not_started("PUT /drives"));
+      json j = TRY(c.json());
+      DriveConfig d = TRY(parse_drive(j));
+      TRY(same_id(c.param("drive_id"), d.drive_id, "drive_id"));
+      auto& drives = opts_.config.drives;
+      for (auto& old : drives)
+        if (old.drive_id == d.drive_id) {
+          old = d;  // PUT replaces
+          return ok();
+        }
+      if (d.is_root_device)
+        for (const auto& old : drives)
+          if (old.is_root_device)
+            return Error::invalid(cat("is_root_device: drive '", old.drive_id, "' is the root device already"));
+      drives.push_back(d);
+      return ok();
+    });
+  });
+  r.add("PATCH", "/drives/{drive_id}", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      json j = TRY(c.json());
+      JsonReader rd(j, "");
+      TRY(rd.check_object());
+      std::string id = TRY(rd.req_str("drive_id"));
+      TRY(same_id(c.param("drive_id"), id, "drive_id"));
+      auto path = TRY(rd.str("path_on_host"));
+      std::optional<RateLimiterConfig> limiter;
+      if (const auto* v = rd.find("rate_limiter")) limiter = TRY(parse_rate_limiter(*v, "rate_limiter"));
+      TRY(rd.finish());
+      DriveConfig* d = nullptr;
+      for (auto& old : opts_.config.drives)
+        if (old.drive_id == id) d = &old;
+      if (!d) return Error::invalid(cat("drive_id: no drive '", id, "'"));
+      if (status_ != VmStatus::kNotStarted)
+        return Error::invalid("PATCH /drives on a started VM is not supported yet: change the drive before InstanceStart");
+      if (path) d->path_on_host = *path;
+      if (limiter) d->rate_limiter = limiter;
+      return ok();
+    });
+  });
+
+  r.add("PUT", "/network-interfaces/{iface_id}", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      TRY(require_not_started("PUT /network-interfaces"));
+      json j = TRY(c.json());
+      NetConfig n = TRY(parse_net(j));
+      TRY(same_id(c.param("iface_id"), n.iface_id, "iface_id"));
+      for (auto& old : opts_.config.nets)
+        if (old.iface_id == n.iface_id) {
+          old = n;
+          return ok();
+        }
+      opts_.config.nets.push_back(n);
+      return ok();
+    });
+  });
+
+  r.add("PUT", "/entropy", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      TRY(require_not_started("PUT /entropy"));
+      json j = TRY(c.json());
+      opts_.config.entropy = TRY(parse_entropy(j));
+      return ok();
+    });
+  });
+
+  r.add("PUT", "/logger", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      json j = TRY(c.json());
+      return apply_logger(TRY(parse_logger(j)));
+    });
+  });
+  r.add("PUT", "/metrics", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      json j = TRY(c.json());
+      return open_metrics(TRY(parse_metrics(j)));
+    });
+  });
+
+  r.add("PUT", "/actions", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      json j = TRY(c.json());
+      JsonReader rd(j, "");
+      TRY(rd.check_object());
+      std::string action = TRY(rd.req_str("action_type"));
+      TRY(rd.finish());
+      if (action == "InstanceStart") return start_vm();
+      if (action == "SendCtrlAltDel") return send_ctrl_alt_del();
+      if (action == "FlushMetrics") return flush_metrics();
+      return Error::invalid(cat("action_type: '", action, "' is not one of InstanceStart, SendCtrlAltDel, FlushMetrics"));
+    });
+  });
+
+  r.add("PATCH", "/vm", [this](const ApiCall& c) {
+    return status_call([&]() -> Status {
+      json j = TRY(c.json());
+      JsonReader rd(j, "");
+      TRY(rd.check_object());
+      std::string state = TRY(rd.req_str("state"));
+      TRY(rd.finish());
+      if (state == "Paused") return pause_vm();
+      if (state == "Resumed") return resume_vm();
+      return Error::invalid(cat("state: '", state, "' is not Paused or Resumed"));
+    });
+  });
+  r.add("GET", "/vm/config", [this](const ApiCall&) { return json_ok(to_json(opts_.config)); });
+
+  // vessel's own: what `vm state` and `vm list` print.
+  r.add("GET", "/vessel/state", [this](const ApiCall& c) {
+    return json_ok(state_json(c.request.query.find("stats") != std::string::npos));
+  });
+}
+
+}  // namespace vessel::vmm

@@ -1,0 +1,304 @@
+#include "vmm/instance/vmm.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "vmm/api/server.h"
+
+namespace vessel::vmm {
+
+using nlohmann::json;
+
+const char* status_name(VmStatus s) {
+  switch (s) {
+    case VmStatus::kNotStarted: return "created";
+    case VmStatus::kRunning: return "running";
+    case VmStatus::kPaused: return "paused";
+    case VmStatus::kStopped: return "stopped";
+  }
+  return "unknown";
+}
+
+const char* firecracker_state(VmStatus s) {
+  switch (s) {
+    case VmStatus::kNotStarted: return "Not started";
+    case VmStatus::kRunning: return "Running";
+    case VmStatus::kPaused: return "Paused";
+    case VmStatus::kStopped: return "Stopped";
+  }
+  return "unknown";
+}
+
+namespace {
+int64_t wall_seconds() { return static_cast<int64_t>(::time(nullptr)); }
+
+uint64_t monotonic_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+const char* exit_reason(StopReason r) {
+  switch (r) {
+    case StopReason::kPoweroff: return "poweroff";
+    case StopReason::kReset: return "reset";
+    case StopReason::kHalt: return "halt";
+    case StopReason::kStopped: return "stopped";
+    case StopReason::kError: return "error";
+  }
+  return "unknown";
+}
+
+// Metrics are flushed on their own every minute, as Firecracker does.
+constexpr int kMetricsPeriodSec = 60;
+}  // namespace
+
+Result<std::unique_ptr<Vmm>> Vmm::create(VmmOptions o) {
+  std::unique_ptr<Vmm> v(new Vmm(std::move(o)));
+  TRY(v->init());
+  return v;
+}
+
+Status Vmm::init() {
+  TRY(check_vm_id(opts_.id));
+  paths_ = vm_paths(opts_.root, opts_.id);
+  created_at_ = wall_seconds();
+  // Stop signals arrive on a signalfd; threads created later inherit the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a metrics FIFO or a console whose reader left
+  int sfd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) return Error::from_errno("signalfd");
+  signal_fd_.reset(sfd);
+
+  serial_ = TRY(SerialSink::open(opts_.serial, paths_.serial_log()));
+  add_routes();
+  std::string sock = opts_.api_sock.empty() ? paths_.default_api_sock() : absolute_path(opts_.api_sock);
+  api_ = TRYC(api::ApiServer::listen(sock, router_), "--api-sock");
+  console_listen_ = TRYC(api::listen_unix(paths_.console_sock()), "console socket");
+  if (opts_.config.logger) TRY(apply_logger(*opts_.config.logger));
+  if (opts_.config.metrics) TRY(open_metrics(*opts_.config.metrics));
+  VmmRecord rec{opts_.id, ::getpid(), process_start_time(::getpid()), sock, created_at_};
+  TRYC(write_record(paths_, rec), "write the VM record");
+  return ok();
+}
+
+Vmm::~Vmm() {
+  if (vm_.machine) (void)vm_.machine->finish();
+  if (serial_) serial_->set_console(-1);
+  console_.reset();
+  console_listen_.reset();
+  ::unlink(paths_.console_sock().c_str());
+}
+
+Status Vmm::require_not_started(const char* what) const {
+  if (status_ == VmStatus::kNotStarted) return ok();
+  return Error::invalid(cat(what, ": only allowed before InstanceStart (the VM is ", status_name(status_), ")"));
+}
+
+Status Vmm::start_vm() {
+  if (status_ != VmStatus::kNotStarted)
+    return Error::invalid(cat("InstanceStart: the VM was started already (it is ", status_name(status_), ")"));
+  uint64_t t0 = monotonic_us();
+  SerialSink* sink = serial_.get();
+  BuiltVm vm = TRY(build_vm(opts_.config, [sink](uint8_t b) { sink->put(b); }));
+  TRYC(vm.machine->start(), "start the VM");
+  vm_ = std::move(vm);
+  status_ = VmStatus::kRunning;
+  started_at_ = wall_seconds();
+  start_us_ = monotonic_us() - t0;
+  log::info("vmm", cat("VM ", opts_.id, " started in ", start_us_, " us"));
+  return ok();
+}
+
+Status Vmm::pause_vm() {
+  if (status_ == VmStatus::kNotStarted) return Error::invalid("Paused: the VM is not started");
+  if (status_ == VmStatus::kPaused) return Error::invalid("Paused: the VM is already paused");
+  TRYC(vm_.machine->pause(), "pause");
+  status_ = VmStatus::kPaused;
+  return ok();
+}
+
+Status Vmm::resume_vm() {
+  if (status_ != VmStatus::kPaused)
+    return Error::invalid(cat("Resumed: the VM is not paused (it is ", status_name(status_), ")"));
+  TRYC(vm_.machine->resume(), "resume");
+  status_ = VmStatus::kRunning;
+  return ok();
+}
+
+Status Vmm::send_ctrl_alt_del() {
+  if (status_ != VmStatus::kRunning)
+    return Error::invalid(cat("SendCtrlAltDel: the VM is not running (it is ", status_name(status_), ")"));
+  return vm_.machine->send_ctrl_alt_del();
+}
+
+Status Vmm::apply_logger(const LoggerConfig& l) {
+  log::Level level = log::Level::kWarn;
+  std::string lv = l.level;
+  for (auto& c : lv) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  if (lv == "error" || lv == "off") level = log::Level::kError;
+  else if (lv == "info") level = log::Level::kInfo;
+  else if (lv == "debug" || lv == "trace") level = log::Level::kDebug;
+  if (!l.log_path.empty()) {
+    // Open it here so that a bad path is the request's error (the logger would only print it).
+    UniqueFd probe = TRYC(open_file(l.log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600), "log_path");
+  }
+  log::configure(l.log_path, log::Format::kText, level);
+  opts_.config.logger = l;
+  return ok();
+}
+
+Status Vmm::open_metrics(const MetricsConfig& m) {
+  // O_NONBLOCK: a FIFO without a reader must not block the control loop.
+  UniqueFd fd = TRYC(open_file(m.metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600),
+                     "metrics_path");
+  int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  if (tfd < 0) return Error::from_errno("timerfd_create");
+  itimerspec its{{kMetricsPeriodSec, 0}, {kMetricsPeriodSec, 0}};
+  ::timerfd_settime(tfd, 0, &its, nullptr);
+  metrics_timer_.reset(tfd);
+  metrics_fd_ = std::move(fd);
+  opts_.config.metrics = m;
+  return ok();
+}
+
+Status Vmm::flush_metrics() {
+  if (!metrics_fd_) return Error::invalid("FlushMetrics: no metrics sink (PUT /metrics first)");
+  json j = state_json(true);
+  j["flush"] = ++metrics_flushes_;
+  j["utc_timestamp_ms"] =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  ssize_t n = ::write(metrics_fd_.get(), line.data(), line.size());
+  if (n < 0 && errno != EAGAIN) return Error::from_errno("write metrics");
+  return ok();
+}
+
+void Vmm::accept_console() {
+  int fd = ::accept4(console_listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (fd < 0) return;
+  if (console_) {
+    static const char kBusy[] = "vessel: a console is already attached to this VM\n";
+    (void)!::send(fd, kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    return;
+  }
+  console_.reset(fd);
+  console_pending_.clear();
+  serial_->set_console(fd);
+}
+
+void Vmm::console_input() {
+  if (console_pending_.empty()) {
+    char buf[1024];
+    ssize_t n = ::recv(console_.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      serial_->set_console(-1);
+      console_.reset();
+      return;
+    }
+    if (n > 0) console_pending_.assign(buf, static_cast<size_t>(n));
+  }
+  if (!console_pending_.empty() && vm_.machine) {
+    size_t took = vm_.machine->serial().enqueue_input(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(console_pending_.data()), console_pending_.size()));
+    console_pending_.erase(0, took);
+  } else if (!vm_.machine) {
+    console_pending_.clear();  // nothing to type into before the start
+  }
+}
+
+VmExit Vmm::run() {
+  std::vector<pollfd> fds;
+  while (!exit_) {
+    fds.clear();
+    fds.push_back({signal_fd_.get(), POLLIN, 0});
+    fds.push_back({vm_.machine ? vm_.machine->stop_fd() : -1, POLLIN, 0});
+    fds.push_back({console_listen_.get(), POLLIN, 0});
+    fds.push_back({console_ && console_pending_.empty() ? console_.get() : -1, POLLIN, 0});
+    fds.push_back({metrics_timer_ ? metrics_timer_.get() : -1, POLLIN, 0});
+    size_t api_first = fds.size();
+    api_->collect(fds);
+    int timeout = api_->timeout_ms();
+    if (!console_pending_.empty()) timeout = timeout < 0 ? 10 : std::min(timeout, 10);  // UART full: retry soon
+    int r = ::poll(fds.data(), fds.size(), timeout);
+    if (r < 0 && errno != EINTR) {
+      exit_ = VmExit{"error", cat("poll: ", strerror(errno)), wall_seconds()};
+      break;
+    }
+    if (r > 0 && (fds[0].revents & POLLIN)) {
+      signalfd_siginfo si;
+      if (::read(signal_fd_.get(), &si, sizeof si) > 0) {
+        log::info("vmm", cat("signal ", si.ssi_signo, ": stopping the VM"));
+        if (vm_.machine) vm_.machine->request_stop(StopReason::kStopped);
+        else exit_ = VmExit{"stopped", "signal before the start", wall_seconds()};
+      }
+    }
+    if (r > 0 && (fds[2].revents & POLLIN)) accept_console();
+    if (r > 0 && fds[3].fd >= 0 && fds[3].revents) console_input();
+    else if (!console_pending_.empty()) console_input();
+    if (r > 0 && fds[4].fd >= 0 && (fds[4].revents & POLLIN)) {
+      uint64_t ticks;
+      (void)!::read(metrics_timer_.get(), &ticks, sizeof ticks);
+      if (auto s = flush_metrics(); !s) log::warn("vmm", s.error().message());
+    }
+    std::vector<pollfd> api_fds(fds.begin() + static_cast<long>(api_first), fds.end());
+    api_->handle(api_fds);
+    if (vm_.machine && vm_.machine->stopping()) {
+      RunResult res = vm_.machine->finish();
+      status_ = VmStatus::kStopped;
+      exit_ = VmExit{exit_reason(res.reason), res.detail, wall_seconds()};
+    }
+  }
+  if (metrics_fd_) (void)flush_metrics();
+  if (auto s = write_exit(paths_, *exit_); !s) log::warn("vmm", s.error().message());
+  return *exit_;
+}
+
+json Vmm::state_json(bool stats) const {
+  json j{{"id", opts_.id},
+         {"pid", ::getpid()},
+         {"status", status_name(status_)},
+         {"vcpus", opts_.config.machine.vcpu_count},
+         {"memory_mib", opts_.config.machine.mem_size_mib},
+         {"created", created_at_},
+         {"api_sock", api_->path()}};
+  if (opts_.config.boot_source) j["kernel"] = opts_.config.boot_source->kernel_image_path;
+  if (started_at_) {
+    j["boot_time"] = started_at_;
+    j["start_us"] = start_us_;
+  }
+  json devices = json::array();
+  for (const auto* d : opts_.config.drives_in_order())
+    devices.push_back({{"type", "virtio-blk"}, {"id", d->drive_id}, {"path", d->path_on_host}, {"read_only", d->is_read_only}});
+  for (const auto& n : opts_.config.nets) devices.push_back({{"type", "virtio-net"}, {"id", n.iface_id}, {"tap", n.host_dev_name}});
+  if (opts_.config.entropy) devices.push_back({{"type", "virtio-rng"}, {"id", "entropy"}});
+  j["devices"] = devices;
+  if (stats) {
+    json s;
+    s["serial_bytes"] = serial_->bytes();
+    s["api_connections"] = api_->connections();
+    if (auto status = read_bounded("/proc/self/status", 64 * 1024)) {
+      auto pos = status->find("VmRSS:");
+      if (pos != std::string::npos) s["vmm_rss_kib"] = parse_u64(trim(status->substr(pos + 6, status->find('\n', pos) - pos - 6 - 3))).value_or(0);
+    }
+    j["stats"] = s;
+  }
+  return j;
+}
+
+}  // namespace vessel::vmm

@@ -1,0 +1,109 @@
+// Vmm: one VMM process = one VM, as in Firecracker. It owns the VM's
+// configuration, the Machine once started, the API server, the console
+// socket and the state directory, and runs the control loop.
+//
+// States:  not started --InstanceStart--> running <--PATCH /vm--> paused
+//          running/paused --guest poweroff/reset, SIGTERM, fatal exit--> stopped
+// The process exits once the VM stopped (exit.json says why); before
+// InstanceStart a SIGTERM ends it too. Everything runs on the main thread
+// (the control loop): API handlers, console relay, signals, metrics timer;
+// the vCPUs and virtio workers are the only other threads, and nothing they
+// do waits for the control loop.
+#pragma once
+
+#include <poll.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "vmm/api/router.h"
+#include "vmm/api/server.h"
+#include "vmm/config/vm_builder.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/instance/serial_sink.h"
+#include "vmm/instance/state_dir.h"
+
+namespace vessel::vmm {
+
+enum class VmStatus { kNotStarted, kRunning, kPaused, kStopped };
+// vessel's names: created | running | paused | stopped.
+const char* status_name(VmStatus s);
+// Firecracker's InstanceInfo.state: "Not started" | "Running" | "Paused".
+const char* firecracker_state(VmStatus s);
+
+struct VmmOptions {
+  std::string id;
+  std::string root;      // state under <root>/vm/<id>/ (must exist: made by the launcher)
+  std::string api_sock;  // empty: <state dir>/api.sock
+  std::string serial = "log";
+  VmConfig config;       // from flags or --config-file; the API may change it before the start
+  bool start = false;    // InstanceStart before serving (vm run -d)
+  std::string version;   // reported by GET /
+};
+
+class Vmm {
+ public:
+  // Blocks the stop signals (before any thread exists), opens the serial
+  // sink, listens on the API and console sockets, writes vmm.json.
+  static Result<std::unique_ptr<Vmm>> create(VmmOptions o);
+  ~Vmm();
+  Vmm(const Vmm&) = delete;
+  Vmm& operator=(const Vmm&) = delete;
+
+  // InstanceStart: builds the Machine from the config and starts it.
+  Status start_vm();
+  Status pause_vm();
+  Status resume_vm();
+  Status send_ctrl_alt_del();
+
+  // The control loop: returns once the VM stopped, or on a stop signal.
+  VmExit run();
+
+  VmStatus status() const { return status_; }
+  const VmConfig& config() const { return opts_.config; }
+  const std::string& id() const { return opts_.id; }
+  const VmPaths& paths() const { return paths_; }
+  // The API's routes: other features add rows here (see api/router.h).
+  api::Router& router() { return router_; }
+  // What `vm state` prints (with counters when `stats`).
+  nlohmann::json state_json(bool stats) const;
+  // Writes one metrics line to the PUT /metrics sink (if configured).
+  Status flush_metrics();
+
+ private:
+  explicit Vmm(VmmOptions o) : opts_(std::move(o)) {}
+  Status init();
+  // Rows of the Firecracker API and vessel's own (routes.cc).
+  void add_routes();
+  // An Error when the VM has started: `what` is only allowed before.
+  Status require_not_started(const char* what) const;
+  void accept_console();
+  void console_input();
+  Status open_metrics(const MetricsConfig& m);
+  Status apply_logger(const LoggerConfig& l);
+
+  VmmOptions opts_;
+  VmPaths paths_;
+  VmStatus status_ = VmStatus::kNotStarted;
+  api::Router router_;
+  std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<SerialSink> serial_;
+  UniqueFd console_listen_, console_;
+  std::string console_pending_;  // typed bytes that did not fit in the UART yet
+  UniqueFd signal_fd_;
+  UniqueFd metrics_fd_, metrics_timer_;
+  uint64_t metrics_flushes_ = 0;
+  BuiltVm vm_;
+  int64_t created_at_ = 0, started_at_ = 0;
+  uint64_t start_us_ = 0;  // InstanceStart duration
+  std::optional<VmExit> exit_;
+};
+
+}  // namespace vessel::vmm
