@@ -10,5 +10,7 @@ namespace vessel::cli {
 void add_vm_lifecycle(CLI::App& vm, Globals& g);
 // console.
 void add_vm_console(CLI::App& vm, Globals& g);
+// snapshot, restore, clone, snapshot-merge (vm_snapshot.cc).
+void add_vm_snapshot(CLI::App& vm, Globals& g);
 
 }  // namespace vessel::cli

@@ -34,6 +34,7 @@ Status same_id(const std::string& path_id, const std::string& body_id, const cha
 
 void Vmm::add_routes() {
   api::Router& r = router_;
+  add_snapshot_routes();
 
   // InstanceInfo.
   r.add("GET", "/", [this](const ApiCall&) {

@@ -115,6 +115,8 @@ void put_devices(ByteWriter& w, const DeviceStates& d) {
   w.u8(d.rtc.index);
   w.raw(d.rtc.cmos.data(), d.rtc.cmos.size());
   for (uint8_t b : {d.i8042.status, d.i8042.control, d.i8042.out, d.i8042.pending_cmd}) w.u8(b);
+  w.raw(d.i8042.keys.data(), d.i8042.keys.size());
+  w.u8(d.i8042.keys_count);
   w.u8(d.acpi_pm.status);
   w.u32(static_cast<uint32_t>(d.virtio.size()));
   for (const auto& v : d.virtio) {
@@ -227,6 +229,10 @@ Result<DeviceStates> get_devices(ByteReader& r) {
   d.rtc.index = TRY(r.u8("RTC index"));
   for (auto& b : d.rtc.cmos) b = TRY(r.u8("RTC CMOS"));
   for (uint8_t* b : {&d.i8042.status, &d.i8042.control, &d.i8042.out, &d.i8042.pending_cmd}) *b = TRY(r.u8("i8042 register"));
+  for (auto& b : d.i8042.keys) b = TRY(r.u8("i8042 key queue"));
+  d.i8042.keys_count = TRY(r.u8("i8042 key count"));
+  if (d.i8042.keys_count > d.i8042.keys.size())
+    return r.bad("i8042 key count", cat(unsigned{d.i8042.keys_count}, " is more than ", d.i8042.keys.size()));
   d.acpi_pm.status = TRY(r.u8("ACPI PM status"));
   uint32_t n = TRY(r.count("virtio device count", kMaxDevices, 33));
   for (uint32_t i = 0; i < n; ++i) {
