@@ -1,6 +1,7 @@
 // `vessel vm console ID`: attach the terminal to COM1 of a detached VM
 // (through <state dir>/console.sock). Ctrl-] detaches; the VM keeps running.
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@ Status console(const Globals& g, const std::string& id) {
   auto h = TRY(vmm::find_vm(g.root, id));
   if (!h.alive) return Error::invalid(cat("VM '", id, "' is stopped (its output is in ", h.paths.serial_log(), ")"));
   UniqueFd sock = TRY(connect_console(h.paths.console_sock()));
+  ::signal(SIGPIPE, SIG_IGN);  // the VMM closes the console when the VM stops: EPIPE, not death
   bool tty = ::isatty(STDIN_FILENO);
   if (tty) std::fprintf(stderr, "vessel: attached to VM %s; Ctrl-] detaches\r\n", id.c_str());
   vmm::RawTerminal raw(STDIN_FILENO);
@@ -61,7 +63,7 @@ Status console(const Globals& g, const std::string& id) {
       }
       std::string_view in(buf, static_cast<size_t>(n));
       size_t key = tty ? in.find(static_cast<char>(kDetachKey)) : std::string_view::npos;
-      TRY(write_all(sock.get(), in.substr(0, key)));
+      if (!write_all(sock.get(), in.substr(0, key))) break;  // the VMM closed the console
       if (key != std::string_view::npos) {
         if (tty) std::fprintf(stderr, "\r\nvessel: detached from VM %s\r\n", id.c_str());
         break;

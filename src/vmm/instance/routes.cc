@@ -1,6 +1,8 @@
 // The API's rows: Firecracker's endpoints (same paths, fields and status
 // codes) and vessel's own under /vessel/. Add new rows in add_routes() or
 // from another file through Vmm::router() (see api/router.h).
+#include <sys/stat.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/strings.h"
@@ -28,6 +30,16 @@ HttpResponse status_call(F&& body) {
 Status same_id(const std::string& path_id, const std::string& body_id, const char* field) {
   if (path_id != body_id)
     return Error::invalid(cat(field, ": '", body_id, "' does not match the id in the path ('", path_id, "')"));
+  return ok();
+}
+// The file `path` of field `field` exists and is a regular file (or a block
+// device for drives), checked when it is configured as Firecracker does; it
+// is opened at InstanceStart.
+Status check_file(const std::string& path, const char* field, bool block_ok) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) return Error::from_errno(cat(field, ": ", path));
+  if (!S_ISREG(st.st_mode) && !(block_ok && S_ISBLK(st.st_mode)))
+    return Error::invalid(cat(field, ": ", path, " is not a regular file"));
   return ok();
 }
 }  // namespace
@@ -63,7 +75,10 @@ void Vmm::add_routes() {
     return status_call([&]() -> Status {
       TRY(require_not_started("PUT /boot-source"));
       json j = TRY(c.json());
-      opts_.config.boot_source = TRY(parse_boot_source(j));
+      BootSourceConfig b = TRY(parse_boot_source(j));
+      TRY(check_file(b.kernel_image_path, "kernel_image_path", false));
+      if (!b.initrd_path.empty()) TRY(check_file(b.initrd_path, "initrd_path", false));
+      opts_.config.boot_source = b;
       return ok();
     });
   });
@@ -74,6 +89,7 @@ void Vmm::add_routes() {
       json j = TRY(c.json());
       DriveConfig d = TRY(parse_drive(j));
       TRY(same_id(c.param("drive_id"), d.drive_id, "drive_id"));
+      TRY(check_file(d.path_on_host, "path_on_host", true));
       auto& drives = opts_.config.drives;
       for (auto& old : drives)
         if (old.drive_id == d.drive_id) {
@@ -105,6 +121,7 @@ void Vmm::add_routes() {
       if (!d) return Error::invalid(cat("drive_id: no drive '", id, "'"));
       if (status_ != VmStatus::kNotStarted)
         return Error::invalid("PATCH /drives on a started VM is not supported yet: change the drive before InstanceStart");
+      if (path) TRY(check_file(*path, "path_on_host", true));
       if (path) d->path_on_host = *path;
       if (limiter) d->rate_limiter = limiter;
       return ok();

@@ -192,7 +192,9 @@ TEST(VmApiFuzzCorpus, EverySeedParsesOrFailsCleanly) {
     auto st = p.feed(std::string_view(text).substr(text.empty() ? 0 : 1));
     while (st == State::kContinue) st = p.advance();
     if (st == State::kDone) (void)parse_vm_config_text(p.take().body);
-    if (st == State::kError) EXPECT_GE(p.error_status(), 400) << name;
+    if (st == State::kError) {
+      EXPECT_GE(p.error_status(), 400) << name;
+    }
   }
 }
 

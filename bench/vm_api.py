@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""What the API costs: `vessel vm run -d` (a detached VMM with its API socket,
+console socket and state directory) against today's foreground `vessel vm run`,
+and QEMU microvm, on the same tiny PVH guest printing digits forever.
+
+Per run, interleaved:
+  first output  spawn of the command -> first byte the guest writes to COM1
+                (all three write COM1 to a FIFO this script reads)
+  VMM RSS       VmRSS / VmHWM of the VMM process once the guest printed
+                (for -d the detached VMM, not the short-lived client)
+Then the VM is stopped (vm kill + vm delete for -d, SIGTERM otherwise).
+Not a test: prints numbers and ratios, asserts nothing.
+usage: vm_api.py [VESSEL_BINARY] [RUNS]
+"""
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GEN = os.path.join(HERE, "..", "tests", "integration", "vmm", "make_tiny_pvh.py")
+
+
+def status_kib(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def first_byte(fifo, argv):
+    """Spawns argv, returns (ms to the first byte on the FIFO, the spawned pid)."""
+    null = os.open(os.devnull, os.O_RDWR)
+    t0 = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, null, 1), (os.POSIX_SPAWN_DUP2, null, 2)])
+    os.close(null)
+    fd = os.open(fifo, os.O_RDONLY)  # blocks until the VMM opens it for writing
+    got = os.read(fd, 1)
+    t = (time.perf_counter() - t0) * 1e3
+    return (t if got else float("nan")), pid, fd
+
+
+def drain_close(fd):
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 65536):
+            pass
+    except BlockingIOError:
+        pass
+    os.close(fd)
+
+
+def run_detached(vessel, root, elf, fifo, i):
+    name = f"bench{i}"
+    t, pid, fd = first_byte(fifo, [vessel, "--root", root, "vm", "run", "-d", "--name", name, "--kernel", elf,
+                                   "--serial", "file:" + fifo])
+    os.waitpid(pid, 0)  # the client returned once the VM ran
+    with open(os.path.join(root, "vm", name, "vmm.json")) as f:
+        import json
+        vmm = json.load(f)["pid"]
+    rss, hwm = status_kib(vmm, "VmRSS"), status_kib(vmm, "VmHWM")
+    subprocess.run([vessel, "--root", root, "vm", "delete", "--force", name], check=True)
+    drain_close(fd)
+    return t, rss, hwm
+
+
+def run_foreground(argv, fifo):
+    t, pid, fd = first_byte(fifo, argv)
+    rss, hwm = status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM")
+    os.kill(pid, signal.SIGTERM)
+    os.waitpid(pid, 0)
+    drain_close(fd)
+    return t, rss, hwm
+
+
+def main():
+    vessel = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "vessel"))
+    runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    have_qemu = subprocess.run(["sh", "-c", "command -v qemu-system-x86_64"], stdout=subprocess.DEVNULL).returncode == 0
+    with tempfile.TemporaryDirectory(prefix="vmapi-bench-") as d:
+        elf = os.path.join(d, "count.elf")
+        subprocess.check_call([sys.executable, GEN, elf, "count", "x"])
+        fifo = os.path.join(d, "com1")
+        os.mkfifo(fifo)
+        root = os.path.join(d, "root")
+        results = {"run -d": [], "run": [], "qemu": []}
+        for i in range(runs + 2):
+            rows = [("run -d", run_detached(vessel, root, elf, fifo, i)),
+                    ("run", run_foreground([vessel, "vm", "run", "--kernel", elf, "--serial", "file:" + fifo], fifo))]
+            if have_qemu:
+                rows.append(("qemu", run_foreground(
+                    ["qemu-system-x86_64", "-M", "microvm", "-accel", "kvm", "-m", "128M", "-nodefaults",
+                     "-no-user-config", "-display", "none", "-serial", "file:" + fifo, "-kernel", elf], fifo)))
+            if i >= 2:  # warm-up
+                for name, row in rows:
+                    results[name].append(row)
+        print(f"{runs} runs each, interleaved, after 2 warm-up runs (medians)")
+        print(f"{'':8s} {'first output ms':>16s} {'VmRSS MiB':>10s} {'VmHWM MiB':>10s}")
+        med = {}
+        for name, rows in results.items():
+            if not rows:
+                continue
+            m = med[name] = tuple(statistics.median(r[k] for r in rows) for k in range(3))
+            print(f"{name:8s} {m[0]:16.2f} {m[1] / 1024:10.2f} {m[2] / 1024:10.2f}")
+        if "run" in med and "run -d" in med:
+            print(f"API cost (run -d - run): first output {med['run -d'][0] - med['run'][0]:+.2f} ms, "
+                  f"RSS {(med['run -d'][1] - med['run'][1]) / 1024:+.2f} MiB")
+        if "qemu" in med and "run -d" in med:
+            print(f"ratio qemu / run -d: first output {med['qemu'][0] / med['run -d'][0]:.1f}x, "
+                  f"RSS {med['qemu'][1] / med['run -d'][1]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
