@@ -12,5 +12,7 @@ void add_vm_lifecycle(CLI::App& vm, Globals& g);
 void add_vm_console(CLI::App& vm, Globals& g);
 // balloon (vm_balloon.cc).
 void add_vm_balloon(CLI::App& vm, Globals& g);
+// snapshot, restore, clone, snapshot-merge (vm_snapshot.cc).
+void add_vm_snapshot(CLI::App& vm, Globals& g);
 
 }  // namespace vessel::cli

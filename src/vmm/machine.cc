@@ -19,9 +19,18 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& cfg) {
   return m;
 }
 
-Status Machine::init(const MachineConfig& cfg) {
+Result<std::unique_ptr<Machine>> Machine::create_restored(const MachineConfig& cfg, GuestMemory mem) {
+  if (cfg.cpus == 0 || cfg.cpus > kMaxCpus) return Error::invalid(cat("vCPU count must be 1 to ", kMaxCpus, ", not ", cfg.cpus));
+  if (mem.size() != cfg.memory) return Error::invalid(cat("guest memory is ", mem.size(), " bytes, the machine has ", cfg.memory));
+  std::unique_ptr<Machine> m(new Machine(std::move(mem)));
+  TRY(m->init(cfg, /*restoring=*/true));
+  return m;
+}
+
+Status Machine::init(const MachineConfig& cfg, bool restoring) {
   cpus_ = cfg.cpus;
   irqchip_ = cfg.irqchip;
+  track_dirty_ = cfg.track_dirty_pages;
   int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) return Error::from_errno("eventfd");
   stop_fd_.reset(efd);
@@ -35,7 +44,9 @@ Status Machine::init(const MachineConfig& cfg) {
     TRY(vm_.create_pit2());
   }
   uint32_t slot = 0;
-  for (const auto& r : mem_.regions()) TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host));
+  uint32_t slot_flags = track_dirty_ ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+  for (const auto& r : mem_.regions()) TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, slot_flags));
+  if (track_dirty_) mem_.enable_dirty_tracking();
 
   // Platform devices on the port I/O bus.
   VmFd* vm = &vm_;
@@ -59,6 +70,11 @@ Status Machine::init(const MachineConfig& cfg) {
   TRY(pio_.insert(acpi_pm_.get(), x86::kAcpiSleepPort, 2, "ACPI sleep registers"));
 
   size_t mmap_size = TRY(kvm_.vcpu_mmap_size());
+  if (restoring) {  // the snapshot sets CPUID, MSRs, FPU, LAPIC and the rest
+    for (unsigned i = 0; i < cpus_; ++i)
+      vcpus_.push_back(std::make_unique<Vcpu>(TRY(VcpuFd::create(vm_, i, mmap_size)), pio_, mmio_, *this));
+    return ok();
+  }
   auto supported = TRY(kvm_.supported_cpuid());
   auto msrs = x86::boot_msrs();
   for (unsigned i = 0; i < cpus_; ++i) {
@@ -141,6 +157,52 @@ Status Machine::start() {
     threads_.emplace_back([p] { p->run_loop(); });
   }
   return ok();
+}
+
+Status Machine::start_paused() {
+  if (!threads_.empty()) return Error::invalid("the VM is already running");
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_requested_ = true;
+  }
+  for (auto& v : vcpus_) v->fd().run_area()->immediate_exit = 1;  // KVM_RUN returns at once: the thread parks
+  Vcpu::install_kick_handler();
+  for (auto& v : vcpus_) {
+    Vcpu* p = v.get();
+    threads_.emplace_back([p] { p->run_loop(); });
+  }
+  std::unique_lock lock(pause_mu_);
+  pause_cv_.wait(lock, [this] { return parked_ == vcpus_.size() || stopping(); });
+  if (stopping()) {
+    pause_requested_ = false;
+    return Error::invalid("the VM stopped while starting");
+  }
+  paused_.store(true, std::memory_order_release);
+  return ok();
+}
+
+std::optional<kvm_clock_data> Machine::paused_clock() const {
+  if (!clock_saved_) return std::nullopt;
+  return clock_;
+}
+
+void Machine::set_paused_clock(const kvm_clock_data& c) {
+  clock_ = c;
+  clock_saved_ = true;
+}
+
+Result<std::vector<uint64_t>> Machine::take_dirty_pages() {
+  if (!track_dirty_) return Error::invalid("the VM was not created with dirty page tracking");
+  std::vector<uint64_t> bits = mem_.take_dirty();
+  uint32_t slot = 0;
+  for (const auto& r : mem_.regions()) {
+    uint64_t pages = r.size / GuestMemory::kPageSize;
+    auto log = TRY(vm_.get_dirty_log(slot++, pages));
+    uint64_t first = r.fd_offset / GuestMemory::kPageSize;
+    for (uint64_t p = 0; p < pages; ++p)
+      if (log[p / 64] >> (p % 64) & 1) bits[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+  }
+  return bits;
 }
 
 void Machine::request_stop(StopReason reason, std::string detail) {

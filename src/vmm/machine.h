@@ -46,6 +46,9 @@ struct MachineConfig {
   bool irqchip = true;
   // Where COM1 output goes (nullptr: dropped).
   Serial::OutFn serial_out;
+  // KVM dirty page logging on the memory slots (and of the VMM's own writes):
+  // what diff snapshots are made of.
+  bool track_dirty_pages = false;
 };
 
 struct RunResult {
@@ -98,6 +101,38 @@ class Machine : public VcpuHost {
   // a Linux guest's init then shuts down or reboots.
   Status send_ctrl_alt_del();
 
+  // ---- Snapshot support (src/vmm/snapshot reads and sets the state through these) ----
+
+  // A machine over existing guest RAM (a snapshot's memory file) whose vCPUs
+  // get no boot state: the snapshot's state is set before start_paused().
+  static Result<std::unique_ptr<Machine>> create_restored(const MachineConfig& cfg, GuestMemory mem);
+  // Starts the vCPU threads parked (no entry point needed; the virtio workers
+  // wait too): returns with paused() true; resume() runs the guest.
+  Status start_paused();
+
+  unsigned cpu_count() const { return cpus_; }
+  VcpuFd& vcpu_fd(unsigned i) { return vcpus_[i]->fd(); }
+  const Kvm& kvm() const { return kvm_; }
+  bool has_irqchip() const { return irqchip_; }
+  Rtc& rtc() { return *rtc_; }
+  I8042& i8042() { return *i8042_; }
+  AcpiPm& acpi_pm() { return *acpi_pm_; }
+  size_t virtio_count() const { return virtio_.size(); }
+  virtio::MmioTransport& virtio_transport(size_t i) { return *virtio_[i].transport; }
+  // The kvmclock saved by pause() (nullopt when KVM gave none), and the one
+  // resume() will set (a restored machine's).
+  std::optional<kvm_clock_data> paused_clock() const;
+  void set_paused_clock(const kvm_clock_data& c);
+  bool tracks_dirty_pages() const { return track_dirty_; }
+  // Pages written since the last call (or since the machine was made): KVM's
+  // dirty log of every slot merged with the VMM's own writes, one bit per
+  // 4 KiB page of the linear backing. An error without track_dirty_pages.
+  Result<std::vector<uint64_t>> take_dirty_pages();
+  // The id of the snapshot this machine's memory was last saved to or
+  // restored from (0: none): what a diff snapshot applies to.
+  uint64_t last_snapshot_id() const { return last_snapshot_id_; }
+  void set_last_snapshot_id(uint64_t id) { last_snapshot_id_ = id; }
+
   // VcpuHost: the first reason wins.
   void request_stop(StopReason reason, std::string detail = {}) override;
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
@@ -105,7 +140,7 @@ class Machine : public VcpuHost {
 
  private:
   explicit Machine(GuestMemory mem) : mem_(std::move(mem)) {}
-  Status init(const MachineConfig& cfg);
+  Status init(const MachineConfig& cfg, bool restoring = false);
   void stop_workers();
 
   // A virtio-mmio device and what connects it to KVM.
@@ -131,6 +166,8 @@ class Machine : public VcpuHost {
   std::optional<x86::BootEntry> entry_;
   unsigned cpus_ = 1;
   bool irqchip_ = true;
+  bool track_dirty_ = false;
+  uint64_t last_snapshot_id_ = 0;
 
   UniqueFd stop_fd_;
   std::atomic<bool> stopping_{false};

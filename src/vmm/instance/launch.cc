@@ -33,6 +33,7 @@ void write_all_fd(int fd, const std::string& s) { (void)write_all(fd, s); }
     ::dup2(logfd >= 0 ? logfd : null, STDERR_FILENO);
   }
   bool start = o.start;
+  std::optional<SnapshotLoad> restore = o.restore;
   auto fail = [&](const Error& e) {
     write_all_fd(ready_fd, "E" + e.message());
     ::_exit(1);
@@ -41,6 +42,13 @@ void write_all_fd(int fd, const std::string& s) { (void)write_all(fd, s); }
   if (!vmm) {
     (void)remove_tree(paths.dir);
     fail(vmm.error());
+  }
+  if (restore) {
+    if (auto s = (*vmm)->snapshot_load(*restore); !s) {
+      vmm->reset();
+      (void)remove_tree(paths.dir);
+      fail(s.error());
+    }
   }
   if (start) {
     if (auto s = (*vmm)->start_vm(); !s) {

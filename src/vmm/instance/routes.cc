@@ -46,6 +46,7 @@ Status check_file(const std::string& path, const char* field, bool block_ok) {
 
 void Vmm::add_routes() {
   api::Router& r = router_;
+  add_snapshot_routes();
 
   // InstanceInfo.
   r.add("GET", "/", [this](const ApiCall&) {

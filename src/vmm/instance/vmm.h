@@ -38,6 +38,19 @@ const char* status_name(VmStatus s);
 // Firecracker's InstanceInfo.state: "Not started" | "Running" | "Paused".
 const char* firecracker_state(VmStatus s);
 
+// PUT /snapshot/load (or `vm restore`): a snapshot to restore instead of booting.
+struct SnapshotLoad {
+  std::string state_path;
+  std::string memory_path;  // empty: the path recorded in the state file
+  bool resume = false;      // run it (else it stays paused)
+  bool track_dirty_pages = false;  // enable_diff_snapshots
+  bool prefault = false;
+};
+// Parses PUT /snapshot/load's body (Firecracker's fields: snapshot_path,
+// mem_backend {backend_type File, backend_path} or mem_file_path,
+// enable_diff_snapshots, resume_vm; vessel's prefault).
+Result<SnapshotLoad> parse_snapshot_load(const nlohmann::json& body);
+
 struct VmmOptions {
   std::string id;
   std::string root;      // state under <root>/vm/<id>/ (must exist: made by the launcher)
@@ -45,6 +58,7 @@ struct VmmOptions {
   std::string serial = "log";
   VmConfig config;       // from flags or --config-file; the API may change it before the start
   bool start = false;    // InstanceStart before serving (vm run -d)
+  std::optional<SnapshotLoad> restore;  // restore this snapshot before serving (vm restore)
   std::string version;   // reported by GET /
 };
 
@@ -62,6 +76,10 @@ class Vmm {
   Status pause_vm();
   Status resume_vm();
   Status send_ctrl_alt_del();
+  // PUT /snapshot/create: a Full or Diff snapshot of the paused VM (snapshot_routes.cc).
+  Status snapshot_create(const nlohmann::json& body);
+  // PUT /snapshot/load: restores a snapshot into this not yet started VMM.
+  Status snapshot_load(const SnapshotLoad& l);
 
   // The control loop: returns once the VM stopped, or on a stop signal.
   VmExit run();
@@ -84,6 +102,8 @@ class Vmm {
   // balloon's and vsock's (routes_overcommit.cc).
   void add_routes();
   void add_overcommit_routes();
+  // The /snapshot rows (snapshot_routes.cc).
+  void add_snapshot_routes();
   // An Error when the VM has started: `what` is only allowed before.
   Status require_not_started(const char* what) const;
   void accept_console();

@@ -4,6 +4,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "common/strings.h"
@@ -24,6 +25,19 @@ static_assert(sizeof(FlexHeader) == 8);
 constexpr unsigned long kGetSupportedCpuid = _IOWR(KVMIO, 0x05, FlexHeader);
 constexpr unsigned long kSetCpuid2 = _IOW(KVMIO, 0x90, FlexHeader);
 constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, FlexHeader);
+constexpr unsigned long kGetMsrs = _IOWR(KVMIO, 0x88, FlexHeader);
+constexpr unsigned long kGetCpuid2 = _IOWR(KVMIO, 0x91, FlexHeader);
+// kvm_xsave ends in a flexible array too (sizeof 4100 in C++): the ioctls by hand with the 4 KiB region.
+struct XsaveRegion {
+  uint32_t region[1024];
+};
+constexpr unsigned long kGetXsave = _IOR(KVMIO, 0xa4, XsaveRegion);
+constexpr unsigned long kSetXsave = _IOW(KVMIO, 0xa5, XsaveRegion);
+constexpr unsigned long kGetXsave2 = _IOR(KVMIO, 0xcf, XsaveRegion);
+struct MsrListHeader {  // kvm_msr_list: a 4-byte count, then the indices
+  uint32_t nmsrs;
+};
+constexpr unsigned long kGetMsrIndexList = _IOWR(KVMIO, 0x02, MsrListHeader);
 
 // A header + entries buffer for one of those ioctls.
 template <class Entry>
@@ -65,6 +79,17 @@ Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
   return std::vector<kvm_cpuid_entry2>(c.entries(), c.entries() + c.header()->count);
 }
 
+Result<std::vector<uint32_t>> Kvm::msr_index_list() const {
+  // An 4-byte count then 32-bit indices; E2BIG tells the real count.
+  for (uint32_t n = 256; n <= 16384; n *= 4) {
+    std::vector<uint32_t> buf(n + 1, 0);
+    buf[0] = n;
+    if (::ioctl(fd_.get(), kGetMsrIndexList, buf.data()) == 0) return std::vector<uint32_t>(buf.begin() + 1, buf.begin() + 1 + buf[0]);
+    if (errno != E2BIG) return Error::from_errno("KVM_GET_MSR_INDEX_LIST");
+  }
+  return Error::invalid("KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs");
+}
+
 Result<VmFd> VmFd::create(const Kvm& kvm) {
   int fd;
   do fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);
@@ -73,6 +98,11 @@ Result<VmFd> VmFd::create(const Kvm& kvm) {
   VmFd v;
   v.fd_.reset(fd);
   return v;
+}
+
+int VmFd::check_extension(long cap) const {
+  int r = ::ioctl(fd_.get(), KVM_CHECK_EXTENSION, cap);
+  return r < 0 ? 0 : r;
 }
 
 Status VmFd::set_tss_addr(uint64_t addr) {
@@ -108,6 +138,51 @@ Status VmFd::set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t
   r.userspace_addr = reinterpret_cast<uint64_t>(host);
   if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
     return Error::from_errno(cat("KVM_SET_USER_MEMORY_REGION slot ", slot, " at ", hex(guest_addr), " size ", hex(size)));
+  return ok();
+}
+
+Status VmFd::set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size, void* host, uint32_t flags) {
+  kvm_userspace_memory_region r{};
+  r.slot = slot;
+  r.flags = flags;
+  r.guest_phys_addr = guest_addr;
+  r.memory_size = size;
+  r.userspace_addr = reinterpret_cast<uint64_t>(host);
+  if (::ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &r) < 0)
+    return Error::from_errno(cat("KVM_SET_USER_MEMORY_REGION slot ", slot, " at ", hex(guest_addr), " size ", hex(size),
+                                 " flags ", hex(flags)));
+  return ok();
+}
+
+Result<std::vector<uint64_t>> VmFd::get_dirty_log(uint32_t slot, uint64_t pages) {
+  std::vector<uint64_t> bits((pages + 63) / 64, 0);
+  kvm_dirty_log d{};
+  d.slot = slot;
+  d.dirty_bitmap = bits.data();
+  if (::ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &d) < 0) return Error::from_errno(cat("KVM_GET_DIRTY_LOG slot ", slot));
+  return bits;
+}
+
+Result<kvm_irqchip> VmFd::get_irqchip(uint32_t chip_id) const {
+  kvm_irqchip c{};
+  c.chip_id = chip_id;
+  if (::ioctl(fd_.get(), KVM_GET_IRQCHIP, &c) < 0) return Error::from_errno(cat("KVM_GET_IRQCHIP chip ", chip_id));
+  return c;
+}
+
+Status VmFd::set_irqchip(const kvm_irqchip& chip) {
+  if (::ioctl(fd_.get(), KVM_SET_IRQCHIP, &chip) < 0) return Error::from_errno(cat("KVM_SET_IRQCHIP chip ", chip.chip_id));
+  return ok();
+}
+
+Result<kvm_pit_state2> VmFd::get_pit2() const {
+  kvm_pit_state2 p{};
+  if (::ioctl(fd_.get(), KVM_GET_PIT2, &p) < 0) return Error::from_errno("KVM_GET_PIT2");
+  return p;
+}
+
+Status VmFd::set_pit2(const kvm_pit_state2& pit) {
+  if (::ioctl(fd_.get(), KVM_SET_PIT2, &pit) < 0) return Error::from_errno("KVM_SET_PIT2");
   return ok();
 }
 
@@ -199,6 +274,12 @@ Status VcpuFd::set_sregs(const kvm_sregs& s) {
   return ok();
 }
 
+Result<kvm_fpu> VcpuFd::get_fpu() const {
+  kvm_fpu f{};
+  if (::ioctl(fd_.get(), KVM_GET_FPU, &f) < 0) return Error::from_errno("KVM_GET_FPU");
+  return f;
+}
+
 Status VcpuFd::set_fpu(const kvm_fpu& f) {
   if (::ioctl(fd_.get(), KVM_SET_FPU, &f) < 0) return Error::from_errno("KVM_SET_FPU");
   return ok();
@@ -218,6 +299,96 @@ Status VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) {
   if (r < 0) return Error::from_errno("KVM_SET_MSRS");
   if (static_cast<size_t>(r) != entries.size())
     return Error::invalid(cat("KVM_SET_MSRS: KVM refused MSR ", hex(entries[static_cast<size_t>(r)].index)));
+  return ok();
+}
+
+Result<std::vector<kvm_cpuid_entry2>> VcpuFd::get_cpuid() const {
+  FlexBuffer<kvm_cpuid_entry2> c(256);
+  if (::ioctl(fd_.get(), kGetCpuid2, c.bytes.data()) < 0) return Error::from_errno("KVM_GET_CPUID2");
+  uint32_t n = std::min<uint32_t>(c.header()->count, 256);
+  return std::vector<kvm_cpuid_entry2>(c.entries(), c.entries() + n);
+}
+
+Result<size_t> VcpuFd::get_msrs(std::span<kvm_msr_entry> entries) const {
+  FlexBuffer<kvm_msr_entry> m(entries.size());
+  for (size_t i = 0; i < entries.size(); ++i) m.entries()[i] = entries[i];
+  int r = ::ioctl(fd_.get(), kGetMsrs, m.bytes.data());
+  if (r < 0) return Error::from_errno("KVM_GET_MSRS");
+  size_t n = std::min(static_cast<size_t>(r), entries.size());
+  for (size_t i = 0; i < n; ++i) entries[i].data = m.entries()[i].data;
+  return n;
+}
+
+Result<std::vector<uint8_t>> VcpuFd::get_xsave(size_t size) const {
+  size = std::max<size_t>(size, sizeof(XsaveRegion));
+  std::vector<uint8_t> area(size, 0);
+  bool big = size > sizeof(XsaveRegion);
+  if (::ioctl(fd_.get(), big ? kGetXsave2 : kGetXsave, area.data()) < 0)
+    return Error::from_errno(big ? "KVM_GET_XSAVE2" : "KVM_GET_XSAVE");
+  return area;
+}
+
+Status VcpuFd::set_xsave(std::span<const uint8_t> area) {
+  if (area.size() < sizeof(XsaveRegion)) return Error::invalid(cat("KVM_SET_XSAVE: area of ", area.size(), " bytes"));
+  // KVM reads as many bytes as its own XSAVE size: hand it a copy it may read fully.
+  std::vector<uint8_t> copy(area.begin(), area.end());
+  if (::ioctl(fd_.get(), kSetXsave, copy.data()) < 0) return Error::from_errno("KVM_SET_XSAVE");
+  return ok();
+}
+
+Result<kvm_xcrs> VcpuFd::get_xcrs() const {
+  kvm_xcrs x{};
+  if (::ioctl(fd_.get(), KVM_GET_XCRS, &x) < 0) return Error::from_errno("KVM_GET_XCRS");
+  return x;
+}
+
+Status VcpuFd::set_xcrs(const kvm_xcrs& x) {
+  if (::ioctl(fd_.get(), KVM_SET_XCRS, &x) < 0) return Error::from_errno("KVM_SET_XCRS");
+  return ok();
+}
+
+Result<kvm_mp_state> VcpuFd::get_mp_state() const {
+  kvm_mp_state m{};
+  if (::ioctl(fd_.get(), KVM_GET_MP_STATE, &m) < 0) return Error::from_errno("KVM_GET_MP_STATE");
+  return m;
+}
+
+Status VcpuFd::set_mp_state(const kvm_mp_state& m) {
+  if (::ioctl(fd_.get(), KVM_SET_MP_STATE, &m) < 0) return Error::from_errno("KVM_SET_MP_STATE");
+  return ok();
+}
+
+Result<kvm_vcpu_events> VcpuFd::get_vcpu_events() const {
+  kvm_vcpu_events e{};
+  if (::ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &e) < 0) return Error::from_errno("KVM_GET_VCPU_EVENTS");
+  return e;
+}
+
+Status VcpuFd::set_vcpu_events(const kvm_vcpu_events& e) {
+  if (::ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &e) < 0) return Error::from_errno("KVM_SET_VCPU_EVENTS");
+  return ok();
+}
+
+Result<kvm_debugregs> VcpuFd::get_debugregs() const {
+  kvm_debugregs d{};
+  if (::ioctl(fd_.get(), KVM_GET_DEBUGREGS, &d) < 0) return Error::from_errno("KVM_GET_DEBUGREGS");
+  return d;
+}
+
+Status VcpuFd::set_debugregs(const kvm_debugregs& d) {
+  if (::ioctl(fd_.get(), KVM_SET_DEBUGREGS, &d) < 0) return Error::from_errno("KVM_SET_DEBUGREGS");
+  return ok();
+}
+
+Result<uint32_t> VcpuFd::get_tsc_khz() const {
+  int r = ::ioctl(fd_.get(), KVM_GET_TSC_KHZ, 0);
+  if (r < 0) return Error::from_errno("KVM_GET_TSC_KHZ");
+  return static_cast<uint32_t>(r);
+}
+
+Status VcpuFd::set_tsc_khz(uint32_t khz) {
+  if (::ioctl(fd_.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0)
+    return Error::from_errno(cat("KVM_SET_TSC_KHZ ", khz));
   return ok();
 }
 

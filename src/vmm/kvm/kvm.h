@@ -25,6 +25,8 @@ class Kvm {
   Result<size_t> vcpu_mmap_size() const;
   // KVM_GET_SUPPORTED_CPUID.
   Result<std::vector<kvm_cpuid_entry2>> supported_cpuid() const;
+  // KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and emulate (snapshots filter it by what a vCPU reads).
+  Result<std::vector<uint32_t>> msr_index_list() const;
 
  private:
   UniqueFd fd_;
@@ -35,11 +37,24 @@ class VmFd {
  public:
   static Result<VmFd> create(const Kvm& kvm);
   int fd() const { return fd_.get(); }
+  // KVM_CHECK_EXTENSION on the VM (KVM_CAP_XSAVE2 answers the XSAVE size here); 0 when unsupported.
+  int check_extension(long cap) const;
   Status set_tss_addr(uint64_t addr);
   Status set_identity_map_addr(uint64_t addr);
   Status create_irqchip();
   Status create_pit2();
   Status set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size, void* host);
+  // The same with flags (KVM_MEM_LOG_DIRTY_PAGES: dirty page tracking for diff snapshots).
+  Status set_user_memory_region(uint32_t slot, uint64_t guest_addr, uint64_t size, void* host, uint32_t flags);
+  // KVM_GET_DIRTY_LOG: the slot's pages written since the last call (one bit per 4 KiB page,
+  // `pages` bits), and clears them.
+  Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t pages);
+  // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: chip 0 PIC master, 1 PIC slave, 2 IOAPIC.
+  Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
+  Status set_irqchip(const kvm_irqchip& chip);
+  // KVM_GET_PIT2 / KVM_SET_PIT2: the in-kernel i8254.
+  Result<kvm_pit_state2> get_pit2() const;
+  Status set_pit2(const kvm_pit_state2& pit);
   // KVM_IRQ_LINE: drives an input pin of the in-kernel PIC/IOAPIC.
   Status irq_line(uint32_t irq, bool level);
   Result<UniqueFd> create_vcpu(unsigned id);
@@ -73,12 +88,33 @@ class VcpuFd {
   Status set_regs(const kvm_regs& r);
   Result<kvm_sregs> get_sregs() const;
   Status set_sregs(const kvm_sregs& s);
+  Result<kvm_fpu> get_fpu() const;
   Status set_fpu(const kvm_fpu& f);
   Status set_cpuid(std::span<const kvm_cpuid_entry2> entries);
+  // KVM_GET_CPUID2: the CPUID table the vCPU was given.
+  Result<std::vector<kvm_cpuid_entry2>> get_cpuid() const;
   // Sets all MSRs or fails naming the first one KVM refused.
   Status set_msrs(std::span<const kvm_msr_entry> entries);
+  // KVM_GET_MSRS: fills entries[i].data for each index; returns how many KVM read
+  // (it stops at the first MSR it cannot read).
+  Result<size_t> get_msrs(std::span<kvm_msr_entry> entries) const;
   Result<kvm_lapic_state> get_lapic() const;
   Status set_lapic(const kvm_lapic_state& l);
+  // KVM_GET_XSAVE2 (when `size` > 4096, KVM_CAP_XSAVE2) or KVM_GET_XSAVE: the
+  // XSAVE area, `size` bytes. KVM_SET_XSAVE takes it back.
+  Result<std::vector<uint8_t>> get_xsave(size_t size) const;
+  Status set_xsave(std::span<const uint8_t> area);
+  Result<kvm_xcrs> get_xcrs() const;
+  Status set_xcrs(const kvm_xcrs& x);
+  Result<kvm_mp_state> get_mp_state() const;
+  Status set_mp_state(const kvm_mp_state& m);
+  Result<kvm_vcpu_events> get_vcpu_events() const;
+  Status set_vcpu_events(const kvm_vcpu_events& e);
+  Result<kvm_debugregs> get_debugregs() const;
+  Status set_debugregs(const kvm_debugregs& d);
+  // KVM_GET_TSC_KHZ / KVM_SET_TSC_KHZ: the guest TSC frequency.
+  Result<uint32_t> get_tsc_khz() const;
+  Status set_tsc_khz(uint32_t khz);
 
  private:
   VcpuFd() = default;

@@ -1,7 +1,11 @@
 #include "vmm/kvm/memory.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <utility>
 
@@ -30,9 +34,38 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
   return m;
 }
 
+Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end,
+                                          bool prefault) {
+  if (size == 0 || size % kPageSize != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
+  if (hole_start > hole_end || hole_start % kPageSize != 0) return Error::invalid("bad MMIO hole");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat the memory file");
+  if (!S_ISREG(st.st_mode)) return Error::invalid("the memory file is not a regular file");
+  if (static_cast<uint64_t>(st.st_size) != size)
+    return Error::invalid(cat("the memory file is ", st.st_size, " bytes, the guest has ", size, " bytes of RAM"));
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd.get(), 0);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of the memory file"));
+  GuestMemory m;
+  m.fd_ = std::move(fd);
+  m.base_ = static_cast<uint8_t*>(p);
+  m.size_ = size;
+  m.file_backed_ = true;
+  if (prefault) {
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+    if (::madvise(p, size, MADV_POPULATE_READ) < 0) ::madvise(p, size, MADV_WILLNEED);  // older kernels: readahead
+  }
+  uint64_t low = size <= hole_start ? size : hole_start;
+  m.regions_.push_back({0, low, 0, m.base_});
+  if (size > low) m.regions_.push_back({hole_end, size - low, low, m.base_ + low});
+  return m;
+}
+
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept
     : fd_(std::move(o.fd_)), base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)),
-      regions_(std::move(o.regions_)) {}
+      regions_(std::move(o.regions_)), file_backed_(o.file_backed_), dirty_(std::move(o.dirty_)),
+      dirty_words_(std::exchange(o.dirty_words_, 0)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
   if (this != &o) {
@@ -41,6 +74,9 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
     base_ = std::exchange(o.base_, nullptr);
     size_ = std::exchange(o.size_, 0);
     regions_ = std::move(o.regions_);
+    file_backed_ = o.file_backed_;
+    dirty_ = std::move(o.dirty_);
+    dirty_words_ = std::exchange(o.dirty_words_, 0);
   }
   return *this;
 }
@@ -61,6 +97,7 @@ Status GuestMemory::write(uint64_t gpa, std::span<const uint8_t> data) {
   uint8_t* p = host_ptr(gpa, data.size());
   if (!p) return Error::invalid(cat("guest range ", hex(gpa), "+", data.size(), " is not RAM"));
   std::memcpy(p, data.data(), data.size());
+  mark_dirty(gpa, data.size());
   return ok();
 }
 
@@ -75,7 +112,111 @@ Status GuestMemory::fill(uint64_t gpa, uint8_t value, uint64_t len) {
   uint8_t* p = host_ptr(gpa, len);
   if (!p) return Error::invalid(cat("guest range ", hex(gpa), "+", len, " is not RAM"));
   std::memset(p, value, len);
+  mark_dirty(gpa, len);
   return ok();
+}
+
+void GuestMemory::enable_dirty_tracking() {
+  if (dirty_) return;
+  dirty_words_ = (size_ / kPageSize + 63) / 64;
+  dirty_ = std::make_unique<std::atomic<uint64_t>[]>(dirty_words_);
+  for (size_t i = 0; i < dirty_words_; ++i) dirty_[i].store(0, std::memory_order_relaxed);
+}
+
+void GuestMemory::mark_dirty(uint64_t gpa, uint64_t len) const {
+  if (!dirty_ || len == 0) return;
+  for (const auto& r : regions_) {
+    if (gpa < r.guest_addr || gpa - r.guest_addr >= r.size) continue;
+    uint64_t off = r.fd_offset + (gpa - r.guest_addr);
+    uint64_t end = off + std::min(len, r.size - (gpa - r.guest_addr));
+    for (uint64_t page = off / kPageSize; page * kPageSize < end; ++page)
+      dirty_[page / 64].fetch_or(1ULL << (page % 64), std::memory_order_relaxed);
+    return;
+  }
+}
+
+std::vector<uint64_t> GuestMemory::take_dirty() {
+  std::vector<uint64_t> out;
+  if (!dirty_) return out;
+  out.resize(dirty_words_);
+  for (size_t i = 0; i < dirty_words_; ++i) out[i] = dirty_[i].exchange(0, std::memory_order_relaxed);
+  return out;
+}
+
+namespace {
+// Data extents of `fd` within [0, size), by SEEK_DATA / SEEK_HOLE.
+Result<std::vector<std::pair<uint64_t, uint64_t>>> data_extents(int fd, uint64_t size) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < size) {
+    off_t data = ::lseek(fd, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // no data after pos
+      if (errno == EINVAL) {      // no SEEK_DATA on this file system: all of it may be data
+        out.clear();
+        out.emplace_back(0, size);
+        return out;
+      }
+      return Error::from_errno("SEEK_DATA on guest memory");
+    }
+    off_t hole = ::lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) return Error::from_errno("SEEK_HOLE on guest memory");
+    uint64_t b = static_cast<uint64_t>(data) / GuestMemory::kPageSize * GuestMemory::kPageSize;
+    uint64_t e = std::min<uint64_t>(size, (static_cast<uint64_t>(hole) + GuestMemory::kPageSize - 1) /
+                                              GuestMemory::kPageSize * GuestMemory::kPageSize);
+    if (e > b) out.emplace_back(b, e - b);
+    pos = hole;
+  }
+  return out;
+}
+
+// Merges sorted-by-start ranges that touch or overlap.
+std::vector<std::pair<uint64_t, uint64_t>> coalesce(std::vector<std::pair<uint64_t, uint64_t>> r) {
+  std::sort(r.begin(), r.end());
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const auto& [b, len] : r) {
+    if (!out.empty() && b <= out.back().first + out.back().second) {
+      uint64_t end = std::max(out.back().first + out.back().second, b + len);
+      out.back().second = end - out.back().first;
+    } else {
+      out.emplace_back(b, len);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> GuestMemory::populated_ranges() const {
+  auto ranges = TRY(data_extents(fd_.get(), size_));
+  if (!file_backed_) return ranges;
+  // Pages the guest wrote are anonymous copies now: present without the
+  // file-page bit (61), or swapped (62). /proc/self/pagemap has 8 bytes per page.
+  int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pm < 0) return Error::from_errno("open /proc/self/pagemap");
+  UniqueFd pagemap(pm);
+  const uint64_t pages = size_ / kPageSize;
+  std::vector<uint64_t> entries(65536);
+  uint64_t run_start = 0;
+  bool in_run = false;
+  for (uint64_t first = 0; first < pages; first += entries.size()) {
+    uint64_t n = std::min<uint64_t>(entries.size(), pages - first);
+    uint64_t vpage = reinterpret_cast<uint64_t>(base_) / kPageSize + first;
+    ssize_t got = ::pread(pm, entries.data(), n * 8, static_cast<off_t>(vpage * 8));
+    if (got != static_cast<ssize_t>(n * 8)) return Error::from_errno("read /proc/self/pagemap");
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t e = entries[i];
+      bool anon = ((e >> 63) & 1 && !((e >> 61) & 1)) || ((e >> 62) & 1);
+      if (anon && !in_run) {
+        run_start = first + i;
+        in_run = true;
+      } else if (!anon && in_run) {
+        ranges.emplace_back(run_start * kPageSize, (first + i - run_start) * kPageSize);
+        in_run = false;
+      }
+    }
+  }
+  if (in_run) ranges.emplace_back(run_start * kPageSize, (pages - run_start) * kPageSize);
+  return coalesce(std::move(ranges));
 }
 
 }  // namespace vessel::vmm

@@ -33,6 +33,7 @@ Status Queue::activate(const GuestMemory& mem) {
   desc_ = reinterpret_cast<Descriptor*>(d);
   avail_ = reinterpret_cast<uint16_t*>(a);
   used_ = u;
+  mem_ = &mem;
   return ok();
 }
 
@@ -43,6 +44,7 @@ void Queue::reset() {
   desc_ = nullptr;
   avail_ = nullptr;
   used_ = nullptr;
+  mem_ = nullptr;
 }
 
 uint16_t Queue::avail_idx() const { return load16(&avail_[1]); }
@@ -76,6 +78,7 @@ Status Queue::walk(const GuestMemory& mem, const Descriptor* table, uint32_t cou
     (writable ? out.writable_bytes : out.readable_bytes) += d.len;
     if (out.readable_bytes + out.writable_bytes > kMaxChainBytes) return Error::invalid("descriptor chain too large");
     out.segments.push_back({d.addr, d.len, writable, host});
+    if (writable) mem.mark_dirty(d.addr, d.len);  // the device may write it: diff snapshots must include it
     if (!(d.flags & kDescFNext)) return ok();
     index = d.next;
   }
@@ -105,6 +108,7 @@ Status Queue::add_used(uint16_t head, uint32_t len) {
   std::memcpy(elem + 4, &len, 4);
   ++s_.next_used;
   store16(used_ + 2, s_.next_used);  // release: the element is visible before the index
+  mem_->mark_dirty(s_.used_ring, 6 + uint64_t{8} * s_.size);
   return ok();
 }
 
@@ -124,7 +128,10 @@ bool Queue::needs_interrupt() {
 
 bool Queue::enable_notification() {
   if (!active()) return false;
-  if (s_.event_idx) store16(used_ + 4 + 8 * s_.size, s_.next_avail);
+  if (s_.event_idx) {
+    store16(used_ + 4 + 8 * s_.size, s_.next_avail);
+    mem_->mark_dirty(s_.used_ring, 6 + uint64_t{8} * s_.size);
+  }
   __atomic_thread_fence(__ATOMIC_SEQ_CST);  // avail_event store before re-reading avail idx
   return avail_idx() != s_.next_avail;
 }

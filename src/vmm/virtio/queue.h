@@ -109,6 +109,7 @@ class Queue {
   Descriptor* desc_ = nullptr;
   uint16_t* avail_ = nullptr;  // flags, idx, ring[size], used_event
   uint8_t* used_ = nullptr;    // flags, idx, {id, len}[size], avail_event
+  const GuestMemory* mem_ = nullptr;  // set by activate(): marks the used ring dirty
 };
 
 }  // namespace vessel::vmm::virtio

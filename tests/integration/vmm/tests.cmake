@@ -23,3 +23,18 @@ set_tests_properties(vmharness.vmm_overcommit PROPERTIES SKIP_RETURN_CODE 77 TIM
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_overcommit PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# The tier-1 VMM tests (tiny guests: machine, virtio, CLI, API, snapshots) on the L1's nested KVM,
+# which runs them whether or not this host has a /dev/kvm of its own.
+if(TARGET vessel_integration_tests)
+  vessel_vmharness_test(vmm_tier1 ${CMAKE_CURRENT_LIST_DIR}/snapshot/tier1_in_l1.sh
+    --bin $<TARGET_FILE:vessel_integration_tests>)
+endif()
+
+# Snapshots through the binary and the API (vm snapshot/restore/clone, PUT /snapshot/*) on the L1's nested KVM.
+add_test(NAME vmharness.vmm_snapshot_cli
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/snapshot/run_cli.sh $<TARGET_FILE:vessel> --timeout 480)
+set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 540 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()

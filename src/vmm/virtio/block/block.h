@@ -48,6 +48,8 @@ class BlockDevice : public VirtioDevice {
   // (data + status), or an Error when the chain cannot even carry a status.
   Result<uint32_t> handle_request(const DescriptorChain& chain);
   uint64_t capacity_sectors() const { return disk_->size() / blk::kSectorSize; }
+  // Makes every completed write durable (before a snapshot).
+  Status flush() { return disk_->flush(); }
 
  private:
   BlockDevice(std::unique_ptr<disk::DiskImage> disk, BlockOptions opts)

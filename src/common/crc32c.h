@@ -1,0 +1,13 @@
+// CRC-32C (Castagnoli, the iSCSI / ext4 polynomial): a checksum for file
+// formats whose readers must notice corruption (snapshot state files).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace vessel {
+
+// CRC-32C of `data`, continuing from `crc` (0 to start).
+uint32_t crc32c(std::span<const uint8_t> data, uint32_t crc = 0);
+
+}  // namespace vessel

@@ -1,0 +1,167 @@
+// Snapshots through the API: Firecracker's PUT /snapshot/create and PUT
+// /snapshot/load (same bodies), on the snapshot engine (vmm/snapshot).
+// The VM's JSON config travels in the state file (CONF), so a restored VM
+// has the drive and interface ids and settings of the one snapshotted.
+#include <chrono>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "vmm/config/json_reader.h"
+#include "vmm/device_options.h"
+#include "vmm/instance/vmm.h"
+#include "vmm/snapshot/snapshot.h"
+
+namespace vessel::vmm {
+
+using nlohmann::json;
+
+namespace {
+// The machine a VmConfig builds (the order of build_vm(): drives, nets, entropy).
+snapshot::VmSpec spec_of(const VmConfig& c) {
+  snapshot::VmSpec s;
+  s.cpus = c.machine.vcpu_count;
+  s.memory = c.machine.mem_size_mib << 20;
+  for (const DriveConfig* d : c.drives_in_order()) {
+    snapshot::DeviceSpec ds;
+    ds.kind = snapshot::DeviceSpec::Kind::kBlock;
+    ds.path = d->path_on_host;
+    ds.block.readonly = d->is_read_only;
+    ds.block.serial = d->serial.empty() ? d->drive_id.substr(0, 20) : d->serial;
+    if (d->rate_limiter) {
+      ds.block.bandwidth = d->rate_limiter->bytes_per_second();
+      ds.block.iops = d->rate_limiter->ops_per_second();
+    }
+    s.devices.push_back(std::move(ds));
+  }
+  for (const auto& n : c.nets) {
+    snapshot::DeviceSpec ds;
+    ds.kind = snapshot::DeviceSpec::Kind::kNet;
+    ds.net.tap = n.host_dev_name;
+    if (!n.guest_mac.empty())
+      if (auto mac = parse_mac(n.guest_mac)) {
+        ds.net.mac = *mac;
+        ds.net.mac_set = true;
+      }
+    auto lower = [](uint64_t a, uint64_t b) { return a == 0 ? b : b == 0 ? a : std::min(a, b); };
+    auto bytes = [](const auto& l) { return l ? l->bytes_per_second() : 0; };
+    auto ops = [](const auto& l) { return l ? l->ops_per_second() : 0; };
+    ds.net.bandwidth = lower(bytes(n.rx_rate_limiter), bytes(n.tx_rate_limiter));
+    ds.net.iops = lower(ops(n.rx_rate_limiter), ops(n.tx_rate_limiter));
+    s.devices.push_back(std::move(ds));
+  }
+  if (c.entropy) {
+    snapshot::DeviceSpec ds;
+    ds.kind = snapshot::DeviceSpec::Kind::kRng;
+    s.devices.push_back(ds);
+  }
+  return s;
+}
+}  // namespace
+
+Result<SnapshotLoad> parse_snapshot_load(const json& body) {
+  JsonReader r(body, "");
+  TRY(r.check_object());
+  SnapshotLoad l;
+  l.state_path = TRY(r.req_str("snapshot_path"));
+  if (const json* mb = r.find("mem_backend")) {
+    JsonReader m(*mb, "mem_backend");
+    TRY(m.check_object());
+    std::string type = TRY(m.req_str("backend_type"));
+    if (type != "File")
+      return Error::invalid(cat("mem_backend.backend_type: '", type, "' is not supported (only File)"));
+    l.memory_path = TRY(m.req_str("backend_path"));
+    TRY(m.finish());
+  }
+  if (auto p = TRY(r.str("mem_file_path"))) {  // Firecracker's older field
+    if (!l.memory_path.empty()) return Error::invalid("mem_file_path: give mem_backend or mem_file_path, not both");
+    l.memory_path = *p;
+  }
+  if (auto d = TRY(r.boolean("enable_diff_snapshots"))) l.track_dirty_pages = *d;
+  if (auto d = TRY(r.boolean("track_dirty_pages"))) l.track_dirty_pages = l.track_dirty_pages || *d;
+  if (auto v = TRY(r.boolean("resume_vm"))) l.resume = *v;
+  if (auto v = TRY(r.boolean("prefault"))) l.prefault = *v;  // vessel
+  TRY(r.finish());
+  return l;
+}
+
+Status Vmm::snapshot_create(const json& body) {
+  JsonReader r(body, "");
+  TRY(r.check_object());
+  std::string type = TRY(r.str("snapshot_type")).value_or("Full");
+  if (type != "Full" && type != "Diff") return Error::invalid(cat("snapshot_type: must be Full or Diff, not '", type, "'"));
+  snapshot::CreateOptions o;
+  o.state_path = TRY(r.req_str("snapshot_path"));
+  o.memory_path = TRY(r.req_str("mem_file_path"));
+  o.diff = type == "Diff";
+  (void)TRY(r.str("version"));  // Firecracker's snapshot version: vessel writes its own format
+  TRY(r.finish());
+  if (status_ != VmStatus::kPaused)
+    return Error::invalid(cat("snapshot/create: the VM must be paused first (it is ", status_name(status_), ")"));
+  o.vm_config = to_json(opts_.config).dump();
+  auto st = TRY(snapshot::create_snapshot(*vm_.machine, spec_of(opts_.config), o));
+  log::info("vmm", cat("VM ", opts_.id, ": ", type, " snapshot in ", st.total_ms, " ms (", st.memory_written >> 10,
+                       " KiB of memory written)"));
+  return ok();
+}
+
+Status Vmm::snapshot_load(const SnapshotLoad& l) {
+  if (status_ != VmStatus::kNotStarted)
+    return Error::invalid(cat("snapshot/load: only before the VM starts (it is ", status_name(status_), ")"));
+  SerialSink* sink = serial_.get();
+  snapshot::RestoreOptions ro;
+  ro.state_path = absolute_path(l.state_path);
+  ro.memory_path = l.memory_path.empty() ? "" : absolute_path(l.memory_path);
+  ro.prefault = l.prefault;
+  ro.track_dirty_pages = l.track_dirty_pages;
+  ro.paused = !l.resume;
+  ro.kvm_device = opts_.config.kvm_device;
+  ro.serial_out = [sink](uint8_t b) { sink->put(b); };
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = TRY(snapshot::restore_snapshot(ro));
+  VmConfig c;
+  if (!r.state.vm_config.empty()) {
+    auto parsed = parse_vm_config_text(r.state.vm_config);
+    if (parsed) c = std::move(*parsed);
+  }
+  c.machine.vcpu_count = r.state.spec.cpus;
+  c.machine.mem_size_mib = r.state.spec.memory >> 20;
+  c.machine.track_dirty_pages = l.track_dirty_pages;
+  c.kvm_device = opts_.config.kvm_device;
+  BuiltVm vm;
+  vm.machine = std::move(r.machine);
+  size_t i = 0;
+  for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
+  for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
+  if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
+  if (i != vm.machine->virtio_count()) vm.devices.clear();  // a config that does not describe the devices: no handles
+  opts_.config = std::move(c);
+  vm_ = std::move(vm);
+  status_ = l.resume ? VmStatus::kRunning : VmStatus::kPaused;
+  started_at_ = static_cast<int64_t>(::time(nullptr));
+  start_us_ = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+  log::info("vmm", cat("VM ", opts_.id, " restored from ", ro.state_path, " in ", r.stats.total_ms, " ms"));
+  return ok();
+}
+
+void Vmm::add_snapshot_routes() {
+  router_.add("PUT", "/snapshot/create", [this](const api::ApiCall& c) {
+    auto body = c.json();
+    if (!body) return api::bad_request(body.error());
+    auto s = snapshot_create(*body);
+    return s ? api::no_content() : api::bad_request(s.error());
+  });
+  router_.add("PUT", "/snapshot/load", [this](const api::ApiCall& c) {
+    auto body = c.json();
+    if (!body) return api::bad_request(body.error());
+    auto l = parse_snapshot_load(*body);
+    if (!l) return api::bad_request(l.error());
+    auto s = snapshot_load(*l);
+    return s ? api::no_content() : api::bad_request(s.error());
+  });
+}
+
+}  // namespace vessel::vmm

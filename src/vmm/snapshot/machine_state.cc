@@ -1,0 +1,165 @@
+#include "vmm/snapshot/machine_state.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "vmm/hex.h"
+#include "vmm/virtio/net/net.h"
+
+namespace vessel::vmm::snapshot {
+
+namespace {
+constexpr uint32_t kMsrTsc = 0x10, kMsrTscDeadline = 0x6e0;
+}  // namespace
+
+Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu) {
+  auto list = TRY(kvm.msr_index_list());
+  std::vector<kvm_msr_entry> want;
+  for (uint32_t i : list) {
+    kvm_msr_entry e{};
+    e.index = i;
+    want.push_back(e);
+  }
+  // KVM_GET_MSRS stops at the first MSR it cannot read (one this vCPU's CPUID
+  // lacks): keep what it read, drop that one, go on from the next.
+  std::vector<uint32_t> out;
+  size_t i = 0;
+  while (i < want.size()) {
+    size_t n = TRY(vcpu.get_msrs(std::span<kvm_msr_entry>(want).subspan(i)));
+    for (size_t k = 0; k < n; ++k) out.push_back(want[i + k].index);
+    i += n + 1;
+  }
+  // TSC before TSC deadline (the deadline is relative to it).
+  std::stable_partition(out.begin(), out.end(), [](uint32_t m) { return m != kMsrTscDeadline; });
+  std::stable_partition(out.begin(), out.end(), [](uint32_t m) { return m == kMsrTsc; });
+  return out;
+}
+
+Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic) {
+  VcpuState s;
+  s.mp_state = TRY(vcpu.get_mp_state());
+  s.regs = TRY(vcpu.get_regs());
+  s.sregs = TRY(vcpu.get_sregs());
+  if (xsave_size > 0) s.xsave = TRY(vcpu.get_xsave(xsave_size));
+  else s.fpu = TRY(vcpu.get_fpu());
+  if (auto x = vcpu.get_xcrs()) {
+    s.has_xcrs = true;
+    s.xcrs = *x;
+  }
+  s.debugregs = TRY(vcpu.get_debugregs());
+  if (lapic) {
+    s.lapic = TRY(vcpu.get_lapic());
+    s.has_lapic = true;
+  }
+  for (uint32_t i : msrs) {
+    kvm_msr_entry e{};
+    e.index = i;
+    s.msrs.push_back(e);
+  }
+  size_t n = TRY(vcpu.get_msrs(s.msrs));
+  if (n != s.msrs.size()) return Error::invalid(cat("KVM_GET_MSRS: could not read MSR ", hex(s.msrs[n].index)));
+  s.cpuid = TRY(vcpu.get_cpuid());
+  s.tsc_khz = TRY(vcpu.get_tsc_khz());
+  s.events = TRY(vcpu.get_vcpu_events());
+  return s;
+}
+
+Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s) {
+  TRY(vcpu.set_cpuid(s.cpuid));
+  if (s.tsc_khz != 0) {
+    uint32_t here = TRY(vcpu.get_tsc_khz());
+    if (here != s.tsc_khz)
+      TRYC(vcpu.set_tsc_khz(s.tsc_khz), cat("the snapshot's TSC runs at ", s.tsc_khz, " kHz, this host's at ", here, " kHz"));
+  }
+  TRY(vcpu.set_mp_state(s.mp_state));
+  TRY(vcpu.set_regs(s.regs));
+  TRY(vcpu.set_sregs(s.sregs));
+  if (!s.xsave.empty()) TRY(vcpu.set_xsave(s.xsave));
+  else TRY(vcpu.set_fpu(s.fpu));
+  if (s.has_xcrs) TRY(vcpu.set_xcrs(s.xcrs));
+  TRY(vcpu.set_debugregs(s.debugregs));
+  if (s.has_lapic) TRY(vcpu.set_lapic(s.lapic));
+  TRY(vcpu.set_msrs(s.msrs));
+  kvm_vcpu_events ev = s.events;
+  ev.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
+  TRY(vcpu.set_vcpu_events(ev));
+  return ok();
+}
+
+Status capture_machine(Machine& m, SnapshotState& out) {
+  if (!m.paused()) return Error::invalid("the VM must be paused to be snapshotted");
+  VmState& vm = out.vm;
+  vm.irqchip = m.has_irqchip();
+  if (vm.irqchip) {
+    vm.pic_master = TRY(m.vm_fd().get_irqchip(KVM_IRQCHIP_PIC_MASTER));
+    vm.pic_slave = TRY(m.vm_fd().get_irqchip(KVM_IRQCHIP_PIC_SLAVE));
+    vm.ioapic = TRY(m.vm_fd().get_irqchip(KVM_IRQCHIP_IOAPIC));
+    vm.pit = TRY(m.vm_fd().get_pit2());
+  }
+  if (auto c = m.paused_clock()) {
+    vm.has_clock = true;
+    vm.clock = *c;
+  }
+
+  size_t xsave_size = 0;
+  if (m.kvm().check_extension(KVM_CAP_XSAVE)) {
+    int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
+    xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
+  }
+  auto msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0)), "list the vCPU MSRs");
+  out.vcpus.clear();
+  for (unsigned i = 0; i < m.cpu_count(); ++i)
+    out.vcpus.push_back(TRYC(capture_vcpu(m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
+
+  DeviceStates& d = out.devices;
+  d.serial = m.serial().save();
+  d.rtc = m.rtc().save();
+  d.i8042 = m.i8042().save();
+  d.acpi_pm = m.acpi_pm().save();
+  d.virtio.clear();
+  for (size_t i = 0; i < m.virtio_count(); ++i) {
+    auto& t = m.virtio_transport(i);
+    VirtioState v;
+    v.device_type = t.device().device_type();
+    v.mmio = t.save();
+    if (auto* net = dynamic_cast<virtio::NetDevice*>(&t.device())) v.net = net->save();
+    d.virtio.push_back(std::move(v));
+  }
+  return ok();
+}
+
+Status apply_machine(Machine& m, const SnapshotState& s) {
+  if (s.vcpus.size() != m.cpu_count()) return Error::invalid(cat("the snapshot has ", s.vcpus.size(), " vCPUs, the machine ", m.cpu_count()));
+  if (s.vm.irqchip != m.has_irqchip()) return Error::invalid("the snapshot's irqchip setting differs from the machine's");
+  if (s.vm.irqchip) {
+    TRY(m.vm_fd().set_irqchip(s.vm.pic_master));
+    TRY(m.vm_fd().set_irqchip(s.vm.pic_slave));
+    TRY(m.vm_fd().set_irqchip(s.vm.ioapic));
+    TRY(m.vm_fd().set_pit2(s.vm.pit));
+  }
+  for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(apply_vcpu(m.vcpu_fd(i), s.vcpus[i]), cat("vCPU ", i));
+  if (s.vm.has_clock) m.set_paused_clock(s.vm.clock);
+
+  m.serial().restore(s.devices.serial);
+  m.rtc().restore(s.devices.rtc);
+  m.i8042().restore(s.devices.i8042);
+  m.acpi_pm().restore(s.devices.acpi_pm);
+  if (s.devices.virtio.size() != m.virtio_count())
+    return Error::invalid(cat("the snapshot has ", s.devices.virtio.size(), " virtio devices, the machine ", m.virtio_count()));
+  for (size_t i = 0; i < m.virtio_count(); ++i) {
+    auto& t = m.virtio_transport(i);
+    const VirtioState& v = s.devices.virtio[i];
+    if (v.device_type != t.device().device_type())
+      return Error::invalid(cat("virtio device ", i, ": the snapshot's is of type ", v.device_type, ", the machine's ",
+                                t.device().device_type()));
+    if (v.net) {
+      auto* net = dynamic_cast<virtio::NetDevice*>(&t.device());
+      if (!net) return Error::invalid(cat("virtio device ", i, ": net state for a device that is not virtio-net"));
+      net->restore(*v.net);
+    }
+    TRYC(t.restore(v.mmio), cat("virtio device ", i));
+  }
+  return ok();
+}
+
+}  // namespace vessel::vmm::snapshot

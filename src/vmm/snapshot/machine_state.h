@@ -1,0 +1,26 @@
+// Reading and setting the state of a paused Machine: vCPUs (through KVM),
+// the in-kernel irqchip, PIT and clock, and the devices' *State structs.
+#pragma once
+
+#include "common/error.h"
+#include "vmm/machine.h"
+#include "vmm/snapshot/state.h"
+
+namespace vessel::vmm::snapshot {
+
+// MSRs a vCPU can save: KVM_GET_MSR_INDEX_LIST filtered to those
+// KVM_GET_MSRS reads on `vcpu` (TSC deadline last, after TSC, when set back).
+Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu);
+
+// One vCPU's state, in the order KVM needs (MP state first: reading it may
+// update the LAPIC; events last).
+Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic);
+// Sets it back on a vCPU that has not run (CPUID first, events last).
+Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s);
+
+// The machine's vCPUs, VM-wide KVM state and devices (the machine must be paused).
+Status capture_machine(Machine& m, SnapshotState& out);
+// Sets all of it on a machine made by create_restored() over the snapshot's memory.
+Status apply_machine(Machine& m, const SnapshotState& s);
+
+}  // namespace vessel::vmm::snapshot

@@ -1,0 +1,223 @@
+#include "vmm/snapshot/snapshot.h"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "common/fs.h"
+#include "common/strings.h"
+#include "vmm/arch/x86_64/layout.h"
+#include "vmm/disk/disk.h"
+#include "vmm/snapshot/cpu_check.h"
+#include "vmm/snapshot/machine_state.h"
+#include "vmm/snapshot/memory_file.h"
+#include "vmm/snapshot/state_file.h"
+#include "vmm/virtio/block/block.h"
+#include "vmm/virtio/net/net.h"
+#include "vmm/virtio/rng/rng.h"
+#include "vmm/virtio/virtio.h"
+
+#ifndef VESSEL_VERSION
+#define VESSEL_VERSION "unknown"
+#endif
+
+namespace vessel::vmm::snapshot {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+uint32_t device_type(DeviceSpec::Kind k) {
+  switch (k) {
+    case DeviceSpec::Kind::kBlock: return virtio::kTypeBlock;
+    case DeviceSpec::Kind::kNet: return virtio::kTypeNet;
+    case DeviceSpec::Kind::kRng: return virtio::kTypeRng;
+  }
+  return 0;
+}
+
+Status add_devices(Machine& m, const VmSpec& spec) {
+  for (const auto& d : spec.devices) {
+    switch (d.kind) {
+      case DeviceSpec::Kind::kBlock: {
+        auto image = TRYC(disk::open_disk(d.path, d.block.readonly), cat("disk ", d.path));
+        auto dev = TRYC(virtio::BlockDevice::create(std::move(image), d.block), cat("disk ", d.path));
+        TRY(m.add_virtio_device(std::move(dev), cat("virtio-blk ", d.path)));
+        break;
+      }
+      case DeviceSpec::Kind::kNet: {
+        auto dev = TRYC(virtio::NetDevice::create(d.net), cat("net tap ", d.net.tap));
+        TRY(m.add_virtio_device(std::move(dev), cat("virtio-net ", d.net.tap)));
+        break;
+      }
+      case DeviceSpec::Kind::kRng:
+        TRY(m.add_virtio_device(std::make_unique<virtio::RngDevice>(), "virtio-rng"));
+        break;
+    }
+  }
+  return ok();
+}
+
+MachineConfig machine_config(const VmSpec& spec, MachineConfig base) {
+  base.cpus = spec.cpus;
+  base.memory = spec.memory;
+  base.irqchip = spec.irqchip;
+  return base;
+}
+
+Result<DiskRecord> disk_record(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) return Error::from_errno(cat("disk ", path));
+  return DiskRecord{path, static_cast<uint64_t>(st.st_size),
+                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+Status check_spec(Machine& m, const VmSpec& spec) {
+  if (spec.cpus != m.cpu_count()) return Error::invalid(cat("the spec has ", spec.cpus, " vCPUs, the VM ", m.cpu_count()));
+  if (spec.memory != m.memory().size())
+    return Error::invalid(cat("the spec has ", spec.memory, " bytes of memory, the VM ", m.memory().size()));
+  if (spec.irqchip != m.has_irqchip()) return Error::invalid("the spec's irqchip setting differs from the VM's");
+  if (spec.devices.size() != m.virtio_count())
+    return Error::invalid(cat("the spec has ", spec.devices.size(), " devices, the VM ", m.virtio_count()));
+  for (size_t i = 0; i < spec.devices.size(); ++i)
+    if (device_type(spec.devices[i].kind) != m.virtio_transport(i).device().device_type())
+      return Error::invalid(cat("device ", i, " of the spec is not the VM's"));
+  return ok();
+}
+}  // namespace
+
+Result<std::unique_ptr<Machine>> build_machine(const VmSpec& spec, MachineConfig base) {
+  auto m = TRY(Machine::create(machine_config(spec, std::move(base))));
+  TRY(add_devices(*m, spec));
+  return m;
+}
+
+Status check_disks(const std::vector<DiskRecord>& disks) {
+  for (const auto& d : disks) {
+    DiskRecord now = TRY(disk_record(d.path));
+    if (now.size != d.size)
+      return Error::invalid(cat("disk ", d.path, " changed since the snapshot: ", now.size, " bytes, the snapshot's had ", d.size));
+    if (now.mtime_ns != d.mtime_ns)
+      return Error::invalid(cat("disk ", d.path, " changed since the snapshot: it was modified after it (mtime ",
+                                now.mtime_ns, " ns, recorded ", d.mtime_ns, ")"));
+  }
+  return ok();
+}
+
+Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const CreateOptions& o) {
+  auto t0 = Clock::now();
+  if (!m.paused()) return Error::invalid("the VM must be paused to be snapshotted");
+  if (o.state_path.empty() || o.memory_path.empty()) return Error::invalid("snapshot state and memory paths are required");
+  TRY(check_spec(m, spec));
+  uint64_t parent = m.last_snapshot_id();
+  if (o.diff) {
+    if (!m.tracks_dirty_pages()) return Error::invalid("a diff snapshot needs a VM created with dirty page tracking");
+    if (parent == 0) return Error::invalid("a diff snapshot needs a full snapshot of this VM first");
+  }
+  SnapshotState s;
+  s.spec = spec;
+  s.vm_config = o.vm_config;
+  while (s.id == 0)
+    if (::getrandom(&s.id, sizeof s.id, 0) != sizeof s.id) return Error::from_errno("getrandom");
+
+  for (size_t i = 0; i < m.virtio_count(); ++i)
+    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
+      TRYC(blk->flush(), cat("flush disk ", spec.devices[i].path));
+  for (const auto& d : spec.devices)
+    if (d.kind == DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(disk_record(d.path)));
+  TRY(capture_machine(m, s));
+  CreateStats st;
+  st.capture_ms = ms_since(t0);
+
+  auto t1 = Clock::now();
+  s.memory.size = m.memory().size();
+  s.memory.path = absolute_path(o.memory_path);
+  MemoryWriteStats ws;
+  m.set_last_snapshot_id(0);  // until this one is complete, no diff may be based on anything
+  if (o.diff) {
+    auto bits = TRY(m.take_dirty_pages());
+    s.parent_id = parent;
+    s.memory.diff = true;
+    s.memory.ranges = bitmap_ranges(bits, m.memory().size() / GuestMemory::kPageSize);
+    ws = TRYC(write_diff_memory(m.memory(), s.memory.ranges, o.memory_path), "write the memory diff");
+  } else {
+    if (m.tracks_dirty_pages()) (void)TRY(m.take_dirty_pages());  // the next diff starts here
+    ws = TRYC(write_full_memory(m.memory(), o.memory_path), "write the memory file");
+  }
+  st.memory_ms = ms_since(t1);
+  TRYC(write_state_file(o.state_path, s, VESSEL_VERSION), "write the state file");
+  m.set_last_snapshot_id(s.id);
+  st.id = s.id;
+  st.memory_scanned = ws.scanned;
+  st.memory_written = ws.written;
+  st.total_ms = ms_since(t0);
+  return st;
+}
+
+Result<Restored> restore_snapshot(const RestoreOptions& o) {
+  auto t0 = Clock::now();
+  Restored out;
+  SnapshotState& s = out.state;
+  s = TRY(read_state_file(o.state_path));
+  if (s.memory.diff)
+    return Error::invalid(cat(o.state_path, " is a diff snapshot: merge it onto its full snapshot first"));
+  {
+    Kvm kvm = TRY(Kvm::open(o.kvm_device));
+    auto supported = TRY(kvm.supported_cpuid());
+    for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
+  }
+  TRY(check_disks(s.disks));
+  std::string mem_path = o.memory_path.empty() ? s.memory.path : o.memory_path;
+  UniqueFd mem_fd = TRYC(open_file(mem_path, O_RDONLY | O_CLOEXEC), "memory file");
+  out.stats.load_ms = ms_since(t0);
+
+  auto t1 = Clock::now();
+  GuestMemory mem = TRYC(GuestMemory::map_file(std::move(mem_fd), s.spec.memory, x86::kMmioHoleStart,
+                                               x86::kMmioHoleEnd, o.prefault),
+                         cat("memory file ", mem_path));
+  MachineConfig cfg;
+  cfg.kvm_device = o.kvm_device;
+  cfg.serial_out = o.serial_out;
+  cfg.track_dirty_pages = o.track_dirty_pages;
+  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
+  TRY(add_devices(*m, s.spec));
+  out.stats.machine_ms = ms_since(t1);
+
+  auto t2 = Clock::now();
+  TRYC(apply_machine(*m, s), "restore the VM state");
+  m->set_last_snapshot_id(s.id);
+  out.stats.apply_ms = ms_since(t2);
+
+  auto t3 = Clock::now();
+  TRYC(m->start_paused(), "start the vCPUs");
+  if (!o.paused) TRYC(m->resume(), "resume the VM");
+  out.stats.start_ms = ms_since(t3);
+  out.stats.total_ms = ms_since(t0);
+  out.machine = std::move(m);
+  return out;
+}
+
+Status merge_snapshot(const MergeOptions& o) {
+  SnapshotState base = TRY(read_state_file(o.base_state));
+  SnapshotState diff = TRY(read_state_file(o.diff_state));
+  if (base.memory.diff) return Error::invalid(cat(o.base_state, " is a diff snapshot, not a full one"));
+  if (!diff.memory.diff) return Error::invalid(cat(o.diff_state, " is a full snapshot, not a diff"));
+  if (diff.parent_id != base.id)
+    return Error::invalid(cat(o.diff_state, " was not taken from ", o.base_state, " (it applies to snapshot ", diff.parent_id,
+                              ", that one is ", base.id, ")"));
+  if (diff.memory.size != base.memory.size) return Error::invalid("the diff and the base have different memory sizes");
+  const std::string& base_mem = o.base_memory.empty() ? base.memory.path : o.base_memory;
+  const std::string& diff_mem = o.diff_memory.empty() ? diff.memory.path : o.diff_memory;
+  TRYC(merge_memory(base_mem, diff_mem, diff.memory.ranges, base.memory.size, o.out_memory),
+       "merge the memory files");
+  SnapshotState out = std::move(diff);
+  out.memory.diff = false;
+  out.memory.ranges.clear();
+  out.memory.path = absolute_path(o.out_memory);
+  out.parent_id = 0;
+  return write_state_file(o.out_state, out, VESSEL_VERSION);
+}
+
+}  // namespace vessel::vmm::snapshot

@@ -1,0 +1,103 @@
+// VM snapshots: create one from a paused Machine, restore one into a new
+// Machine in milliseconds, merge a diff onto its full snapshot.
+//
+//   auto m = TRY(snapshot::build_machine(spec, cfg));         // boot it as usual, run, pause()
+//   TRY(snapshot::create_snapshot(*m, spec, {.state_path = "s/state", .memory_path = "s/memory"}));
+//   auto r = TRY(snapshot::restore_snapshot({.state_path = "s/state"}));   // running again
+//
+// A snapshot is a state file (state_file.h: vCPUs, irqchip, PIT, clock,
+// devices, machine spec, the disks it needs) and a memory file
+// (memory_file.h). Restore maps the memory file MAP_PRIVATE: pages load on
+// demand, writes are copy-on-write, and restores of one snapshot share
+// their unwritten pages through the page cache.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/error.h"
+#include "vmm/machine.h"
+#include "vmm/snapshot/state.h"
+
+namespace vessel::vmm::snapshot {
+
+// Builds a fresh machine (to boot) from `spec`: vCPUs, memory, irqchip and
+// virtio devices (disks opened, taps attached). `base` gives the KVM device,
+// the serial output and dirty tracking; its cpus/memory/irqchip come from `spec`.
+Result<std::unique_ptr<Machine>> build_machine(const VmSpec& spec, MachineConfig base);
+
+struct CreateOptions {
+  std::string state_path;
+  std::string memory_path;
+  // Only the pages written since the last snapshot of this machine (or the
+  // one it was restored from); needs MachineConfig::track_dirty_pages.
+  bool diff = false;
+  // Stored as is and given back by restore (the VMM's JSON config of the VM).
+  std::string vm_config;
+};
+
+struct CreateStats {
+  uint64_t id = 0;
+  double capture_ms = 0;  // vCPU, VM and device state
+  double memory_ms = 0;   // writing the memory file
+  double total_ms = 0;
+  uint64_t memory_scanned = 0;  // bytes of RAM looked at
+  uint64_t memory_written = 0;  // bytes of non-zero pages written
+};
+
+// Snapshots a paused machine. `spec` must describe it (vCPUs, memory,
+// devices in order). Disks are flushed and recorded (path, size, mtime).
+// The memory file is written before the state file; both replace existing
+// files atomically.
+Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const CreateOptions& o);
+
+struct RestoreOptions {
+  std::string state_path;
+  std::string memory_path;  // empty: the path recorded in the state file
+  bool prefault = false;    // read every page in now (MADV_POPULATE_READ)
+  bool track_dirty_pages = false;  // so that diff snapshots can be taken of the restored VM
+  bool paused = false;      // leave the VM paused (resume() runs it)
+  std::string kvm_device = "/dev/kvm";
+  Serial::OutFn serial_out;
+};
+
+struct RestoreStats {
+  double load_ms = 0;     // read and check the state file, disks and host CPU
+  double machine_ms = 0;  // create the VM, map memory, open devices
+  double apply_ms = 0;    // set vCPU, VM and device state
+  double start_ms = 0;    // start the vCPU threads (and resume)
+  double total_ms = 0;
+};
+
+struct Restored {
+  std::unique_ptr<Machine> machine;
+  SnapshotState state;
+  RestoreStats stats;
+};
+
+// Restores a full snapshot into a new machine, running unless `paused`.
+// Refused, with nothing started: a bad state file, a diff snapshot, a
+// memory file of the wrong size, a changed or missing disk, a host CPU
+// without a feature the vCPUs use.
+Result<Restored> restore_snapshot(const RestoreOptions& o);
+
+struct MergeOptions {
+  std::string base_state;
+  std::string diff_state;
+  // Their memory files (empty: the paths recorded in the state files).
+  std::string base_memory;
+  std::string diff_memory;
+  // Where the merged full snapshot goes (may be the base's files).
+  std::string out_state;
+  std::string out_memory;
+};
+
+// Applies a diff snapshot onto the full snapshot it was taken from: the
+// result is a full snapshot with the diff's CPU and device state.
+Status merge_snapshot(const MergeOptions& o);
+
+// Checks that every recorded disk is still the same file (size and mtime).
+Status check_disks(const std::vector<DiskRecord>& disks);
+
+}  // namespace vessel::vmm::snapshot

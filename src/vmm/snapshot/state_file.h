@@ -1,0 +1,43 @@
+// The snapshot state file: SnapshotState as bytes.
+//
+//   magic "VESSELSN" | u32 format version | str vessel version | u64 payload length
+//   | payload: sections { u32 tag, u64 length, body } | u32 CRC-32C of all bytes before it
+//
+// Sections: SPEC (machine), DISK (image files), VMST (irqchip, PIT, clock),
+// VCPU (one per vCPU, in order), DEVS (platform and virtio devices), MEMF
+// (the memory file), IDS (snapshot id and parent), CONF (optional: the
+// VMM's JSON config of the VM, opaque here). Every length and count is
+// checked against what is left and against a bound; a section must be read
+// to its end. Errors say what is wrong: not a snapshot, another format
+// version (naming the vessel that wrote it), truncated, corrupted (checksum),
+// or which field of which section is bad.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "vmm/snapshot/state.h"
+
+namespace vessel::vmm::snapshot {
+
+inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'S', 'N'};
+inline constexpr uint32_t kFormatVersion = 1;
+// Largest state file read (a 254-vCPU machine with large XSAVE areas is ~2 MiB).
+inline constexpr size_t kMaxStateFile = 64ULL << 20;
+
+// Encodes `s` (its vessel_version is replaced by `vessel_version`).
+std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version);
+// Decodes and validates a whole state file.
+Result<SnapshotState> decode_state(std::span<const uint8_t> file);
+// Decodes only the payload (the sections), skipping header and checksum (fuzzing reaches deeper this way).
+Result<SnapshotState> decode_payload(std::span<const uint8_t> payload);
+
+// Reads (bounded by kMaxStateFile) and decodes a state file; errors name the path.
+Result<SnapshotState> read_state_file(const std::string& path);
+// Writes a state file atomically (temporary file + rename).
+Status write_state_file(const std::string& path, const SnapshotState& s, const std::string& vessel_version);
+
+}  // namespace vessel::vmm::snapshot
