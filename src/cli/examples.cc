@@ -46,6 +46,7 @@ const std::map<std::string, std::string>& examples() {
       {"vm snapshot", "vessel vm snapshot web /var/lib/snapshots/web"},
       {"vm restore", "vessel vm restore /var/lib/snapshots/web --name web2 -d"},
       {"vm clone", "vessel vm clone /var/lib/snapshots/web --count 4"},
+      {"vm snapshot-merge", "vessel vm snapshot-merge /var/lib/snapshots/web-diff /var/lib/snapshots/web"},
       {"image", "vessel image import busybox.tar --name busybox && vessel run --image busybox --rm echo hi"},
       {"image import", "vessel image import busybox.tar --name busybox"},
       {"image export", "vessel image export busybox busybox.tar   # an oci-archive: podman load -i busybox.tar"},
