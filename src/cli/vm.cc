@@ -26,8 +26,8 @@ constexpr const char* kRunHelp =
 
 constexpr const char* kCreateHelp =
     "Start a VMM process that waits for its configuration on its API socket, like\n"
-    "`firecracker --api-sock PATH` (or is configured by the same flags as vm run, or\n"
-    "--config-file); `vm start ID` or PUT /actions InstanceStart boots it.";
+    "`firecracker --api-sock PATH` (or is configured by the same flags as vm run or by\n"
+    "a --config-file); `vm start ID` or PUT /actions InstanceStart boots it.";
 
 // Exit status of `vm run` when the guest reboots.
 constexpr int kExitReboot = 3;
