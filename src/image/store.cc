@@ -17,6 +17,7 @@
 #include "common/process.h"
 #include "common/scope_exit.h"
 #include "common/strings.h"
+#include "container/lifecycle.h"
 
 namespace vessel::image {
 
@@ -164,6 +165,13 @@ int Store::reclaim_temp(bool legacy) {
   int removed = 0;
   for (auto& n : gone) {
     std::string path = dir + "/" + n;
+    // A RUN step of a build that was killed may still run: its container is
+    // named in step.container ("<runtime root>\n<id>\n"); remove it first.
+    if (auto rec = read_regular_file(path + "/" + kStepContainerFile, 4096)) {
+      auto lines = split(*rec, '\n');
+      if (lines.size() >= 2 && !lines[0].empty() && starts_with(lines[1], "vessel-build-"))
+        (void)container::remove(lines[0], lines[1], /*force=*/true);
+    }
     // A step of a build that crashed before it mounted in a private namespace may still have its overlay here.
     (void)::umount2((path + "/rootfs").c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
     if (remove_tree(path)) ++removed;

@@ -19,6 +19,11 @@
 
 namespace vessel::image {
 
+// In a build step's temporary directory: "<runtime root>\n<container id>\n" of
+// its RUN container while it runs, so that a build killed mid-RUN leaves
+// nothing running once reclaim_temp() finds the directory.
+inline constexpr const char* kStepContainerFile = "step.container";
+
 // The default --image-root.
 inline constexpr const char* kDefaultImageRoot = "/var/lib/vessel";
 

@@ -17,6 +17,7 @@
 #include "common/strings.h"
 #include "container/rootfs_path.h"
 #include "image/bundle.h"
+#include "image/store.h"
 #include "image/json_fields.h"
 #include "image/user.h"
 #include "sys/syscalls.h"
@@ -109,6 +110,9 @@ Status run_in(WorkRoot& root, const RunStep& s) {
     out.reset(::memfd_create("vessel-build-output", MFD_CLOEXEC));
     if (!out) return Error::from_errno("memfd_create");
   }
+  // Recorded before the container exists: a builder killed during the step leaves
+  // this for the next command's reclaim_temp(), which removes the container.
+  TRY(write_file(root.dir() + "/" + kStepContainerFile, cat(absolute_path(s.runtime_root), "\n", id, "\n"), 0, 0600));
   std::vector<std::string> args = {"vessel", "--root", s.runtime_root, "run", "--bundle", root.dir(), id};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

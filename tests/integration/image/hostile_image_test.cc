@@ -3,6 +3,7 @@
 // that expand past the limit, FIFOs in a layout; the store lock held only while
 // the index changes; kill -9 of import and build at every crash point leaves
 // nothing that the next command does not remove, and no mount on the host.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -302,6 +303,49 @@ TEST_F(HostileImage, WorkdirCreatesTheDirectory) {
   r = vessel({"run", "--image", "wd2", "--rm", "--", "pwd"});
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out, "/newdir\n");
+}
+
+}  // namespace
+}  // namespace vessel::image::testing
+
+namespace vessel::image::testing {
+namespace {
+
+// kill -9 of build while a RUN step runs: its container must not outlive the
+// build; the next image command removes it (step.container) with the step directory.
+TEST_F(HostileImage, KilledBuildDuringRunLeavesNoContainer) {
+  busybox_tar(dir_ + "/bb.tar");
+  ASSERT_EQ(vessel({"image", "import", dir_ + "/bb.tar", "--name", "base"}).status, 0);
+  std::string ctx = dir_ + "/ctx-run";
+  ASSERT_TRUE(mkdir_p(ctx).ok());
+  ASSERT_TRUE(write_file(ctx + "/Dockerfile", "FROM base\nRUN sleep 120\n").ok());
+  pid_t builder = ::fork();
+  ASSERT_GE(builder, 0);
+  if (builder == 0) {
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execl(VESSEL_BINARY, "vessel", "--root", state_.c_str(), "--image-root", images_.c_str(), "image", "build",
+            "--no-cache", "-t", "runcrash", ctx.c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Wait for the RUN container to run.
+  bool running = false;
+  for (int i = 0; i < 600 && !running; ++i) {
+    Output l = vessel({"list"});
+    running = l.out.find("vessel-build-") != std::string::npos && l.out.find("running") != std::string::npos;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(running) << "the RUN step never started";
+  ::kill(builder, SIGKILL);
+  int st = 0;
+  ::waitpid(builder, &st, 0);
+  EXPECT_EQ(vessel({"image", "prune"}).status, 0);
+  Output after = vessel({"list"});
+  EXPECT_EQ(after.out.find("vessel-build-"), std::string::npos) << "the RUN container outlived its build:\n" << after.out;
+  EXPECT_FALSE(mounted_below(images_));
+  EXPECT_TRUE(dir_entries(images_ + "/tmp").empty());
 }
 
 }  // namespace
