@@ -114,12 +114,8 @@ Result<StopReason> run_vm(const VmConfig& c, const std::string& serial) {
     serial_file = TRYC(open_file(serial.substr(5), O_WRONLY | O_CREAT | O_TRUNC, 0644), "serial output");
     out_fd = serial_file.get();
   }
-  Serial::OutFn out;
-  if (out_fd >= 0) out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
-  BuiltVm vm = TRY(build_vm(c, out));
-  auto& machine = vm.machine;
-
-  // Signals that stop the VM arrive on a signalfd; the vCPU threads inherit the blocked mask.
+  // Signals that stop the VM arrive on a signalfd, from before the VM is built (a SIGTERM
+  // while the kernel loads stops it cleanly too); the vCPU threads inherit the blocked mask.
   sigset_t stop_signals, old_mask;
   sigemptyset(&stop_signals);
   for (int s : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) sigaddset(&stop_signals, s);
@@ -128,6 +124,10 @@ Result<StopReason> run_vm(const VmConfig& c, const std::string& serial) {
   int sfd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) return Error::from_errno("signalfd");
   UniqueFd signal_fd(sfd);
+  Serial::OutFn out;
+  if (out_fd >= 0) out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
+  BuiltVm vm = TRY(build_vm(c, out));
+  auto& machine = vm.machine;
 
   bool console_in = serial == "stdio";
   RawTerminal raw(console_in ? STDIN_FILENO : -1);
