@@ -11,6 +11,7 @@ cd /tmp
 export VESSEL_TEST_BINARY=/usr/local/bin/vessel
 # VmmMachine's long-mode guests hang under the L1's nested SVM (seen in this
 # harness, not on the PVM host); the rest of VmmMachine and VmmVirtio are left
-# out with them until that is understood.
+# out with them until that is understood. RestoreTimesBySize only prints
+# timings (minutes under TCG): run it by hand.
 exec /usr/local/bin/vessel_integration_tests --gtest_color=no \
-  --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMachine.RealMode*'
+  --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMachine.RealMode*-VmmSnapshot.RestoreTimesBySize'
