@@ -46,6 +46,12 @@ HttpResponse no_content();
 HttpResponse json_ok(const nlohmann::json& j);
 // 400 with the error's message.
 HttpResponse bad_request(const Error& e);
+// Runs `body`, a Status-returning callable: 204 on success, 400 with the message on error.
+template <class F>
+HttpResponse status_call(F&& body) {
+  Status s = body();
+  return s ? no_content() : bad_request(s.error());
+}
 
 class Router {
  public:

@@ -16,16 +16,10 @@ using api::bad_request;
 using api::HttpResponse;
 using api::json_ok;
 using api::no_content;
+using api::status_call;
 using nlohmann::json;
 
 namespace {
-// Runs `body`, a Status-returning lambda: 204 on success, 400 with the message on error.
-template <class F>
-HttpResponse status_call(F&& body) {
-  Status s = body();
-  return s ? no_content() : bad_request(s.error());
-}
-
 // The {id} of the path must equal the id field of the body, as Firecracker requires.
 Status same_id(const std::string& path_id, const std::string& body_id, const char* field) {
   if (path_id != body_id)

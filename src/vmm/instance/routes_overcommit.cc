@@ -15,15 +15,10 @@ using api::bad_request;
 using api::HttpResponse;
 using api::json_ok;
 using api::no_content;
+using api::status_call;
 using nlohmann::json;
 
 namespace {
-template <class F>
-HttpResponse status_call(F&& body) {
-  Status s = body();
-  return s ? no_content() : bad_request(s.error());
-}
-
 constexpr uint64_t kPagesPerMib = (1 << 20) / virtio::kBalloonPageSize;
 }  // namespace
 
