@@ -11,6 +11,10 @@ Per run, interleaved:
 Then the VM is stopped (vm kill + vm delete for -d, SIGTERM otherwise).
 Not a test: prints numbers and ratios, asserts nothing.
 usage: vm_api.py [VESSEL_BINARY] [RUNS]
+       vm_api.py --harness [VESSEL_BINARY] [RUNS]
+With --harness (a host without a usable /dev/kvm) the same rounds run inside
+the VM harness's L1 (QEMU TCG with nested KVM: bench/vm_api_l1.sh, timed by
+bench/vm_api_probe.c), and the results go to bench/results/vm_api.{csv,md,png}.
 """
 import os
 import signal
@@ -81,7 +85,79 @@ def run_foreground(argv, fifo):
     return t, rss, hwm
 
 
+def main_harness(vessel, runs):
+    """Runs bench/vm_api_l1.sh in the VM harness; parses its BENCH-ROW lines."""
+    import shutil
+    sys.path.insert(0, HERE)
+    import benchlib
+    with tempfile.TemporaryDirectory(prefix="vmapi-bench-") as d:
+        x = os.path.join(d, "vmapi-bench")
+        os.makedirs(os.path.join(x, "qemu", "lib"))
+        os.makedirs(os.path.join(x, "qemu", "share"))
+        subprocess.check_call([sys.executable, GEN, os.path.join(x, "count.elf"), "count", "x"])
+        subprocess.check_call(["gcc", "-static", "-O2", "-o", os.path.join(x, "vm_api_probe"),
+                               os.path.join(HERE, "vm_api_probe.c")])
+        qemu = shutil.which("qemu-system-x86_64")
+        if qemu:
+            shutil.copy(qemu, os.path.join(x, "qemu"))
+            out = subprocess.run(["ldd", qemu], capture_output=True, text=True).stdout
+            for line in out.splitlines():
+                parts = line.split()
+                lib = parts[2] if "=>" in parts and len(parts) > 2 else (parts[0] if "ld-linux" in line else None)
+                if lib and lib.startswith("/"):
+                    shutil.copy(os.path.realpath(lib), os.path.join(x, "qemu", "lib", os.path.basename(lib)))
+            for f in ("bios-microvm.bin", "linuxboot_dma.bin", "kvmvapic.bin"):
+                src = os.path.join("/usr/share/qemu", f)
+                if os.path.exists(src):
+                    shutil.copy(os.path.realpath(src), os.path.join(x, "qemu", "share", f))
+        harness = os.path.join(HERE, "..", "tests", "vmharness", "harness.sh")
+        argv = [harness, "run", "--vessel", vessel, "--payload", os.path.join(HERE, "vm_api_l1.sh"),
+                "--extra", x, "--env", "BENCH_DIR=/extra/vmapi-bench", "--env", f"BENCH_RUNS={runs}",
+                "--timeout", str(120 + runs * 40), "--memory", "2048"]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    rows = []
+    for line in proc.stdout.splitlines():
+        f = line.strip().split()
+        if len(f) == 6 and f[0] == "BENCH-ROW" and all(v.isdigit() for v in f[2:]):
+            rows.append((f[1], int(f[2]), int(f[3]) / 1000.0, int(f[4]), int(f[5])))
+    if not any(r[1] > 0 for r in rows):
+        sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        sys.exit("no BENCH-ROW lines from the harness")
+    kinds = [k for k in ("run-d", "run", "qemu") if any(r[0] == k for r in rows)]
+    med = {}
+    for k in kinds:
+        rs = [r for r in rows if r[0] == k and r[1] > 0]  # round 0 is the warm-up
+        med[k] = tuple(statistics.median(r[i] for r in rs) for i in (2, 3, 4)) + (len(rs),)
+    print(f"in the harness's L1 (QEMU TCG, nested KVM): {runs} interleaved rounds after 1 warm-up (medians)")
+    print(f"{'':8s} {'first output ms':>16s} {'VmRSS MiB':>10s} {'VmHWM MiB':>10s}")
+    for k in kinds:
+        print(f"{k:8s} {med[k][0]:16.2f} {med[k][1] / 1024:10.2f} {med[k][2] / 1024:10.2f}")
+    ref = med.get("run-d")
+    table = [(k, med[k][3], f"{med[k][0]:.1f}", f"{med[k][1] / 1024:.2f}", f"{med[k][2] / 1024:.2f}",
+              f"{med[k][0] / ref[0]:.2f}" if ref else "-", f"{med[k][1] / ref[1]:.2f}" if ref else "-") for k in kinds]
+    if "run" in med and ref:
+        print(f"API cost (run -d - run): first output {ref[0] - med['run'][0]:+.2f} ms, "
+              f"RSS {(ref[1] - med['run'][1]) / 1024:+.2f} MiB")
+    note = ("Measured inside the VM harness's L1: QEMU TCG (-cpu max) with nested SVM KVM, so absolute times are "
+            "those of an emulated host (much slower than bare metal); the ratios compare the three VMMs on the same L1. "
+            "Guest: a tiny PVH guest printing digits (tests/integration/vmm/make_tiny_pvh.py). "
+            f"Host load average {os.getloadavg()[0]:.1f} at the end.")
+    panels = [{"title": "spawn to the guest's first output", "ylabel": "time (ms)", "groups": ["median"],
+               "series": kinds, "values": {k: [med[k][0]] for k in kinds}},
+              {"title": "VMM memory once the guest runs", "ylabel": "MiB", "groups": ["VmRSS", "VmHWM"],
+               "series": kinds, "values": {k: [med[k][1] / 1024, med[k][2] / 1024] for k in kinds}}]
+    benchlib.save_results("vm_api", ["kind", "round", "first_output_ms", "vmrss_kb", "vmhwm_kb"], rows,
+                          ["VMM", "runs", "first output ms", "VmRSS MiB", "VmHWM MiB", "time / run -d",
+                           "RSS / run -d"], table,
+                          "vm run -d (API) vs vm run (foreground) vs QEMU microvm, in the VM harness (TCG + nested KVM)",
+                          panels, note)
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--harness":
+        vessel = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, "..", "build", "vessel"))
+        main_harness(vessel, int(sys.argv[3]) if len(sys.argv) > 3 else 10)
+        return
     vessel = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "build", "vessel"))
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     have_qemu = subprocess.run(["sh", "-c", "command -v qemu-system-x86_64"], stdout=subprocess.DEVNULL).returncode == 0

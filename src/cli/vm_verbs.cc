@@ -149,6 +149,10 @@ void add_vm_lifecycle(CLI::App& vm, Globals& g) {
         TRY(vmm::api::call_ok(h.record.api_sock, "PUT", "/actions", R"({"action_type":"SendCtrlAltDel"})"));
         if (!vmm::wait_vmm_exit(h, static_cast<int>(a->timeout) * 1000))
           return Error(ETIMEDOUT, cat("the guest did not stop within ", a->timeout, " s (vm kill stops it at once)"));
+        // Powered off, or rebooted (a guest whose init does not handle
+        // Ctrl-Alt-Del): both end the VM; a fatal exit is an error.
+        if (auto e = vmm::read_exit(h.paths); e && e->reason == "error")
+          return Error::invalid(cat("the VM stopped with an error: ", e->detail));
         return ok();
       }().context(cat("stop ", a->id)));
     });

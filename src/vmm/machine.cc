@@ -270,6 +270,12 @@ Status Machine::resume() {
   return ok();
 }
 
+VcpuExitCounts Machine::vcpu_exit_counts() const {
+  VcpuExitCounts sum;
+  for (const auto& v : vcpus_) sum += v->exit_counts();
+  return sum;
+}
+
 Status Machine::send_ctrl_alt_del() {
   if (threads_.empty()) return Error::invalid("the VM is not running");
   if (stopping()) return Error::invalid("the VM is stopping");

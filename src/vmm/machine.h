@@ -111,6 +111,8 @@ class Machine : public VcpuHost {
   Status start_paused();
 
   unsigned cpu_count() const { return cpus_; }
+  // The exits of all vCPUs so far (metrics).
+  VcpuExitCounts vcpu_exit_counts() const;
   VcpuFd& vcpu_fd(unsigned i) { return vcpus_[i]->fd(); }
   const Kvm& kvm() const { return kvm_; }
   bool has_irqchip() const { return irqchip_; }

@@ -23,6 +23,19 @@ const char* stop_reason_name(StopReason r) {
   return "?";
 }
 
+VcpuExitCounts& VcpuExitCounts::operator+=(const VcpuExitCounts& o) {
+  exit_io_in += o.exit_io_in;
+  exit_io_out += o.exit_io_out;
+  exit_mmio_read += o.exit_mmio_read;
+  exit_mmio_write += o.exit_mmio_write;
+  exit_intr += o.exit_intr;
+  return *this;
+}
+
+VcpuExitCounts Vcpu::exit_counts() const {
+  return {io_in_.get(), io_out_.get(), mmio_read_.get(), mmio_write_.get(), intr_.get()};
+}
+
 int Vcpu::kick_signal() { return SIGRTMIN; }
 
 void Vcpu::install_kick_handler() {
@@ -60,6 +73,7 @@ void Vcpu::run_loop() {
   while (!host_.stopping()) {
     int r = fd_.run();
     if (r == -EINTR || r == -EAGAIN) {
+      intr_.add();
       // A kick (immediate_exit) also completes a pending I/O exit first, so a
       // parked vCPU's state is consistent (what a snapshot needs).
       host_.park_if_paused(*this);
@@ -77,6 +91,7 @@ bool Vcpu::handle_exit() {
   kvm_run* run = fd_.run_area();
   switch (run->exit_reason) {
     case KVM_EXIT_IO: {
+      (run->io.direction == KVM_EXIT_IO_OUT ? io_out_ : io_in_).add();
       auto* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
       for (uint32_t i = 0; i < run->io.count; ++i) {
         uint8_t* p = data + i * run->io.size;
@@ -89,13 +104,14 @@ bool Vcpu::handle_exit() {
     }
     case KVM_EXIT_MMIO: {
       uint32_t len = run->mmio.len > 8 ? 8 : run->mmio.len;
+      (run->mmio.is_write ? mmio_write_ : mmio_read_).add();
       if (run->mmio.is_write)
         mmio_.write(run->mmio.phys_addr, std::span<const uint8_t>(run->mmio.data, len));
       else
         mmio_.read(run->mmio.phys_addr, std::span<uint8_t>(run->mmio.data, len));
       return true;
     }
-    case KVM_EXIT_INTR: return true;
+    case KVM_EXIT_INTR: intr_.add(); return true;
     case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
     case KVM_EXIT_SHUTDOWN: fail("triple fault (KVM_EXIT_SHUTDOWN)", 0); return false;
     case KVM_EXIT_FAIL_ENTRY:

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <string>
 
+#include "vmm/counter.h"
 #include "vmm/devices/bus.h"
 #include "vmm/kvm/kvm.h"
 
@@ -37,6 +38,13 @@ class VcpuHost {
   virtual void park_if_paused(class Vcpu& vcpu) = 0;
 };
 
+// vCPU exits by reason (Firecracker's VcpuMetrics names where it has them).
+struct VcpuExitCounts {
+  uint64_t exit_io_in = 0, exit_io_out = 0, exit_mmio_read = 0, exit_mmio_write = 0;
+  uint64_t exit_intr = 0;  // KVM_RUN interrupted: kicks (pause, stop) and host signals
+  VcpuExitCounts& operator+=(const VcpuExitCounts& o);
+};
+
 class Vcpu {
  public:
   Vcpu(VcpuFd fd, const Bus& pio, const Bus& mmio, VcpuHost& host)
@@ -49,6 +57,9 @@ class Vcpu {
   void run_loop();
   // Makes KVM_RUN return at once (immediate_exit + a signal to the thread).
   void kick();
+
+  // Its exits so far (read from any thread).
+  VcpuExitCounts exit_counts() const;
 
   // The signal used to kick vCPU threads; its handler does nothing.
   static int kick_signal();
@@ -64,6 +75,7 @@ class Vcpu {
   const Bus& mmio_;
   VcpuHost& host_;
   std::atomic<bool> started_{false};
+  Counter io_in_, io_out_, mmio_read_, mmio_write_, intr_;
   pthread_t thread_{};
 };
 

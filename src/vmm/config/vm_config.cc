@@ -248,6 +248,10 @@ Result<MetricsConfig> parse_metrics(const json& j, const std::string& where) {
   MetricsConfig m;
   m.metrics_path = TRY(r.req_str("metrics_path"));
   TRY(check_path(m.metrics_path, r.name("metrics_path")));
+  if (auto s = TRY(r.u64("flush_interval_s"))) {
+    if (*s == 0 || *s > 86400) return Error::invalid(cat(r.name("flush_interval_s"), ": must be 1..86400 seconds"));
+    m.flush_interval_s = static_cast<unsigned>(*s);
+  }
   TRY(r.finish());
   return m;
 }
@@ -337,7 +341,10 @@ json to_json(const VmConfig& c) {
                    {"level", c.logger->level},
                    {"show_level", c.logger->show_level},
                    {"show_log_origin", c.logger->show_log_origin}};
-  if (c.metrics) j["metrics"] = {{"metrics_path", c.metrics->metrics_path}};
+  if (c.metrics) {
+    j["metrics"] = {{"metrics_path", c.metrics->metrics_path}};
+    if (c.metrics->flush_interval_s != kDefaultMetricsIntervalS) j["metrics"]["flush_interval_s"] = c.metrics->flush_interval_s;
+  }
   if (c.kvm_device != "/dev/kvm") j["vessel"] = {{"kvm_device", c.kvm_device}};
   return j;
 }

@@ -102,9 +102,14 @@ struct LoggerConfig {
   std::string module;
 };
 
-// PUT /metrics: a file or FIFO receiving one JSON line per flush.
+// Firecracker flushes metrics every 60 s.
+inline constexpr unsigned kDefaultMetricsIntervalS = 60;
+
+// PUT /metrics: a file or FIFO receiving one JSON line per flush (periodic,
+// FlushMetrics, and when the VM stops).
 struct MetricsConfig {
   std::string metrics_path;
+  unsigned flush_interval_s = kDefaultMetricsIntervalS;  // vessel's field: the period
 };
 
 // Everything that describes one VM.

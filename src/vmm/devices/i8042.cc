@@ -15,6 +15,17 @@ bool I8042::next_key() {
   return (s_.control & kCtrKbdInt) != 0;
 }
 
+bool I8042::reply(std::initializer_list<uint8_t> bytes) {
+  // A reply goes ahead of keys still queued (the guest waits for it).
+  size_t n = bytes.size();
+  if (s_.keys_count + n > s_.keys.size()) return false;
+  for (size_t i = s_.keys_count; i-- > 0;) s_.keys[i + n] = s_.keys[i];
+  size_t j = 0;
+  for (uint8_t b : bytes) s_.keys[j++] = b;
+  s_.keys_count = static_cast<uint8_t>(s_.keys_count + n);
+  return next_key();
+}
+
 bool I8042::trigger_ctrl_alt_del() {
   bool fire = false;
   {
@@ -54,7 +65,7 @@ void I8042::read(uint64_t offset, std::span<uint8_t> d) {
 
 void I8042::write(uint64_t offset, std::span<const uint8_t> d) {
   if (d.empty()) return;
-  bool reset = false;
+  bool reset = false, fire = false;
   {
     std::lock_guard lock(mu_);
     if (offset == 4) {
@@ -64,10 +75,11 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> d) {
     } else if (offset == 0) {
       s_.status &= static_cast<uint8_t>(~kStatusCmd);
       if (s_.pending_cmd == kCmdWriteOutPort && !(d[0] & 0x01)) reset = true;  // bit 0 low: CPU reset
-      else data(d[0]);
+      else fire = data(d[0]);
       s_.pending_cmd = 0;
     }
   }
+  if (fire && irq_) irq_();
   if (reset && on_reset_) on_reset_();
 }
 
@@ -83,12 +95,19 @@ void I8042::command(uint8_t cmd) {
   }
 }
 
-void I8042::data(uint8_t v) {
+bool I8042::data(uint8_t v) {
   switch (s_.pending_cmd) {
-    case kCmdWriteCtr: s_.control = v; break;
-    case kCmdWriteAux: break;  // no mouse
-    default: put(0xfa); break;  // keyboard command: ACK
+    case kCmdWriteCtr: s_.control = v; return false;
+    case kCmdWriteAux: return false;  // no mouse
+    default: break;
   }
+  // A byte for the keyboard: every command (and parameter byte) is ACKed, with
+  // IRQ 1 as a real keyboard raises it (Linux's atkbd waits for the ACK's
+  // interrupt). GET ID answers an MF2 keyboard (0xab 0x83, 0x41 translated);
+  // RESET answers the self-test passed (0xaa).
+  if (v == kKbdGetId) return reply({kKbdAck, 0xab, (s_.control & kCtrTranslate) ? uint8_t{0x41} : uint8_t{0x83}});
+  if (v == kKbdReset) return reply({kKbdAck, 0xaa});
+  return reply({kKbdAck});
 }
 
 I8042State I8042::save() const {

@@ -2,7 +2,8 @@
 // (status/command) for guests to probe it and to reset the machine:
 // command 0xFE on port 0x64 (or pulsing the reset line through the output
 // port, command 0xD1) calls the reset callback. Registered as 0x60..0x64.
-// A keyboard that ACKs every command can be made to press Ctrl-Alt-Del
+// A keyboard that ACKs every command (with IRQ 1, answering GET ID and
+// RESET as an MF2 keyboard, so Linux's atkbd binds) can be made to press Ctrl-Alt-Del
 // (Firecracker's SendCtrlAltDel): the scancodes are queued and IRQ 1 is
 // pulsed for each byte while the guest enabled the keyboard interrupt.
 #pragma once
@@ -10,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <mutex>
 
 #include "vmm/devices/bus.h"
@@ -33,6 +35,8 @@ class I8042 : public BusDevice {
                            kCmdReset = 0xfe;
 
   static constexpr uint8_t kCtrKbdInt = 0x01, kCtrTranslate = 0x40;
+  // Keyboard commands (bytes written to the data port) and the ACK.
+  static constexpr uint8_t kKbdGetId = 0xf2, kKbdReset = 0xff, kKbdAck = 0xfa;
 
   // `irq` pulses IRQ 1 (may be empty: no keyboard interrupts).
   explicit I8042(std::function<void()> on_reset, std::function<void()> irq = {})
@@ -51,7 +55,10 @@ class I8042 : public BusDevice {
  private:
   void put(uint8_t v);
   void command(uint8_t cmd);
-  void data(uint8_t v);
+  // A byte for the keyboard; true when IRQ 1 should fire.
+  bool data(uint8_t v);
+  // Queues a keyboard reply ahead of pending keys; true when IRQ 1 should fire.
+  bool reply(std::initializer_list<uint8_t> bytes);
   // Moves the next queued key byte to the output buffer; true when the IRQ should fire.
   bool next_key();
 

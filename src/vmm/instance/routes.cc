@@ -7,7 +7,10 @@
 
 #include "common/strings.h"
 #include "vmm/config/json_reader.h"
+#include "vmm/disk/disk.h"
 #include "vmm/instance/vmm.h"
+#include "vmm/virtio/block/block.h"
+#include "vmm/virtio/mmio.h"
 
 namespace vessel::vmm {
 
@@ -37,6 +40,32 @@ Status check_file(const std::string& path, const char* field, bool block_ok) {
   return ok();
 }
 }  // namespace
+
+Status Vmm::update_drive(const std::string& id, const std::optional<std::string>& path,
+                         const std::optional<RateLimiterConfig>& limiter) {
+  DriveConfig* d = nullptr;
+  for (auto& old : opts_.config.drives)
+    if (old.drive_id == id) d = &old;
+  BuiltVm::Device* dev = nullptr;
+  for (auto& x : vm_.devices)
+    if (x.kind == "block" && x.id == id) dev = &x;
+  if (!d || !dev) return Error::invalid(cat("drive_id: no drive '", id, "' in the running VM"));
+  // Opened here, on the API thread; the worker only sees the swap.
+  std::unique_ptr<disk::DiskImage> image;
+  if (path) image = TRYC(disk::open_disk(*path, d->is_read_only), cat("path_on_host: ", *path));
+  auto& blk = static_cast<virtio::BlockDevice&>(dev->transport->device());
+  TRY(dev->transport->update_device([&](virtio::VirtioDevice&) -> Status {
+    if (image) TRYC(blk.replace_disk(std::move(image)), cat("drive ", id));
+    if (limiter) blk.set_rate_limits(limiter->bytes_per_second(), limiter->ops_per_second());
+    return ok();
+  }));
+  // The capacity may have changed: a configuration change interrupt, on
+  // which Linux's virtio_blk re-reads it (as Firecracker does).
+  if (path) dev->transport->notify_config();
+  if (path) d->path_on_host = *path;
+  if (limiter) d->rate_limiter = limiter;
+  return ok();
+}
 
 void Vmm::add_routes() {
   api::Router& r = router_;
@@ -113,9 +142,9 @@ void Vmm::add_routes() {
       for (auto& old : opts_.config.drives)
         if (old.drive_id == id) d = &old;
       if (!d) return Error::invalid(cat("drive_id: no drive '", id, "'"));
-      if (status_ != VmStatus::kNotStarted)
-        return Error::invalid("PATCH /drives on a started VM is not supported yet: change the drive before InstanceStart");
       if (path) TRY(check_file(*path, "path_on_host", true));
+      if (status_ == VmStatus::kStopped) return Error::invalid("PATCH /drives: the VM is stopped");
+      if (status_ != VmStatus::kNotStarted) return update_drive(id, path, limiter);
       if (path) d->path_on_host = *path;
       if (limiter) d->rate_limiter = limiter;
       return ok();

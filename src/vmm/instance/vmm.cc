@@ -60,9 +60,6 @@ const char* exit_reason(StopReason r) {
   }
   return "unknown";
 }
-
-// Metrics are flushed on their own every minute, as Firecracker does.
-constexpr int kMetricsPeriodSec = 60;
 }  // namespace
 
 Result<std::unique_ptr<Vmm>> Vmm::create(VmmOptions o) {
@@ -160,32 +157,6 @@ Status Vmm::apply_logger(const LoggerConfig& l) {
   }
   log::configure(l.log_path, log::Format::kText, level);
   opts_.config.logger = l;
-  return ok();
-}
-
-Status Vmm::open_metrics(const MetricsConfig& m) {
-  // O_NONBLOCK: a FIFO without a reader must not block the control loop.
-  UniqueFd fd = TRYC(open_file(m.metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600),
-                     "metrics_path");
-  int tfd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (tfd < 0) return Error::from_errno("timerfd_create");
-  itimerspec its{{kMetricsPeriodSec, 0}, {kMetricsPeriodSec, 0}};
-  ::timerfd_settime(tfd, 0, &its, nullptr);
-  metrics_timer_.reset(tfd);
-  metrics_fd_ = std::move(fd);
-  opts_.config.metrics = m;
-  return ok();
-}
-
-Status Vmm::flush_metrics() {
-  if (!metrics_fd_) return Error::invalid("FlushMetrics: no metrics sink (PUT /metrics first)");
-  json j = state_json(true);
-  j["flush"] = ++metrics_flushes_;
-  j["utc_timestamp_ms"] =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::string line = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-  ssize_t n = ::write(metrics_fd_.get(), line.data(), line.size());
-  if (n < 0 && errno != EAGAIN) return Error::from_errno("write metrics");
   return ok();
 }
 
@@ -301,10 +272,8 @@ json Vmm::state_json(bool stats) const {
     json s;
     s["serial_bytes"] = serial_->bytes();
     s["api_connections"] = api_->connections();
-    if (auto status = read_bounded("/proc/self/status", 64 * 1024)) {
-      auto pos = status->find("VmRSS:");
-      if (pos != std::string::npos) s["vmm_rss_kib"] = parse_u64(trim(status->substr(pos + 6, status->find('\n', pos) - pos - 6 - 3))).value_or(0);
-    }
+    s["metrics"] = metrics_totals();
+    s["vmm_rss_kib"] = s["metrics"]["vmm"]["rss_kib"];
     j["stats"] = s;
   }
   return j;

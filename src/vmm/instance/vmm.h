@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -92,8 +92,15 @@ class Vmm {
   api::Router& router() { return router_; }
   // What `vm state` prints (with counters when `stats`).
   nlohmann::json state_json(bool stats) const;
-  // Writes one metrics line to the PUT /metrics sink (if configured).
+  // Writes one metrics line to the PUT /metrics sink (if configured): the
+  // counters since the previous line (metrics.cc).
   Status flush_metrics();
+  // The VM's counters since the start, with Firecracker's names (metrics.cc).
+  nlohmann::json metrics_totals() const;
+  // PATCH /drives/{id} on a running VM: a new backing file and/or rate
+  // limits, the guest told of the new capacity (routes.cc).
+  Status update_drive(const std::string& id, const std::optional<std::string>& path,
+                      const std::optional<RateLimiterConfig>& limiter);
 
  private:
   explicit Vmm(VmmOptions o) : opts_(std::move(o)) {}
@@ -122,6 +129,7 @@ class Vmm {
   UniqueFd signal_fd_;
   UniqueFd metrics_fd_, metrics_timer_;
   uint64_t metrics_flushes_ = 0;
+  nlohmann::json metrics_last_;  // the totals of the previous metrics line
   BuiltVm vm_;
   int64_t created_at_ = 0, started_at_ = 0;
   uint64_t start_us_ = 0;  // InstanceStart duration

@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
 #include "common/error.h"
+#include "vmm/counter.h"
 #include "vmm/kvm/memory.h"
 #include "vmm/virtio/queue.h"
 
@@ -54,6 +56,12 @@ class VirtioDevice {
   virtual Status process_event(DeviceHost& host, int fd) { return ok(); }
   // The driver reset the device.
   virtual void reset() {}
+
+  // Reports the device's counters, under Firecracker's metric names where it
+  // has one (block: read_count, read_bytes, ...; net: rx_packets_count, ...),
+  // to `put`. Called from the VMM's thread while the worker runs.
+  using MetricFn = std::function<void(const char* name, uint64_t value)>;
+  virtual void report_metrics(const MetricFn& put) const {}
 };
 
 // Copies between a chain's segments and plain buffers. `offset` counts bytes

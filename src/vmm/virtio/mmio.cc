@@ -221,6 +221,11 @@ void MmioTransport::handle_event(int fd) {
   if (auto st = device_->process_event(*this, fd); !st) fail_locked(st.error());
 }
 
+Status MmioTransport::update_device(const std::function<Status(VirtioDevice&)>& fn) {
+  std::lock_guard lock(mu_);
+  return fn(*device_);
+}
+
 MmioState MmioTransport::save() const {
   std::lock_guard lock(mu_);
   MmioState s = s_;

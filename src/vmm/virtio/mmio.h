@@ -76,6 +76,10 @@ class MmioTransport : public BusDevice, public DeviceHost {
   void notify_used(unsigned index) override;
   void notify_config() override;
 
+  // Runs `fn` on the device with the transport's lock held, so never at the
+  // same time as the worker's queue processing (PATCH /drives on a running VM).
+  Status update_device(const std::function<Status(VirtioDevice&)>& fn);
+
   MmioState save() const;
   // Restores registers and queues; an active device is re-activated.
   Status restore(const MmioState& s);

@@ -22,8 +22,8 @@ uint64_t TokenBucket::wait_ns() const {
   return static_cast<uint64_t>((-tokens_ + 1) * 1e9 / static_cast<double>(rate_)) + 1;
 }
 
-Status RateLimiter::init() {
-  if (unlimited()) return ok();
+Status RateLimiter::init(bool always) {
+  if (unlimited() && !always) return ok();
   int fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (fd < 0) return Error::from_errno("timerfd_create");
   timer_.reset(fd);
@@ -44,6 +44,7 @@ bool RateLimiter::admit(uint64_t now) {
   if (bytes_.has_tokens() && ops_.has_tokens()) return true;
   uint64_t wait = std::max(bytes_.wait_ns(), ops_.wait_ns());
   blocked_ = true;
+  throttled_.add();
   if (timer_) {
     itimerspec its{};
     its.it_value.tv_sec = static_cast<time_t>(wait / 1000000000ULL);
@@ -51,6 +52,18 @@ bool RateLimiter::admit(uint64_t now) {
     ::timerfd_settime(timer_.get(), 0, &its, nullptr);
   }
   return false;
+}
+
+void RateLimiter::set_rates(uint64_t bytes_per_sec, uint64_t ops_per_sec) {
+  bytes_ = TokenBucket(bytes_per_sec);
+  ops_ = TokenBucket(ops_per_sec);
+  if (blocked_ && timer_) {
+    itimerspec its{};
+    its.it_value.tv_nsec = 1;  // the worker runs the queue again
+    ::timerfd_settime(timer_.get(), 0, &its, nullptr);
+  } else {
+    blocked_ = false;
+  }
 }
 
 void RateLimiter::timer_fired() {

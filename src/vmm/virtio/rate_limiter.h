@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/unique_fd.h"
+#include "vmm/counter.h"
 
 namespace vessel::vmm::virtio {
 
@@ -34,8 +35,10 @@ class TokenBucket {
 class RateLimiter {
  public:
   RateLimiter(uint64_t bytes_per_sec = 0, uint64_t ops_per_sec = 0) : bytes_(bytes_per_sec), ops_(ops_per_sec) {}
-  // Creates the timerfd (only for a limited device).
-  Status init();
+  // Creates the timerfd (only for a limited device, unless `always`: a
+  // device whose limits may be set later, e.g. by PATCH /drives, needs its
+  // timer watched from the start).
+  Status init(bool always = false);
   bool unlimited() const { return bytes_.unlimited() && ops_.unlimited(); }
   int timer_fd() const { return timer_.get(); }
 
@@ -48,12 +51,19 @@ class RateLimiter {
   // Drains the timer after it fired.
   void timer_fired();
   bool blocked() const { return blocked_; }
+  // Replaces the rates (0: unlimited) with full buckets; a blocked limiter is
+  // unblocked through its timer (fired at once), so the device's worker goes
+  // on with its queue. Call where the device's requests are served (its lock).
+  void set_rates(uint64_t bytes_per_sec, uint64_t ops_per_sec);
+  // How many times a request had to wait (Firecracker's *_rate_limiter_throttled).
+  uint64_t throttled() const { return throttled_.get(); }
   static uint64_t now_ns();
 
  private:
   TokenBucket bytes_, ops_;
   UniqueFd timer_;
   bool blocked_ = false;
+  Counter throttled_;
 };
 
 }  // namespace vessel::vmm::virtio

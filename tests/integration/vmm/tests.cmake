@@ -39,3 +39,12 @@ set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES SKIP_RETURN_CODE 77 T
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# The API with Debian's kernel: Firecracker's getting-started sequence with curl, vm console, pause/resume,
+# PATCH /drives, metrics, SendCtrlAltDel and vm stop (the guest's init shuts down cleanly), nothing left.
+add_test(NAME vmharness.vmm_api
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/api/run_harness.sh $<TARGET_FILE:vessel> --timeout 420 --memory 2048)
+set_tests_properties(vmharness.vmm_api PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 480 PROCESSORS 2 LABELS vmharness)
+if(VESSEL_VMHARNESS_REQUIRED)
+  set_tests_properties(vmharness.vmm_api PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
+endif()

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -266,7 +267,10 @@ TEST_F(VmApi, CreateThenConfigureOverTheSocketLikeFirecracker) {
             204);
   EXPECT_EQ(call(api, "PUT", "/entropy", "{}").status, 204);
   std::string metrics = dir_ + "/metrics.json";
-  EXPECT_EQ(call(api, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + R"("})").status, 204);
+  EXPECT_EQ(call(api, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + R"(", "flush_interval_s": 1})").status, 204);
+  auto twice = call(api, "PUT", "/metrics", R"({"metrics_path": ")" + metrics + R"("})");
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_NE(fault_of(twice).find("configured already"), std::string::npos) << twice.body;
   auto start = call(api, "PUT", "/actions", R"({"action_type": "InstanceStart"})");
   EXPECT_EQ(start.status, 204) << fault_of(start);
   EXPECT_EQ(json::parse(call(api, "GET", "/").body)["state"], "Running");
@@ -289,10 +293,54 @@ TEST_F(VmApi, CreateThenConfigureOverTheSocketLikeFirecracker) {
   EXPECT_EQ(json::parse(call(api, "GET", "/").body)["state"], "Paused");
   EXPECT_EQ(call(api, "PATCH", "/vm", R"({"state": "Resumed"})").status, 204);
 
+  // PATCH /drives on the running VM: a new backing file (bigger) and a rate limit.
+  std::string img2 = dir_ + "/rootfs2.ext4";
+  std::ofstream(img2) << std::string(2 << 20, '\0');
+  auto patch = call(api, "PATCH", "/drives/rootfs",
+                    R"({"drive_id": "rootfs", "path_on_host": ")" + img2 +
+                        R"(", "rate_limiter": {"bandwidth": {"size": 1048576, "refill_time": 1000}}})");
+  EXPECT_EQ(patch.status, 204) << fault_of(patch);
+  auto bad_patch = call(api, "PATCH", "/drives/rootfs", R"({"drive_id": "rootfs", "path_on_host": "/nonexistent/d"})");
+  EXPECT_EQ(bad_patch.status, 400);
+  EXPECT_NE(fault_of(bad_patch).find("/nonexistent/d"), std::string::npos) << bad_patch.body;
+  cfg = json::parse(call(api, "GET", "/vm/config").body);
+  EXPECT_EQ(cfg["drives"][0]["path_on_host"], img2);
+  EXPECT_EQ(cfg["drives"][0]["rate_limiter"]["bandwidth"]["size"], 1048576);
+  EXPECT_EQ(json::parse(call(api, "GET", "/").body)["state"], "Running");
+
   EXPECT_EQ(call(api, "PUT", "/actions", R"({"action_type": "FlushMetrics"})").status, 204);
-  auto line = json::parse(slurp(metrics), nullptr, false);
-  ASSERT_TRUE(line.is_object()) << slurp(metrics);
-  EXPECT_GT(line["stats"]["vmm_rss_kib"].get<uint64_t>(), 0u);
+  // Periodic lines (every second here) plus the one asked for: Firecracker's names.
+  EXPECT_TRUE(eventually([&] {
+    std::string m = slurp(metrics);
+    return std::count(m.begin(), m.end(), '\n') >= 2;
+  }, 4000))
+      << slurp(metrics);
+  std::string all = slurp(metrics);
+  std::istringstream lines(all);
+  std::string text;
+  uint64_t io_out = 0, updates = 0, serial_bytes = 0;
+  int n = 0;
+  while (std::getline(lines, text)) {
+    auto line = json::parse(text, nullptr, false);
+    ASSERT_TRUE(line.is_object()) << text;
+    ++n;
+    EXPECT_GT(line["vmm"]["rss_kib"].get<uint64_t>(), 0u) << text;
+    EXPECT_TRUE(line.contains("utc_timestamp_ms")) << text;
+    if (line["vessel"]["status"] == "created") continue;  // a periodic line before InstanceStart: no devices yet
+    ASSERT_TRUE(line.contains("block_rootfs")) << text;
+    EXPECT_TRUE(line["block_rootfs"].contains("read_bytes")) << text;
+    EXPECT_TRUE(line["entropy"].contains("entropy_bytes")) << text;
+    io_out += line["vcpu"]["exit_io_out"].get<uint64_t>();  // the guest's counter is port I/O to COM1
+    updates += line["block_rootfs"]["update_count"].get<uint64_t>();
+    serial_bytes += line["uart"]["write_count"].get<uint64_t>();
+  }
+  EXPECT_GE(n, 2);
+  EXPECT_GT(io_out, 0u);
+  EXPECT_EQ(updates, 2u) << all;  // the new path and the limits, counted once over all lines (deltas)
+  EXPECT_GT(serial_bytes, 0u);
+  auto st = vessel({"vm", "state", "--stats", "fc"});
+  auto sj = json::parse(st.out, nullptr, false);
+  EXPECT_EQ(sj["stats"]["metrics"]["block_rootfs"]["update_count"], 2) << st.out;
 
   EXPECT_EQ(vessel({"vm", "kill", "fc"}).status, 0);
   EXPECT_FALSE(std::ifstream(api).good()) << "--api-sock socket left behind";

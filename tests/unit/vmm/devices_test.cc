@@ -172,6 +172,40 @@ TEST(I8042, ResetCommandCallsBack) {
   EXPECT_EQ(resets, 1);
 }
 
+// Linux's atkbd sends keyboard commands and waits for the ACK's interrupt.
+TEST(I8042, KeyboardCommandsAreAckedWithAnInterrupt) {
+  int irqs = 0;
+  I8042 k([] {}, [&] { ++irqs; });
+  auto out = [&] {
+    uint8_t st = 0, v = 0;
+    k.read(4, std::span<uint8_t>(&st, 1));
+    if (!(st & I8042::kStatusObf)) return -1;
+    k.read(0, std::span<uint8_t>(&v, 1));
+    return int{v};
+  };
+  uint8_t setleds = 0xed, zero = 0;
+  k.write(0, std::span<const uint8_t>(&setleds, 1));
+  EXPECT_EQ(irqs, 1);
+  EXPECT_EQ(out(), 0xfa);
+  k.write(0, std::span<const uint8_t>(&zero, 1));  // its parameter byte
+  EXPECT_EQ(out(), 0xfa);
+  EXPECT_EQ(irqs, 2);
+  uint8_t getid = I8042::kKbdGetId;
+  k.write(0, std::span<const uint8_t>(&getid, 1));
+  EXPECT_EQ(out(), 0xfa);
+  EXPECT_EQ(out(), 0xab);
+  EXPECT_EQ(out(), 0x41);  // translated (the default control byte)
+  EXPECT_EQ(out(), -1);
+  EXPECT_EQ(irqs, 5);  // one per byte
+  // With the keyboard interrupt off: the ACK is there, no IRQ.
+  uint8_t wctr = I8042::kCmdWriteCtr, ctr = 0x04;
+  k.write(4, std::span<const uint8_t>(&wctr, 1));
+  k.write(0, std::span<const uint8_t>(&ctr, 1));
+  k.write(0, std::span<const uint8_t>(&setleds, 1));
+  EXPECT_EQ(out(), 0xfa);
+  EXPECT_EQ(irqs, 5);
+}
+
 TEST(AcpiPm, S5PowersOffOtherSleepStatesDoNot) {
   int off = 0;
   AcpiPm pm([&] { ++off; });

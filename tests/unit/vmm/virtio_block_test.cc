@@ -1,7 +1,11 @@
 // virtio-blk request parsing against a raw image in a temp file, plus the
 // rng device and the rate limiter.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <map>
 
 #include <cstring>
 #include <string>
@@ -273,6 +277,63 @@ TEST(RateLimiter, BucketsBlockAndRefill) {
   RateLimiter none;
   EXPECT_TRUE(none.unlimited());
   EXPECT_TRUE(none.admit(0));
+}
+
+TEST(RateLimiter, CountsThrottlingAndTakesNewRates) {
+  RateLimiter rl(1000, 0);
+  ASSERT_TRUE(rl.init().ok());
+  const uint64_t t0 = 1'000'000'000;
+  EXPECT_TRUE(rl.admit(t0));
+  rl.consume(5000);
+  EXPECT_FALSE(rl.admit(t0));
+  EXPECT_FALSE(rl.admit(t0));  // still blocked: counted once
+  EXPECT_EQ(rl.throttled(), 1u);
+  // New rates (PATCH /drives): the blocked limiter is released through its timer.
+  rl.set_rates(0, 0);
+  EXPECT_TRUE(rl.unlimited());
+  pollfd p{rl.timer_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 1000), 1);
+  rl.timer_fired();
+  EXPECT_TRUE(rl.admit(t0));
+  // From unlimited to limited: a timer exists when asked for at init.
+  RateLimiter later;
+  ASSERT_TRUE(later.init(true).ok());
+  EXPECT_GE(later.timer_fd(), 0);
+  later.set_rates(100, 0);
+  EXPECT_TRUE(later.admit(t0));
+  later.consume(1000);
+  EXPECT_FALSE(later.admit(t0));
+}
+
+TEST_F(BlockTest, CountsIoAndSwapsItsDisk) {
+  auto d = open();
+  Req w = request(blk::kTOut, 10, 1024, 0);
+  ASSERT_TRUE(d->handle_request(w.build()).ok());
+  Req r = request(blk::kTIn, 0, 0, 512);
+  ASSERT_TRUE(d->handle_request(r.build()).ok());
+  Req bad = request(99, 0, 0, 0);
+  ASSERT_TRUE(d->handle_request(bad.build()).ok());
+  std::map<std::string, uint64_t> m;
+  d->report_metrics([&](const char* k, uint64_t v) { m[k] = v; });
+  EXPECT_EQ(m["write_count"], 1u);
+  EXPECT_EQ(m["write_bytes"], 1024u);
+  EXPECT_EQ(m["read_count"], 1u);
+  EXPECT_EQ(m["read_bytes"], 512u);
+  EXPECT_EQ(m["invalid_reqs_count"], 1u);
+  // A bigger image: the capacity follows (the VMM then raises a config change).
+  std::string big = path + ".big";
+  ASSERT_EQ(::truncate(path.c_str(), kSize), 0);
+  { FILE* f = fopen(big.c_str(), "w"); ASSERT_NE(f, nullptr); fclose(f); }
+  ASSERT_EQ(::truncate(big.c_str(), 2 * kSize), 0);
+  auto disk = disk::RawDisk::open(big, false);
+  ASSERT_TRUE(disk.ok());
+  ASSERT_TRUE(d->replace_disk(std::move(disk).value()).ok());
+  EXPECT_EQ(d->capacity_sectors(), 2 * kSize / 512);
+  d->set_rate_limits(4096, 0);
+  m.clear();
+  d->report_metrics([&](const char* k, uint64_t v) { m[k] = v; });
+  EXPECT_EQ(m["update_count"], 2u);
+  ::unlink(big.c_str());
 }
 
 TEST(TokenBucket, WaitMatchesDebt) {

@@ -99,6 +99,14 @@ std::vector<uint8_t> build_dsdt_aml(const AcpiConfig& cfg) {
                                     a::name("_CRS", a::resource_template({a::io_port(kCom1Port, 8),
                                                                           a::irq_no_flags(kCom1Irq)}))}));
   }
+  // The i8042 keyboard controller (as Firecracker describes it): the FADT says
+  // "no 8042" (IAPC_BOOT_ARCH bit 1 clear), so Linux finds the controller only
+  // through this PNP0303 device; without it there is no keyboard and
+  // SendCtrlAltDel would reach nothing.
+  sb.push_back(a::device("PS2K", {a::name("_HID", a::eisa_id("PNP0303")),
+                                  a::name("_CRS", a::resource_template({a::io_port(kI8042Port, 1),
+                                                                        a::io_port(kI8042Port + 4, 1),
+                                                                        a::irq_no_flags(kKeyboardIrq)}))}));
   sb.push_back(a::device("RTC", {a::name("_HID", a::eisa_id("PNP0B00")),
                                  a::name("_CRS", a::resource_template({a::io_port(kRtcPort, 2)}))}));
   for (size_t i = 0; i < cfg.virtio_mmio.size(); ++i) {

@@ -40,7 +40,7 @@ static_assert(sizeof(DiscardSegment) == 16);
 Result<std::unique_ptr<BlockDevice>> BlockDevice::create(std::unique_ptr<disk::DiskImage> disk, BlockOptions opts) {
   if (!opts.readonly && disk->readonly()) opts.readonly = true;
   std::unique_ptr<BlockDevice> d(new BlockDevice(std::move(disk), std::move(opts)));
-  TRY(d->limiter_.init());
+  TRY(d->limiter_.init(true));  // always a timer: PATCH /drives may limit it later
   return d;
 }
 
@@ -81,8 +81,35 @@ Status BlockDevice::process_event(DeviceHost& host, int fd) {
   return ok();
 }
 
+void BlockDevice::report_metrics(const MetricFn& put) const {
+  put("read_count", read_count_.get());
+  put("read_bytes", read_bytes_.get());
+  put("write_count", write_count_.get());
+  put("write_bytes", write_bytes_.get());
+  put("flush_count", flush_count_.get());
+  put("queue_event_count", queue_event_count_.get());
+  put("invalid_reqs_count", invalid_reqs_count_.get());
+  put("rate_limiter_throttled_events", limiter_.throttled());
+  put("update_count", update_count_.get());
+}
+
+Status BlockDevice::replace_disk(std::unique_ptr<disk::DiskImage> disk) {
+  TRYC(disk_->flush(), "flush the old image");
+  disk_ = std::move(disk);
+  update_count_.add();
+  return ok();
+}
+
+void BlockDevice::set_rate_limits(uint64_t bytes_per_sec, uint64_t ops_per_sec) {
+  opts_.bandwidth = bytes_per_sec;
+  opts_.iops = ops_per_sec;
+  limiter_.set_rates(bytes_per_sec, ops_per_sec);
+  update_count_.add();
+}
+
 Status BlockDevice::process_queue(DeviceHost& host, unsigned index) {
   Queue& q = host.queue(index);
+  queue_event_count_.add();
   bool used = false;
   bool more = true;
   while (more) {
@@ -139,6 +166,8 @@ uint8_t BlockDevice::serve(uint32_t type, uint64_t sector, const DescriptorChain
       });
       if (!st) return fail(st.error());
       written = static_cast<uint32_t>(len);
+      read_count_.add();
+      read_bytes_.add(len);
       return blk::kSOk;
     }
     case blk::kTOut: {
@@ -150,10 +179,14 @@ uint8_t BlockDevice::serve(uint32_t type, uint64_t sector, const DescriptorChain
       auto st = for_each_data(c, false, 16, len, [&](uint8_t* p, uint64_t at, uint64_t n) {
         return disk_->write(base + at, std::span<const uint8_t>(p, n));
       });
-      return st ? blk::kSOk : fail(st.error());
+      if (!st) return fail(st.error());
+      write_count_.add();
+      write_bytes_.add(len);
+      return blk::kSOk;
     }
     case blk::kTFlush: {
       limiter_.consume(0);
+      flush_count_.add();
       auto st = disk_->flush();
       return st ? blk::kSOk : fail(st.error());
     }
@@ -182,6 +215,7 @@ uint8_t BlockDevice::serve(uint32_t type, uint64_t sector, const DescriptorChain
       return st ? blk::kSOk : fail(st.error());
     }
     default:
+      invalid_reqs_count_.add();
       return blk::kSUnsupp;
   }
 }

@@ -43,6 +43,7 @@ class BlockDevice : public VirtioDevice {
   Status process_queue(DeviceHost& host, unsigned index) override;
   std::vector<int> event_fds() const override;
   Status process_event(DeviceHost& host, int fd) override;
+  void report_metrics(const MetricFn& put) const override;
 
   // Serves one request; returns the number of bytes written to the chain
   // (data + status), or an Error when the chain cannot even carry a status.
@@ -50,6 +51,14 @@ class BlockDevice : public VirtioDevice {
   uint64_t capacity_sectors() const { return disk_->size() / blk::kSectorSize; }
   // Makes every completed write durable (before a snapshot).
   Status flush() { return disk_->flush(); }
+
+  // PATCH /drives on a running VM (call with the transport's lock held:
+  // MmioTransport::update_device): a new backing image, whose size becomes
+  // the capacity (the caller then raises a configuration change), and new
+  // rate limits.
+  Status replace_disk(std::unique_ptr<disk::DiskImage> disk);
+  void set_rate_limits(uint64_t bytes_per_sec, uint64_t ops_per_sec);
+  bool read_only() const { return opts_.readonly; }
 
  private:
   BlockDevice(std::unique_ptr<disk::DiskImage> disk, BlockOptions opts)
@@ -59,6 +68,9 @@ class BlockDevice : public VirtioDevice {
   std::unique_ptr<disk::DiskImage> disk_;
   BlockOptions opts_;
   RateLimiter limiter_;
+  // Metrics (Firecracker's BlockDeviceMetrics names).
+  Counter read_count_, read_bytes_, write_count_, write_bytes_, flush_count_, queue_event_count_,
+      invalid_reqs_count_, update_count_;
 };
 
 }  // namespace vessel::vmm::virtio

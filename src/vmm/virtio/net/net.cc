@@ -86,7 +86,20 @@ Status NetDevice::process_event(DeviceHost& host, int fd) {
 }
 
 Status NetDevice::process_queue(DeviceHost& host, unsigned index) {
+  (index == 0 ? rx_queue_events_ : tx_queue_events_).add();
   return index == 0 ? receive(host) : transmit(host);
+}
+
+void NetDevice::report_metrics(const MetricFn& put) const {
+  put("rx_packets_count", rx_packets_.get());
+  put("rx_bytes_count", rx_bytes_.get());
+  put("tx_packets_count", tx_packets_.get());
+  put("tx_bytes_count", tx_bytes_.get());
+  put("rx_queue_event_count", rx_queue_events_.get());
+  put("tx_queue_event_count", tx_queue_events_.get());
+  put("rx_partial_writes", rx_dropped_.get());  // frames that did not fit the guest's buffer
+  put("rx_rate_limiter_throttled", rx_limiter_.throttled());
+  put("tx_rate_limiter_throttled", tx_limiter_.throttled());
 }
 
 Status NetDevice::receive(DeviceHost& host) {
@@ -114,7 +127,11 @@ Status NetDevice::receive(DeviceHost& host) {
     if (chain->writable_bytes >= pending_len_) {
       copy_to_chain(*chain, 0, std::span<const uint8_t>(frame_.data(), pending_len_));
       len = static_cast<uint32_t>(pending_len_);
-    }  // else the frame does not fit: dropped, the buffer returned empty
+      rx_packets_.add();
+      rx_bytes_.add(pending_len_ - kHdrSize);
+    } else {
+      rx_dropped_.add();  // the frame does not fit: dropped, the buffer returned empty
+    }
     rx_limiter_.consume(pending_len_);
     pending_len_ = 0;
     TRY(q.add_used(chain->head, len));
@@ -143,6 +160,10 @@ Status NetDevice::transmit(DeviceHost& host) {
         do n = ::writev(fd, iov.data(), static_cast<int>(iov.size()));
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN) log::debug("virtio-net", "tap write failed; frame dropped");
+        if (n > 0) {
+          tx_packets_.add();
+          tx_bytes_.add(chain->readable_bytes - kHdrSize);
+        }
       }
       tx_limiter_.consume(chain->readable_bytes);
       TRY(q.add_used(chain->head, 0));

@@ -56,6 +56,7 @@ class NetDevice : public VirtioDevice {
   std::vector<int> event_fds() const override;
   Status process_event(DeviceHost& host, int fd) override;
   void reset() override { pending_len_ = 0; }
+  void report_metrics(const MetricFn& put) const override;
 
   NetState save() const { return {mac_}; }
   void restore(const NetState& s) { mac_ = s.mac; }
@@ -73,6 +74,8 @@ class NetDevice : public VirtioDevice {
   RateLimiter tx_limiter_, rx_limiter_;
   std::vector<uint8_t> frame_ = std::vector<uint8_t>(netdev::kMaxFrame);
   size_t pending_len_ = 0;  // a frame read from the tap, waiting for a receive buffer
+  // Metrics (Firecracker's NetDeviceMetrics names).
+  Counter rx_packets_, rx_bytes_, tx_packets_, tx_bytes_, rx_queue_events_, tx_queue_events_, rx_dropped_;
 };
 
 }  // namespace vessel::vmm::virtio

@@ -13,8 +13,15 @@ uint32_t RngDevice::device_type() const { return kTypeRng; }
 
 void RngDevice::read_config(uint64_t, std::span<uint8_t> data) const { std::memset(data.data(), 0, data.size()); }
 
+void RngDevice::report_metrics(const MetricFn& put) const {
+  put("entropy_event_count", entropy_event_count_.get());
+  put("entropy_bytes", entropy_bytes_.get());
+  put("host_rng_fails", host_rng_fails_.get());
+}
+
 Status RngDevice::process_queue(DeviceHost& host, unsigned index) {
   Queue& q = host.queue(index);
+  entropy_event_count_.add();
   bool used = false;
   do {
     while (auto chain = TRY(q.pop(host.memory()))) {
@@ -26,12 +33,16 @@ Status RngDevice::process_queue(DeviceHost& host, unsigned index) {
         while (got < want) {
           ssize_t n = ::getrandom(s.host + got, want - got, 0);
           if (n < 0 && errno == EINTR) continue;
-          if (n <= 0) break;
+          if (n <= 0) {
+            host_rng_fails_.add();
+            break;
+          }
           got += static_cast<uint32_t>(n);
         }
         total += got;
         if (got < want || total == kMaxRequest) break;
       }
+      entropy_bytes_.add(total);
       TRY(q.add_used(chain->head, total));
       used = true;
     }

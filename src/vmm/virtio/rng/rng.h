@@ -17,6 +17,11 @@ class RngDevice : public VirtioDevice {
   std::vector<uint16_t> queue_max_sizes() const override { return {kQueueSize}; }
   void read_config(uint64_t offset, std::span<uint8_t> data) const override;
   Status process_queue(DeviceHost& host, unsigned index) override;
+  void report_metrics(const MetricFn& put) const override;
+
+ private:
+  // Metrics (Firecracker's EntropyDeviceMetrics names).
+  Counter entropy_event_count_, entropy_bytes_, host_rng_fails_;
 };
 
 }  // namespace vessel::vmm::virtio
