@@ -115,11 +115,10 @@ def main_harness(vessel, runs):
                 "--extra", x, "--env", "BENCH_DIR=/extra/vmapi-bench", "--env", f"BENCH_RUNS={runs}",
                 "--timeout", str(120 + runs * 40), "--memory", "2048"]
         proc = subprocess.run(argv, capture_output=True, text=True)
+    import re
     rows = []
-    for line in proc.stdout.splitlines():
-        f = line.strip().split()
-        if len(f) == 6 and f[0] == "BENCH-ROW" and all(v.isdigit() for v in f[2:]):
-            rows.append((f[1], int(f[2]), int(f[3]) / 1000.0, int(f[4]), int(f[5])))
+    for m in re.finditer(r"BENCH-ROW (run-d|run|qemu) (\d+) (\d+) (\d+) (\d+)", proc.stdout):
+        rows.append((m.group(1), int(m.group(2)), int(m.group(3)) / 1000.0, int(m.group(4)), int(m.group(5))))
     if not any(r[1] > 0 for r in rows):
         sys.stdout.write(proc.stdout[-4000:] + proc.stderr[-2000:])
         sys.exit("no BENCH-ROW lines from the harness")

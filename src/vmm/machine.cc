@@ -285,7 +285,10 @@ Status Machine::send_ctrl_alt_del() {
 
 RunResult Machine::finish() {
   request_stop(StopReason::kStopped);
-  for (auto& v : vcpus_) v->kick();
+  // Only threads that were not joined yet: pthread_kill on a joined thread is
+  // undefined (a second finish(), e.g. the Vmm's destructor, crashed with its stack gone).
+  if (!threads_.empty())
+    for (auto& v : vcpus_) v->kick();
   for (auto& t : threads_) t.join();
   threads_.clear();
   stop_workers();

@@ -160,6 +160,7 @@ pf final-metrics-line "$(tail -n 1 $W/metrics.out | grep -q '"status":"stopped"'
 pf disk-shutdown-file "$(debugfs -R 'cat /shutdown.txt' $W/rootfs.ext4 2>/dev/null | grep -q 'clean shutdown'; echo $?)"
 pf disk-clean-unmount "$(debugfs -R stats $W/rootfs.ext4 2>/dev/null | grep -q 'Filesystem state: *clean$'; echo $?)"
 pf no-api-socket "$([ ! -e $S ]; echo $?)"
+[ -s $ROOT/vm/fc/vmm.log ] && { echo "vmm.log:"; cat $ROOT/vm/fc/vmm.log; }
 pf no-tap "$(ip link show vapi0 >/dev/null 2>&1; [ $? != 0 ]; echo $?)"
 pf no-vmm-process "$(alive $pid; [ $? != 0 ]; echo $?)"
 "$V" vm delete fc; pf delete $?
