@@ -113,10 +113,10 @@ def main_harness(vessel, runs):
         harness = os.path.join(HERE, "..", "tests", "vmharness", "harness.sh")
         argv = [harness, "run", "--vessel", vessel, "--payload", os.path.join(HERE, "vm_api_l1.sh"),
                 "--extra", x, "--env", "BENCH_DIR=/extra/vmapi-bench", "--env", f"BENCH_RUNS={runs}",
-                "--timeout", str(120 + runs * 40), "--memory", "2048"]
+                "--timeout", str(180 + runs * 90), "--memory", "2048"]
         proc = subprocess.run(argv, capture_output=True, text=True)
     import re
-    rows = []
+    rows = []  # partial output (a timeout) still gives the finished rounds
     for m in re.finditer(r"BENCH-ROW (run-d|run|qemu) (\d+) (\d+) (\d+) (\d+)", proc.stdout):
         rows.append((m.group(1), int(m.group(2)), int(m.group(3)) / 1000.0, int(m.group(4)), int(m.group(5))))
     if not any(r[1] > 0 for r in rows):

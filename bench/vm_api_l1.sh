@@ -15,8 +15,9 @@ RUNS=${BENCH_RUNS:-10}
 R=/tmp/bench-root; F=/tmp/bench-com1; : > /tmp/bench-rows
 mkdir -p $R; rm -f $F; mkfifo $F
 kb() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/status 2>/dev/null; }
-gone() { i=0; while [ $i -lt 100 ] && [ -r /proc/$1/stat ] && [ "$(cut -d' ' -f3 /proc/$1/stat)" != Z ]; do sleep 0.05; i=$((i + 1)); done; }
-# Rows go to a file, printed at the end: console lines written while VMs run can interleave.
+gone() { i=0; while [ $i -lt 100 ] && [ -r /proc/$1/stat ] && [ "$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)" != Z ]; do sleep 0.05; i=$((i + 1)); done; }
+# Rows go to a file, printed after each round once its VMs stopped: console lines
+# written while VMs run can interleave with them.
 row() { echo "BENCH-ROW $1 $2 $3 $(kb $4 VmRSS) $(kb $4 VmHWM)" >> /tmp/bench-rows; }
 qemu_argv="$D/qemu/lib/ld-linux-x86-64.so.2 --library-path $D/qemu/lib $D/qemu/qemu-system-x86_64 -L $D/qemu/share"
 [ -x $D/qemu/qemu-system-x86_64 ] || qemu_argv=
@@ -35,8 +36,7 @@ while [ $i -lt $((RUNS + 1)) ]; do  # round 0: warm-up (page cache), reported as
     sleep 0.3; row qemu $i $1 $2
     kill -TERM $2; gone $2
   fi
+  sleep 0.5; cat /tmp/bench-rows; : > /tmp/bench-rows
   i=$((i + 1))
 done
-sleep 1
-cat /tmp/bench-rows
 echo BENCH-DONE
