@@ -15,7 +15,7 @@ RUNS=${BENCH_RUNS:-10}
 R=/tmp/bench-root; F=/tmp/bench-com1; : > /tmp/bench-rows
 mkdir -p $R; rm -f $F; mkfifo $F
 kb() { awk -v k="$2:" '$1 == k {print $2}' /proc/$1/status 2>/dev/null; }
-gone() { i=0; while [ $i -lt 100 ] && [ -r /proc/$1/stat ] && [ "$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)" != Z ]; do sleep 0.05; i=$((i + 1)); done; }
+gone() { j=0; while [ $j -lt 100 ] && [ -r /proc/$1/stat ] && [ "$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null)" != Z ]; do sleep 0.05; j=$((j + 1)); done; }
 # Rows go to a file, printed after each round once its VMs stopped: console lines
 # written while VMs run can interleave with them.
 row() { echo "BENCH-ROW $1 $2 $3 $(kb $4 VmRSS) $(kb $4 VmHWM)" >> /tmp/bench-rows; }
