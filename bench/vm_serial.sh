@@ -12,14 +12,15 @@ runs=${3:-3}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 "$here/../tests/vmharness/harness.sh" run --vessel "$vessel" --payload "$here/vm_serial/payload.sh" \
-  --file "$base:/usr/local/bin/vessel-base" --env RUNS="$runs" --timeout 1500 --log "$out" >/dev/null || true
+  --file "$base:/usr/local/bin/vessel-base" --bin /usr/bin/time --env RUNS="$runs" --timeout 1500 --log "$out" >/dev/null || true
 grep '^SERIAL' "$out" || { echo "no SERIAL lines; console tail:"; tail -n 30 "$out"; exit 1; }
 python3 - "$out" <<'PY'
 import statistics, sys
 rows = [dict(kv.split("=") for kv in l.split()[1:]) for l in open(sys.argv[1]) if l.startswith("SERIAL")]
-def med(v):
-    s = [float(r["seconds"]) for r in rows if r["vmm"] == v and r["marker"] == "yes"]
+def med(v, key):
+    s = [float(r[key]) for r in rows if r["vmm"] == v and r["marker"] == "yes" and key in r]
     return statistics.median(s) if s else float("nan")
-b, n = med("base"), med("new")
-print(f"boot to power-off, median: base {b:.2f}s  new {n:.2f}s  new/base {n / b:.2f}")
+for key in ("seconds", "user", "sys"):
+    b, n = med("base", key), med("new", key)
+    print(f"{key:8s} median: base {b:.2f}s  new {n:.2f}s  new/base {n / b:.2f}")
 PY
