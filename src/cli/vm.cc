@@ -18,9 +18,10 @@ constexpr const char* kRunHelp =
     "Boot a Linux kernel (bzImage, or an ELF with a PVH entry note) in a KVM virtual machine.\n"
     "In the foreground COM1 is the console (stdin/stdout, raw mode on a tty: Ctrl-C goes to the guest).\n"
     "Exit status: 0 when the guest powers off or SIGTERM/SIGINT/SIGHUP stops the VM;\n"
-    "3 when the guest reboots (i8042 reset or ACPI reset register, also a kernel panic\n"
-    "with panic=N): the VM is not restarted; 1 on errors and fatal guest exits (triple\n"
-    "fault, KVM internal error, failed entry), which print the vCPU registers.\n"
+    "3 when the guest reboots (any of Linux's reboot=k|a|t|pci methods or its default, also\n"
+    "a kernel panic with panic=N), unless --on-reboot restart boots it again; 1 on errors\n"
+    "and fatal guest exits (a triple fault the guest did not announce with ACPI _TTS, KVM\n"
+    "internal error, failed entry), which print the vCPU registers.\n"
     "With -d the VM runs in its own VMM process with an API socket (Firecracker's API)\n"
     "and state under <root>/vm/<id>/; manage it with the other vm verbs.";
 
@@ -40,6 +41,7 @@ struct VmFlags {
   std::string config_file;
   std::string name;
   std::string api_sock;
+  std::string on_reboot = "exit";
   bool detach = false;
 };
 
@@ -71,7 +73,13 @@ void add_vm_flags(CLI::App* cmd, VmFlags& f, bool is_run) {
   cmd->add_option("--name", f.name, "VM id (default: a generated vm-XXXXXXXX, printed)");
   cmd->add_option("--api-sock", f.api_sock, "API socket path (default <root>/vm/<id>/api.sock)");
   cmd->add_option("--kvm-device", f.o.kvm_device, "KVM device")->group("");  // hidden, for tests
-  if (is_run) cmd->add_flag("-d,--detach", f.detach, "run the VM in a detached VMM process");
+  if (is_run) {
+    cmd->add_flag("-d,--detach", f.detach, "run the VM in a detached VMM process");
+    cmd->add_option("--on-reboot", f.on_reboot,
+                    "what a guest reboot does: exit (status 3, like QEMU's -no-reboot) or restart (boot the same "
+                    "kernel, initrd and disks again on the same console; foreground only)")
+        ->capture_default_str();
+  }
 }
 
 // The VmConfig of the flags or of --config-file; nullopt when nothing was configured (vm create).
@@ -141,13 +149,18 @@ void add_vm(CLI::App& app, Globals& g) {
   auto* run = vm->add_subcommand("run", kRunHelp);
   add_vm_flags(run, *rf, true);
   run->callback([rf, run, &g] {
-    if (rf->detach) return finish(launch(*rf, run, g, true));
+    if (rf->on_reboot != "exit" && rf->on_reboot != "restart")
+      return report(Error::invalid(cat("--on-reboot must be exit or restart, not '", rf->on_reboot, "'")));
+    if (rf->detach) {
+      if (rf->on_reboot == "restart") return report(Error::invalid("--on-reboot restart needs a foreground VM (no -d)"));
+      return finish(launch(*rf, run, g, true));
+    }
     for (const char* flag : {"--name", "--api-sock"})
       if (run->count(flag)) return report(Error::invalid(cat(flag, " needs -d (a detached VM)")));
     auto config = config_of(*rf, run);
     if (!config) return report(std::move(config).error());
     if (!*config) return report(Error::invalid("--kernel or --config-file is required"));
-    auto r = vmm::run_vm(**config, rf->serial.empty() ? "stdio" : rf->serial);
+    auto r = vmm::run_vm(**config, rf->serial.empty() ? "stdio" : rf->serial, rf->on_reboot == "restart");
     if (!r) return report(std::move(r).error());
     set_exit_code(*r == vmm::StopReason::kReset ? kExitReboot : 0);
   });

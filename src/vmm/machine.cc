@@ -37,6 +37,12 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
 
   kvm_ = TRY(Kvm::open(cfg.kvm_device));
   vm_ = TRY(VmFd::create(kvm_));
+  // The host's KVM may allow fewer vCPUs (or vCPU ids) than kMaxCpus.
+  for (long cap : {KVM_CAP_MAX_VCPUS, KVM_CAP_MAX_VCPU_ID}) {
+    int max = vm_.check_extension(cap);
+    if (max > 0 && cfg.cpus > static_cast<unsigned>(max))
+      return Error::invalid(cat("vCPU count ", cfg.cpus, ": this host's KVM allows at most ", max, " vCPUs per VM"));
+  }
   TRY(vm_.set_identity_map_addr(x86::kIdentityMapAddr));
   TRY(vm_.set_tss_addr(x86::kTssAddr));
   if (irqchip_) {
@@ -67,7 +73,9 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
   TRY(pio_.insert(serial_.get(), x86::kCom1Port, 8, "COM1"));
   TRY(pio_.insert(rtc_.get(), x86::kRtcPort, 2, "RTC"));
   TRY(pio_.insert(i8042_.get(), x86::kI8042Port, 5, "i8042"));
-  TRY(pio_.insert(acpi_pm_.get(), x86::kAcpiSleepPort, 2, "ACPI sleep registers"));
+  reset_control_ = std::make_unique<ResetControl>([this] { request_stop(StopReason::kReset); });
+  TRY(pio_.insert(acpi_pm_.get(), x86::kAcpiSleepPort, AcpiPm::kRegisterCount, "ACPI sleep registers"));
+  TRY(pio_.insert(reset_control_.get(), x86::kResetControlPort, 1, "reset control register"));
 
   size_t mmap_size = TRY(kvm_.vcpu_mmap_size());
   if (restoring) {  // the snapshot sets CPUID, MSRs, FPU, LAPIC and the rest
@@ -143,6 +151,7 @@ Status Machine::load_linux(x86::BootSources src) {
   for (const auto& v : virtio_)
     acpi.virtio_mmio.push_back({v.base, static_cast<uint32_t>(virtio::mmio::kWindowSize), v.gsi});
   src.rsdp_addr = TRY(x86::write_acpi_tables(mem_, acpi));
+  TRY(x86::write_reset_vector(mem_));
   entry_ = TRY(x86::load_kernel(mem_, src));
   return ok();
 }

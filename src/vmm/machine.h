@@ -1,5 +1,6 @@
 // Machine: a KVM virtual machine with its guest RAM, vCPUs and platform
-// devices (COM1, CMOS RTC, i8042, ACPI sleep registers) on the buses, plus
+// devices (COM1, CMOS RTC, i8042, ACPI sleep registers, the 0xCF9 reset
+// register) on the buses, plus
 // virtio-mmio devices (each with its worker thread, ioeventfds and irqfd).
 //
 //   auto m = TRY(Machine::create(cfg));
@@ -27,6 +28,7 @@
 #include "vmm/devices/acpi_pm.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/i8042.h"
+#include "vmm/devices/reset_control.h"
 #include "vmm/devices/rtc.h"
 #include "vmm/devices/serial.h"
 #include "vmm/kvm/kvm.h"
@@ -138,6 +140,7 @@ class Machine : public VcpuHost {
   // VcpuHost: the first reason wins.
   void request_stop(StopReason reason, std::string detail = {}) override;
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
+  bool restart_announced() const override { return acpi_pm_->s5_announced(); }
   void park_if_paused(Vcpu& vcpu) override;
 
  private:
@@ -162,6 +165,7 @@ class Machine : public VcpuHost {
   std::unique_ptr<Rtc> rtc_;
   std::unique_ptr<I8042> i8042_;
   std::unique_ptr<AcpiPm> acpi_pm_;
+  std::unique_ptr<ResetControl> reset_control_;
   std::vector<VirtioSlot> virtio_;  // declared after mem_: transports use it
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::thread> threads_;

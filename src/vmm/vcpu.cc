@@ -113,7 +113,10 @@ bool Vcpu::handle_exit() {
     }
     case KVM_EXIT_INTR: intr_.add(); return true;
     case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
-    case KVM_EXIT_SHUTDOWN: fail("triple fault (KVM_EXIT_SHUTDOWN)", 0); return false;
+    case KVM_EXIT_SHUTDOWN:
+      if (host_.restart_announced()) host_.request_stop(StopReason::kReset, "triple fault after a restart request");
+      else fail("triple fault (KVM_EXIT_SHUTDOWN)", 0);
+      return false;
     case KVM_EXIT_FAIL_ENTRY:
       fail("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason", run->fail_entry.hardware_entry_failure_reason);
       return false;

@@ -18,7 +18,8 @@ namespace vessel::vmm {
 // Why a VM stopped.
 enum class StopReason {
   kPoweroff,  // ACPI S5 or KVM system event shutdown
-  kReset,     // i8042 reset / ACPI reset register / KVM system event reset
+  kReset,     // i8042 reset / ACPI reset register / 0xCF9 / KVM system event reset /
+              // a triple fault after the guest announced a restart
   kHalt,      // HLT with no in-kernel irqchip (tiny test guests)
   kStopped,   // request_stop() from the VMM: SIGTERM, tests
   kError,     // triple fault, internal error, failed entry, KVM_RUN error
@@ -32,6 +33,9 @@ class VcpuHost {
   virtual ~VcpuHost() = default;
   virtual void request_stop(StopReason reason, std::string detail = {}) = 0;
   virtual bool stopping() const = 0;
+  // True when the guest said it is about to restart or shut down (ACPI
+  // \_TTS(5)): a triple fault then is its way to reset, not a crash.
+  virtual bool restart_announced() const { return false; }
   // Called by a vCPU thread that left KVM_RUN on a kick: parks it while the
   // machine is paused (returns at once otherwise) and clears the vCPU's
   // immediate_exit unless another pause is already pending.

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "vmm/device_options.h"
 #include "vmm/disk/disk.h"
 #include "vmm/machine.h"
+#include "vmm/serial_buffer.h"
 #include "vmm/virtio/rng/rng.h"
 
 namespace vessel::vmm {
@@ -38,10 +40,24 @@ Status validate(const VmRunOptions& o) {
 }
 
 namespace {
-void write_byte(int fd, uint8_t b) {
-  while (::write(fd, &b, 1) < 0 && errno == EINTR) {
+// Console output: all of `data`, retrying short writes (a full pipe or tty).
+void write_all(int fd, std::span<const uint8_t> data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      pollfd p{fd, POLLOUT, 0};
+      (void)::poll(&p, 1, 100);
+      continue;
+    }
+    if (n <= 0) return;  // the reader is gone: drop the rest
+    done += static_cast<size_t>(n);
   }
 }
+
+// How long a partial line of console output may wait before it is written.
+constexpr int kSerialFlushDelayMs = 5;
 
 // A bucket refilled every second with `rate` tokens (0: none).
 std::optional<TokenBucketConfig> per_second(uint64_t rate) {
@@ -102,9 +118,11 @@ Result<VmConfig> to_vm_config(const VmRunOptions& o) {
   return c;
 }
 
-Result<StopReason> run_vm(const VmRunOptions& o) { return run_vm(TRY(to_vm_config(o)), o.serial); }
+Result<StopReason> run_vm(const VmRunOptions& o) {
+  return run_vm(TRY(to_vm_config(o)), o.serial, o.restart_on_reboot);
+}
 
-Result<StopReason> run_vm(const VmConfig& c, const std::string& serial) {
+Result<StopReason> run_vm(const VmConfig& c, const std::string& serial, bool restart_on_reboot) {
   if (serial != "stdio" && serial != "none" && !(starts_with(serial, "file:") && serial.size() > 5))
     return Error::invalid(cat("--serial must be stdio, none or file:PATH, not '", serial, "'"));
   UniqueFd serial_file;
@@ -124,36 +142,65 @@ Result<StopReason> run_vm(const VmConfig& c, const std::string& serial) {
   int sfd = ::signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sfd < 0) return Error::from_errno("signalfd");
   UniqueFd signal_fd(sfd);
+  // COM1 output is batched (SerialBuffer); the vCPU that starts a partial line
+  // wakes this loop through flush_fd, which writes it kSerialFlushDelayMs later.
+  int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0) return Error::from_errno("eventfd");
+  UniqueFd flush_fd(efd);
+  SerialBuffer serial_buf([out_fd](std::span<const uint8_t> d) { write_all(out_fd, d); });
+  ScopeExit flush_serial([&] { serial_buf.flush(); });
   Serial::OutFn out;
-  if (out_fd >= 0) out = [out_fd](uint8_t b) { write_byte(out_fd, b); };
-  BuiltVm vm = TRY(build_vm(c, out));
-  auto& machine = vm.machine;
-
+  if (out_fd >= 0)
+    out = [&serial_buf, efd](uint8_t b) {
+      if (serial_buf.put(b)) {
+        uint64_t one = 1;
+        (void)!::write(efd, &one, sizeof one);
+      }
+    };
   bool console_in = serial == "stdio";
   RawTerminal raw(console_in ? STDIN_FILENO : -1);
-  TRYC(machine->start(), "start the VM");
-
   uint8_t buf[Serial::kFifoSize];
-  while (!machine->stopping()) {
-    pollfd fds[3] = {{machine->stop_fd(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    size_t space = console_in ? machine->serial().input_space() : 0;
-    nfds_t n = space > 0 ? 3 : 2;
-    int r = ::poll(fds, n, console_in && space == 0 ? 10 : -1);  // FIFO full: retry soon
-    if (r < 0 && errno != EINTR) return Error::from_errno("poll");
-    if (r <= 0) continue;
-    if (fds[1].revents & POLLIN) {
-      signalfd_siginfo si;
-      if (::read(signal_fd.get(), &si, sizeof si) > 0) machine->request_stop(StopReason::kStopped);
+  bool flush_due = false;
+  for (;;) {
+    BuiltVm vm = TRY(build_vm(c, out));  // again after a reboot with restart_on_reboot: a fresh machine
+    auto& machine = vm.machine;
+    TRYC(machine->start(), "start the VM");
+    while (!machine->stopping()) {
+      pollfd fds[4] = {{machine->stop_fd(), POLLIN, 0},
+                       {signal_fd.get(), POLLIN, 0},
+                       {flush_fd.get(), POLLIN, 0},
+                       {STDIN_FILENO, POLLIN, 0}};
+      size_t space = console_in ? machine->serial().input_space() : 0;
+      nfds_t n = space > 0 ? 4 : 3;
+      int timeout = flush_due ? kSerialFlushDelayMs : console_in && space == 0 ? 10 : -1;  // FIFO full: retry soon
+      int r = ::poll(fds, n, timeout);
+      if (r < 0 && errno != EINTR) return Error::from_errno("poll");
+      if (r == 0 && flush_due) {
+        serial_buf.flush();
+        flush_due = false;
+      }
+      if (r <= 0) continue;
+      if (fds[1].revents & POLLIN) {
+        signalfd_siginfo si;
+        if (::read(signal_fd.get(), &si, sizeof si) > 0) machine->request_stop(StopReason::kStopped);
+      }
+      if (fds[2].revents & POLLIN) {
+        uint64_t v;
+        (void)!::read(flush_fd.get(), &v, sizeof v);
+        flush_due = true;
+      }
+      if (n == 4 && (fds[3].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t got = ::read(STDIN_FILENO, buf, space);
+        if (got > 0) machine->serial().enqueue_input(std::span<const uint8_t>(buf, static_cast<size_t>(got)));
+        else if (got == 0 || errno != EINTR) console_in = false;  // EOF: stop reading the console
+      }
     }
-    if (n == 3 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
-      ssize_t got = ::read(STDIN_FILENO, buf, space);
-      if (got > 0) machine->serial().enqueue_input(std::span<const uint8_t>(buf, static_cast<size_t>(got)));
-      else if (got == 0 || errno != EINTR) console_in = false;  // EOF: stop reading the console
-    }
+    RunResult result = machine->finish();
+    serial_buf.flush();  // what the guest wrote last (before the vCPUs stopped) is on the console first
+    if (result.reason == StopReason::kError) return Error(EIO, result.detail);
+    if (result.reason == StopReason::kReset && restart_on_reboot) continue;
+    return result.reason;
   }
-  RunResult result = machine->finish();
-  if (result.reason == StopReason::kError) return Error(EIO, result.detail);
-  return result.reason;
 }
 
 }  // namespace vessel::vmm

@@ -1,7 +1,8 @@
 // run_vm(): what `vessel vm run` does. Opens the kernel and initrd, builds
 // the Machine, connects COM1 to stdio (raw tty), a file or nothing, and
-// runs until the guest powers off or resets, a fatal exit, or SIGTERM /
-// SIGINT / SIGHUP to the VMM (which stops the VM cleanly).
+// runs until the guest powers off or resets (or, with --on-reboot restart,
+// boots it again on a reset), a fatal exit, or SIGTERM / SIGINT / SIGHUP to
+// the VMM (which stops the VM cleanly).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,9 @@ struct VmRunOptions {
   // --balloon / --vsock specs (see device_options.h); empty: no such device.
   std::string balloon;
   std::string vsock;
+  // --on-reboot restart: a guest reboot builds the machine again (kernel,
+  // initrd and devices from the same configuration) instead of ending the run.
+  bool restart_on_reboot = false;
 };
 
 // The smallest guest memory accepted.
@@ -42,7 +46,10 @@ Result<VmConfig> to_vm_config(const VmRunOptions& o);
 
 // Runs the VM in the foreground; returns why it stopped. A kError stop is
 // returned as an Error carrying the vCPU registers. `serial`: stdio | none | file:PATH.
-Result<StopReason> run_vm(const VmConfig& c, const std::string& serial);
+// With `restart_on_reboot` a reboot (kReset) starts a fresh machine of the same
+// configuration on the same console, as a reset button would; only poweroff, a stop
+// signal or an error end the run.
+Result<StopReason> run_vm(const VmConfig& c, const std::string& serial, bool restart_on_reboot = false);
 // to_vm_config() + run_vm().
 Result<StopReason> run_vm(const VmRunOptions& o);
 

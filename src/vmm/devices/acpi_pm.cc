@@ -5,7 +5,7 @@ namespace vessel::vmm {
 void AcpiPm::read(uint64_t offset, std::span<uint8_t> data) {
   if (data.empty()) return;
   std::lock_guard lock(mu_);
-  data[0] = offset == 1 ? s_.status : 0;
+  data[0] = offset == kSleepStatus ? s_.status : offset == kTransition ? s_.transition : 0;
   for (size_t i = 1; i < data.size(); ++i) data[i] = 0;
 }
 
@@ -14,14 +14,21 @@ void AcpiPm::write(uint64_t offset, std::span<const uint8_t> data) {
   bool off = false;
   {
     std::lock_guard lock(mu_);
-    if (offset == 1) {
+    if (offset == kSleepStatus) {
       s_.status &= static_cast<uint8_t>(~data[0]);  // write 1 to clear
-    } else if (offset == 0 && (data[0] & kSlpEn) &&
+    } else if (offset == kTransition) {
+      s_.transition = data[0];
+    } else if (offset == kSleepControl && (data[0] & kSlpEn) &&
                ((data[0] & kSlpTypMask) >> kSlpTypShift) == kS5Type) {
       off = true;
     }
   }
   if (off && on_poweroff_) on_poweroff_();
+}
+
+bool AcpiPm::s5_announced() const {
+  std::lock_guard lock(mu_);
+  return s_.transition == kS5Type;
 }
 
 AcpiPmState AcpiPm::save() const {

@@ -105,6 +105,32 @@ TEST(VmmMachine, TripleFaultIsAnErrorWithRegisters) {
   EXPECT_NE(r.detail.find("rip="), std::string::npos) << r.detail;
 }
 
+// Linux's reboot=pci: "hard reset" requested first (no reset yet), then RST_CPU.
+TEST(VmmMachine, RealModeCf9ResetEndsTheVm) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.out(0xcf9, 0x02).print("x").out(0xcf9, 0x0e).print("y").spin();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  EXPECT_EQ((*m)->run().reason, StopReason::kReset);
+  EXPECT_EQ(cap.get(), "x");
+}
+
+// A triple fault after the guest announced S5 through \_TTS (port 0x602) is its
+// way to reset (Linux's reboot=t), not a crash.
+TEST(VmmMachine, TripleFaultAfterAnnouncedRestartIsAReset) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.out(0x602, 5).raw({0x0f, 0x0b});
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kReset) << r.detail;
+}
+
 TEST(VmmMachine, StopKicksASpinningGuest) {
   VESSEL_REQUIRE_KVM();
   SerialCapture cap;

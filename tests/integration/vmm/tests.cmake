@@ -48,3 +48,8 @@ set_tests_properties(vmharness.vmm_api PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 48
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_api PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
+
+# Every Linux reboot method (default, reboot=k|a|t|pci) ends `vm run` with 3; an unannounced triple fault is an
+# error; --on-reboot restart boots the guest again.
+vessel_vmharness_test(vmm_reboot ${CMAKE_CURRENT_LIST_DIR}/boot/reboot/methods.sh --timeout 540)
+set_tests_properties(vmharness.vmm_reboot PROPERTIES TIMEOUT 600)

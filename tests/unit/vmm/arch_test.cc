@@ -192,6 +192,16 @@ TEST(Cpuid, TopologyApicIdAndHypervisorLeaf) {
   std::memcpy(sig + 4, &out[2].ecx, 4);
   std::memcpy(sig + 8, &out[2].edx, 4);
   EXPECT_STREQ(sig, "KVMKVMKVM");
+  // Many vCPUs: every field keeps within its width (leaf 4's core count has 6 bits).
+  std::vector<kvm_cpuid_entry2> big(2);
+  big[0].function = 1;
+  big[1].function = 4;
+  big[1].eax = 3 << 5;  // an L3 cache
+  auto many = normalize_cpuid(big, 253, 254);
+  EXPECT_EQ(many[0].ebx >> 24, 253u);
+  EXPECT_EQ((many[0].ebx >> 16) & 0xff, 254u);
+  EXPECT_EQ(many[1].eax >> 26, 63u);
+  EXPECT_EQ((many[1].eax >> 14) & 0xfff, 253u);
   auto added = normalize_cpuid({}, 0, 1);
   ASSERT_EQ(added.size(), 1u);
   EXPECT_EQ(added[0].function, 0x40000000u);
@@ -209,6 +219,34 @@ TEST(Aml, EncodingsMatchTheSpec) {
   EXPECT_EQ(aml::name_string("RTC"), (aml::Bytes{'R', 'T', 'C', '_'}));
   EXPECT_EQ(aml::io_port(0x3f8, 8), (aml::Bytes{0x47, 1, 0xf8, 3, 0xf8, 3, 1, 8}));
   EXPECT_EQ(aml::irq_no_flags(4), (aml::Bytes{0x22, 0x10, 0x00}));
+}
+
+// What iasl emits for
+//   OperationRegion (\VPMR, SystemIO, 0x0602, 0x01)
+//   Field (\VPMR, ByteAcc, NoLock, Preserve) { VTTS, 8 }
+//   Method (\_TTS, 1, NotSerialized) { Store (Arg0, \VTTS) }
+TEST(Aml, TransitionMethodEncoding) {
+  EXPECT_EQ(aml::io_region("\\VPMR", 0x602, 1),
+            (aml::Bytes{0x5b, 0x80, '\\', 'V', 'P', 'M', 'R', 0x01, 0x0b, 0x02, 0x06, 0x01}));
+  EXPECT_EQ(aml::byte_fields("\\VPMR", {"VTTS"}),
+            (aml::Bytes{0x5b, 0x81, 0x0c, '\\', 'V', 'P', 'M', 'R', 0x01, 'V', 'T', 'T', 'S', 0x08}));
+  EXPECT_EQ(aml::method("\\_TTS", 1, false, {aml::store(aml::arg(0), "\\VTTS")}),
+            (aml::Bytes{0x14, 0x0e, '\\', '_', 'T', 'T', 'S', 0x01, 0x70, 0x68, '\\', 'V', 'T', 'T', 'S'}));
+}
+
+TEST(ResetVector, ResetsThroughTheI8042) {
+  // cli; mov al, 0xfe; out 0x64, al; then hlt forever.
+  EXPECT_EQ(kResetVectorCode[1], 0xb0);
+  EXPECT_EQ(kResetVectorCode[2], 0xfe);
+  EXPECT_EQ(kResetVectorCode[3], 0xe6);
+  EXPECT_EQ(kResetVectorCode[4], kI8042Port + 4);
+  EXPECT_EQ(kResetVectorAddr, 0xf0000u + 0xfff0u);  // F000:FFF0
+  auto mem = GuestMemory::create(2 * kMiB, kMmioHoleStart, kMmioHoleEnd);
+  ASSERT_TRUE(mem);
+  ASSERT_TRUE(write_reset_vector(*mem));
+  uint8_t got[sizeof kResetVectorCode];
+  ASSERT_TRUE(mem->read(kResetVectorAddr, got));
+  EXPECT_EQ(std::memcmp(got, kResetVectorCode, sizeof got), 0);
 }
 
 uint32_t u32(const std::vector<uint8_t>& b, size_t off) {
@@ -280,7 +318,8 @@ TEST(Acpi, TablesHaveValidChecksumsAndLinks) {
   EXPECT_NE(dsdt.find("_S5_"), std::string::npos);
   EXPECT_NE(dsdt.find("LNRO0005"), std::string::npos);
   EXPECT_NE(dsdt.find("PS2K"), std::string::npos);  // the i8042 keyboard (PNP0303), which Linux finds only here
-  EXPECT_LE(b.size(), kAcpiEnd - kAcpiStart);
+  EXPECT_NE(dsdt.find(std::string("\x14\x0e\\_TTS", 7)), std::string::npos);
+  EXPECT_LE(b.size(), kResetVectorAddr - kAcpiStart);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "vmm/devices/acpi_pm.h"
+#include "vmm/devices/reset_control.h"
 #include "vmm/devices/bus.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/rtc.h"
@@ -216,6 +217,32 @@ TEST(AcpiPm, S5PowersOffOtherSleepStatesDoNot) {
   pm.write(0, std::span<const uint8_t>(&s5, 1));
   EXPECT_EQ(off, 1);
   EXPECT_EQ(s5, 0x34);
+}
+
+TEST(AcpiPm, TransitionRegisterRecordsTheAnnouncedState) {
+  AcpiPm pm([] {});
+  EXPECT_FALSE(pm.s5_announced());
+  uint8_t v = 5, got = 0;
+  pm.write(AcpiPm::kTransition, std::span<const uint8_t>(&v, 1));
+  EXPECT_TRUE(pm.s5_announced());
+  pm.read(AcpiPm::kTransition, std::span<uint8_t>(&got, 1));
+  EXPECT_EQ(got, 5);
+  v = 0;  // back to the working state (resume)
+  pm.write(AcpiPm::kTransition, std::span<const uint8_t>(&v, 1));
+  EXPECT_FALSE(pm.s5_announced());
+}
+
+TEST(ResetControl, RstCpuResetsSysRstIsKept) {
+  int resets = 0;
+  ResetControl rc([&] { ++resets; });
+  uint8_t v = ResetControl::kSysRst, got = 0;
+  rc.write(0, std::span<const uint8_t>(&v, 1));  // Linux: "request hard reset" first
+  EXPECT_EQ(resets, 0);
+  rc.read(0, std::span<uint8_t>(&got, 1));
+  EXPECT_EQ(got, ResetControl::kSysRst);
+  v = 0x0e;  // SYS_RST | RST_CPU | FULL_RST: do it
+  rc.write(0, std::span<const uint8_t>(&v, 1));
+  EXPECT_EQ(resets, 1);
 }
 
 }  // namespace

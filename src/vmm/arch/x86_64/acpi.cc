@@ -121,6 +121,12 @@ std::vector<uint8_t> build_dsdt_aml(const AcpiConfig& cfg) {
   Bytes out = a::scope("\\_SB_", sb);
   Bytes s5 = a::name("\\_S5_", a::package({a::integer(AcpiPm::kS5Type), a::integer(0), a::integer(0), a::integer(0)}));
   out.insert(out.end(), s5.begin(), s5.end());
+  // \_TTS(state) writes the state the OS is about to enter to AcpiPm's
+  // transition register: how the VMM learns that a restart was asked for.
+  for (const Bytes& t : {a::io_region("\\VPMR", kAcpiSleepPort + AcpiPm::kTransition, 1),
+                         a::byte_fields("\\VPMR", {"VTTS"}),
+                         a::method("\\_TTS", 1, false, {a::store(a::arg(0), "\\VTTS")})})
+    out.insert(out.end(), t.begin(), t.end());
   return out;
 }
 
@@ -163,7 +169,7 @@ AcpiTables build_acpi_tables(const AcpiConfig& cfg, uint64_t base) {
 
 Result<uint64_t> write_acpi_tables(GuestMemory& mem, const AcpiConfig& cfg) {
   AcpiTables t = build_acpi_tables(cfg, kAcpiStart);
-  if (t.blob.size() > kAcpiEnd - kAcpiStart) return Error::invalid(cat("ACPI tables of ", t.blob.size(), " bytes do not fit"));
+  if (t.blob.size() > kResetVectorAddr - kAcpiStart) return Error::invalid(cat("ACPI tables of ", t.blob.size(), " bytes do not fit"));
   TRYC(mem.write(kAcpiStart, t.blob), "write ACPI tables");
   return kAcpiStart;
 }

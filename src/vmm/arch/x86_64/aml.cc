@@ -6,7 +6,8 @@ namespace {
 constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0x0a, kWordPrefix = 0x0b,
                   kDWordPrefix = 0x0c, kStringPrefix = 0x0d, kQWordPrefix = 0x0e, kScopeOp = 0x10,
                   kBufferOp = 0x11, kPackageOp = 0x12, kExtOpPrefix = 0x5b, kDeviceOp = 0x82,
-                  kRootChar = 0x5c, kDualNamePrefix = 0x2e, kMultiNamePrefix = 0x2f;
+                  kRootChar = 0x5c, kDualNamePrefix = 0x2e, kMultiNamePrefix = 0x2f, kMethodOp = 0x14,
+                  kStoreOp = 0x70, kOpRegionOp = 0x80, kFieldOp = 0x81, kArg0Op = 0x68;
 
 void append(Bytes& out, const Bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
 
@@ -163,6 +164,41 @@ Bytes resource_template(const std::vector<Bytes>& descriptors) {
   data.push_back(0x79);  // end tag
   data.push_back(0);     // checksum 0: "treat as correct"
   return buffer(data);
+}
+
+Bytes method(std::string_view path, uint8_t nargs, bool serialized, const std::vector<Bytes>& terms) {
+  Bytes body = name_string(path);
+  body.push_back(static_cast<uint8_t>((nargs & 7) | (serialized ? 0x08 : 0)));
+  for (const auto& t : terms) append(body, t);
+  return with_pkg({kMethodOp}, body);
+}
+
+Bytes arg(unsigned n) { return {static_cast<uint8_t>(kArg0Op + (n & 7))}; }
+
+Bytes store(const Bytes& value, std::string_view target) {
+  Bytes out{kStoreOp};
+  append(out, value);
+  append(out, name_string(target));
+  return out;
+}
+
+Bytes io_region(std::string_view path, uint16_t port, uint8_t len) {
+  Bytes out{kExtOpPrefix, kOpRegionOp};
+  append(out, name_string(path));
+  out.push_back(0x01);  // RegionSpace: SystemIO
+  append(out, integer(port));
+  append(out, integer(len));
+  return out;
+}
+
+Bytes byte_fields(std::string_view region, const std::vector<std::string_view>& names) {
+  Bytes body = name_string(region);
+  body.push_back(0x01);  // ByteAcc, NoLock, Preserve
+  for (auto n : names) {
+    for (size_t i = 0; i < 4; ++i) body.push_back(i < n.size() ? static_cast<uint8_t>(n[i]) : '_');
+    body.push_back(8);  // NamedField length in bits (a bare PkgLength value)
+  }
+  return with_pkg({kExtOpPrefix, kFieldOp}, body);
 }
 
 }  // namespace vessel::vmm::x86::aml

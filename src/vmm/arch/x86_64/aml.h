@@ -1,6 +1,8 @@
 // A tiny AML encoder: just the terms a DSDT of static devices needs
 // (Scope, Device, Name, Package, integers, strings, EISA ids and resource
-// templates). Each function returns the encoded bytes of one term.
+// templates), and enough for a method that writes its argument to an I/O
+// port (Method, Store, OperationRegion, Field). Each function returns the
+// encoded bytes of one term.
 #pragma once
 
 #include <cstdint>
@@ -31,5 +33,16 @@ Bytes irq_no_flags(uint8_t irq);
 Bytes memory32_fixed(bool writable, uint32_t base, uint32_t len);
 Bytes interrupt(bool edge, bool active_low, bool shared, uint32_t irq);
 Bytes resource_template(const std::vector<Bytes>& descriptors);
+
+// Method(path, nargs, Serialized|NotSerialized) { terms }
+Bytes method(std::string_view path, uint8_t nargs, bool serialized, const std::vector<Bytes>& terms);
+// Arg0 .. Arg6
+Bytes arg(unsigned n);
+// Store(value, target)
+Bytes store(const Bytes& value, std::string_view target);
+// OperationRegion(path, SystemIO, port, len)
+Bytes io_region(std::string_view path, uint16_t port, uint8_t len);
+// Field(region, ByteAcc, NoLock, Preserve) { name, 8, ... }: one byte per name, in order.
+Bytes byte_fields(std::string_view region, const std::vector<std::string_view>& names);
 
 }  // namespace vessel::vmm::x86::aml

@@ -41,6 +41,13 @@ Result<uint64_t> place_initrd(uint64_t size, uint64_t kernel_end, uint64_t ram_t
   return addr;
 }
 
+Status write_reset_vector(GuestMemory& mem) {
+  static_assert(kResetVectorAddr + sizeof kResetVectorCode <= kAcpiEnd);
+  TRYC(mem.write(kResetVectorAddr, std::span<const uint8_t>(kResetVectorCode, sizeof kResetVectorCode)),
+       "write the reset vector");
+  return ok();
+}
+
 Result<BootEntry> load_kernel(GuestMemory& mem, const BootSources& src) {
   uint8_t head[1024] = {};
   if (src.kernel_size < 64) return Error::invalid("kernel: file too small to be a kernel");

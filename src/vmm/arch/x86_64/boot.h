@@ -23,6 +23,20 @@ struct BootSources {
   uint64_t rsdp_addr = 0;  // 0: no ACPI
 };
 
+// The code at the BIOS reset vector (F000:FFF0, physical kResetVectorAddr):
+// there is no BIOS, so it resets the machine through the i8042 (0xFE to port
+// 0x64). Linux's "reboot via BIOS" (machine_real_restart(), the default
+// method after EFI on hardware-reduced ACPI) jumps there.
+inline constexpr uint8_t kResetVectorCode[] = {
+    0xfa,              // cli
+    0xb0, 0xfe,        // mov al, 0xfe
+    0xe6, 0x64,        // out 0x64, al
+    0xf4,              // hlt
+    0xeb, 0xfd,        // jmp back to the hlt
+};
+// Writes kResetVectorCode at kResetVectorAddr (in the reserved BIOS area).
+Status write_reset_vector(GuestMemory& mem);
+
 // Detects the kernel format and loads kernel, initrd and command line.
 Result<BootEntry> load_kernel(GuestMemory& mem, const BootSources& src);
 

@@ -27,7 +27,8 @@ std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpui
       case 0x4: {  // deterministic cache parameters (Intel)
         uint32_t level = (e.eax >> 5) & 0x7;
         uint32_t sharing = level >= 3 ? count - 1 : 0;
-        e.eax = (e.eax & 0x3fff) | (sharing << 14) | ((count - 1) << 26);
+        uint32_t cores = count > 64 ? 63 : count - 1;  // EAX[31:26] has 6 bits: at most 64 cores
+        e.eax = (e.eax & 0x3fff) | ((sharing & 0xfff) << 14) | (cores << 26);
         break;
       }
       case 0xb:

@@ -27,6 +27,7 @@ inline constexpr uint64_t kCmdlineMax = 0x10000;      // bytes including the NUL
 inline constexpr uint64_t kEbdaStart = 0x9fc00;       // end of usable low RAM in the e820 map
 inline constexpr uint64_t kAcpiStart = 0xe0000;       // RSDP, then the other tables
 inline constexpr uint64_t kAcpiEnd = 0x100000;
+inline constexpr uint64_t kResetVectorAddr = 0xffff0;  // F000:FFF0: a reset stub (boot.h), the tables end before
 inline constexpr uint64_t kHighMemStart = 0x100000;   // kernel load address (1 MiB)
 
 // The MMIO hole below 4 GiB: guest RAM above kMmioHoleStart moves to 4 GiB.
@@ -46,7 +47,8 @@ inline constexpr uint32_t kCom1Irq = 4;
 inline constexpr uint32_t kKeyboardIrq = 1;  // i8042 keyboard
 inline constexpr uint16_t kRtcPort = 0x70;
 inline constexpr uint16_t kI8042Port = 0x60;       // data; 0x64 is status/command
-inline constexpr uint16_t kAcpiSleepPort = 0x600;  // sleep control; +1 sleep status
+inline constexpr uint16_t kAcpiSleepPort = 0x600;  // sleep control; +1 sleep status; +2 _TTS transition
+inline constexpr uint16_t kResetControlPort = 0xcf9;  // PIIX/ICH reset control register
 // The first GSI given to virtio-mmio devices (Machine skips the legacy ones in use).
 inline constexpr uint32_t kVirtioIrqStart = 5;
 

@@ -1,0 +1,59 @@
+#!/bin/sh
+# Every way Linux reboots ends `vessel vm run` promptly with exit status 3; a triple
+# fault the guest did not announce (a panic with reboot=t: no ACPI \_TTS(5)) stays an
+# error (exit 1, with the registers). Runs inside the harness's L1, three guests at a
+# time. Each check: VESSEL-CHECK reboot-<method> PASS|FAIL <exit status> <seconds>.
+#   default  Linux's own choice: on hardware-reduced ACPI "EFI", then the BIOS reset
+#            vector (machine_real_restart), which vessel's reset stub answers
+#   k        i8042 pulse (0xFE to port 0x64), with 8 vCPUs, all online
+#   a        the FADT reset register
+#   t        triple fault after _TTS(5)            pci  port 0xCF9
+#   panic-t  a panic (no init: rdinit names a missing file, no root=) with reboot=t:
+#            an unannounced triple fault -> exit 1
+# and --on-reboot restart: the guest (which always reboots) boots twice, then SIGTERM
+# ends the run with 0.
+now() { cut -d' ' -f1 /proc/uptime; }
+boot() {  # boot NAME EXPECTED_RC CMDLINE_EXTRA [MARKER [CPUS]]
+  name=$1 want=$2 extra=$3 marker=${4:-VESSEL-GUEST-UP} cpus=${5:-1}
+  s=$(now)
+  timeout 240 vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus "$cpus" --memory 256M \
+    --cmdline "console=ttyS0 panic=-1 quiet vessel.exit=reboot $extra" \
+    --serial "file:/tmp/reboot-$name.log" </dev/null 2>"/tmp/reboot-$name.err"
+  rc=$?
+  e=$(now)
+  secs=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }')
+  res=FAIL
+  [ "$rc" = "$want" ] && grep -q "$marker" "/tmp/reboot-$name.log" && res=PASS
+  echo "VESSEL-CHECK reboot-$name $res rc=$rc (want $want) ${secs}s"
+  [ $res = PASS ] || { tail -n 5 "/tmp/reboot-$name.log"; cat "/tmp/reboot-$name.err"; }
+}
+restart() {
+  log=/tmp/reboot-restart.log
+  vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus 1 --memory 256M --on-reboot restart \
+    --cmdline "console=ttyS0 panic=-1 quiet vessel.exit=reboot rdinit=/init" --serial "file:$log" </dev/null &
+  pid=$!
+  i=0
+  ups() { cat "$log" 2>/dev/null | grep -c VESSEL-GUEST-UP; }
+  while [ "$(ups)" -lt 2 ] && [ $i -lt 2400 ] && kill -0 $pid 2>/dev/null; do
+    sleep 0.1; i=$((i + 1))
+  done
+  boots=$(ups)
+  kill -TERM $pid 2>/dev/null
+  wait $pid
+  rc=$?
+  res=FAIL; [ "$boots" -ge 2 ] && [ $rc = 0 ] && res=PASS
+  echo "VESSEL-CHECK reboot-on-reboot-restart $res boots=$boots rc=$rc"
+}
+# reboot=k with 8 vCPUs: the guest sees all of them online (/proc/cpuinfo lists online CPUs)
+# and the reboot stops the other CPUs first.
+boot default 3 "rdinit=/init" & boot k 3 "rdinit=/init reboot=k" "VESSEL-GUEST-UP cpus=8 " 8 &
+boot a 3 "rdinit=/init reboot=a" & wait
+boot t 3 "rdinit=/init reboot=t" & boot pci 3 "rdinit=/init reboot=pci" &
+boot panic-t 1 "rdinit=/no-such-init reboot=t" "Kernel panic" & wait
+restart
+# The DSDT's \_TTS method (and the rest of the AML) loads without ACPI errors.
+if grep -qi "ACPI.*Error\|Failure in evaluating _TTS" /tmp/reboot-default.log; then
+  echo "VESSEL-CHECK reboot-acpi-no-errors FAIL"; grep -i "ACPI.*Error\|_TTS" /tmp/reboot-default.log
+else echo "VESSEL-CHECK reboot-acpi-no-errors PASS"; fi
+grep -q "triple fault" /tmp/reboot-panic-t.err
+r=$?; echo "VESSEL-CHECK reboot-panic-t-registers $([ $r = 0 ] && echo PASS || echo FAIL) $(head -c 200 /tmp/reboot-panic-t.err)"
