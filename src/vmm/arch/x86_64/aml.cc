@@ -6,7 +6,8 @@ namespace {
 constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0x0a, kWordPrefix = 0x0b,
                   kDWordPrefix = 0x0c, kStringPrefix = 0x0d, kQWordPrefix = 0x0e, kScopeOp = 0x10,
                   kBufferOp = 0x11, kPackageOp = 0x12, kExtOpPrefix = 0x5b, kDeviceOp = 0x82,
-                  kRootChar = 0x5c, kDualNamePrefix = 0x2e, kMultiNamePrefix = 0x2f;
+                  kRootChar = 0x5c, kMethodOp = 0x14, kReturnOp = 0xa4, kIfOp = 0xa0, kLEqualOp = 0x93,
+                  kNotifyOp = 0x86, kArg0Op = 0x68, kDualNamePrefix = 0x2e, kMultiNamePrefix = 0x2f;
 
 void append(Bytes& out, const Bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
 
@@ -164,5 +165,40 @@ Bytes resource_template(const std::vector<Bytes>& descriptors) {
   data.push_back(0);     // checksum 0: "treat as correct"
   return buffer(data);
 }
+
+Bytes method(std::string_view path, uint8_t nargs, bool serialized, const std::vector<Bytes>& terms) {
+  Bytes body = name_string(path);
+  body.push_back(static_cast<uint8_t>((nargs & 7) | (serialized ? 0x08 : 0)));
+  for (const auto& t : terms) append(body, t);
+  return with_pkg({kMethodOp}, body);
+}
+
+Bytes return_(const Bytes& value) {
+  Bytes out{kReturnOp};
+  append(out, value);
+  return out;
+}
+
+Bytes if_(const Bytes& predicate, const std::vector<Bytes>& terms) {
+  Bytes body = predicate;
+  for (const auto& t : terms) append(body, t);
+  return with_pkg({kIfOp}, body);
+}
+
+Bytes lequal(const Bytes& a, const Bytes& b) {
+  Bytes out{kLEqualOp};
+  append(out, a);
+  append(out, b);
+  return out;
+}
+
+Bytes notify(std::string_view object, const Bytes& value) {
+  Bytes out{kNotifyOp};
+  append(out, name_string(object));
+  append(out, value);
+  return out;
+}
+
+Bytes arg(unsigned n) { return {static_cast<uint8_t>(kArg0Op + (n & 7))}; }
 
 }  // namespace vessel::vmm::x86::aml
