@@ -32,6 +32,8 @@ tapup() {
       sleep 0.5
     done ) &
 }
+# Milliseconds since boot (/proc/uptime: 10 ms steps; busybox date has no %N).
+now() { read -r u _ < /proc/uptime; echo $(( ${u%.*} * 1000 + (1${u#*.} - 100) * 10 )); }
 lastn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | tail -1; }
 firstn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | head -1; }
 field() { log $1 | grep "^$2" | tail -1 | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
@@ -46,15 +48,15 @@ log la | grep -E '^(GUEST|TICK)' | tail -3
 gen0=$(field la GUEST-READY gen)
 vessel --root $R vm pause la || fail "pause la"
 before=$(lastn la)
-t0=$(date +%s%N); vessel --root $R vm snapshot la $SL; pf snapshot $?; t1=$(date +%s%N)
-echo "linux guest snapshot (256 MiB, paused): $(( (t1 - t0) / 1000000 )) ms; memory file $(du -k $SL/memory | cut -f1) KiB on disk"
+t0=$(now); vessel --root $R vm snapshot la $SL; pf snapshot $?; t1=$(now)
+echo "linux guest snapshot (256 MiB, paused): $((t1 - t0)) ms; memory file $(du -k $SL/memory | cut -f1) KiB on disk"
 vessel --root $R vm kill la >/dev/null; vessel --root $R vm delete la
 md5_before=$(md5sum < $W/disk.img)
 
 # Two clones: own taps (ct0, ct1), overlays, MACs, generation IDs.
 tapup ct0 lc-0; tapup ct1 lc-1
-t0=$(date +%s%N); vessel --root $R vm clone $SL --count 2 --name lc --net 'tap=ct{i}'; pf clone $?; t1=$(date +%s%N)
-echo "vm clone --count 2: $(( (t1 - t0) / 1000000 )) ms"
+t0=$(now); vessel --root $R vm clone $SL --count 2 --name lc --net 'tap=ct{i}'; pf clone $?; t1=$(now)
+echo "vm clone --count 2: $((t1 - t0)) ms"
 for c in 0 1; do
   wait_for lc-$c '^NEWGEN' 60; pf clone$c-newgen $?
   wait_for lc-$c '^TICK [0-9]+ ping=ok' 60; pf clone$c-ping $?
@@ -88,8 +90,8 @@ rm -f $W/www/stop
 
 # Restore in place, in a new VMM: the count and the ping continue.
 tapup vtap1 lb
-t0=$(date +%s%N); vessel --root $R vm restore $SL -d --name lb; pf restore $?; t1=$(date +%s%N)
-echo "vm restore -d: $(( (t1 - t0) / 1000000 )) ms"
+t0=$(now); vessel --root $R vm restore $SL -d --name lb; pf restore $?; t1=$(now)
+echo "vm restore -d: $((t1 - t0)) ms"
 wait_for lb '^TICK [0-9]+ ping=ok' 60; pf restore-ping $?
 log lb | grep -E '^(NEWGEN|TICK)' | head -3
 pf restore-count-continues "$([ "$(firstn lb)" = $((before + 1)) ]; echo $?)"
