@@ -1,8 +1,8 @@
 // `vessel vm snapshot ID DIR [--diff]`, `vm restore DIR [--name NEW] [-d]
-// [--serial ...] [--paused]`, `vm clone DIR --count N` and `vm
-// snapshot-merge DIFF BASE`: clients of the VMM's snapshot endpoints and of
-// the snapshot engine. A snapshot directory holds `state` and `memory`.
-// Parsing and printing only.
+// [--serial ...] [--paused] [--net ...]`, `vm clone DIR --count N [--net
+// tap=NAME{i}]` and `vm snapshot-merge DIFF BASE`: clients of the VMM's
+// snapshot endpoints and of the snapshot engine. A snapshot directory holds
+// `state` and `memory`. Parsing and printing only.
 #include <sys/random.h>
 
 #include <CLI/CLI.hpp>
@@ -13,8 +13,11 @@
 #include "common/fs.h"
 #include "common/strings.h"
 #include "vmm/api/client.h"
+#include "vmm/config/vm_config.h"
+#include "vmm/device_options.h"
 #include "vmm/instance/launch.h"
 #include "vmm/snapshot/snapshot.h"
+#include "vmm/snapshot/state_file.h"
 
 namespace vessel::cli {
 namespace {
@@ -62,11 +65,50 @@ struct RestoreFlags {
   bool paused = false;
   bool prefault = false;
   bool diff = false;
+  bool clone = false;
   unsigned count = 1;
+  std::vector<std::string> nets;  // --net tap=NAME[,mac=MAC][,id=IFACE], in the snapshot's NIC order
 };
 
-// Restores `f.dir` as VM `id` in a detached VMM.
-Status restore_detached(const Globals& g, const RestoreFlags& f, const std::string& id) {
+// The --net flags as the VMM's network overrides for clone `index` (tap
+// names may hold "{i}": the clone's index). Flags without id= name the
+// snapshot's interfaces in order.
+Result<std::vector<vmm::SnapshotLoad::NetOverride>> net_overrides(const RestoreFlags& f, unsigned index) {
+  std::vector<vmm::SnapshotLoad::NetOverride> out;
+  if (f.nets.empty()) return out;
+  auto st = TRY(vmm::snapshot::read_state_file(state_file(f.dir)));
+  vmm::VmConfig c;
+  if (!st.vm_config.empty()) c = TRYC(vmm::parse_vm_config_text(st.vm_config), "the snapshot's VM config");
+  for (size_t k = 0; k < f.nets.size(); ++k) {
+    vmm::SnapshotLoad::NetOverride o;
+    for (const auto& kv : split(f.nets[k], ',')) {
+      auto eq = kv.find('=');
+      std::string key = kv.substr(0, eq), val = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      if (key == "tap") o.host_dev_name = val;
+      else if (key == "mac") o.guest_mac = val;
+      else if (key == "id") o.iface_id = val;
+      else return Error::invalid(cat("--net ", f.nets[k], ": unknown key '", key, "' (tap=, mac=, id=)"));
+    }
+    if (o.iface_id.empty()) {
+      if (k >= c.nets.size())
+        return Error::invalid(cat("--net ", f.nets[k], ": the snapshot has ", c.nets.size(), " network interfaces"));
+      o.iface_id = c.nets[k].iface_id;
+    }
+    if (!o.guest_mac.empty()) {
+      if (f.count > 1) return Error::invalid(cat("--net ", f.nets[k], ": mac= is for one VM; clones get MACs derived from their ids"));
+      TRYC(vmm::parse_mac(o.guest_mac), cat("--net ", f.nets[k]));
+    }
+    if (auto at = o.host_dev_name.find("{i}"); at != std::string::npos) o.host_dev_name.replace(at, 3, std::to_string(index));
+    else if (f.count > 1 && !o.host_dev_name.empty())
+      return Error::invalid(cat("--net ", f.nets[k], ": each clone needs its own tap: put {i} (the clone's index) in the name"));
+    if (o.host_dev_name.size() > 15) return Error::invalid(cat("--net ", f.nets[k], ": tap name '", o.host_dev_name, "' is longer than 15 bytes"));
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// Restores `f.dir` as VM `id` (clone `index`) in a detached VMM.
+Status restore_detached(const Globals& g, const RestoreFlags& f, const std::string& id, unsigned index = 0) {
   vmm::VmmOptions o;
   o.id = id;
   o.root = g.root;
@@ -78,6 +120,8 @@ Status restore_detached(const Globals& g, const RestoreFlags& f, const std::stri
   l.resume = !f.paused;
   l.prefault = f.prefault;
   l.track_dirty_pages = f.diff;
+  l.clone = f.clone;
+  l.network_overrides = TRY(net_overrides(f, index));
   o.restore = l;
   TRY(vmm::launch_detached(std::move(o)).context(cat("restore ", id)));
   return ok();
@@ -109,6 +153,12 @@ void add_vm_snapshot(CLI::App& vm, Globals& g) {
     cmd->add_flag("--paused", f->paused, "leave the VM paused (vm resume runs it)");
     cmd->add_flag("--prefault", f->prefault, "read all of the memory file in now instead of on first touch");
     cmd->add_flag("--track-dirty-pages", f->diff, "allow diff snapshots of the restored VM");
+    cmd->add_option("--net", f->nets,
+                    "tap=NAME[,mac=MAC][,id=IFACE]: an interface of the snapshot on another tap / with another MAC "
+                    "(repeat, in the snapshot's interface order)");
+    cmd->add_flag("--clone", f->clone,
+                  "restore as a clone: disks get qcow2 overlays in the VM's state dir, interfaces need --net tap= "
+                  "and get MACs derived from the VM id");
     cmd->callback([f, &g] {
       if (!f->detach) return report(Error::invalid("vm restore runs detached: add -d (vm console attaches to COM1)"));
       std::string id = f->name.empty() ? generated_id("vm") : f->name;
@@ -119,17 +169,25 @@ void add_vm_snapshot(CLI::App& vm, Globals& g) {
   }
   {
     auto f = std::make_shared<RestoreFlags>();
-    auto* cmd = vm.add_subcommand("clone", "start N VMs from one snapshot (detached; each its own copy-on-write memory)");
+    auto* cmd = vm.add_subcommand(
+        "clone",
+        "start N VMs from one snapshot (detached): each shares the memory file copy-on-write, writes its disks into "
+        "its own qcow2 overlay, gets a new VM generation ID (the guest reseeds its RNG), its own tap and a MAC "
+        "derived from its id");
+    f->clone = true;
     cmd->add_option("dir", f->dir, "snapshot directory")->required();
     cmd->add_option("--count", f->count, "number of clones")->required()->check(CLI::Range(1u, 1000u));
     cmd->add_option("--name", f->name, "id prefix: clones are PREFIX-0 .. PREFIX-N-1 (default: generated)");
     cmd->add_option("--serial", f->serial, "COM1 of each clone: log (default) or none");
     cmd->add_flag("--paused", f->paused, "leave the clones paused");
+    cmd->add_option("--net", f->nets,
+                    "tap=NAME{i}[,id=IFACE]: each clone's tap ({i}: its index), one per interface of the snapshot; "
+                    "mac= only with --count 1");
     cmd->callback([f, &g] {
       std::string prefix = f->name.empty() ? generated_id("clone") : f->name;
       for (unsigned i = 0; i < f->count; ++i) {
         std::string id = cat(prefix, "-", i);
-        auto s = restore_detached(g, *f, id);
+        auto s = restore_detached(g, *f, id, i);
         if (!s) return report(std::move(s).error().context(cat("clone ", i, " of ", f->count)));
         std::printf("%s\n", id.c_str());
       }

@@ -1,6 +1,7 @@
 #include "vmm/machine.h"
 
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/eventfd.h>
 
 #include "common/strings.h"
@@ -148,10 +149,16 @@ Result<virtio::MmioTransport*> Machine::add_virtio_device(std::unique_ptr<virtio
 Status Machine::load_linux(x86::BootSources src) {
   x86::AcpiConfig acpi;
   acpi.cpu_count = cpus_;
+  acpi.vmgenid = irqchip_;  // the notification is an interrupt
   for (const auto& v : virtio_)
     acpi.virtio_mmio.push_back({v.base, static_cast<uint32_t>(virtio::mmio::kWindowSize), v.gsi});
   src.rsdp_addr = TRY(x86::write_acpi_tables(mem_, acpi));
   TRY(x86::write_reset_vector(mem_));
+  if (acpi.vmgenid) {
+    vmgenid_addr_ = x86::kVmGenIdAddr;
+    TRY(new_generation_id());
+    generation_changed_ = false;  // the first one needs no notification
+  }
   entry_ = TRY(x86::load_kernel(mem_, src));
   return ok();
 }
@@ -276,6 +283,11 @@ Status Machine::resume() {
     pause_requested_ = false;
   }
   pause_cv_.notify_all();
+  if (generation_changed_ && irqchip_) {
+    generation_changed_ = false;
+    TRYC(vm_.irq_line(x86::kGedGsi, true), "notify the new VM generation ID");
+    TRYC(vm_.irq_line(x86::kGedGsi, false), "notify the new VM generation ID");
+  }
   return ok();
 }
 
@@ -283,6 +295,15 @@ VcpuExitCounts Machine::vcpu_exit_counts() const {
   VcpuExitCounts sum;
   for (const auto& v : vcpus_) sum += v->exit_counts();
   return sum;
+}
+
+Result<std::array<uint8_t, 16>> Machine::new_generation_id() {
+  if (vmgenid_addr_ == 0) return Error::invalid("the VM has no VM generation ID device");
+  std::array<uint8_t, 16> id{};
+  if (::getrandom(id.data(), id.size(), 0) != static_cast<ssize_t>(id.size())) return Error::from_errno("getrandom");
+  TRYC(mem_.write(vmgenid_addr_, id), "write the VM generation ID");
+  generation_changed_ = true;
+  return id;
 }
 
 Status Machine::send_ctrl_alt_del() {

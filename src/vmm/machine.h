@@ -11,6 +11,7 @@
 // added without changing the behaviour code.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -137,6 +138,18 @@ class Machine : public VcpuHost {
   uint64_t last_snapshot_id() const { return last_snapshot_id_; }
   void set_last_snapshot_id(uint64_t id) { last_snapshot_id_ = id; }
 
+  // ---- VM generation ID (ACPI VMGENID: Linux reseeds its RNG when it changes) ----
+
+  // Guest address of the 16-byte generation ID (0: no VMGENID device; a
+  // machine booted by load_linux() with an irqchip has one).
+  uint64_t vmgenid_addr() const { return vmgenid_addr_; }
+  // A restored machine's (from its snapshot).
+  void set_vmgenid_addr(uint64_t addr) { vmgenid_addr_ = addr; }
+  // Writes a new random generation ID into guest memory and returns it; the
+  // guest is notified (a GED interrupt) by the next resume(). An error
+  // without a VMGENID device.
+  Result<std::array<uint8_t, 16>> new_generation_id();
+
   // VcpuHost: the first reason wins.
   void request_stop(StopReason reason, std::string detail = {}) override;
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
@@ -174,6 +187,8 @@ class Machine : public VcpuHost {
   bool irqchip_ = true;
   bool track_dirty_ = false;
   uint64_t last_snapshot_id_ = 0;
+  uint64_t vmgenid_addr_ = 0;
+  bool generation_changed_ = false;  // resume() notifies the guest
 
   UniqueFd stop_fd_;
   std::atomic<bool> stopping_{false};

@@ -13,6 +13,7 @@
 #include "vmm/device_options.h"
 #include "vmm/instance/vmm.h"
 #include "vmm/snapshot/snapshot.h"
+#include "vmm/snapshot/state_file.h"
 
 namespace vessel::vmm {
 
@@ -83,9 +84,84 @@ Result<SnapshotLoad> parse_snapshot_load(const json& body) {
   if (auto d = TRY(r.boolean("track_dirty_pages"))) l.track_dirty_pages = l.track_dirty_pages || *d;
   if (auto v = TRY(r.boolean("resume_vm"))) l.resume = *v;
   if (auto v = TRY(r.boolean("prefault"))) l.prefault = *v;  // vessel
+  if (auto v = TRY(r.boolean("clone"))) l.clone = *v;        // vessel
+  if (const json* no = r.find("network_overrides")) {
+    if (!no->is_array()) return Error::invalid("network_overrides: expected an array");
+    for (size_t i = 0; i < no->size(); ++i) {
+      JsonReader o((*no)[i], cat("network_overrides[", i, "]"));
+      TRY(o.check_object());
+      SnapshotLoad::NetOverride n;
+      n.iface_id = TRY(o.req_str("iface_id"));
+      n.host_dev_name = TRY(o.str("host_dev_name")).value_or("");
+      n.guest_mac = TRY(o.str("guest_mac")).value_or("");  // vessel
+      if (!n.guest_mac.empty()) TRYC(parse_mac(n.guest_mac), o.name("guest_mac"));
+      if (n.host_dev_name.size() >= 16) return Error::invalid(cat(o.name("host_dev_name"), ": longer than 15 bytes"));
+      for (const auto& prev : l.network_overrides)
+        if (prev.iface_id == n.iface_id) return Error::invalid(cat(o.name("iface_id"), ": '", n.iface_id, "' is given twice"));
+      TRY(o.finish());
+      l.network_overrides.push_back(std::move(n));
+    }
+  }
   TRY(r.finish());
   return l;
 }
+
+namespace {
+std::string mac_text(const virtio::MacAddress& m) {
+  char b[18];
+  std::snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return b;
+}
+
+// A clone's MAC: the snapshot's first three bytes (locally administered,
+// unicast) and three from a hash of the VM id and the interface.
+virtio::MacAddress derived_mac(const virtio::MacAddress& base, const std::string& vm_id, const std::string& iface) {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (char c : vm_id + "/" + iface) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ULL;
+  virtio::MacAddress m = base;
+  if (m[0] == 0 && m[1] == 0 && m[2] == 0) m = {0x52, 0x54, 0x00, 0, 0, 0};
+  m[0] = static_cast<uint8_t>((m[0] | 0x02) & ~0x01);
+  m[3] = static_cast<uint8_t>(h >> 16);
+  m[4] = static_cast<uint8_t>(h >> 8);
+  m[5] = static_cast<uint8_t>(h);
+  return m;
+}
+
+// The restore's taps, MACs and overlays, from the API's overrides: NICs are
+// named by iface_id in the snapshot's VM config.
+Result<std::vector<snapshot::NetOverride>> net_overrides(const SnapshotLoad& l, const std::string& vm_id,
+                                                         const std::string& state_path) {
+  std::vector<snapshot::NetOverride> out;
+  if (l.network_overrides.empty() && !l.clone) return out;
+  auto st = TRY(snapshot::read_state_file(state_path));
+  VmConfig c;
+  if (!st.vm_config.empty()) c = TRYC(parse_vm_config_text(st.vm_config), "the snapshot's VM config");
+  for (const auto& o : l.network_overrides) {
+    bool found = false;
+    for (size_t i = 0; i < c.nets.size(); ++i)
+      if (c.nets[i].iface_id == o.iface_id) found = true;
+    if (!found) return Error::invalid(cat("network_overrides: the snapshot has no interface '", o.iface_id, "'"));
+  }
+  std::vector<const snapshot::DeviceSpec*> nics;
+  for (const auto& d : st.spec.devices)
+    if (d.kind == snapshot::DeviceSpec::Kind::kNet) nics.push_back(&d);
+  if (nics.size() != c.nets.size()) return Error::invalid("the snapshot's VM config does not list its NICs");
+  for (size_t i = 0; i < c.nets.size(); ++i) {
+    const SnapshotLoad::NetOverride* o = nullptr;
+    for (const auto& x : l.network_overrides)
+      if (x.iface_id == c.nets[i].iface_id) o = &x;
+    snapshot::NetOverride n;
+    n.nic = i;
+    if (o) n.tap = o->host_dev_name;
+    if (l.clone && n.tap.empty())
+      return Error::invalid(cat("clone: interface '", c.nets[i].iface_id, "' needs a tap of its own (network_overrides host_dev_name)"));
+    if (o && !o->guest_mac.empty()) n.mac = TRY(parse_mac(o->guest_mac));
+    else if (l.clone) n.mac = derived_mac(nics[i]->net.mac, vm_id, c.nets[i].iface_id);
+    if (!n.tap.empty() || n.mac) out.push_back(std::move(n));
+  }
+  return out;
+}
+}  // namespace
 
 Status Vmm::snapshot_create(const json& body) {
   JsonReader r(body, "");
@@ -120,6 +196,8 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   ro.kvm_device = opts_.config.kvm_device;
   ro.serial_out = [sink](uint8_t b) { sink->put(b); };
   auto t0 = std::chrono::steady_clock::now();
+  ro.nets = TRY(net_overrides(l, opts_.id, ro.state_path));
+  if (l.clone) ro.overlay_dir = paths_.dir;
   auto r = TRY(snapshot::restore_snapshot(ro));
   VmConfig c;
   if (!r.state.vm_config.empty()) {
@@ -130,6 +208,19 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   c.machine.mem_size_mib = r.state.spec.memory >> 20;
   c.machine.track_dirty_pages = l.track_dirty_pages;
   c.kvm_device = opts_.config.kvm_device;
+  {  // the devices as restored: a clone's overlays, taps and MACs
+    size_t i = 0, n = 0;
+    auto drives = c.drives_in_order();
+    for (const auto& d : r.state.spec.devices) {
+      if (d.kind == snapshot::DeviceSpec::Kind::kBlock && i < drives.size())
+        const_cast<DriveConfig*>(drives[i++])->path_on_host = d.path;
+      if (d.kind == snapshot::DeviceSpec::Kind::kNet && n < c.nets.size()) {
+        c.nets[n].host_dev_name = d.net.tap;
+        if (d.net.mac_set) c.nets[n].guest_mac = mac_text(d.net.mac);
+        ++n;
+      }
+    }
+  }
   BuiltVm vm;
   vm.machine = std::move(r.machine);
   size_t i = 0;
@@ -143,7 +234,11 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   started_at_ = static_cast<int64_t>(::time(nullptr));
   start_us_ = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
-  log::info("vmm", cat("VM ", opts_.id, " restored from ", ro.state_path, " in ", r.stats.total_ms, " ms"));
+  std::string gen;
+  if (r.generation_id)
+    for (uint8_t b : *r.generation_id) gen += cat(std::string(1, "0123456789abcdef"[b >> 4]), std::string(1, "0123456789abcdef"[b & 15]));
+  log::info("vmm", cat("VM ", opts_.id, " restored from ", ro.state_path, " in ", r.stats.total_ms, " ms",
+                       gen.empty() ? std::string() : cat(", VM generation ID ", gen)));
   return ok();
 }
 

@@ -45,10 +45,23 @@ struct SnapshotLoad {
   bool resume = false;      // run it (else it stays paused)
   bool track_dirty_pages = false;  // enable_diff_snapshots
   bool prefault = false;
+  // Firecracker's network_overrides (plus vessel's guest_mac): an interface
+  // of the snapshot on another tap, with another MAC.
+  struct NetOverride {
+    std::string iface_id;
+    std::string host_dev_name;  // empty: the snapshot's
+    std::string guest_mac;      // empty: the snapshot's (a clone: derived)
+  };
+  std::vector<NetOverride> network_overrides;
+  // vessel: restore as a clone: each writable drive gets a qcow2 overlay in
+  // the VM's state directory, each interface needs its own tap (an
+  // override) and gets a MAC derived from the VM id unless one is given.
+  bool clone = false;
 };
 // Parses PUT /snapshot/load's body (Firecracker's fields: snapshot_path,
 // mem_backend {backend_type File, backend_path} or mem_file_path,
-// enable_diff_snapshots, resume_vm; vessel's prefault).
+// enable_diff_snapshots, resume_vm, network_overrides [{iface_id,
+// host_dev_name}]; vessel's prefault, clone, network_overrides[].guest_mac).
 Result<SnapshotLoad> parse_snapshot_load(const nlohmann::json& body);
 
 struct VmmOptions {

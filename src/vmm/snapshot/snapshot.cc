@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 
 #include "common/fs.h"
+#include "common/scope_exit.h"
 #include "common/strings.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/disk/disk.h"
+#include "vmm/disk/qcow2_create.h"
 #include "vmm/snapshot/cpu_check.h"
 #include "vmm/snapshot/machine_state.h"
 #include "vmm/snapshot/memory_file.h"
@@ -74,6 +77,36 @@ Result<DiskRecord> disk_record(const std::string& path) {
                     static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
+// Points the spec (and the device state) at the clone's taps, MACs and disk overlays.
+// The overlays it creates are listed in `created` (removed if the restore fails).
+Status apply_overrides(SnapshotState& s, const RestoreOptions& o, std::vector<std::string>& created) {
+  std::vector<size_t> nics;
+  for (size_t i = 0; i < s.spec.devices.size(); ++i)
+    if (s.spec.devices[i].kind == DeviceSpec::Kind::kNet) nics.push_back(i);
+  for (const auto& n : o.nets) {
+    if (n.nic >= nics.size())
+      return Error::invalid(cat("network override for NIC ", n.nic, ": the snapshot has ", nics.size(), " NICs"));
+    size_t i = nics[n.nic];
+    auto& net = s.spec.devices[i].net;
+    if (!n.tap.empty()) net.tap = n.tap;
+    if (n.mac) {
+      net.mac = *n.mac;
+      net.mac_set = true;
+      if (s.devices.virtio[i].net) s.devices.virtio[i].net->mac = *n.mac;
+    }
+  }
+  if (o.overlay_dir.empty()) return ok();
+  for (size_t i = 0; i < s.spec.devices.size(); ++i) {
+    auto& d = s.spec.devices[i];
+    if (d.kind != DeviceSpec::Kind::kBlock || d.block.readonly) continue;
+    std::string overlay = path_join(absolute_path(o.overlay_dir), cat("disk", i, ".qcow2"));
+    TRYC(disk::create_qcow2_overlay(overlay, absolute_path(d.path)), cat("overlay for disk ", d.path));
+    created.push_back(overlay);
+    d.path = overlay;
+  }
+  return ok();
+}
+
 Status check_spec(Machine& m, const VmSpec& spec) {
   if (spec.cpus != m.cpu_count()) return Error::invalid(cat("the spec has ", spec.cpus, " vCPUs, the VM ", m.cpu_count()));
   if (spec.memory != m.memory().size())
@@ -127,6 +160,7 @@ Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const Create
       TRYC(blk->flush(), cat("flush disk ", spec.devices[i].path));
   for (const auto& d : spec.devices)
     if (d.kind == DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(disk_record(d.path)));
+  s.spec.vmgenid_addr = m.vmgenid_addr();
   TRY(capture_machine(m, s));
   CreateStats st;
   st.capture_ms = ms_since(t0);
@@ -169,6 +203,11 @@ Result<Restored> restore_snapshot(const RestoreOptions& o) {
     for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
   }
   TRY(check_disks(s.disks));
+  std::vector<std::string> overlays;
+  ScopeExit drop_overlays([&] {
+    for (const auto& p : overlays) (void)::unlink(p.c_str());
+  });
+  TRY(apply_overrides(s, o, overlays));
   std::string mem_path = o.memory_path.empty() ? s.memory.path : o.memory_path;
   UniqueFd mem_fd = TRYC(open_file(mem_path, O_RDONLY | O_CLOEXEC), "memory file");
   out.stats.load_ms = ms_since(t0);
@@ -188,6 +227,10 @@ Result<Restored> restore_snapshot(const RestoreOptions& o) {
   auto t2 = Clock::now();
   TRYC(apply_machine(*m, s), "restore the VM state");
   m->set_last_snapshot_id(s.id);
+  if (s.spec.vmgenid_addr != 0) {
+    m->set_vmgenid_addr(s.spec.vmgenid_addr);
+    out.generation_id = TRY(m->new_generation_id());  // the guest is notified by resume()
+  }
   out.stats.apply_ms = ms_since(t2);
 
   auto t3 = Clock::now();
@@ -196,6 +239,7 @@ Result<Restored> restore_snapshot(const RestoreOptions& o) {
   out.stats.start_ms = ms_since(t3);
   out.stats.total_ms = ms_since(t0);
   out.machine = std::move(m);
+  drop_overlays.dismiss();
   return out;
 }
 

@@ -13,7 +13,9 @@
 #pragma once
 
 #include <cstdint>
+#include <array>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/error.h"
@@ -52,6 +54,13 @@ struct CreateStats {
 // files atomically.
 Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const CreateOptions& o);
 
+// A restored VM's NIC on another tap and/or with another MAC (clones).
+struct NetOverride {
+  size_t nic = 0;     // the NIC's position among the snapshot's NICs
+  std::string tap;    // empty: the snapshot's
+  std::optional<virtio::MacAddress> mac;  // the MAC the device reports from now on
+};
+
 struct RestoreOptions {
   std::string state_path;
   std::string memory_path;  // empty: the path recorded in the state file
@@ -60,6 +69,12 @@ struct RestoreOptions {
   bool paused = false;      // leave the VM paused (resume() runs it)
   std::string kvm_device = "/dev/kvm";
   Serial::OutFn serial_out;
+  // Clones: other taps and MACs for the snapshot's NICs.
+  std::vector<NetOverride> nets;
+  // Non-empty: each writable disk gets a qcow2 overlay created in this
+  // directory (disk<N>.qcow2, N its device index) over the snapshot's image,
+  // so the restored VM never writes that image (one per clone).
+  std::string overlay_dir;
 };
 
 struct RestoreStats {
@@ -72,11 +87,17 @@ struct RestoreStats {
 
 struct Restored {
   std::unique_ptr<Machine> machine;
+  // The snapshot's state, its spec as restored (overlay paths, taps, MACs).
   SnapshotState state;
+  // The new VM generation ID (none: the snapshot's machine has no VMGENID).
+  std::optional<std::array<uint8_t, 16>> generation_id;
   RestoreStats stats;
 };
 
 // Restores a full snapshot into a new machine, running unless `paused`.
+// A machine with a VMGENID device gets a new generation ID, and its guest
+// is notified when it runs (Linux reseeds its RNG): every restore is a new
+// generation, so clones of one snapshot do not share randomness.
 // Refused, with nothing started: a bad state file, a diff snapshot, a
 // memory file of the wrong size, a changed or missing disk, a host CPU
 // without a feature the vCPUs use.

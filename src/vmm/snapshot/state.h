@@ -39,6 +39,9 @@ struct VmSpec {
   uint64_t memory = 128ULL << 20;
   bool irqchip = true;
   std::vector<DeviceSpec> devices;
+  // Guest address of the VM generation ID (0: no VMGENID device): a restore
+  // writes a new ID there and notifies the guest. Format version 2 on.
+  uint64_t vmgenid_addr = 0;
 };
 
 // An image file a snapshot depends on: restore refuses a file that differs.

@@ -65,6 +65,7 @@ void put_spec(ByteWriter& w, const VmSpec& s) {
     w.u64(d.net.bandwidth);
     w.u64(d.net.iops);
   }
+  w.u64(s.vmgenid_addr);
 }
 
 void put_vcpu(ByteWriter& w, const VcpuState& v) {
@@ -138,7 +139,7 @@ void put_devices(ByteWriter& w, const DeviceStates& d) {
 
 // ---- decoding ----
 
-Result<VmSpec> get_spec(ByteReader& r) {
+Result<VmSpec> get_spec(ByteReader& r, uint32_t version) {
   VmSpec s;
   s.cpus = TRY(r.u32("vCPU count"));
   if (s.cpus == 0 || s.cpus > 254) return r.bad("vCPU count", cat(s.cpus, " is not 1 to 254"));
@@ -164,6 +165,11 @@ Result<VmSpec> get_spec(ByteReader& r) {
     d.net.iops = TRY(r.u64("net iops"));
     if (d.kind == DeviceSpec::Kind::kBlock && d.path.empty()) return r.bad(cat("device ", i), "is a disk without a path");
     s.devices.push_back(std::move(d));
+  }
+  if (version >= 2) {
+    s.vmgenid_addr = TRY(r.u64("VM generation ID address"));
+    if (s.vmgenid_addr % 8 != 0 || s.vmgenid_addr > s.memory - 16)
+      return r.bad("VM generation ID address", cat(s.vmgenid_addr, " is not 8-byte aligned inside guest memory"));
   }
   return s;
 }
@@ -353,7 +359,7 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
   return std::move(f.data());
 }
 
-Result<SnapshotState> decode_payload(std::span<const uint8_t> payload) {
+Result<SnapshotState> decode_payload(std::span<const uint8_t> payload, uint32_t version) {
   ByteReader r(payload, "snapshot state");
   SnapshotState s;
   bool seen_ids = false, seen_spec = false, seen_disk = false, seen_vm = false, seen_devs = false, seen_mem = false,
@@ -375,7 +381,7 @@ Result<SnapshotState> decode_payload(std::span<const uint8_t> payload) {
       s.parent_id = TRY(b.u64("parent id"));
     } else if (t == kTagSpec) {
       TRY(once(seen_spec));
-      s.spec = TRY(get_spec(b));
+      s.spec = TRY(get_spec(b, version));
     } else if (t == kTagDisk) {
       TRY(once(seen_disk));
       uint32_t n = TRY(b.count("disk count", kMaxDisks, 20));
@@ -434,9 +440,9 @@ Result<SnapshotState> decode_state(std::span<const uint8_t> file) {
   TRY(r.bytes_raw(sizeof kMagic));
   uint32_t version = TRY(r.u32("format version"));
   std::string writer = TRY(r.str("vessel version", 256));
-  if (version != kFormatVersion)
+  if (version < kMinFormatVersion || version > kFormatVersion)
     return Error::invalid(cat("snapshot format version ", version, " (written by vessel ", writer,
-                              "): this vessel reads version ", kFormatVersion));
+                              "): this vessel reads versions ", kMinFormatVersion, " to ", kFormatVersion));
   uint64_t len = TRY(r.u64("payload length"));
   if (len > kMaxStateFile || len + 4 != r.left())
     return Error::invalid(cat("snapshot state file is truncated or has extra bytes: ", len + 4,
@@ -446,7 +452,7 @@ Result<SnapshotState> decode_state(std::span<const uint8_t> file) {
   std::memcpy(&want, file.data() + file.size() - 4, 4);
   uint32_t got = crc32c(file.first(file.size() - 4));
   if (want != got) return Error::invalid("snapshot state file is corrupted (CRC-32C checksum mismatch)");
-  auto s = TRY(decode_payload(file.subspan(payload_at, len)));
+  auto s = TRY(decode_payload(file.subspan(payload_at, len), version));
   s.vessel_version = writer;
   return s;
 }

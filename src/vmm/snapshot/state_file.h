@@ -24,7 +24,10 @@
 namespace vessel::vmm::snapshot {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'S', 'N'};
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added SPEC's VM generation ID address; version 1 files are still
+// read (as machines without a VMGENID device).
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kMinFormatVersion = 1;
 // Largest state file read (a 254-vCPU machine with large XSAVE areas is ~2 MiB).
 inline constexpr size_t kMaxStateFile = 64ULL << 20;
 
@@ -32,8 +35,9 @@ inline constexpr size_t kMaxStateFile = 64ULL << 20;
 std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version);
 // Decodes and validates a whole state file.
 Result<SnapshotState> decode_state(std::span<const uint8_t> file);
-// Decodes only the payload (the sections), skipping header and checksum (fuzzing reaches deeper this way).
-Result<SnapshotState> decode_payload(std::span<const uint8_t> payload);
+// Decodes only the payload (the sections) of a file of format `version`,
+// skipping header and checksum (fuzzing reaches deeper this way).
+Result<SnapshotState> decode_payload(std::span<const uint8_t> payload, uint32_t version = kFormatVersion);
 
 // Reads (bounded by kMaxStateFile) and decodes a state file; errors name the path.
 Result<SnapshotState> read_state_file(const std::string& path);

@@ -34,8 +34,8 @@ endif()
 
 # Snapshots through the binary and the API (vm snapshot/restore/clone, PUT /snapshot/*) on the L1's nested KVM.
 add_test(NAME vmharness.vmm_snapshot_cli
-  COMMAND ${CMAKE_CURRENT_LIST_DIR}/snapshot/run_cli.sh $<TARGET_FILE:vessel> --timeout 480)
-set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 540 PROCESSORS 2 LABELS vmharness)
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/snapshot/run_cli.sh $<TARGET_FILE:vessel> --timeout 600)
+set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 660 PROCESSORS 2 LABELS vmharness)
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_snapshot_cli PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()

@@ -1,6 +1,8 @@
 // x86 boot structures without KVM: e820, zero page, page tables, GDT,
 // initrd placement, PVH note, CPUID, ACPI tables and AML.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -258,6 +260,36 @@ uint64_t u64(const std::vector<uint8_t>& b, size_t off) {
   uint64_t v;
   std::memcpy(&v, b.data() + off, 8);
   return v;
+}
+
+// Finds `needle` in `hay`.
+bool contains(const std::vector<uint8_t>& hay, std::initializer_list<uint8_t> needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
+bool contains(const std::vector<uint8_t>& hay, std::string_view s) {
+  return std::search(hay.begin(), hay.end(), s.begin(), s.end()) != hay.end();
+}
+
+TEST(Acpi, VmgenidDeviceAndItsNotifier) {
+  AcpiConfig cfg;
+  EXPECT_FALSE(contains(build_dsdt_aml(cfg), "VM_Gen_Counter"));
+  cfg.vmgenid = true;
+  auto aml = build_dsdt_aml(cfg);
+  EXPECT_TRUE(contains(aml, "VGEN"));
+  EXPECT_TRUE(contains(aml, "VMGENCTR"));
+  EXPECT_TRUE(contains(aml, "VM_Gen_Counter"));
+  EXPECT_TRUE(contains(aml, "ACPI0013"));
+  // Method(ADDR, 0) { Return(Package(2) { 0xff000, 0 }) }: MethodOp, PkgLength, "ADDR", flags 0,
+  // ReturnOp, PackageOp, PkgLength, 2 elements, DWordConst 0x000ff000, Zero.
+  EXPECT_TRUE(contains(aml, {0x14, 0x10, 'A', 'D', 'D', 'R', 0x00, 0xa4, 0x12, 0x08, 0x02, 0x0c, 0x00, 0xf0, 0x0f, 0x00, 0x00}));
+  // Method(_EVT, 1, Serialized) { If (LEqual(Arg0, 12)) { Notify(\_SB_.VGEN, 0x80) } }
+  EXPECT_TRUE(contains(aml, {'_', 'E', 'V', 'T', 0x09, 0xa0}));
+  EXPECT_TRUE(contains(aml, {0x93, 0x68, 0x0a, 0x0c, 0x86, 0x5c, 0x2e, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0a, 0x80}));
+  // The GED's interrupt: an Extended Interrupt descriptor, consumer, edge, GSI 12.
+  EXPECT_TRUE(contains(aml, {0x89, 0x06, 0x00, 0x03, 0x01, 0x0c, 0x00, 0x00, 0x00}));
+  // The tables stay below the generation ID's page.
+  AcpiTables t = build_acpi_tables(cfg, kAcpiStart);
+  EXPECT_LE(kAcpiStart + t.blob.size(), kVmGenIdAddr);
 }
 
 TEST(Acpi, TablesHaveValidChecksumsAndLinks) {

@@ -10,6 +10,7 @@
 
 #include "common/fs.h"
 #include "vmm/disk/qcow2.h"
+#include "vmm/disk/qcow2_create.h"
 #include "vmm/disk/raw.h"
 
 namespace vessel::vmm::disk {
@@ -117,6 +118,36 @@ TEST_F(Qcow2Test, StandaloneImageWithoutBacking) {
   EXPECT_EQ(flat[1000], 0x5a);
   EXPECT_EQ(flat[70999], 0x5a);
   EXPECT_EQ(flat[71000], 0);
+}
+
+// The overlays `vm clone` makes: our own writer, read by us and by qemu-img.
+TEST_F(Qcow2Test, OverlayWeCreateReadsThroughAndQemuImgAgrees) {
+  ASSERT_TRUE(create_qcow2_overlay(dir + "/mine.qcow2", dir + "/base.raw").ok());
+  EXPECT_EQ(sh("qemu-img check -q mine.qcow2"), 0);
+  EXPECT_EQ(sh("qemu-img info mine.qcow2 | grep -q 'backing file format: raw'"), 0);
+  {
+    auto d = open_disk(dir + "/mine.qcow2", false);
+    ASSERT_TRUE(d.ok()) << d.error().message();
+    EXPECT_EQ((*d)->size(), kSize);
+    check_all(**d);
+    write(**d, 12345, 70000, 4);
+    write(**d, kSize - 4096, 4096, 8);
+    check_all(**d);
+  }
+  EXPECT_EQ(sh("qemu-img check -q mine.qcow2"), 0);
+  ASSERT_EQ(sh("qemu-img convert -O raw mine.qcow2 flat.raw"), 0);
+  EXPECT_TRUE(slurp(dir + "/flat.raw") == expect);
+  // Over a qcow2 image (a clone of a clone), and refusals.
+  ASSERT_TRUE(create_qcow2_overlay(dir + "/second.qcow2", dir + "/mine.qcow2").ok());
+  EXPECT_EQ(sh("qemu-img info second.qcow2 | grep -q 'backing file format: qcow2'"), 0);
+  auto d2 = open_disk(dir + "/second.qcow2", true);
+  ASSERT_TRUE(d2.ok()) << d2.error().message();
+  check_all(**d2);
+  EXPECT_FALSE(create_qcow2_overlay(dir + "/mine.qcow2", dir + "/base.raw").ok());  // exists
+  EXPECT_FALSE(create_qcow2_overlay(dir + "/rel.qcow2", "base.raw").ok());         // relative
+  auto e = create_qcow2_overlay(dir + "/x.qcow2", dir + "/missing.raw");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("missing.raw"), std::string::npos) << e.error().message();
 }
 
 TEST(Qcow2Header, RejectsGarbageAndUnsupported) {

@@ -40,6 +40,7 @@ SnapshotState sample(bool diff = false) {
   net.net.mac = {0x52, 0x54, 0, 1, 2, 3};
   net.net.mac_set = true;
   s.spec.devices = {blk, net};
+  s.spec.vmgenid_addr = 0xff000;
   s.disks.push_back({"/images/root.raw", 1 << 20, 1234567890123});
   s.vm.irqchip = true;
   s.vm.ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
@@ -107,6 +108,7 @@ TEST(SnapshotStateFile, RoundTripKeepsEveryField) {
   EXPECT_TRUE(d->spec.devices[0].block.readonly);
   EXPECT_EQ(d->spec.devices[1].net.tap, "tap0");
   EXPECT_EQ(d->spec.devices[1].net.mac[5], 3);
+  EXPECT_EQ(d->spec.vmgenid_addr, 0xff000u);
   ASSERT_EQ(d->disks.size(), 1u);
   EXPECT_EQ(d->disks[0].mtime_ns, 1234567890123);
   EXPECT_EQ(d->vm.pit.channels[0].count, 0x1234u);
@@ -154,10 +156,11 @@ TEST(SnapshotStateFile, EveryFlippedByteIsAnError) {
 
 TEST(SnapshotStateFile, ForeignVersionAndMagicAreNamed) {
   auto bytes = encode_state(sample(), "0.1.0");
-  bytes[8] = 2;
+  bytes[8] = 3;
   auto d = decode_state(bytes);
   ASSERT_FALSE(d);
-  EXPECT_NE(d.error().message().find("format version 2 (written by vessel 0.1.0)"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find("format version 3 (written by vessel 0.1.0)"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find("reads versions 1 to 2"), std::string::npos) << d.error().message();
   bytes[0] = 'X';
   d = decode_state(bytes);
   ASSERT_FALSE(d);
@@ -169,6 +172,45 @@ std::vector<uint8_t> with_fixed_crc(std::vector<uint8_t> b) {
   uint32_t c = crc32c(std::span<const uint8_t>(b.data(), b.size() - 4));
   std::memcpy(b.data() + b.size() - 4, &c, 4);
   return b;
+}
+
+// A version 1 file (before the VM generation ID): SPEC without its last u64.
+TEST(SnapshotStateFile, Version1FilesReadAsMachinesWithoutVmgenid) {
+  auto bytes = encode_state(sample(), "0.1.0");
+  // Header: magic, u32 version, str (u32 length + bytes), u64 payload length.
+  size_t ver_at = sizeof kMagic, len_at = ver_at + 4 + 4 + 5, payload_at = len_at + 8;
+  // Sections: u32 tag, u64 length, body; SPEC is the second (after IDS).
+  size_t at = payload_at;
+  uint64_t sec_len;
+  for (;;) {
+    std::memcpy(&sec_len, bytes.data() + at + 4, 8);
+    if (std::memcmp(bytes.data() + at, "SPEC", 4) == 0) break;
+    at += 12 + sec_len;
+    ASSERT_LT(at, bytes.size());
+  }
+  bytes.erase(bytes.begin() + static_cast<long>(at + 12 + sec_len - 8), bytes.begin() + static_cast<long>(at + 12 + sec_len));
+  sec_len -= 8;
+  std::memcpy(bytes.data() + at + 4, &sec_len, 8);
+  uint64_t payload_len;
+  std::memcpy(&payload_len, bytes.data() + len_at, 8);
+  payload_len -= 8;
+  std::memcpy(bytes.data() + len_at, &payload_len, 8);
+  uint32_t v1 = 1;
+  std::memcpy(bytes.data() + ver_at, &v1, 4);
+  uint32_t c = crc32c(std::span<const uint8_t>(bytes.data(), bytes.size() - 4));
+  std::memcpy(bytes.data() + bytes.size() - 4, &c, 4);
+  auto d = decode_state(bytes);
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->spec.vmgenid_addr, 0u);
+  EXPECT_EQ(d->spec.devices.size(), 2u);
+  // The same bytes claiming version 2 are short of the address: refused by name.
+  uint32_t v2 = 2;
+  std::memcpy(bytes.data() + ver_at, &v2, 4);
+  c = crc32c(std::span<const uint8_t>(bytes.data(), bytes.size() - 4));
+  std::memcpy(bytes.data() + bytes.size() - 4, &c, 4);
+  d = decode_state(bytes);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("VM generation ID address"), std::string::npos) << d.error().message();
 }
 
 TEST(SnapshotStateFile, InconsistentContentIsRefusedByName) {

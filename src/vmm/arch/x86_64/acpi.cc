@@ -118,6 +118,24 @@ std::vector<uint8_t> build_dsdt_aml(const AcpiConfig& cfg) {
                                  a::name("_CRS", a::resource_template({a::memory32_fixed(true, static_cast<uint32_t>(d.base), d.size),
                                                                        a::interrupt(true, false, false, d.irq)}))}));
   }
+  if (cfg.vmgenid) {
+    // Microsoft's "Virtual Machine Generation ID" device: ADDR gives the
+    // guest physical address of the 16-byte ID (low and high 32 bits).
+    // Linux's vmgenid driver matches "VM_GEN_COUNTER" (ACPICA upper-cases _CID).
+    sb.push_back(a::device("VGEN", {a::name("_HID", a::string("VMGENCTR")), a::name("_CID", a::string("VM_Gen_Counter")),
+                                    a::name("_DDN", a::string("VM_Gen_Counter")),
+                                    a::method("ADDR", 0, false,
+                                              {a::return_(a::package({a::integer(kVmGenIdAddr & 0xffffffff),
+                                                                      a::integer(kVmGenIdAddr >> 32)}))})}));
+    // Hardware-reduced ACPI has no GPEs: the Generic Event Device's
+    // interrupt runs _EVT(GSI), which sends Notify(VGEN, 0x80).
+    sb.push_back(a::device(
+        "GED0", {a::name("_HID", a::string("ACPI0013")), a::name("_UID", a::integer(0)),
+                 a::name("_CRS", a::resource_template({a::interrupt(true, false, false, kGedGsi)})),
+                 a::method("_EVT", 1, true,
+                           {a::if_(a::lequal(a::arg(0), a::integer(kGedGsi)),
+                                   {a::notify("\\_SB_.VGEN", a::integer(0x80))})})}));
+  }
   Bytes out = a::scope("\\_SB_", sb);
   Bytes s5 = a::name("\\_S5_", a::package({a::integer(AcpiPm::kS5Type), a::integer(0), a::integer(0), a::integer(0)}));
   out.insert(out.end(), s5.begin(), s5.end());
@@ -169,7 +187,7 @@ AcpiTables build_acpi_tables(const AcpiConfig& cfg, uint64_t base) {
 
 Result<uint64_t> write_acpi_tables(GuestMemory& mem, const AcpiConfig& cfg) {
   AcpiTables t = build_acpi_tables(cfg, kAcpiStart);
-  if (t.blob.size() > kResetVectorAddr - kAcpiStart) return Error::invalid(cat("ACPI tables of ", t.blob.size(), " bytes do not fit"));
+  if (t.blob.size() > kVmGenIdAddr - kAcpiStart) return Error::invalid(cat("ACPI tables of ", t.blob.size(), " bytes do not fit"));
   TRYC(mem.write(kAcpiStart, t.blob), "write ACPI tables");
   return kAcpiStart;
 }

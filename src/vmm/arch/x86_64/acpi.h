@@ -1,7 +1,8 @@
 // ACPI tables written by the VMM: RSDP, XSDT, FADT (hardware-reduced, with
 // sleep control/status and reset registers), MADT (local APICs, IOAPIC,
 // interrupt source override, LINT1 NMI) and a DSDT whose devices come from
-// AcpiConfig, so virtio-mmio devices ("LNRO0005") slot in later.
+// AcpiConfig, so virtio-mmio devices ("LNRO0005") slot in later, and
+// optionally a VM generation ID device (VMGENID) with its notifier (GED).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct AcpiConfig {
   unsigned cpu_count = 1;
   bool com1 = true;
   std::vector<AcpiMmioDevice> virtio_mmio;
+  // A VMGENID device ("VM_Gen_Counter", its ADDR at kVmGenIdAddr) and the
+  // Generic Event Device (ACPI0013, GSI kGedGsi) whose _EVT notifies it.
+  bool vmgenid = false;
 };
 
 // The tables laid out for guest address `base` (the RSDP comes first).

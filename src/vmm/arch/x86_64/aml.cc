@@ -7,7 +7,8 @@ constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0
                   kDWordPrefix = 0x0c, kStringPrefix = 0x0d, kQWordPrefix = 0x0e, kScopeOp = 0x10,
                   kBufferOp = 0x11, kPackageOp = 0x12, kExtOpPrefix = 0x5b, kDeviceOp = 0x82,
                   kRootChar = 0x5c, kDualNamePrefix = 0x2e, kMultiNamePrefix = 0x2f, kMethodOp = 0x14,
-                  kStoreOp = 0x70, kOpRegionOp = 0x80, kFieldOp = 0x81, kArg0Op = 0x68;
+                  kStoreOp = 0x70, kOpRegionOp = 0x80, kFieldOp = 0x81, kArg0Op = 0x68, kReturnOp = 0xa4,
+                  kIfOp = 0xa0, kLEqualOp = 0x93, kNotifyOp = 0x86;
 
 void append(Bytes& out, const Bytes& b) { out.insert(out.end(), b.begin(), b.end()); }
 
@@ -199,6 +200,32 @@ Bytes byte_fields(std::string_view region, const std::vector<std::string_view>& 
     body.push_back(8);  // NamedField length in bits (a bare PkgLength value)
   }
   return with_pkg({kExtOpPrefix, kFieldOp}, body);
+}
+
+Bytes return_(const Bytes& value) {
+  Bytes out{kReturnOp};
+  append(out, value);
+  return out;
+}
+
+Bytes if_(const Bytes& predicate, const std::vector<Bytes>& terms) {
+  Bytes body = predicate;
+  for (const auto& t : terms) append(body, t);
+  return with_pkg({kIfOp}, body);
+}
+
+Bytes lequal(const Bytes& a, const Bytes& b) {
+  Bytes out{kLEqualOp};
+  append(out, a);
+  append(out, b);
+  return out;
+}
+
+Bytes notify(std::string_view object, const Bytes& value) {
+  Bytes out{kNotifyOp};
+  append(out, name_string(object));
+  append(out, value);
+  return out;
 }
 
 }  // namespace vessel::vmm::x86::aml

@@ -27,6 +27,18 @@ Bytes buffer(const Bytes& data);
 Bytes scope(std::string_view path, const std::vector<Bytes>& terms);
 Bytes device(std::string_view path, const std::vector<Bytes>& terms);
 
+// Control methods (enough for VMGENID's ADDR and the GED's _EVT).
+// Method(path, nargs, Serialized|NotSerialized) { terms }
+Bytes method(std::string_view path, uint8_t nargs, bool serialized, const std::vector<Bytes>& terms);
+Bytes return_(const Bytes& value);
+// If (predicate) { terms }
+Bytes if_(const Bytes& predicate, const std::vector<Bytes>& terms);
+Bytes lequal(const Bytes& a, const Bytes& b);
+// Notify(object, value)
+Bytes notify(std::string_view object, const Bytes& value);
+// Arg0 .. Arg6
+Bytes arg(unsigned n);
+
 // Resource descriptors and the template (a Buffer ending with an end tag).
 Bytes io_port(uint16_t base, uint8_t len);
 Bytes irq_no_flags(uint8_t irq);
@@ -34,10 +46,6 @@ Bytes memory32_fixed(bool writable, uint32_t base, uint32_t len);
 Bytes interrupt(bool edge, bool active_low, bool shared, uint32_t irq);
 Bytes resource_template(const std::vector<Bytes>& descriptors);
 
-// Method(path, nargs, Serialized|NotSerialized) { terms }
-Bytes method(std::string_view path, uint8_t nargs, bool serialized, const std::vector<Bytes>& terms);
-// Arg0 .. Arg6
-Bytes arg(unsigned n);
 // Store(value, target)
 Bytes store(const Bytes& value, std::string_view target);
 // OperationRegion(path, SystemIO, port, len)

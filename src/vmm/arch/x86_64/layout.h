@@ -28,6 +28,9 @@ inline constexpr uint64_t kEbdaStart = 0x9fc00;       // end of usable low RAM i
 inline constexpr uint64_t kAcpiStart = 0xe0000;       // RSDP, then the other tables
 inline constexpr uint64_t kAcpiEnd = 0x100000;
 inline constexpr uint64_t kResetVectorAddr = 0xffff0;  // F000:FFF0: a reset stub (boot.h), the tables end before
+// The VM generation ID (16 bytes, ACPI VMGENID) in the last page of the
+// reserved ACPI area: the tables end before it, the guest maps it.
+inline constexpr uint64_t kVmGenIdAddr = 0xff000;
 inline constexpr uint64_t kHighMemStart = 0x100000;   // kernel load address (1 MiB)
 
 // The MMIO hole below 4 GiB: guest RAM above kMmioHoleStart moves to 4 GiB.
@@ -51,5 +54,8 @@ inline constexpr uint16_t kAcpiSleepPort = 0x600;  // sleep control; +1 sleep st
 inline constexpr uint16_t kResetControlPort = 0xcf9;  // PIIX/ICH reset control register
 // The first GSI given to virtio-mmio devices (Machine skips the legacy ones in use).
 inline constexpr uint32_t kVirtioIrqStart = 5;
+// The ACPI Generic Event Device's interrupt (edge): a pulse makes the guest
+// run \_SB.GED0._EVT, which notifies the VMGENID device (a new generation).
+inline constexpr uint32_t kGedGsi = 12;
 
 }  // namespace vessel::vmm::x86

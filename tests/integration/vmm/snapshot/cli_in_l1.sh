@@ -44,4 +44,5 @@ mkdir -p /tmp/t && cp /tmp/trunc.state /tmp/t/state && cp $S/memory /tmp/t/memor
 vessel --root $R vm restore /tmp/t -d --name bad2 2>&1; echo "rc=$?"
 [ -d $R/vm/bad2 ] && fail "state left behind by a failed restore"
 for v in b cl-0 cl-1 cl-2 p f; do vessel --root $R vm kill $v >/dev/null; vessel --root $R vm delete $v || fail "delete $v"; done
+[ -d /extra/linux ] && . /extra/snapshot-linux/linux_in_l1.sh
 echo ALL-OK

@@ -1,0 +1,67 @@
+/* Timing helper for bench/snapshot_l1.sh (busybox in L1 has no sub-second
+ * clock). Built statically by bench/snapshot_compare.sh.
+ *   snapshot_timer now                     monotonic clock in microseconds
+ *   snapshot_timer run FILE CMD [ARGS...]  runs CMD and waits for it; then
+ *       waits (up to 60 s) until FILE is non-empty; prints
+ *       "<ms until CMD exited> <ms until FILE had a byte> <CMD status>"
+ *   snapshot_timer spawn FILE CMD [ARGS...]  the same without waiting for
+ *       CMD (left running, its output to /dev/null: its pid is the third number)
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "now") == 0) {
+    printf("%.0f\n", now_us());
+    return 0;
+  }
+  if (argc < 4 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "spawn") != 0)) {
+    fprintf(stderr, "usage: snapshot_timer now | run|spawn FILE CMD [ARGS...]\n");
+    return 2;
+  }
+  int wait_cmd = strcmp(argv[1], "run") == 0;
+  const char* file = argv[2];
+  double t0 = now_us();
+  pid_t pid = fork();
+  if (pid < 0) return perror("fork"), 1;
+  if (pid == 0) {
+    if (!wait_cmd) {  /* left running: it must not hold the caller's $(...) pipe open */
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    execvp(argv[3], argv + 3);
+    perror(argv[3]);
+    _exit(127);
+  }
+  double cmd_ms = -1;
+  int status = 0;
+  if (wait_cmd) {
+    waitpid(pid, &status, 0);
+    cmd_ms = (now_us() - t0) / 1000;
+    status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+  double byte_ms = -1;
+  struct stat st;
+  while (now_us() - t0 < 60e6) {
+    if (stat(file, &st) == 0 && st.st_size > 0) {
+      byte_ms = (now_us() - t0) / 1000;
+      break;
+    }
+    usleep(100);
+  }
+  printf("%.2f %.2f %d\n", cmd_ms, byte_ms, wait_cmd ? status : (int)pid);
+  return 0;
+}

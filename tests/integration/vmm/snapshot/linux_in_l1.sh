@@ -1,0 +1,108 @@
+# Sourced by cli_in_l1.sh (vmharness.vmm_snapshot_cli) when /extra/linux
+# exists (prepare_linux.sh): a Linux guest (Debian's generic kernel, busybox,
+# linux_guest_init.sh) with a virtio-blk disk and a virtio-net NIC whose loop
+# counts, writes the count to the disk and pings L1. It is paused,
+# snapshotted and killed; two clones run side by side (each its own tap, a
+# qcow2 overlay over the disk, a derived MAC, a new VM generation ID: the
+# guest's RNG reseeds), then stop cleanly and their overlays fsck clean; the
+# snapshot is restored in place in a new VMM (the count continues, the ping
+# resumes, the disk fscks clean after shutdown); a restore against the disk
+# it changed is refused. Prints VESSEL-CHECK lines.
+L=/extra/linux; W=/tmp/lx; SL=/tmp/snap-linux
+[ -e /dev/net/tun ] || insmod /extra/snapshot-linux/tun.ko 2>/dev/null
+[ -e /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; }
+mkdir -p $W/www; cp $L/disk.img $W/disk.img
+mark() { echo "VESSEL-CHECK snapshot-linux-$1 $2"; }
+pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
+log() { cat $R/vm/$1/serial.log 2>/dev/null | tr -d '\r'; }
+# wait_for VM REGEX SECONDS: until the VM's serial log has a line matching REGEX.
+wait_for() { i=0; while [ $i -lt $(($3 * 2)) ]; do log $1 | grep -qE "$2" && return 0; sleep 0.5; i=$((i + 1)); done; return 1; }
+# tapup TAP VM (background): once vessel opened TAP, give L1 10.3.0.1 on it and a
+# route to the guest's IP (10.3.<MAC byte 5>.<MAC byte 6>, from its last NEWGEN/GUEST-READY line).
+tapup() {
+  ( for i in $(seq 600); do ip link show $1 >/dev/null 2>&1 && break; sleep 0.1; done
+    ip addr add 10.3.0.1/32 dev $1; ip link set $1 up
+    for i in $(seq 240); do
+      mac=$(log $2 | grep -E '^(NEWGEN|GUEST-READY)' | tail -1 | sed -n 's/.*mac=\([0-9a-f:]*\).*/\1/p')
+      if [ -n "$mac" ]; then
+        ip route replace 10.3.$((0x$(echo $mac | cut -d: -f5))).$((0x$(echo $mac | cut -d: -f6)))/32 dev $1
+        [ "$mac" = "$(cat /tmp/lx.mac.$1 2>/dev/null)" ] || echo $mac > /tmp/lx.mac.$1
+        log $2 | grep -q '^NEWGEN' && break
+      fi
+      sleep 0.5
+    done ) &
+}
+# Milliseconds since boot (/proc/uptime: 10 ms steps; busybox date has no %N).
+now() { read -r u _ < /proc/uptime; echo $(( ${u%.*} * 1000 + (1${u#*.} - 100) * 10 )); }
+lastn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | tail -1; }
+firstn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | head -1; }
+field() { log $1 | grep "^$2" | tail -1 | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
+httpd -p 8080 -h $W/www &
+httpd_pid=$!
+cmdline="console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4"
+tapup vtap1 la
+vessel --root $R vm run -d --name la --kernel $L/vmlinuz --initrd $L/inner.cpio.gz --memory 256M --cpus 1 \
+  --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 || fail "linux run"
+wait_for la '^TICK [0-9]+ ping=ok' 150; pf boot-ping $?
+log la | grep -E '^(GUEST|TICK)' | tail -3
+gen0=$(field la GUEST-READY gen)
+vessel --root $R vm pause la || fail "pause la"
+before=$(lastn la)
+t0=$(now); vessel --root $R vm snapshot la $SL; pf snapshot $?; t1=$(now)
+echo "linux guest snapshot (256 MiB, paused): $((t1 - t0)) ms; memory file $(du -k $SL/memory | cut -f1) KiB on disk"
+vessel --root $R vm kill la >/dev/null; vessel --root $R vm delete la
+md5_before=$(md5sum < $W/disk.img)
+
+# Two clones: own taps (ct0, ct1), overlays, MACs, generation IDs.
+tapup ct0 lc-0; tapup ct1 lc-1
+t0=$(now); vessel --root $R vm clone $SL --count 2 --name lc --net 'tap=ct{i}'; pf clone $?; t1=$(now)
+echo "vm clone --count 2: $((t1 - t0)) ms"
+for c in 0 1; do
+  wait_for lc-$c '^NEWGEN' 60; pf clone$c-newgen $?
+  wait_for lc-$c '^TICK [0-9]+ ping=ok' 60; pf clone$c-ping $?
+  log lc-$c | grep -E '^(NEWGEN|TICK)' | head -3
+  pf clone$c-count-continues "$([ "$(firstn lc-$c)" = $((before + 1)) ]; echo $?)"
+  pf clone$c-rng-reseeded "$([ "$(field lc-$c NEWGEN reseeded)" = yes ]; echo $?)"
+  pf clone$c-overlay "$([ -s $R/vm/lc-$c/disk0.qcow2 ]; echo $?)"
+done
+g0=$(field lc-0 NEWGEN gen); g1=$(field lc-1 NEWGEN gen)
+m0=$(field lc-0 NEWGEN mac); m1=$(field lc-1 NEWGEN mac)
+r0=$(field lc-0 NEWGEN rnd); r1=$(field lc-1 NEWGEN rnd)
+echo "generation IDs: snapshot $gen0, clones $g0 $g1; MACs $m0 $m1; urandom $r0 $r1"
+pf clones-differ-vmgenid "$([ -n "$g0" ] && [ "$g0" != "$g1" ] && [ "$g0" != "$gen0" ] && [ "$g1" != "$gen0" ]; echo $?)"
+pf clones-differ-mac "$([ -n "$m0" ] && [ "$m0" != "$m1" ] && [ "$m0" != 52:54:00:12:34:56 ] && [ "$m1" != 52:54:00:12:34:56 ]; echo $?)"
+pf clones-differ-rng "$([ -n "$r0" ] && [ "$r0" != "$r1" ]; echo $?)"
+touch $W/www/stop
+for c in 0 1; do wait_for lc-$c '^GUEST-STOPPED clean' 60; pf clone$c-clean-stop $?; done
+sleep 2
+for c in 0 1; do
+  q=$R/vm/lc-$c/disk0.qcow2
+  qemu-img check $q > /tmp/lx.check 2>&1; pf clone$c-qcow2-check "$(grep -q 'No errors' /tmp/lx.check; echo $?)"
+  qemu-img convert -O raw $q $W/flat.raw && e2fsck -fn $W/flat.raw > /tmp/lx.fsck 2>&1; rc=$?
+  [ $rc = 0 ] || cat /tmp/lx.fsck
+  pf clone$c-fsck "$rc"
+  pf clone$c-wrote-its-overlay "$(e2fsck -fn $W/flat.raw >/dev/null 2>&1; [ "$(md5sum < $W/flat.raw)" != "$md5_before" ]; echo $?)"
+  rm -f $W/flat.raw
+done
+pf clones-left-the-disk-alone "$([ "$(md5sum < $W/disk.img)" = "$md5_before" ]; echo $?)"
+for c in 0 1; do vessel --root $R vm kill lc-$c >/dev/null 2>&1; vessel --root $R vm delete lc-$c || fail "delete lc-$c"; done
+rm -f $W/www/stop
+
+# Restore in place, in a new VMM: the count and the ping continue.
+tapup vtap1 lb
+t0=$(now); vessel --root $R vm restore $SL -d --name lb; pf restore $?; t1=$(now)
+echo "vm restore -d: $((t1 - t0)) ms"
+wait_for lb '^TICK [0-9]+ ping=ok' 60; pf restore-ping $?
+log lb | grep -E '^(NEWGEN|TICK)' | head -3
+pf restore-count-continues "$([ "$(firstn lb)" = $((before + 1)) ]; echo $?)"
+pf restore-newgen "$([ -n "$(field lb NEWGEN gen)" ] && [ "$(field lb NEWGEN gen)" != "$gen0" ]; echo $?)"
+touch $W/www/stop
+wait_for lb '^GUEST-STOPPED clean' 60; pf restore-clean-stop $?
+sleep 2
+vessel --root $R vm kill lb >/dev/null 2>&1; vessel --root $R vm delete lb
+e2fsck -fn $W/disk.img > /tmp/lx.fsck 2>&1; rc=$?; [ $rc = 0 ] || cat /tmp/lx.fsck
+pf restore-fsck $rc
+# The disk changed after the snapshot: a restore is refused, nothing left behind.
+out=$(vessel --root $R vm restore $SL -d --name lbad 2>&1); rc=$?; echo "$out"
+pf changed-disk-refused "$([ $rc != 0 ] && echo "$out" | grep -q 'changed since the snapshot' && [ ! -d $R/vm/lbad ]; echo $?)"
+kill $httpd_pid 2>/dev/null
