@@ -1,5 +1,4 @@
 #include "vmm/instance/vmm.h"
-#include "vmm/virtio/balloon/balloon.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +15,8 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/api/server.h"
+#include "vmm/kvm/ksm.h"
+#include "vmm/virtio/balloon/balloon.h"
 
 namespace vessel::vmm {
 
@@ -276,6 +277,7 @@ json Vmm::state_json(bool stats) const {
          {"status", status_name(status_)},
          {"vcpus", opts_.config.machine.vcpu_count},
          {"memory_mib", opts_.config.machine.mem_size_mib},
+         {"mergeable", opts_.config.mem_mergeable},
          {"created", created_at_},
          {"api_sock", api_->path()}};
   if (opts_.config.boot_source) j["kernel"] = opts_.config.boot_source->kernel_image_path;
@@ -305,6 +307,7 @@ json Vmm::state_json(bool stats) const {
       auto pos = status->find("VmRSS:");
       if (pos != std::string::npos) s["vmm_rss_kib"] = parse_u64(trim(status->substr(pos + 6, status->find('\n', pos) - pos - 6 - 3))).value_or(0);
     }
+    if (auto merged = ksm_merging_pages(::getpid())) s["ksm_merging_pages"] = *merged;
     j["stats"] = s;
   }
   return j;
