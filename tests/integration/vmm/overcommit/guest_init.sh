@@ -12,6 +12,8 @@
 #     fill oc_oomfill MiB: deflate_on_oom must give the balloon's pages back.
 #   oc_mode=seq: wait for "go" on port 5001, then fill and free oc_fill MiB.
 #   oc_mode=idle: print GUEST-READY and wait (the KSM test).
+#   oc_mode=bench: echo on vsock port 5000, wait for "go" on 5001, fill and
+#     free oc_fill MiB, wait (bench/overcommit_l1.sh).
 # Markers on the console: GUEST-MEMTOTAL <kB>, GUEST-READY, GUEST-FILLED,
 # GUEST-FREED, "vsock_echo: N ok", GUEST-CHECK <name> PASS|FAIL, GUEST-DONE.
 /bin/busybox --install -s /bin
@@ -35,6 +37,13 @@ mode=$(arg oc_mode)
 fill() { dd if=/dev/zero of=/tmp/fill bs=1M count=$1 2>/dev/null; }
 if [ "$mode" = idle ]; then
   echo GUEST-READY
+  while :; do sleep 3600; done
+fi
+if [ "$mode" = bench ]; then
+  vsock_echo listen 5000 &
+  echo GUEST-READY
+  vsock_echo wait 5001
+  fill "$(arg oc_fill)"; echo GUEST-FILLED; rm /tmp/fill; echo GUEST-FREED
   while :; do sleep 3600; done
 fi
 if [ "$mode" = seq ]; then

@@ -26,8 +26,11 @@ fds() { ls /proc/$1/fd 2>/dev/null | wc -l; }
 # Waits up to $2 s for marker $1 in the guest's console log $3.
 wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 W=/tmp/oc; mkdir -p $W
+RUNS=${OC_RUNS:-1 2 3}  # which runs (development: --env OC_RUNS=3)
+want() { case " $RUNS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Run 1.
+if want 1; then
 "$E" uds-listen $W/v.sock_6000 & host_echo=$!
 "$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 512M --cpus 1 --serial file:$W/run1.log \
   --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 oc_vsock=1 oc_fill=400" \
@@ -55,8 +58,10 @@ pf vsock-guest-to-host "$(grep -q 'GUEST-CHECK vsock-guest-to-host PASS' $W/run1
 pf balloon-driver-bound "$(grep -q 'GUEST-CHECK balloon-driver PASS' $W/run1.log; echo $?)"
 pf vsock-socket-removed "$([ ! -e $W/v.sock ]; echo $?)"
 mem1=$(sed -n 's/.*GUEST-MEMTOTAL \([0-9]*\).*/\1/p' $W/run1.log | tr -d '\r')
+fi
 
 # Run 2: a 128 MiB balloon at boot, no reporting.
+if want 2; then
 "$V" vm run --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 512M --cpus 1 --serial file:$W/run2.log \
   --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4 oc_fill=200" --balloon 128M </dev/null & vmm=$!
 wait_for GUEST-FILLED 300 $W/run2.log
@@ -69,8 +74,10 @@ mem2=$(sed -n 's/.*GUEST-MEMTOTAL \([0-9]*\).*/\1/p' $W/run2.log | tr -d '\r')
 measure memtotal-kb-without-with-balloon "$mem1/$mem2"
 # 128 MiB = 131072 kB taken by the balloon (allow the driver's rounding).
 pf balloon-shrinks-memtotal "$([ -n "$mem1" ] && [ -n "$mem2" ] && [ $((mem1 - mem2)) -ge 120000 ] && [ $((mem1 - mem2)) -le 140000 ]; echo $?)"
+fi
 
 # Run 3: the balloon of a running VM, through the API.
+if want 3; then
 R=$W/root
 ms() { awk '{print int($1 * 1000)}' /proc/uptime; }
 bal() { "$V" --root $R vm balloon oc3 "$@"; }
@@ -107,5 +114,6 @@ pf deflate-on-oom "$(grep -q 'GUEST-CHECK deflate-on-oom-fill PASS' $W/run3.log;
 i=0; while [ $i -lt 100 ] && "$V" --root $R vm state oc3 | grep -q '"running"'; do sleep 0.1; i=$((i + 1)); done
 "$V" --root $R vm delete --force oc3; pf vm3-deleted $?
 pf vm3-nothing-left "$([ ! -e $W/v3.sock ] && [ -z "$(ls $R/vm 2>/dev/null)" ]; echo $?)"
+fi
 
 exit 0  # the harness fails the test for any VESSEL-CHECK ... FAIL above
