@@ -292,7 +292,16 @@ json Vmm::state_json(bool stats) const {
   if (opts_.config.entropy) devices.push_back({{"type", "virtio-rng"}, {"id", "entropy"}});
   if (opts_.config.balloon) {
     json b{{"type", "virtio-balloon"}, {"id", "balloon"}, {"target_mib", opts_.config.balloon->amount_mib}};
-    if (vm_.balloon) b["actual_mib"] = (static_cast<uint64_t>(vm_.balloon->actual_pages()) * 4096) >> 20;
+    if (vm_.balloon) {
+      b["actual_mib"] = (static_cast<uint64_t>(vm_.balloon->actual_pages()) * 4096) >> 20;
+      if (stats) {
+        auto c = vm_.balloon->counters();
+        b["counters"] = {{"inflated_pages", c.inflated_pages}, {"deflated_pages", c.deflated_pages},
+                         {"reported_bytes", c.reported_bytes}, {"invalid_pfns", c.invalid_pfns},
+                         {"discard_errors", c.discard_errors}, {"stats_received", c.stats_received},
+                         {"stats_polls", c.stats_polls}};
+      }
+    }
     devices.push_back(b);
   }
   if (opts_.config.vsock)

@@ -100,6 +100,7 @@ rss1=$(rss_kb $vmm); avail1=$(stat_of available_memory)
 measure rss3-after-inflate-kb "$rss1"; measure inflate-300mib-ms "$t_in"
 [ "$t_in" -gt 0 ] 2>/dev/null && measure inflate-mib-per-s $((300 * 1000 / t_in))
 measure guest-available-before-after-inflate "$avail0/$avail1"
+"$V" --root $R vm state --stats oc3 | tr -d '\n '; echo
 pf inflate-lowers-guest-available "$([ -n "$avail0" ] && [ -n "$avail1" ] && [ $((avail0 - avail1)) -ge $((280 << 20)) ]; echo $?)"
 pf inflate-lowers-vmm-rss "$([ -n "$rss0" ] && [ -n "$rss1" ] && [ $((rss0 - rss1)) -ge 250000 ]; echo $?)"
 bal --target 0; t_out=$(wait_actual 0); pf balloon-deflated-to-0 $?
