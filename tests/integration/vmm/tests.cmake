@@ -24,14 +24,6 @@ if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_overcommit PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
 
-# Overcommit of a 2 GiB L1 by four 1 GiB guests (with and without free page
-# reporting) and KSM over ten mergeable guests.
-add_test(NAME vmharness.vmm_density
-  COMMAND ${CMAKE_CURRENT_LIST_DIR}/overcommit/run_harness.sh $<TARGET_FILE:vessel> --density --timeout 840 --memory 2048)
-set_tests_properties(vmharness.vmm_density PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 900 PROCESSORS 2 LABELS vmharness)
-if(VESSEL_VMHARNESS_REQUIRED)
-  set_tests_properties(vmharness.vmm_density PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
-endif()
 
 # The tier-1 VMM tests (tiny guests: machine, virtio, CLI, API, snapshots) on the L1's nested KVM,
 # which runs them whether or not this host has a /dev/kvm of its own.
