@@ -43,6 +43,7 @@ const std::map<std::string, std::string>& examples() {
       {"vm delete", "vessel vm delete --force web"},
       {"vm console", "vessel vm console web   # Ctrl-] detaches"},
       {"vm balloon", "vessel vm balloon web --target 256M"},
+      {"vm memory", "vessel vm memory --format json"},
       {"vm snapshot", "vessel vm snapshot web /var/lib/snapshots/web"},
       {"vm restore", "vessel vm restore /var/lib/snapshots/web --name web2 -d"},
       {"vm clone", "vessel vm clone /var/lib/snapshots/web --count 4"},

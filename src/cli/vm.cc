@@ -50,7 +50,10 @@ void add_vm_flags(CLI::App* cmd, VmFlags& f, bool is_run) {
   cmd->add_option("--initrd", f.o.initrd, "initial ramdisk");
   cmd->add_option("--cmdline", f.o.cmdline, "kernel command line")->capture_default_str();
   cmd->add_option("--cpus", f.o.cpus, "number of vCPUs")->capture_default_str();
-  cmd->add_option("--memory", f.memory, "guest RAM, e.g. 512M or 2G")->capture_default_str();
+  cmd->add_option("--memory", f.memory,
+                  "guest RAM: SIZE[,mergeable=on|off], e.g. 512M or 2G; mergeable=on lets the host's KSM share "
+                  "identical pages between guests (off by default: page sharing is a timing side channel)")
+      ->capture_default_str();
   cmd->add_option("--serial", f.serial,
                   is_run ? "COM1: stdio (foreground default), none, file:PATH, or log (-d default: <state>/serial.log)"
                          : "COM1: log (default: <state>/serial.log, read with vm console), none or file:PATH");
@@ -82,6 +85,24 @@ void add_vm_flags(CLI::App* cmd, VmFlags& f, bool is_run) {
   }
 }
 
+// --memory SIZE[,mergeable=on|off] into o.memory and o.mergeable.
+Status parse_memory_flag(const std::string& flag, vmm::VmRunOptions& o) {
+  auto parts = split(flag, ',');
+  auto size = parts.empty() ? std::nullopt : parse_size(parts[0]);
+  if (!size) return Error::invalid(cat("--memory: cannot parse '", flag, "' as a size (e.g. 512M, 2G)"));
+  o.memory = *size;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i] == "mergeable=on" || parts[i] == "mergeable") {
+      o.mergeable = true;
+    } else if (parts[i] == "mergeable=off") {
+      o.mergeable = false;
+    } else {
+      return Error::invalid(cat("--memory: unknown option '", parts[i], "' (mergeable=on|off)"));
+    }
+  }
+  return ok();
+}
+
 // The VmConfig of the flags or of --config-file; nullopt when nothing was configured (vm create).
 Result<std::optional<vmm::VmConfig>> config_of(const VmFlags& f, CLI::App* cmd) {
   if (!f.config_file.empty()) {
@@ -96,10 +117,8 @@ Result<std::optional<vmm::VmConfig>> config_of(const VmFlags& f, CLI::App* cmd) 
     for (const char* flag : {"--initrd", "--cmdline", "--disk", "--net", "--rng"})
       if (cmd->count(flag)) return Error::invalid(cat(flag, " needs --kernel (or --config-file)"));
   }
-  auto size = parse_size(f.memory);
-  if (!size) return Error::invalid(cat("--memory: cannot parse '", f.memory, "' as a size (e.g. 512M, 2G)"));
   vmm::VmRunOptions o = f.o;
-  o.memory = *size;
+  TRY(parse_memory_flag(f.memory, o));
   TRY(vmm::validate(o));
   if (o.kernel.empty()) {
     // Machine flags without a kernel still describe the machine.
@@ -107,6 +126,7 @@ Result<std::optional<vmm::VmConfig>> config_of(const VmFlags& f, CLI::App* cmd) 
     c.machine.vcpu_count = o.cpus;
     c.machine.mem_size_mib = o.memory >> 20;
     c.kvm_device = o.kvm_device;
+    c.mem_mergeable = o.mergeable;
     if (cmd->count("--cpus") || cmd->count("--memory") || cmd->count("--kvm-device"))
       return std::optional<vmm::VmConfig>(c);
     return std::optional<vmm::VmConfig>();

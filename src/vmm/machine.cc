@@ -14,7 +14,7 @@ namespace vessel::vmm {
 
 Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& cfg) {
   if (cfg.cpus == 0 || cfg.cpus > kMaxCpus) return Error::invalid(cat("vCPU count must be 1 to ", kMaxCpus, ", not ", cfg.cpus));
-  GuestMemory mem = TRYC(GuestMemory::create(cfg.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd), "guest memory");
+  GuestMemory mem = TRYC(GuestMemory::create(cfg.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd, cfg.mergeable), "guest memory");
   std::unique_ptr<Machine> m(new Machine(std::move(mem)));
   TRY(m->init(cfg));
   return m;

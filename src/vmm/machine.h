@@ -52,6 +52,9 @@ struct MachineConfig {
   // KVM dirty page logging on the memory slots (and of the VMM's own writes):
   // what diff snapshots are made of.
   bool track_dirty_pages = false;
+  // Guest RAM as private anonymous memory marked MADV_MERGEABLE (KSM may
+  // share identical pages between guests) instead of a shared memfd.
+  bool mergeable = false;
 };
 
 struct RunResult {

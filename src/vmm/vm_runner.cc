@@ -79,6 +79,7 @@ Result<VmConfig> to_vm_config(const VmRunOptions& o) {
   c.machine.mem_size_mib = o.memory >> 20;
   if (o.memory % (1 << 20) != 0) return Error::invalid("--memory must be a multiple of 1 MiB");
   c.kvm_device = o.kvm_device;
+  c.mem_mergeable = o.mergeable;
   for (size_t i = 0; i < o.disks.size(); ++i) {
     DiskSpec spec = TRY(parse_disk_spec(o.disks[i]));
     DriveConfig d;

@@ -21,6 +21,8 @@ struct VmRunOptions {
   std::string cmdline = "console=ttyS0 reboot=k panic=1";
   unsigned cpus = 1;
   uint64_t memory = 128ULL << 20;
+  // --memory ...,mergeable=on: RAM that KSM may merge (VmConfig::mem_mergeable).
+  bool mergeable = false;
   std::string serial = "stdio";  // stdio | none | file:PATH
   std::string kvm_device = "/dev/kvm";
   // virtio-mmio devices: --disk / --net specs (see device_options.h) and virtio-rng.

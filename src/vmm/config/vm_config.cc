@@ -281,6 +281,7 @@ Result<VmConfig> parse_vm_config(const json& j) {
     TRY(vr.check_object());
     c.kvm_device = TRY(vr.str("kvm_device")).value_or(c.kvm_device);
     TRY(check_path(c.kvm_device, "vessel.kvm_device"));
+    c.mem_mergeable = TRY(vr.boolean("mem_mergeable")).value_or(false);
     TRY(vr.finish());
   }
   TRY(r.finish());
@@ -345,7 +346,8 @@ json to_json(const VmConfig& c) {
     j["metrics"] = {{"metrics_path", c.metrics->metrics_path}};
     if (c.metrics->flush_interval_s != kDefaultMetricsIntervalS) j["metrics"]["flush_interval_s"] = c.metrics->flush_interval_s;
   }
-  if (c.kvm_device != "/dev/kvm") j["vessel"] = {{"kvm_device", c.kvm_device}};
+  if (c.kvm_device != "/dev/kvm") j["vessel"]["kvm_device"] = c.kvm_device;
+  if (c.mem_mergeable) j["vessel"]["mem_mergeable"] = true;
   return j;
 }
 

@@ -125,6 +125,9 @@ struct VmConfig {
   std::optional<MetricsConfig> metrics;
   // vessel keys ("vessel": {...}).
   std::string kvm_device = "/dev/kvm";
+  // Guest RAM that KSM may merge ("vessel": {"mem_mergeable": true}); off
+  // by default: page sharing between guests is a timing side channel.
+  bool mem_mergeable = false;
 
   // Boot arguments with root= added for a root drive (as Firecracker does).
   std::string effective_boot_args() const;

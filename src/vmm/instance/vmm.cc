@@ -1,5 +1,4 @@
 #include "vmm/instance/vmm.h"
-#include "vmm/virtio/balloon/balloon.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -16,6 +15,8 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/api/server.h"
+#include "vmm/kvm/ksm.h"
+#include "vmm/virtio/balloon/balloon.h"
 
 namespace vessel::vmm {
 
@@ -247,6 +248,7 @@ json Vmm::state_json(bool stats) const {
          {"status", status_name(status_)},
          {"vcpus", opts_.config.machine.vcpu_count},
          {"memory_mib", opts_.config.machine.mem_size_mib},
+         {"mergeable", opts_.config.mem_mergeable},
          {"created", created_at_},
          {"api_sock", api_->path()}};
   if (opts_.config.boot_source) j["kernel"] = opts_.config.boot_source->kernel_image_path;
@@ -261,7 +263,16 @@ json Vmm::state_json(bool stats) const {
   if (opts_.config.entropy) devices.push_back({{"type", "virtio-rng"}, {"id", "entropy"}});
   if (opts_.config.balloon) {
     json b{{"type", "virtio-balloon"}, {"id", "balloon"}, {"target_mib", opts_.config.balloon->amount_mib}};
-    if (vm_.balloon) b["actual_mib"] = (static_cast<uint64_t>(vm_.balloon->actual_pages()) * 4096) >> 20;
+    if (vm_.balloon) {
+      b["actual_mib"] = (static_cast<uint64_t>(vm_.balloon->actual_pages()) * 4096) >> 20;
+      if (stats) {
+        auto c = vm_.balloon->counters();
+        b["counters"] = {{"inflated_pages", c.inflated_pages}, {"deflated_pages", c.deflated_pages},
+                         {"reported_bytes", c.reported_bytes}, {"invalid_pfns", c.invalid_pfns},
+                         {"discard_errors", c.discard_errors}, {"stats_received", c.stats_received},
+                         {"stats_polls", c.stats_polls}};
+      }
+    }
     devices.push_back(b);
   }
   if (opts_.config.vsock)
@@ -274,6 +285,7 @@ json Vmm::state_json(bool stats) const {
     s["api_connections"] = api_->connections();
     s["metrics"] = metrics_totals();
     s["vmm_rss_kib"] = s["metrics"]["vmm"]["rss_kib"];
+    if (auto merged = ksm_merging_pages(::getpid())) s["ksm_merging_pages"] = *merged;
     j["stats"] = s;
   }
   return j;

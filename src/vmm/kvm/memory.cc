@@ -14,18 +14,29 @@
 
 namespace vessel::vmm {
 
-Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end) {
+Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable) {
   const uint64_t page = 4096;
   if (size == 0 || size % page != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
   if (hole_start > hole_end || hole_start % page != 0) return Error::invalid("bad MMIO hole");
   GuestMemory m;
-  int fd = ::memfd_create("vessel-guest-ram", MFD_CLOEXEC);
-  if (fd < 0) return Error::from_errno("memfd_create guest RAM");
-  m.fd_.reset(fd);
-  if (::ftruncate(fd, static_cast<off_t>(size)) < 0) return Error::from_errno(cat("size guest RAM to ", size, " bytes"));
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
-  ::madvise(p, size, MADV_MERGEABLE);
+  void* p = nullptr;
+  if (mergeable) {
+    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+    if (::madvise(p, size, MADV_MERGEABLE) < 0) {
+      int e = errno;
+      ::munmap(p, size);
+      return Error(e, "madvise(MADV_MERGEABLE) on guest RAM (a kernel without CONFIG_KSM?)");
+    }
+    m.mergeable_ = true;
+  } else {
+    int fd = ::memfd_create("vessel-guest-ram", MFD_CLOEXEC);
+    if (fd < 0) return Error::from_errno("memfd_create guest RAM");
+    m.fd_.reset(fd);
+    if (::ftruncate(fd, static_cast<off_t>(size)) < 0) return Error::from_errno(cat("size guest RAM to ", size, " bytes"));
+    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+  }
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
   uint64_t low = size <= hole_start ? size : hole_start;
@@ -64,7 +75,7 @@ Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t h
 
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept
     : fd_(std::move(o.fd_)), base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)),
-      regions_(std::move(o.regions_)), file_backed_(o.file_backed_), dirty_(std::move(o.dirty_)),
+      regions_(std::move(o.regions_)), file_backed_(o.file_backed_), mergeable_(o.mergeable_), dirty_(std::move(o.dirty_)),
       dirty_words_(std::exchange(o.dirty_words_, 0)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
@@ -75,6 +86,7 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
     size_ = std::exchange(o.size_, 0);
     regions_ = std::move(o.regions_);
     file_backed_ = o.file_backed_;
+    mergeable_ = o.mergeable_;
     dirty_ = std::move(o.dirty_);
     dirty_words_ = std::exchange(o.dirty_words_, 0);
   }
@@ -184,38 +196,52 @@ std::vector<std::pair<uint64_t, uint64_t>> coalesce(std::vector<std::pair<uint64
   }
   return out;
 }
-}  // namespace
 
-Result<std::vector<std::pair<uint64_t, uint64_t>>> GuestMemory::populated_ranges() const {
-  auto ranges = TRY(data_extents(fd_.get(), size_));
-  if (!file_backed_) return ranges;
-  // Pages the guest wrote are anonymous copies now: present without the
-  // file-page bit (61), or swapped (62). /proc/self/pagemap has 8 bytes per page.
+// Appends to `out` the page runs of [base, base+size) that /proc/self/pagemap
+// shows as private anonymous memory (present without the file-page bit 61, or
+// swapped: bit 62); with `any_present`, every present page counts.
+Status pagemap_ranges(const uint8_t* base, uint64_t size, bool any_present,
+                      std::vector<std::pair<uint64_t, uint64_t>>& out) {
+  constexpr uint64_t kPage = GuestMemory::kPageSize;
   int pm = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
   if (pm < 0) return Error::from_errno("open /proc/self/pagemap");
   UniqueFd pagemap(pm);
-  const uint64_t pages = size_ / kPageSize;
+  const uint64_t pages = size / kPage;
   std::vector<uint64_t> entries(65536);
   uint64_t run_start = 0;
   bool in_run = false;
   for (uint64_t first = 0; first < pages; first += entries.size()) {
     uint64_t n = std::min<uint64_t>(entries.size(), pages - first);
-    uint64_t vpage = reinterpret_cast<uint64_t>(base_) / kPageSize + first;
+    uint64_t vpage = reinterpret_cast<uint64_t>(base) / kPage + first;
     ssize_t got = ::pread(pm, entries.data(), n * 8, static_cast<off_t>(vpage * 8));
     if (got != static_cast<ssize_t>(n * 8)) return Error::from_errno("read /proc/self/pagemap");
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t e = entries[i];
-      bool anon = ((e >> 63) & 1 && !((e >> 61) & 1)) || ((e >> 62) & 1);
-      if (anon && !in_run) {
+      bool present = (e >> 63) & 1, swapped = (e >> 62) & 1, file = (e >> 61) & 1;
+      bool take = swapped || (present && (any_present || !file));
+      if (take && !in_run) {
         run_start = first + i;
         in_run = true;
-      } else if (!anon && in_run) {
-        ranges.emplace_back(run_start * kPageSize, (first + i - run_start) * kPageSize);
+      } else if (!take && in_run) {
+        out.emplace_back(run_start * kPage, (first + i - run_start) * kPage);
         in_run = false;
       }
     }
   }
-  if (in_run) ranges.emplace_back(run_start * kPageSize, (pages - run_start) * kPageSize);
+  if (in_run) out.emplace_back(run_start * kPage, (pages - run_start) * kPage);
+  return ok();
+}
+}  // namespace
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> GuestMemory::populated_ranges() const {
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  if (mergeable_) {
+    TRY(pagemap_ranges(base_, size_, true, ranges));
+    return ranges;
+  }
+  ranges = TRY(data_extents(fd_.get(), size_));
+  if (!file_backed_) return ranges;
+  TRY(pagemap_ranges(base_, size_, false, ranges));
   return coalesce(std::move(ranges));
 }
 

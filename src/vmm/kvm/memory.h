@@ -1,5 +1,5 @@
 // GuestMemory: guest RAM backed by one memfd (so it can later be snapshotted
-// or shared), or by a snapshot's memory file mapped MAP_PRIVATE (pages load
+// or shared), by private anonymous memory that KSM may merge (mergeable), or by a snapshot's memory file mapped MAP_PRIVATE (pages load
 // on demand, writes are copy-on-write), mapped once in the VMM and split into
 // regions around the MMIO hole. Every access from the VMM or a device is
 // bounds-checked here. The backing is linear: region offsets (fd_offset)
@@ -32,7 +32,10 @@ class GuestMemory {
  public:
   // RAM of `size` bytes (page multiple): [0, size) when it ends below
   // `hole_start`, else [0, hole_start) plus [hole_end, ...) for the rest.
-  static Result<GuestMemory> create(uint64_t size, uint64_t hole_start, uint64_t hole_end);
+  // `mergeable`: private anonymous memory marked MADV_MERGEABLE, so the
+  // host's KSM (when an administrator runs it) may share identical pages
+  // between guests; KSM cannot merge a shared memfd, so this has no fd.
+  static Result<GuestMemory> create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable = false);
   // RAM laid out as create() does, mapped MAP_PRIVATE from `fd` (a snapshot's
   // memory file of exactly `size` bytes: else an error naming both sizes).
   // With `prefault`, every page is read in now (MADV_POPULATE_READ, page
@@ -47,7 +50,9 @@ class GuestMemory {
 
   const std::vector<MemoryRegion>& regions() const { return regions_; }
   uint64_t size() const { return size_; }
+  // The memfd or memory file; -1 for mergeable (anonymous) memory.
   int fd() const { return fd_.get(); }
+  bool mergeable() const { return mergeable_; }
   // End of the RAM that starts at 0 (below the hole).
   uint64_t low_end() const { return regions_.front().size; }
 
@@ -67,6 +72,7 @@ class GuestMemory {
   // non-zero data, page aligned and sorted; the rest reads as zeroes. For a
   // memfd: its data extents. For a memory file: the file's data extents plus
   // the pages the guest changed (anonymous pages in /proc/self/pagemap).
+  // For mergeable memory: the pages present or swapped (pagemap).
   Result<std::vector<std::pair<uint64_t, uint64_t>>> populated_ranges() const;
 
   // Dirty tracking of the VMM's own writes (devices, write()/fill()), which
@@ -95,6 +101,7 @@ class GuestMemory {
   uint64_t size_ = 0;
   std::vector<MemoryRegion> regions_;
   bool file_backed_ = false;
+  bool mergeable_ = false;
   std::unique_ptr<std::atomic<uint64_t>[]> dirty_;
   size_t dirty_words_ = 0;
 };

@@ -175,6 +175,12 @@ Status MmioTransport::activate_locked() {
     if (qs.ready) TRYC(queues_[i].activate(mem_), cat("queue ", i));
   }
   TRYC(device_->activate(*this), "activate the device");
+  // Buffers made available before DRIVER_OK: their notification was dropped
+  // (handle_notify), so take them now. Linux's virtio_balloon primes its
+  // statistics queue during probe, before DRIVER_OK; without this the
+  // device never sees a statistics buffer.
+  for (size_t i = 0; i < queues_.size(); ++i)
+    if (queues_[i].active()) TRYC(device_->process_queue(*this, static_cast<unsigned>(i)), cat("queue ", i));
   return ok();
 }
 

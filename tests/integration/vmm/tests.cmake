@@ -24,6 +24,7 @@ if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_overcommit PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
 
+
 # The tier-1 VMM tests (tiny guests: machine, virtio, CLI, API, snapshots) on the L1's nested KVM,
 # which runs them whether or not this host has a /dev/kvm of its own.
 if(TARGET vessel_integration_tests)

@@ -27,8 +27,12 @@ struct EchoDevice : VirtioDevice {
   }
   Status process_queue(DeviceHost& host, unsigned index) override {
     Queue& q = host.queue(index);
-    while (auto c = TRY(q.pop(host.memory()))) TRY(q.add_used(c->head, static_cast<uint32_t>(c->writable_bytes)));
-    host.notify_used(index);
+    bool used = false;
+    while (auto c = TRY(q.pop(host.memory()))) {
+      TRY(q.add_used(c->head, static_cast<uint32_t>(c->writable_bytes)));
+      used = true;
+    }
+    if (used) host.notify_used(index);  // as the real devices do
     return ok();
   }
   void reset() override { ++resets; }
@@ -144,6 +148,20 @@ TEST_F(MmioTest, QueueSetupActivatesAndNotifyProcesses) {
   EXPECT_EQ(rd(mmio::kInterruptStatus), kInterruptUsedBuffer);
   wr(mmio::kInterruptAck, kInterruptUsedBuffer);
   EXPECT_EQ(rd(mmio::kInterruptStatus), 0u);
+}
+
+TEST_F(MmioTest, BuffersMadeAvailableBeforeDriverOkAreTakenAtActivation) {
+  TestRing ring(mem, 16);
+  negotiate(bit(kFVersion1));
+  setup_queue(0, ring);
+  // As Linux's balloon does with its statistics queue during probe.
+  ring.desc(0, TestRing::kData, 100, kDescFWrite);
+  ring.publish(0);
+  wr(mmio::kQueueNotify, 0);
+  EXPECT_EQ(ring.used_idx(), 0) << "no device work before DRIVER_OK";
+  wr(mmio::kStatus, kAll);
+  EXPECT_EQ(ring.used_idx(), 1) << "the early buffer is taken when the device goes live";
+  EXPECT_EQ(ring.used(0).second, 100u);
 }
 
 TEST_F(MmioTest, BadRingsAtDriverOkNeedReset) {

@@ -147,6 +147,23 @@ TEST(VmConfigJson, FirecrackerConfigFile) {
   EXPECT_EQ(to_json(*again), to_json(*c));
 }
 
+TEST(VmConfigJson, MergeableMemoryIsAVesselKeyOffByDefault) {
+  auto plain = parse_vm_config_text(R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64}})");
+  ASSERT_TRUE(plain) << plain.error().message();
+  EXPECT_FALSE(plain->mem_mergeable);
+  EXPECT_FALSE(to_json(*plain).contains("vessel"));
+  auto c = parse_vm_config_text(R"({"machine-config": {"vcpu_count": 1, "mem_size_mib": 64},
+                                    "vessel": {"mem_mergeable": true}})");
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_TRUE(c->mem_mergeable);
+  auto again = parse_vm_config(to_json(*c));
+  ASSERT_TRUE(again) << again.error().message();
+  EXPECT_TRUE(again->mem_mergeable);
+  auto bad = parse_vm_config_text(R"({"vessel": {"mem_mergeable": "yes"}})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("vessel.mem_mergeable"), std::string::npos) << bad.error().message();
+}
+
 TEST(VmConfigJson, ErrorsNameTheField) {
   struct Case {
     const char* text;

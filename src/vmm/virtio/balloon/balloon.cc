@@ -220,6 +220,7 @@ Status BalloonDevice::process_stats(DeviceHost& host, unsigned index) {
       std::memcpy(&value, buf + at + 2, 8);
       if (tag < kBalloonStatCount) stats_[tag] = value;  // unknown tags are skipped (newer drivers)
     }
+    ++counters_.stats_received;
     // The driver posts one buffer; a second one makes us return the first.
     if (held_stats_head_) {
       TRY(q.add_used(*held_stats_head_, 0));
@@ -277,6 +278,7 @@ Status BalloonDevice::process_event(DeviceHost& host, int fd) {
     if (stats_queue_ == ~0u || !held_stats_head_) return ok();
     head = held_stats_head_;
     held_stats_head_.reset();
+    ++counters_.stats_polls;
   }
   TRY(host.queue(stats_queue_).add_used(*head, 0));
   host.notify_used(stats_queue_);

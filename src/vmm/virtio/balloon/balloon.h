@@ -75,6 +75,8 @@ struct BalloonCounters {
   uint64_t reported_bytes = 0;   // bytes discarded by free page reporting
   uint64_t invalid_pfns = 0;     // PFNs outside guest RAM, ignored
   uint64_t discard_errors = 0;   // madvise failures
+  uint64_t stats_received = 0;   // statistics buffers the driver sent
+  uint64_t stats_polls = 0;      // buffers handed back to ask for fresh statistics
 };
 
 // Everything a snapshot needs of the device.

@@ -6,6 +6,14 @@
 #     to the host's port 6000 twenty times and checks the echo.
 #   memory: fills oc_fill MiB of tmpfs, frees it, waits (free page reporting gives
 #     it back to the host, when the VMM offers it).
+#   oc_mode=api: fill and free oc_fill MiB (no reporting: the VMM keeps it),
+#     wait for the host's "go" on vsock port 5001 (it inflates and deflates the
+#     balloon meanwhile, then leaves oc_oomfill MiB less than it needs), then
+#     fill oc_oomfill MiB: deflate_on_oom must give the balloon's pages back.
+#   oc_mode=seq: wait for "go" on port 5001, then fill and free oc_fill MiB.
+#   oc_mode=idle: print GUEST-READY and wait (the KSM test).
+#   oc_mode=bench: echo on vsock port 5000, wait for "go" on 5001, fill and
+#     free oc_fill MiB, wait (bench/overcommit_l1.sh).
 # Markers on the console: GUEST-MEMTOTAL <kB>, GUEST-READY, GUEST-FILLED,
 # GUEST-FREED, "vsock_echo: N ok", GUEST-CHECK <name> PASS|FAIL, GUEST-DONE.
 /bin/busybox --install -s /bin
@@ -25,6 +33,36 @@ while [ $i -lt 90 ] && [ $same -lt 3 ]; do
 done
 echo "GUEST-MEMTOTAL $(memtotal)"
 check balloon-driver "$(ls /sys/bus/virtio/drivers/virtio_balloon/ | grep -q virtio; echo $?)"
+mode=$(arg oc_mode)
+fill() { dd if=/dev/zero of=/tmp/fill bs=1M count=$1 2>/dev/null; }
+if [ "$mode" = idle ]; then
+  echo GUEST-READY
+  while :; do sleep 3600; done
+fi
+if [ "$mode" = bench ]; then
+  vsock_echo listen 5000 &
+  echo GUEST-READY
+  vsock_echo wait 5001
+  fill "$(arg oc_fill)"; echo GUEST-FILLED; rm /tmp/fill; echo GUEST-FREED
+  while :; do sleep 3600; done
+fi
+if [ "$mode" = seq ]; then
+  echo GUEST-READY
+  vsock_echo wait 5001
+  fill "$(arg oc_fill)"; check fill $?
+  echo GUEST-FILLED; rm /tmp/fill; echo GUEST-FREED
+  sleep 3600
+fi
+if [ "$mode" = api ]; then
+  fill "$(arg oc_fill)"; echo GUEST-FILLED; rm /tmp/fill; echo GUEST-FREED
+  vsock_echo wait 5001
+  fill "$(arg oc_oomfill)"; rc=$?
+  have=$(($(stat -c %s /tmp/fill) >> 20))
+  echo "GUEST-OOMFILL $have MiB"
+  check deflate-on-oom-fill "$([ $rc = 0 ] && [ "$have" = "$(arg oc_oomfill)" ]; echo $?)"
+  rm /tmp/fill; echo GUEST-DONE
+  poweroff -f
+fi
 if [ "$(arg oc_vsock)" = 1 ]; then
   vsock_echo listen 5000 &
   echo GUEST-READY

@@ -9,6 +9,7 @@
  *   vsock_echo uds-connect PATH PORT N BYTES
  *                                          host: N connections through the VMM's socket PATH
  *                                          ("CONNECT PORT" / "OK <port>"), each echo-checked
+ *   vsock_echo qmp PATH COMMAND...         host: send QMP commands (after the greeting) to QEMU's socket
  * Prints "vsock_echo: N ok" and exits 0 when every exchange matched; 1 on any error.
  */
 #include <errno.h>
@@ -143,6 +144,22 @@ int main(int argc, char **argv) {
     printf("vsock_echo: %d ok\n", n);
     return 0;
   }
-  fprintf(stderr, "usage: vsock_echo listen PORT | wait PORT | connect CID PORT N BYTES | uds-listen PATH | uds-connect PATH PORT N BYTES\n");
+  if (argc >= 4 && strcmp(argv[1], "qmp") == 0) {  /* the QEMU side of bench/overcommit_compare.sh */
+    int c = uds_socket(argv[2], 0);
+    FILE *in = fdopen(c, "r");
+    char line[4096];
+    if (!fgets(line, sizeof line, in)) die("read QMP greeting");
+    for (int i = 3; i < argc; ++i) {
+      if (write(c, argv[i], strlen(argv[i])) < 0 || write(c, "\n", 1) != 1) die("write QMP");
+      do {
+        if (!fgets(line, sizeof line, in)) die("read QMP");
+      } while (!strstr(line, "\"return\"") && !strstr(line, "\"error\""));
+      fputs(line, stdout);
+      if (strstr(line, "\"error\"")) return 1;
+    }
+    return 0;
+  }
+  fprintf(stderr, "usage: vsock_echo listen PORT | wait PORT | connect CID PORT N BYTES | uds-listen PATH | "
+                  "uds-connect PATH PORT N BYTES | qmp PATH COMMAND...\n");
   return 2;
 }

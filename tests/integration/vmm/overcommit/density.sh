@@ -1,0 +1,114 @@
+#!/bin/sh
+# The tier-2 density test, run as root inside an L1 of 2 GiB (QEMU-TCG with
+# nested SVM KVM): more guest memory than L1 has.
+#   Run A (overcommit): four detached guests of 1 GiB each (4 GiB in a 2 GiB
+#     L1), free page reporting on; one after another each fills 600 MiB of
+#     tmpfs and frees it. All four must finish: what one guest frees goes back
+#     to L1 before the next one fills.
+#   Run B: the same without reporting (measured, not asserted): freed memory
+#     stays with each VMM, so L1 runs out: how many fills finish, how many VMMs
+#     the OOM killer takes.
+#   Run C (KSM): ten guests booted from one kernel+initramfs with
+#     --memory ...,mergeable=on; L1's ksmd (this test's own machine) merges
+#     their identical pages: pages_sharing, the memory saved, and
+#     `vessel vm memory` reporting each VM's merged pages.
+# Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>".
+# Not yet a ctest (never run to the end on a quiet host); run it by hand:
+#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 840 --memory 2048
+D=${OC_DIR:-/extra/overcommit}
+V=${VESSEL:-$(command -v vessel)}
+K=${OC_KERNEL:-$( [ -f /guest/vmlinuz ] && echo /guest/vmlinuz || echo /vmlinuz )}
+E=$D/vsock_echo
+mark() { echo "VESSEL-CHECK $1 $2"; }
+pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
+measure() { echo "VESSEL-MEASURE $1 $2"; }
+wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+avail_kb() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
+W=/tmp/dens; R=$W/root; mkdir -p $W
+CMD="console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4"
+measure l1-memavailable-kb "$(avail_kb)"
+
+# Starts guest $1 of run $2 (1 GiB, mode seq) with balloon options $3.
+start_seq() {
+  "$V" --root $R vm run -d --name "$2$1" --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 1024M --cpus 1 \
+    --serial file:$W/$2$1.log --balloon "$3" --vsock cid=3,uds=$W/$2$1.sock \
+    --cmdline "$CMD oc_mode=seq oc_fill=600"
+}
+pid_of() { "$V" --root $R vm state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
+# Runs the four fills of run $1 one after another; prints how many finished.
+fills() {
+  done_n=0
+  for i in 1 2 3 4; do
+    p=$(pid_of $1$i)
+    [ -n "$p" ] && [ "$p" != 0 ] || continue   # killed meanwhile
+    "$E" uds-connect $W/$1$i.sock 5001 1 0 >/dev/null 2>&1
+    if wait_for GUEST-FREED 240 $W/$1$i.log && grep -q 'GUEST-CHECK fill PASS' $W/$1$i.log; then
+      done_n=$((done_n + 1))
+    fi
+    sleep 8   # reporting returns freed pages about 2 s after the guest frees them
+    measure "$1-l1-memavailable-after-guest$i-kb" "$(avail_kb)"
+  done
+  echo $done_n
+}
+
+# Run A: with free page reporting.
+for i in 1 2 3 4; do start_seq $i a 0,reporting; done
+ok=0; for i in 1 2 3 4; do wait_for GUEST-READY 300 $W/a$i.log && ok=$((ok + 1)); done
+pf overcommit-four-1g-guests-boot "$([ $ok = 4 ]; echo $?)"
+n=$(fills a | tail -n 1)
+measure overcommit-fills-finished-with-reporting "$n/4"
+pf overcommit-with-reporting-all-finish "$([ "$n" = 4 ]; echo $?)"
+alive=0; for i in 1 2 3 4; do p=$(pid_of a$i); [ -n "$p" ] && [ "$p" != 0 ] && alive=$((alive + 1)); done
+pf overcommit-with-reporting-all-vmms-alive "$([ $alive = 4 ]; echo $?)"
+for i in 1 2 3 4; do "$V" --root $R vm delete --force a$i; done
+
+# Run B: no reporting (the guests' freed memory stays with their VMMs). The
+# VMMs volunteer for the OOM killer so that it never picks this script.
+for i in 1 2 3 4; do start_seq $i b 0; done
+for i in 1 2 3 4; do wait_for GUEST-READY 300 $W/b$i.log; p=$(pid_of b$i); [ -n "$p" ] && echo 1000 > /proc/$p/oom_score_adj; done
+n=$(fills b | tail -n 1)
+alive=0; for i in 1 2 3 4; do p=$(pid_of b$i); [ -n "$p" ] && [ "$p" != 0 ] && alive=$((alive + 1)); done
+measure overcommit-fills-finished-without-reporting "$n/4"
+measure overcommit-vmms-alive-without-reporting "$alive/4"
+measure overcommit-oom-kills-without-reporting "$(dmesg | grep -c 'Out of memory: Killed process')"
+for i in 1 2 3 4; do "$V" --root $R vm delete --force b$i >/dev/null 2>&1; done
+pf overcommit-nothing-left "$([ -z "$(ls $R/vm 2>/dev/null)" ]; echo $?)"
+
+# Run C: KSM over ten mergeable guests. L1 is this test's own machine: its
+# ksmd is started here (vessel itself never changes the host's KSM settings).
+K0=/sys/kernel/mm/ksm
+if [ ! -e $K0/run ]; then
+  mark ksm-available FAIL; echo "L1's kernel has no KSM ($K0 missing)"; exit 0
+fi
+a0=$(avail_kb)
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  "$V" --root $R vm run -d --name k$i --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 128M,mergeable=on --cpus 1 \
+    --serial file:$W/k$i.log --cmdline "$CMD oc_mode=idle" || mark ksm-vm$i-start FAIL
+done
+ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for GUEST-READY 300 $W/k$i.log && ok=$((ok + 1)); done
+pf ksm-ten-guests-boot "$([ $ok = 10 ]; echo $?)"
+"$V" --root $R vm state k1 | grep -q '"mergeable": *true'; pf ksm-state-says-mergeable $?
+sleep 2; a1=$(avail_kb)
+echo 1000 > $K0/pages_to_scan; echo 10 > $K0/sleep_millisecs; echo 1 > $K0/run
+prev=-1; cur=0; i=0
+while [ $i -lt 90 ]; do   # until pages_sharing holds still for 3 s after a full scan (at most 90 s)
+  sleep 3; i=$((i + 3)); cur=$(cat $K0/pages_sharing)
+  [ "$cur" = "$prev" ] && [ "$(cat $K0/full_scans)" -ge 2 ] && break
+  prev=$cur
+done
+a2=$(avail_kb)
+measure ksm-seconds-to-settle "$i"
+measure ksm-pages-shared "$(cat $K0/pages_shared)"
+measure ksm-pages-sharing "$cur"
+measure ksm-saved-kb "$((cur * 4))"
+measure l1-memavailable-kb-booted-merged "$a1/$a2"
+pf ksm-merges-guest-pages "$([ "$cur" -ge 2560 ]; echo $?)"   # at least 10 MiB saved over ten guests
+pf ksm-l1-memory-saved "$([ $((a2 - a1)) -ge 8192 ]; echo $?)"
+"$V" --root $R vm memory; "$V" --root $R vm memory --format json > $W/mem.json
+pf ksm-vm-memory-reports-merged "$(grep -q '"ksm_merging_pages":[1-9]' $W/mem.json; echo $?)"
+pf ksm-vm-memory-reports-host "$(grep -q '"pages_sharing":[1-9]' $W/mem.json; echo $?)"
+echo 0 > $K0/run
+for i in 1 2 3 4 5 6 7 8 9 10; do "$V" --root $R vm kill k$i >/dev/null 2>&1; "$V" --root $R vm delete --force k$i; done
+pf ksm-nothing-left "$([ -z "$(ls $R/vm 2>/dev/null)" ]; echo $?)"
+measure l1-memavailable-kb-end "$(avail_kb)"
+exit 0  # the harness fails the test for any VESSEL-CHECK ... FAIL above
