@@ -194,6 +194,7 @@ void add_vm(CLI::App& app, Globals& g) {
   add_vm_console(*vm, g);
   add_vm_balloon(*vm, g);
   add_vm_snapshot(*vm, g);
+  add_vm_migrate(*vm, g);
 }
 
 VerbRegistration reg(80, add_vm);

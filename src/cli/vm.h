@@ -14,5 +14,7 @@ void add_vm_console(CLI::App& vm, Globals& g);
 void add_vm_balloon(CLI::App& vm, Globals& g);
 // snapshot, restore, clone, snapshot-merge (vm_snapshot.cc).
 void add_vm_snapshot(CLI::App& vm, Globals& g);
+// receive, migrate (vm_migrate.cc).
+void add_vm_migrate(CLI::App& vm, Globals& g);
 
 }  // namespace vessel::cli

@@ -32,6 +32,7 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
   cpus_ = cfg.cpus;
   irqchip_ = cfg.irqchip;
   track_dirty_ = cfg.track_dirty_pages;
+  track_dirty_configured_ = cfg.track_dirty_pages;
   int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (efd < 0) return Error::from_errno("eventfd");
   stop_fd_.reset(efd);
@@ -219,6 +220,19 @@ Result<std::vector<uint64_t>> Machine::take_dirty_pages() {
       if (log[p / 64] >> (p % 64) & 1) bits[(first + p) / 64] |= 1ULL << ((first + p) % 64);
   }
   return bits;
+}
+
+Status Machine::set_dirty_logging(bool on) {
+  if (track_dirty_configured_ || track_dirty_ == on) return ok();
+  uint32_t slot = 0;
+  for (const auto& r : mem_.regions())
+    TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, on ? KVM_MEM_LOG_DIRTY_PAGES : 0));
+  if (on) {
+    mem_.enable_dirty_tracking();
+    (void)mem_.take_dirty();
+  }
+  track_dirty_ = on;
+  return ok();
 }
 
 void Machine::request_stop(StopReason reason, std::string detail) {

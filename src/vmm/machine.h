@@ -136,6 +136,10 @@ class Machine : public VcpuHost {
   // dirty log of every slot merged with the VMM's own writes, one bit per
   // 4 KiB page of the linear backing. An error without track_dirty_pages.
   Result<std::vector<uint64_t>> take_dirty_pages();
+  // Turns dirty page logging on for a machine made without it (live
+  // migration: KVM_MEM_LOG_DIRTY_PAGES on every slot, and the VMM's own
+  // writes), or back off; a machine made with track_dirty_pages keeps it.
+  Status set_dirty_logging(bool on);
   // The id of the snapshot this machine's memory was last saved to or
   // restored from (0: none): what a diff snapshot applies to.
   uint64_t last_snapshot_id() const { return last_snapshot_id_; }
@@ -189,6 +193,7 @@ class Machine : public VcpuHost {
   unsigned cpus_ = 1;
   bool irqchip_ = true;
   bool track_dirty_ = false;
+  bool track_dirty_configured_ = false;  // by MachineConfig (set_dirty_logging(false) keeps it)
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

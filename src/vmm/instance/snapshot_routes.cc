@@ -19,8 +19,6 @@ namespace vessel::vmm {
 
 using nlohmann::json;
 
-namespace {
-// The machine a VmConfig builds (the order of build_vm(): drives, nets, entropy).
 snapshot::VmSpec spec_of(const VmConfig& c) {
   snapshot::VmSpec s;
   s.cpus = c.machine.vcpu_count;
@@ -60,7 +58,6 @@ snapshot::VmSpec spec_of(const VmConfig& c) {
   }
   return s;
 }
-}  // namespace
 
 Result<SnapshotLoad> parse_snapshot_load(const json& body) {
   JsonReader r(body, "");

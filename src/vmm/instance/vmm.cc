@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/api/server.h"
+#include "vmm/instance/migration_job.h"
 #include "vmm/kvm/ksm.h"
 #include "vmm/virtio/balloon/balloon.h"
 
@@ -85,6 +86,7 @@ Status Vmm::init() {
 
   serial_ = TRY(SerialSink::open(opts_.serial, paths_.serial_log()));
   add_routes();
+  add_migration_routes();
   std::string sock = opts_.api_sock.empty() ? paths_.default_api_sock() : absolute_path(opts_.api_sock);
   api_ = TRYC(api::ApiServer::listen(sock, router_), "--api-sock");
   console_listen_ = TRYC(api::listen_unix(paths_.console_sock()), "console socket");
@@ -92,10 +94,12 @@ Status Vmm::init() {
   if (opts_.config.metrics) TRY(open_metrics(*opts_.config.metrics));
   VmmRecord rec{opts_.id, ::getpid(), process_start_time(::getpid()), sock, created_at_};
   TRYC(write_record(paths_, rec), "write the VM record");
+  if (!opts_.receive_url.empty()) TRY(receive_migration(opts_.receive_url));
   return ok();
 }
 
 Vmm::~Vmm() {
+  cancel_migration();
   if (vm_.machine) (void)vm_.machine->finish();
   if (serial_) serial_->set_console(-1);
   console_.reset();
@@ -126,6 +130,7 @@ Status Vmm::start_vm() {
 Status Vmm::pause_vm() {
   if (status_ == VmStatus::kNotStarted) return Error::invalid("Paused: the VM is not started");
   if (status_ == VmStatus::kPaused) return Error::invalid("Paused: the VM is already paused");
+  if (migrating()) return Error::invalid("Paused: the VM is being migrated");
   TRYC(vm_.machine->pause(), "pause");
   status_ = VmStatus::kPaused;
   return ok();
@@ -134,6 +139,7 @@ Status Vmm::pause_vm() {
 Status Vmm::resume_vm() {
   if (status_ != VmStatus::kPaused)
     return Error::invalid(cat("Resumed: the VM is not paused (it is ", status_name(status_), ")"));
+  if (migrating()) return Error::invalid("Resumed: the VM is being migrated");
   TRYC(vm_.machine->resume(), "resume");
   status_ = VmStatus::kRunning;
   return ok();
@@ -204,6 +210,7 @@ VmExit Vmm::run() {
     fds.push_back({console_listen_.get(), POLLIN, 0});
     fds.push_back({console_ && console_pending_.empty() ? console_.get() : -1, POLLIN, 0});
     fds.push_back({metrics_timer_ ? metrics_timer_.get() : -1, POLLIN, 0});
+    fds.push_back({migration_event_fd(), POLLIN, 0});
     size_t api_first = fds.size();
     api_->collect(fds);
     int timeout = api_->timeout_ms();
@@ -218,7 +225,10 @@ VmExit Vmm::run() {
       if (::read(signal_fd_.get(), &si, sizeof si) > 0) {
         log::info("vmm", cat("signal ", si.ssi_signo, ": stopping the VM"));
         if (vm_.machine) vm_.machine->request_stop(StopReason::kStopped);
-        else exit_ = VmExit{"stopped", "signal before the start", wall_seconds()};
+        else {
+          cancel_migration();  // a receiver waiting for a VM
+          exit_ = VmExit{"stopped", "signal before the start", wall_seconds()};
+        }
       }
     }
     if (r > 0 && (fds[2].revents & POLLIN)) accept_console();
@@ -231,7 +241,12 @@ VmExit Vmm::run() {
     }
     std::vector<pollfd> api_fds(fds.begin() + static_cast<long>(api_first), fds.end());
     api_->handle(api_fds);
-    if (vm_.machine && vm_.machine->stopping()) {
+    if (r > 0 && fds[5].fd >= 0 && (fds[5].revents & POLLIN) && !exit_) finish_migration();
+    if (!exit_ && vm_.machine && vm_.machine->stopping()) {
+      if (migrating()) {  // the guest stopped mid-migration: end the stream first
+        cancel_migration();
+        migration_->finished = true;
+      }
       RunResult res = vm_.machine->finish();
       status_ = VmStatus::kStopped;
       exit_ = VmExit{exit_reason(res.reason), res.detail, wall_seconds()};
@@ -279,6 +294,7 @@ json Vmm::state_json(bool stats) const {
     devices.push_back({{"type", "virtio-vsock"}, {"id", "vsock"}, {"guest_cid", opts_.config.vsock->guest_cid},
                        {"uds_path", opts_.config.vsock->uds_path}});
   j["devices"] = devices;
+  if (migration_) j["migration"] = migration_json();
   if (stats) {
     json s;
     s["serial_bytes"] = serial_->bytes();

@@ -29,6 +29,7 @@
 #include "vmm/config/vm_config.h"
 #include "vmm/instance/serial_sink.h"
 #include "vmm/instance/state_dir.h"
+#include "vmm/snapshot/state.h"
 
 namespace vessel::vmm {
 
@@ -64,6 +65,10 @@ struct SnapshotLoad {
 // host_dev_name}]; vessel's prefault, clone, network_overrides[].guest_mac).
 Result<SnapshotLoad> parse_snapshot_load(const nlohmann::json& body);
 
+// The machine a VmConfig builds (the order of build_vm(): drives, nets,
+// entropy): what snapshots and migrations record (snapshot_routes.cc).
+snapshot::VmSpec spec_of(const VmConfig& c);
+
 struct VmmOptions {
   std::string id;
   std::string root;      // state under <root>/vm/<id>/ (must exist: made by the launcher)
@@ -72,6 +77,7 @@ struct VmmOptions {
   VmConfig config;       // from flags or --config-file; the API may change it before the start
   bool start = false;    // InstanceStart before serving (vm run -d)
   std::optional<SnapshotLoad> restore;  // restore this snapshot before serving (vm restore)
+  std::string receive_url;  // vm receive: wait for a migrated VM on tcp:ADDR:PORT or unix:PATH
   std::string version;   // reported by GET /
 };
 
@@ -93,6 +99,15 @@ class Vmm {
   Status snapshot_create(const nlohmann::json& body);
   // PUT /snapshot/load: restores a snapshot into this not yet started VMM.
   Status snapshot_load(const SnapshotLoad& l);
+  // PUT /vm.send-migration: connects to the destination and starts sending
+  // the running VM on a thread (migration_routes.cc); the VMM exits once the
+  // destination runs it, else the guest resumes here.
+  Status send_migration(const nlohmann::json& body);
+  // PUT /vm.receive-migration (or `vm receive`): before InstanceStart, listens
+  // on `url` and runs the VM that arrives there.
+  Status receive_migration(const std::string& url);
+  // What GET /vm.migration and `vm state` show of the last migration.
+  nlohmann::json migration_json() const;
 
   // The control loop: returns once the VM stopped, or on a stop signal.
   VmExit run();
@@ -124,6 +139,15 @@ class Vmm {
   void add_overcommit_routes();
   // The /snapshot rows (snapshot_routes.cc).
   void add_snapshot_routes();
+  // The /vm.*-migration rows (migration_routes.cc).
+  void add_migration_routes();
+  // The migration thread ended: adopt the received VM, or stop the sent one
+  // (exit "migrated"), or log why it failed (the guest runs on).
+  void finish_migration();
+  // Stops a migration in flight (the connection is shut down) and joins its thread.
+  void cancel_migration();
+  bool migrating() const;
+  int migration_event_fd() const;
   // An Error when the VM has started: `what` is only allowed before.
   Status require_not_started(const char* what) const;
   void accept_console();
@@ -147,6 +171,8 @@ class Vmm {
   int64_t created_at_ = 0, started_at_ = 0;
   uint64_t start_us_ = 0;  // InstanceStart duration
   std::optional<VmExit> exit_;
+  struct MigrationJob;  // migration_job.h
+  std::shared_ptr<MigrationJob> migration_;  // shared_ptr: the inline constructor needs no complete type
 };
 
 }  // namespace vessel::vmm

@@ -45,6 +45,26 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
   return m;
 }
 
+Result<GuestMemory> GuestMemory::adopt_memfd(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end) {
+  if (size == 0 || size % kPageSize != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
+  if (hole_start > hole_end || hole_start % kPageSize != 0) return Error::invalid("bad MMIO hole");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat the guest RAM memfd");
+  if (!S_ISREG(st.st_mode)) return Error::invalid("the guest RAM fd is not a memfd (not a regular file)");
+  if (static_cast<uint64_t>(st.st_size) != size)
+    return Error::invalid(cat("the guest RAM memfd is ", st.st_size, " bytes, the guest has ", size));
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+  GuestMemory m;
+  m.fd_ = std::move(fd);
+  m.base_ = static_cast<uint8_t*>(p);
+  m.size_ = size;
+  uint64_t low = size <= hole_start ? size : hole_start;
+  m.regions_.push_back({0, low, 0, m.base_});
+  if (size > low) m.regions_.push_back({hole_end, size - low, low, m.base_ + low});
+  return m;
+}
+
 Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end,
                                           bool prefault) {
   if (size == 0 || size % kPageSize != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));

@@ -42,6 +42,10 @@ class GuestMemory {
   // cache only: the pages stay shared until the guest writes them).
   static Result<GuestMemory> map_file(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end,
                                       bool prefault);
+  // RAM laid out as create() does over an existing guest-RAM memfd of
+  // exactly `size` bytes, mapped MAP_SHARED: the same memory as the VMM that
+  // made it (a local live migration hands it over instead of copying it).
+  static Result<GuestMemory> adopt_memfd(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end);
   static constexpr uint64_t kPageSize = 4096;
 
   GuestMemory(GuestMemory&&) noexcept;

@@ -264,4 +264,38 @@ Status merge_snapshot(const MergeOptions& o) {
   return write_state_file(o.out_state, out, VESSEL_VERSION);
 }
 
+Result<Restored> restore_state(SnapshotState s, GuestMemory mem, const RestoreOptions& o) {
+  auto t0 = Clock::now();
+  Restored out;
+  if (s.memory.diff) return Error::invalid("a diff state cannot be restored on its own");
+  if (mem.size() != s.spec.memory)
+    return Error::invalid(cat("guest memory is ", mem.size(), " bytes, the state's machine has ", s.spec.memory));
+  {
+    Kvm kvm = TRY(Kvm::open(o.kvm_device));
+    auto supported = TRY(kvm.supported_cpuid());
+    for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
+  }
+  TRY(check_disks(s.disks));
+  out.stats.load_ms = ms_since(t0);
+  auto t1 = Clock::now();
+  MachineConfig cfg;
+  cfg.kvm_device = o.kvm_device;
+  cfg.serial_out = o.serial_out;
+  cfg.track_dirty_pages = o.track_dirty_pages;
+  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
+  TRY(add_devices(*m, s.spec));
+  out.stats.machine_ms = ms_since(t1);
+  auto t2 = Clock::now();
+  TRYC(apply_machine(*m, s), "restore the VM state");
+  out.stats.apply_ms = ms_since(t2);
+  auto t3 = Clock::now();
+  TRYC(m->start_paused(), "start the vCPUs");
+  if (!o.paused) TRYC(m->resume(), "resume the VM");
+  out.stats.start_ms = ms_since(t3);
+  out.stats.total_ms = ms_since(t0);
+  out.machine = std::move(m);
+  out.state = std::move(s);
+  return out;
+}
+
 }  // namespace vessel::vmm::snapshot

@@ -103,6 +103,11 @@ struct Restored {
 // without a feature the vCPUs use.
 Result<Restored> restore_snapshot(const RestoreOptions& o);
 
+// Restores a machine from a state that came without files (a live
+// migration): `mem` is its RAM already filled. The same checks as
+// restore_snapshot (host CPU, disks); o.state_path and o.memory_path are unused.
+Result<Restored> restore_state(SnapshotState s, GuestMemory mem, const RestoreOptions& o);
+
 struct MergeOptions {
   std::string base_state;
   std::string diff_state;

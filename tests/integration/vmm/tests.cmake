@@ -54,3 +54,6 @@ endif()
 # error; --on-reboot restart boots the guest again.
 vessel_vmharness_test(vmm_reboot ${CMAKE_CURRENT_LIST_DIR}/boot/reboot/methods.sh --timeout 540)
 set_tests_properties(vmharness.vmm_reboot PROPERTIES TIMEOUT 600)
+
+# Live migration (tests/integration/vmm/migration/run_harness.sh) is not a ctest yet: it has not
+# run to the end in the harness.

@@ -1,0 +1,145 @@
+// `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
+// and `vessel vm migrate ID --to tcp:...|unix:... [--local] [--max-downtime MS]
+// [--bandwidth B/s]`: clients of PUT /vm.receive-migration (through the
+// launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
+// printing only; the engine is vmm/migration.
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/vm.h"
+#include "common/strings.h"
+#include "vmm/api/client.h"
+#include "vmm/instance/launch.h"
+#include "vmm/migration/transport.h"
+
+namespace vessel::cli {
+namespace {
+
+using nlohmann::json;
+
+struct MigrateFlags {
+  std::string id, to;
+  uint64_t max_downtime_ms = 300;
+  uint64_t bandwidth = 0;
+  unsigned max_rounds = 30;
+  bool local = false;
+  bool no_auto_converge = false;
+};
+
+std::string progress_line(const json& m) {
+  auto pages_mib = [](uint64_t p) { return static_cast<double>(p) * 4096 / (1 << 20); };
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "%s: round %u, %.1f MiB sent (%llu zero pages), dirty %.1f MiB/s, link %.1f MiB/s, expected downtime "
+                "%.1f ms%s",
+                m.value("phase", "").c_str(), m.value("round", 0u), pages_mib(m.value("pages_sent", uint64_t{0})),
+                static_cast<unsigned long long>(m.value("zero_pages", uint64_t{0})),
+                static_cast<double>(m.value("dirty_rate_bps", uint64_t{0})) / (1 << 20),
+                static_cast<double>(m.value("bandwidth_bps", uint64_t{0})) / (1 << 20),
+                m.value("expected_downtime_ms", 0.0),
+                m.value("throttle_pct", 0u) ? cat(", throttled ", m.value("throttle_pct", 0u), "%").c_str() : "");
+  return buf;
+}
+
+Status migrate_vm(const Globals& g, const MigrateFlags& f) {
+  auto h = TRY(vmm::find_vm(g.root, f.id));
+  if (!h.alive) return Error::invalid(cat("VM '", f.id, "' is stopped"));
+  TRY(vmm::migration::parse_endpoint(f.to, "--to"));
+  json body = {{"destination_url", f.to},
+               {"local", f.local},
+               {"max_downtime_ms", f.max_downtime_ms},
+               {"bandwidth", f.bandwidth},
+               {"max_rounds", f.max_rounds},
+               {"auto_converge", !f.no_auto_converge}};
+  const std::string& sock = h.record.api_sock;
+  TRY(vmm::api::call_ok(sock, "PUT", "/vm.send-migration", body.dump(), 15000));
+  bool tty = ::isatty(STDERR_FILENO);
+  std::string last;
+  for (;;) {
+    auto r = vmm::api::call(sock, "GET", "/vm.migration", "", 5000);
+    if (!r || r->status >= 300) break;  // the VMM exited: it hands the VM over, then ends
+    auto m = json::parse(r->body, nullptr, false);
+    if (!m.is_object()) break;
+    std::string phase = m.value("phase", "");
+    if (phase == "failed") {
+      if (tty && !last.empty()) std::fputc('\n', stderr);
+      return Error::invalid(cat("migration to ", f.to, " failed (the VM runs on here): ", m.value("error", "")));
+    }
+    std::string line = progress_line(m);
+    if (line != last) {
+      std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
+      last = line;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (tty && !last.empty()) std::fputc('\n', stderr);
+  (void)vmm::wait_vmm_exit(h, 10000);
+  auto st = TRY(vmm::vm_state(h, false));
+  if (st.value("exit_reason", "") != "migrated")
+    return Error::invalid(cat("VM '", f.id, "' stopped during the migration (", st.value("exit_reason", "unknown"), ": ",
+                              st.value("exit_detail", ""), ")"));
+  std::printf("migrated %s %s\n", f.id.c_str(), st.value("exit_detail", "").c_str());
+  return ok();
+}
+
+std::string generated_id() {
+  uint32_t v = 0;
+  if (::getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint32_t>(::getpid());
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "vm-%08x", v);
+  return buf;
+}
+
+}  // namespace
+
+void add_vm_migrate(CLI::App& vm, Globals& g) {
+  {
+    struct A {
+      std::string listen, name, serial;
+      bool detach = false;
+    };
+    auto a = std::make_shared<A>();
+    auto* cmd = vm.add_subcommand("receive", "start a VMM that waits for a VM migrated to it (vm migrate) and runs it");
+    cmd->add_option("--listen", a->listen, "where to wait: tcp:ADDR:PORT or unix:PATH")->required();
+    cmd->add_option("--name", a->name, "id of the received VM (default: generated, printed)");
+    cmd->add_flag("-d,--detach", a->detach, "run the VMM detached");
+    cmd->add_option("--serial", a->serial, "COM1 of the received VM: log (default), none or file:PATH");
+    cmd->callback([a, &g] {
+      if (!a->detach) return report(Error::invalid("vm receive runs detached: add -d (vm console attaches to COM1)"));
+      auto ep = vmm::migration::parse_endpoint(a->listen, "--listen");
+      if (!ep) return report(ep.error());
+      std::string id = a->name.empty() ? generated_id() : a->name;
+      vmm::VmmOptions o;
+      o.id = id;
+      o.root = g.root;
+      o.serial = a->serial.empty() ? "log" : a->serial;
+      o.version = VESSEL_VERSION;
+      o.receive_url = a->listen;
+      auto s = vmm::launch_detached(std::move(o));
+      if (!s) return report(std::move(s).error().context(cat("receive ", id)));
+      if (a->name.empty()) std::printf("%s\n", id.c_str());
+    });
+  }
+  {
+    auto f = std::make_shared<MigrateFlags>();
+    auto* cmd = vm.add_subcommand("migrate", "move a running VM to a VMM waiting in `vm receive` (live, pre-copy)");
+    cmd->add_option("id", f->id, "VM id")->required();
+    cmd->add_option("--to", f->to, "the receiver: tcp:ADDR:PORT or unix:PATH")->required();
+    cmd->add_option("--max-downtime", f->max_downtime_ms, "downtime budget of the final paused copy, ms (default 300)");
+    cmd->add_option("--bandwidth", f->bandwidth, "cap on the stream, bytes/s (default: none)");
+    cmd->add_option("--max-rounds", f->max_rounds, "pre-copy rounds before the final copy (default 30)")
+        ->check(CLI::Range(1u, 1000u));
+    cmd->add_flag("--local", f->local,
+                  "same host, unix socket: hand the guest RAM memfd over instead of copying it (near-zero downtime)");
+    cmd->add_flag("--no-auto-converge", f->no_auto_converge, "do not throttle a guest that dirties memory faster than the link");
+    cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
+  }
+}
+
+}  // namespace vessel::cli

@@ -1,0 +1,254 @@
+// Live migration through the API (cloud-hypervisor's names and fields):
+//   PUT /vm.send-migration    {"destination_url": "tcp:ADDR:PORT" | "unix:PATH",
+//                              "local": false, "max_downtime_ms": 300,
+//                              "bandwidth": 0 (bytes/s, 0: no cap), "max_rounds": 30,
+//                              "auto_converge": true}
+//       Connects (an error here is the call's 400), then sends the running VM
+//       on a thread and answers 204 at once; progress: GET /vm.migration.
+//   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH"}
+//       Before InstanceStart: waits there for a VM and runs it.
+//   GET /vm.migration          phase, round, pages, dirty rate, expected and
+//                              measured downtime (also in `vm state`).
+// The engine is vmm/migration; this file runs it next to the control loop.
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "common/log.h"
+#include "common/strings.h"
+#include "vmm/config/json_reader.h"
+#include "vmm/instance/migration_job.h"
+
+namespace vessel::vmm {
+
+using nlohmann::json;
+
+namespace {
+Result<UniqueFd> make_eventfd() {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) return Error::from_errno("eventfd");
+  return UniqueFd(fd);
+}
+
+void signal_fd(int fd) {
+  uint64_t one = 1;
+  (void)!::write(fd, &one, sizeof one);
+}
+}  // namespace
+
+bool Vmm::migrating() const { return migration_ && !migration_->finished; }
+
+int Vmm::migration_event_fd() const { return migrating() ? migration_->done_event.get() : -1; }
+
+Status Vmm::send_migration(const json& body) {
+  JsonReader r(body, "");
+  TRY(r.check_object());
+  std::string url = TRY(r.req_str("destination_url"));
+  migration::SendOptions o;
+  if (auto v = TRY(r.boolean("local"))) o.memfd = *v;
+  if (auto v = TRY(r.u64("max_downtime_ms"))) o.max_downtime_ms = *v;
+  if (auto v = TRY(r.u64("bandwidth"))) o.bandwidth = *v;
+  if (auto v = TRY(r.u64("max_rounds"))) {
+    if (*v == 0 || *v > 1000) return Error::invalid("max_rounds: must be 1 to 1000");
+    o.max_rounds = static_cast<unsigned>(*v);
+  }
+  if (auto v = TRY(r.boolean("auto_converge"))) o.auto_converge = *v;
+  TRY(r.finish());
+  auto ep = TRY(migration::parse_endpoint(url, "destination_url"));
+  if (o.memfd && ep.kind != migration::Endpoint::Kind::kUnix)
+    return Error::invalid("local: a local migration passes the memory fd, so destination_url must be unix:PATH");
+  if (migrating()) return Error::invalid("vm.send-migration: a migration is already in progress");
+  if (status_ != VmStatus::kRunning)
+    return Error::invalid(cat("vm.send-migration: the VM must be running (it is ", status_name(status_), ")"));
+  if (o.memfd && vm_.machine->memory().file_backed())
+    return Error::invalid("local: this VM's RAM is a private mapping of a snapshot memory file, not a memfd that can be "
+                          "handed over: migrate it without local");
+  UniqueFd sock = TRYC(migration::connect_endpoint(ep, o.connect_timeout_ms), "vm.send-migration");
+
+  auto job = std::make_shared<MigrationJob>();
+  job->sending = true;
+  job->url = url;
+  job->done_event = TRY(make_eventfd());
+  job->progress.destination = url;
+  job->progress.phase = "precopy";
+  job->conn_fd = sock.get();
+  MigrationJob* j = job.get();
+  Machine* m = vm_.machine.get();
+  snapshot::VmSpec spec = spec_of(opts_.config);
+  std::string config = to_json(opts_.config).dump();
+  job->thread = std::thread([j, m, spec, config, o, s = std::move(sock)]() mutable {
+    migration::Connection conn(std::move(s));
+    Status st = migration::send_machine(*m, spec, config, conn, o, j->progress);
+    if (!st) {
+      j->error = st.error();
+      std::lock_guard lock(j->progress.mu);
+      j->progress.phase = "failed";
+      j->progress.error = st.error().message();
+    }
+    j->conn_fd = -1;
+    signal_fd(j->done_event.get());
+  });
+  migration_ = std::move(job);
+  log::info("vmm", cat("VM ", opts_.id, ": migrating to ", url));
+  return ok();
+}
+
+Status Vmm::receive_migration(const std::string& url) {
+  TRY(require_not_started("vm.receive-migration"));
+  if (migrating()) return Error::invalid("vm.receive-migration: already waiting for a migration");
+  auto ep = TRY(migration::parse_endpoint(url, "receiver_url"));
+  auto job = std::make_shared<MigrationJob>();
+  job->sending = false;
+  job->url = url;
+  job->done_event = TRY(make_eventfd());
+  job->cancel_event = TRY(make_eventfd());
+  job->listen = TRYC(migration::listen_endpoint(ep), "receiver_url");
+  job->progress.phase = "listening";
+  MigrationJob* j = job.get();
+  migration::ReceiveOptions o;
+  o.kvm_device = opts_.config.kvm_device;
+  SerialSink* sink = serial_.get();
+  o.serial_out = [sink](uint8_t b) { sink->put(b); };
+  job->thread = std::thread([j, o]() {
+    auto run = [&]() -> Status {
+      UniqueFd c = TRY(migration::accept_one(j->listen.get(), -1, j->cancel_event.get()));
+      j->conn_fd = c.get();
+      {
+        std::lock_guard lock(j->progress.mu);
+        j->progress.phase = "receiving";
+      }
+      migration::Connection conn(std::move(c));
+      j->received = TRY(migration::receive_machine(conn, o));
+      return ok();
+    };
+    Status st = run();
+    j->conn_fd = -1;
+    {
+      std::lock_guard lock(j->progress.mu);
+      j->progress.phase = st ? "completed" : "failed";
+      if (!st) j->progress.error = st.error().message();
+      if (j->received) {
+        j->progress.pages_sent = j->received->data_pages;
+        j->progress.zero_pages = j->received->zero_pages;
+        j->progress.total_ms = j->received->stream_ms + j->received->restore_ms;
+      }
+    }
+    if (!st) j->error = st.error();
+    signal_fd(j->done_event.get());
+  });
+  migration_ = std::move(job);
+  log::info("vmm", cat("VM ", opts_.id, ": waiting for a migration on ", url));
+  return ok();
+}
+
+void Vmm::cancel_migration() {
+  if (!migration_ || !migration_->thread.joinable()) return;
+  if (migration_->cancel_event) signal_fd(migration_->cancel_event.get());
+  int fd = migration_->conn_fd.load();
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  migration_->thread.join();
+}
+
+void Vmm::finish_migration() {
+  MigrationJob& j = *migration_;
+  if (j.thread.joinable()) j.thread.join();
+  j.finished = true;
+  if (j.listen) {
+    j.listen.reset();
+    if (j.url.starts_with("unix:")) ::unlink(j.url.substr(5).c_str());
+  }
+  if (j.error) {
+    log::warn("vmm", cat("VM ", opts_.id, ": migration ", j.sending ? "to " : "on ", j.url,
+                         " failed: ", j.error->message(), j.sending ? " (the VM runs on here)" : ""));
+    if (!j.sending) exit_ = VmExit{"error", cat("migration on ", j.url, " failed: ", j.error->message()), ::time(nullptr)};
+    return;
+  }
+  if (j.sending) {
+    double downtime, total;
+    unsigned rounds;
+    {
+      std::lock_guard lock(j.progress.mu);
+      downtime = j.progress.downtime_ms;
+      total = j.progress.total_ms;
+      rounds = j.progress.round;
+    }
+    vm_.machine->request_stop(StopReason::kStopped);
+    (void)vm_.machine->finish();
+    status_ = VmStatus::kStopped;
+    exit_ = VmExit{"migrated", cat("to ", j.url, ": downtime ", downtime, " ms, total ", total, " ms, ", rounds, " rounds"),
+                   ::time(nullptr)};
+    log::info("vmm", cat("VM ", opts_.id, " migrated ", exit_->detail));
+    return;
+  }
+  // The received VM runs: adopt it as snapshot_load() adopts a restored one.
+  migration::Received& rc = *j.received;
+  VmConfig c;
+  if (!rc.restored.state.vm_config.empty())
+    if (auto parsed = parse_vm_config_text(rc.restored.state.vm_config)) c = std::move(*parsed);
+  c.machine.vcpu_count = rc.restored.state.spec.cpus;
+  c.machine.mem_size_mib = rc.restored.state.spec.memory >> 20;
+  c.kvm_device = opts_.config.kvm_device;
+  BuiltVm vm;
+  vm.machine = std::move(rc.restored.machine);
+  size_t i = 0;
+  for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
+  for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
+  if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
+  if (i != vm.machine->virtio_count()) vm.devices.clear();
+  opts_.config = std::move(c);
+  vm_ = std::move(vm);
+  status_ = VmStatus::kRunning;
+  started_at_ = static_cast<int64_t>(::time(nullptr));
+  start_us_ = static_cast<uint64_t>(rc.restore_ms * 1000);
+  log::info("vmm", cat("VM ", opts_.id, " received on ", j.url, ": ", rc.data_pages, " data pages, ", rc.zero_pages,
+                       " zero pages", rc.memfd ? " (memfd handed over)" : "", ", stream ", rc.stream_ms, " ms, restore ",
+                       rc.restore_ms, " ms"));
+}
+
+json Vmm::migration_json() const {
+  if (!migration_) return json{{"phase", "none"}};
+  const migration::Progress& p = migration_->progress;
+  std::lock_guard lock(p.mu);
+  json j{{"direction", migration_->sending ? "send" : "receive"},
+         {"url", migration_->url},
+         {"phase", p.phase},
+         {"round", p.round},
+         {"pages_total", p.pages_total},
+         {"pages_sent", p.pages_sent},
+         {"zero_pages", p.zero_pages},
+         {"bytes_sent", p.bytes_sent},
+         {"dirty_pages", p.dirty_pages},
+         {"dirty_rate_bps", static_cast<uint64_t>(p.dirty_rate)},
+         {"bandwidth_bps", static_cast<uint64_t>(p.bandwidth)},
+         {"expected_downtime_ms", p.expected_downtime_ms},
+         {"throttle_pct", p.throttle_pct},
+         {"downtime_ms", p.downtime_ms},
+         {"total_ms", p.total_ms}};
+  if (!p.error.empty()) j["error"] = p.error;
+  return j;
+}
+
+void Vmm::add_migration_routes() {
+  router_.add("PUT", "/vm.send-migration", [this](const api::ApiCall& c) {
+    auto body = c.json();
+    if (!body) return api::bad_request(body.error());
+    return api::status_call([&] { return send_migration(*body); });
+  });
+  router_.add("PUT", "/vm.receive-migration", [this](const api::ApiCall& c) {
+    auto body = c.json();
+    if (!body) return api::bad_request(body.error());
+    return api::status_call([&]() -> Status {
+      JsonReader r(*body, "");
+      TRY(r.check_object());
+      std::string url = TRY(r.req_str("receiver_url"));
+      TRY(r.finish());
+      return receive_migration(url);
+    });
+  });
+  router_.add("GET", "/vm.migration", [this](const api::ApiCall&) { return api::json_ok(migration_json()); });
+}
+
+}  // namespace vessel::vmm

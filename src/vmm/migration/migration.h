@@ -1,0 +1,89 @@
+// Live migration of a running Machine to another VMM (pre-copy), and the
+// receiving side.
+//
+//   Sender (source VMM, on its own thread while the guest runs):
+//     HELLO -> ACCEPT; dirty logging on; round 0 sends all of RAM (zero pages
+//     as a bit), rounds 1.. resend the pages dirtied meanwhile, until what is
+//     left fits `max_downtime_ms` at the measured bandwidth (or max_rounds);
+//     a guest dirtying faster than the link carries is throttled (auto-
+//     converge: it is paused for a growing share of every 100 ms slice).
+//     Then pause, send the last dirty pages, the vCPU/device state and END,
+//     and wait for RUNNING. Any failure before RUNNING resumes the guest here.
+//   Local (`memfd`): over a unix socket, the guest RAM's memfd is passed by
+//     SCM_RIGHTS instead of its pages: pause, MEMFD, STATE, END; the
+//     destination maps the same memory, so the downtime is the state only.
+//   Receiver: checks every frame (protocol.h), fills a fresh memfd-backed RAM
+//     (or maps the passed memfd), restores the machine, resumes it, says RUNNING.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "vmm/machine.h"
+#include "vmm/migration/transport.h"
+#include "vmm/snapshot/snapshot.h"
+
+namespace vessel::vmm::migration {
+
+struct SendOptions {
+  uint64_t max_downtime_ms = 300;  // what the last (paused) round may take
+  uint64_t bandwidth = 0;          // bytes/s cap on the stream (0: none)
+  unsigned max_rounds = 30;        // then stop and copy whatever is left
+  bool auto_converge = true;       // throttle vCPUs that dirty faster than the link
+  bool memfd = false;              // pass the RAM memfd (unix sockets on one host)
+  int connect_timeout_ms = 5000;
+  int ack_timeout_ms = 60000;      // for ACCEPT and RUNNING
+};
+
+// What a migration is doing, read by the VMM's API while the sender runs.
+struct Progress {
+  mutable std::mutex mu;
+  std::string phase = "none";  // connecting|precopy|stop-and-copy|waiting|completed|failed
+  unsigned round = 0;
+  uint64_t pages_total = 0;        // pages of guest RAM
+  uint64_t pages_sent = 0;         // data pages sent (all rounds)
+  uint64_t zero_pages = 0;         // zero pages sent as a bit
+  uint64_t bytes_sent = 0;
+  uint64_t dirty_pages = 0;        // dirty after the last round
+  double dirty_rate = 0;           // bytes/s dirtied during the last round
+  double bandwidth = 0;            // bytes/s measured in the last round
+  double expected_downtime_ms = 0;
+  unsigned throttle_pct = 0;
+  double downtime_ms = 0;          // pause -> RUNNING (when completed)
+  double total_ms = 0;
+  std::string destination;
+  std::string error;
+};
+
+// Sends the running machine `m` (described by `spec`; `vm_config` travels
+// opaque, as in snapshots) over `conn`. On success the destination runs the
+// guest and `m` is left paused (the caller stops it); on failure `m` runs
+// again (it was resumed here if it had been paused) and the error says why.
+Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config, Connection& conn,
+                    const SendOptions& o, Progress& p);
+
+struct ReceiveOptions {
+  std::string kvm_device = "/dev/kvm";
+  Serial::OutFn serial_out;
+  uint64_t max_memory = kMaxGuestMemory;
+  int timeout_ms = 30000;  // silence from the sender that ends the stream
+};
+
+struct Received {
+  snapshot::Restored restored;  // the machine runs
+  uint64_t data_pages = 0, zero_pages = 0;
+  bool memfd = false;
+  double stream_ms = 0;   // HELLO to END
+  double restore_ms = 0;  // END to running
+};
+
+// Reads a migration stream from `conn`, restores the machine and runs it,
+// then says RUNNING. Errors are also sent to the sender (REFUSE or ERROR).
+Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o);
+
+}  // namespace vessel::vmm::migration

@@ -1,0 +1,316 @@
+#include "vmm/migration/protocol.h"
+
+#include <cstring>
+
+#include "common/crc32c.h"
+#include "common/strings.h"
+#include "vmm/snapshot/state_file.h"
+
+namespace vessel::vmm::migration {
+
+namespace {
+// Little-endian writer and bounded reader (x86 only, so plain memcpy).
+struct Writer {
+  std::vector<uint8_t>& out;
+  template <class T>
+  void put(T v) {
+    size_t at = out.size();
+    out.resize(at + sizeof v);
+    std::memcpy(out.data() + at, &v, sizeof v);
+  }
+  void bytes(const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    out.insert(out.end(), b, b + n);
+  }
+};
+
+struct Reader {
+  std::span<const uint8_t> in;
+  size_t pos = 0;
+  const char* what;
+  size_t left() const { return in.size() - pos; }
+  template <class T>
+  Result<T> get(const char* field) {
+    if (left() < sizeof(T)) return Error::invalid(cat(what, ": truncated at ", field));
+    T v;
+    std::memcpy(&v, in.data() + pos, sizeof v);
+    pos += sizeof v;
+    return v;
+  }
+  Result<std::span<const uint8_t>> take(size_t n, const char* field) {
+    if (left() < n) return Error::invalid(cat(what, ": truncated at ", field));
+    auto s = in.subspan(pos, n);
+    pos += n;
+    return s;
+  }
+};
+
+constexpr uint32_t kFlagMemfd = 1;
+constexpr uint32_t kMaxVersionString = 256;
+constexpr uint32_t kMaxCpuidEntries = 256;
+constexpr size_t kMaxText = 4096;
+constexpr uint32_t kMaxCpus = 254;
+
+uint64_t bitmap_bytes(uint32_t count) { return (count + 7) / 8; }
+}  // namespace
+
+std::string frame_name(uint32_t type) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kHello: return "HELLO";
+    case FrameType::kPages: return "PAGES";
+    case FrameType::kState: return "STATE";
+    case FrameType::kMemfd: return "MEMFD";
+    case FrameType::kEnd: return "END";
+    case FrameType::kAccept: return "ACCEPT";
+    case FrameType::kRefuse: return "REFUSE";
+    case FrameType::kRunning: return "RUNNING";
+    case FrameType::kError: return "ERROR";
+  }
+  return cat("type ", type);
+}
+
+uint64_t max_payload(FrameType type) {
+  switch (type) {
+    case FrameType::kHello:
+      return 8 + 4 + 4 + kMaxVersionString + 8 + 4 + 4 + 4 + 4 + kMaxCpuidEntries * sizeof(kvm_cpuid_entry2);
+    case FrameType::kPages: return 8 + 4 + bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
+    case FrameType::kState: return snapshot::kMaxStateFile;
+    case FrameType::kMemfd: return 8;
+    case FrameType::kEnd:
+    case FrameType::kAccept:
+    case FrameType::kRunning: return 0;
+    case FrameType::kRefuse:
+    case FrameType::kError: return kMaxText;
+  }
+  return 0;
+}
+
+Result<FrameHeader> decode_frame_header(std::span<const uint8_t> bytes) {
+  if (bytes.size() != kFrameHeaderSize) return Error::invalid("migration frame: short header");
+  uint32_t type, reserved;
+  uint64_t length;
+  std::memcpy(&type, bytes.data(), 4);
+  std::memcpy(&reserved, bytes.data() + 4, 4);
+  std::memcpy(&length, bytes.data() + 8, 8);
+  std::string name = frame_name(type);
+  if (name.starts_with("type ")) return Error::invalid(cat("migration frame: unknown frame ", name));
+  if (reserved != 0) return Error::invalid(cat("migration frame ", name, ": reserved field is ", reserved, ", not 0"));
+  uint64_t bound = max_payload(static_cast<FrameType>(type));
+  if (length > bound)
+    return Error::invalid(cat("migration frame ", name, ": length ", length, " exceeds its bound of ", bound));
+  return FrameHeader{static_cast<FrameType>(type), length};
+}
+
+std::vector<uint8_t> encode_frame(FrameType type, std::span<const uint8_t> payload) {
+  std::vector<uint8_t> out;
+  out.reserve(kFrameHeaderSize + payload.size() + kFrameTrailerSize);
+  Writer w{out};
+  w.put(static_cast<uint32_t>(type));
+  w.put(uint32_t{0});
+  w.put(static_cast<uint64_t>(payload.size()));
+  w.bytes(payload.data(), payload.size());
+  uint32_t crc = crc32c(payload, crc32c(std::span<const uint8_t>(out.data(), kFrameHeaderSize)));
+  w.put(crc);
+  return out;
+}
+
+Status check_frame_crc(std::span<const uint8_t> header, std::span<const uint8_t> payload, uint32_t crc) {
+  uint32_t want = crc32c(payload, crc32c(header));
+  if (want != crc) {
+    uint32_t type = 0;
+    if (header.size() >= 4) std::memcpy(&type, header.data(), 4);
+    return Error::invalid(cat("migration frame ", frame_name(type), ": corrupted (CRC-32C mismatch)"));
+  }
+  return ok();
+}
+
+std::vector<uint8_t> encode_hello(const Hello& h) {
+  std::vector<uint8_t> out;
+  Writer w{out};
+  w.bytes(kMagic, sizeof kMagic);
+  w.put(h.version);
+  std::string v = h.vessel_version.substr(0, kMaxVersionString);
+  w.put(static_cast<uint32_t>(v.size()));
+  w.bytes(v.data(), v.size());
+  w.put(h.memory_size);
+  w.put(h.page_size);
+  w.put(h.cpus);
+  w.put(h.memfd ? kFlagMemfd : 0u);
+  size_t n = std::min<size_t>(h.host_cpuid.size(), kMaxCpuidEntries);
+  w.put(static_cast<uint32_t>(n));
+  w.bytes(h.host_cpuid.data(), n * sizeof(kvm_cpuid_entry2));
+  return out;
+}
+
+Result<Hello> decode_hello(std::span<const uint8_t> payload) {
+  Reader r{payload, 0, "migration HELLO"};
+  auto magic = TRY(r.take(sizeof kMagic, "magic"));
+  if (std::memcmp(magic.data(), kMagic, sizeof kMagic) != 0)
+    return Error::invalid("migration HELLO: not a vessel migration stream (bad magic)");
+  Hello h;
+  h.version = TRY(r.get<uint32_t>("version"));
+  uint32_t vlen = TRY(r.get<uint32_t>("vessel version length"));
+  if (vlen > kMaxVersionString) return Error::invalid(cat("migration HELLO: vessel version length ", vlen, " is too long"));
+  auto vs = TRY(r.take(vlen, "vessel version"));
+  h.vessel_version.assign(vs.begin(), vs.end());
+  for (char& c : h.vessel_version)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  if (h.version != kStreamVersion)
+    return Error::invalid(cat("migration HELLO: stream version ", h.version, " (from vessel ", h.vessel_version,
+                              ") is not this vessel's version ", kStreamVersion));
+  h.memory_size = TRY(r.get<uint64_t>("memory size"));
+  h.page_size = TRY(r.get<uint32_t>("page size"));
+  h.cpus = TRY(r.get<uint32_t>("vCPU count"));
+  uint32_t flags = TRY(r.get<uint32_t>("flags"));
+  uint32_t n = TRY(r.get<uint32_t>("CPUID entry count"));
+  if (h.page_size != kPageSize) return Error::invalid(cat("migration HELLO: page size ", h.page_size, " is not 4096"));
+  if (h.memory_size == 0 || h.memory_size % kPageSize != 0 || h.memory_size > kMaxGuestMemory)
+    return Error::invalid(cat("migration HELLO: memory size ", h.memory_size, " is not a page multiple of 4 KiB to 1 TiB"));
+  if (h.cpus == 0 || h.cpus > kMaxCpus) return Error::invalid(cat("migration HELLO: vCPU count ", h.cpus, " is not 1 to 254"));
+  if (flags & ~kFlagMemfd) return Error::invalid(cat("migration HELLO: unknown flags 0x", std::to_string(flags)));
+  h.memfd = flags & kFlagMemfd;
+  if (n > kMaxCpuidEntries) return Error::invalid(cat("migration HELLO: ", n, " CPUID entries (at most 256)"));
+  auto ents = TRY(r.take(static_cast<size_t>(n) * sizeof(kvm_cpuid_entry2), "CPUID entries"));
+  h.host_cpuid.resize(n);
+  if (n) std::memcpy(h.host_cpuid.data(), ents.data(), ents.size());
+  if (r.left() != 0) return Error::invalid(cat("migration HELLO: ", r.left(), " bytes after the last field"));
+  return h;
+}
+
+bool is_zero_page(const uint8_t* p) {
+  static const uint8_t kZero[kPageSize] = {};
+  return std::memcmp(p, kZero, kPageSize) == 0;
+}
+
+std::vector<uint8_t> encode_pages(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+  std::vector<uint8_t> out;
+  out.reserve(12 + bitmap_bytes(count) + static_cast<size_t>(count) * kPageSize);
+  Writer w{out};
+  w.put(offset);
+  w.put(count);
+  size_t bitmap_at = out.size();
+  out.resize(out.size() + bitmap_bytes(count));
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* p = page(i);
+    if (!p || is_zero_page(p)) continue;
+    out[bitmap_at + i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    w.bytes(p, kPageSize);
+  }
+  return out;
+}
+
+Result<uint64_t> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink) {
+  Reader r{payload, 0, "migration PAGES"};
+  uint64_t offset = TRY(r.get<uint64_t>("offset"));
+  uint32_t count = TRY(r.get<uint32_t>("count"));
+  if (count == 0 || count > kMaxRunPages)
+    return Error::invalid(cat("migration PAGES: page count ", count, " is not 1 to ", kMaxRunPages));
+  if (offset % kPageSize != 0) return Error::invalid(cat("migration PAGES: offset ", offset, " is not page aligned"));
+  if (offset >= memory_size || (memory_size - offset) / kPageSize < count)
+    return Error::invalid(cat("migration PAGES: pages ", offset, " + ", count, " x 4096 lie outside guest RAM of ",
+                              memory_size, " bytes"));
+  auto bitmap = TRY(r.take(bitmap_bytes(count), "bitmap"));
+  uint64_t data = 0;
+  for (uint32_t i = 0; i < count; ++i) data += (bitmap[i / 8] >> (i % 8)) & 1;
+  if (count % 8 != 0 && (bitmap.back() >> (count % 8)) != 0)
+    return Error::invalid("migration PAGES: bitmap bits set past the page count");
+  if (r.left() != data * kPageSize)
+    return Error::invalid(cat("migration PAGES: ", r.left(), " bytes of page data for ", data, " data pages"));
+  uint32_t zero_run = 0;
+  auto flush_zero = [&](uint32_t end) -> Status {
+    if (zero_run) TRY(sink.zero_pages(offset + (end - zero_run) * kPageSize, zero_run));
+    zero_run = 0;
+    return ok();
+  };
+  for (uint32_t i = 0; i < count; ++i) {
+    if ((bitmap[i / 8] >> (i % 8)) & 1) {
+      TRY(flush_zero(i));
+      auto p = TRY(r.take(kPageSize, "page data"));
+      TRY(sink.write_page(offset + i * kPageSize, p.data()));
+    } else {
+      ++zero_run;
+    }
+  }
+  TRY(flush_zero(count));
+  return data;
+}
+
+std::vector<uint8_t> encode_text(const std::string& s) {
+  std::string t = s.substr(0, kMaxText);
+  return std::vector<uint8_t>(t.begin(), t.end());
+}
+
+std::string decode_text(std::span<const uint8_t> payload) {
+  std::string s(payload.begin(), payload.begin() + static_cast<long>(std::min(payload.size(), kMaxText)));
+  for (char& c : s)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  return s;
+}
+
+Status StreamReceiver::check_state() {
+  const auto& s = state_;
+  if (s.spec.memory != hello_.memory_size)
+    return Error::invalid(cat("migration STATE: machine memory ", s.spec.memory, " differs from the HELLO's ", hello_.memory_size));
+  if (s.spec.cpus != hello_.cpus || s.vcpus.size() != hello_.cpus)
+    return Error::invalid(cat("migration STATE: ", s.vcpus.size(), " vCPU states for ", hello_.cpus, " vCPUs"));
+  if (s.memory.diff) return Error::invalid("migration STATE: a diff snapshot state (memory comes in PAGES)");
+  return ok();
+}
+
+Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> payload, bool has_fd) {
+  std::string name = frame_name(static_cast<uint32_t>(h.type));
+  if (payload.size() != h.length) return Error::invalid(cat("migration frame ", name, ": payload length mismatch"));
+  if (has_fd && h.type != FrameType::kMemfd)
+    return Error::invalid(cat("migration frame ", name, ": carries a file descriptor (only MEMFD may)"));
+  auto out_of_order = [&]() { return Error::invalid(cat("migration stream: unexpected ", name, " frame here")); };
+  switch (phase_) {
+    case Phase::kHello: {
+      if (h.type != FrameType::kHello) return Error::invalid(cat("migration stream: starts with ", name, ", not HELLO"));
+      hello_ = TRY(decode_hello(payload));
+      if (hello_.memory_size > limits_.max_memory)
+        return Error::invalid(cat("migration HELLO: guest memory of ", hello_.memory_size,
+                                  " bytes exceeds this receiver's limit of ", limits_.max_memory));
+      sink_ = TRY(on_hello_(hello_));
+      phase_ = Phase::kMemory;
+      return ok();
+    }
+    case Phase::kMemory:
+      if (h.type == FrameType::kPages) {
+        if (hello_.memfd) return Error::invalid("migration stream: PAGES in a memfd migration");
+        uint64_t data = TRY(apply_pages(payload, hello_.memory_size, *sink_));
+        data_pages_ += data;
+        uint32_t count;
+        std::memcpy(&count, payload.data() + 8, 4);
+        zero_pages_ += count - data;
+        got_pages_ = true;
+        return ok();
+      }
+      if (h.type == FrameType::kMemfd) {
+        if (!hello_.memfd || got_memfd_ || got_pages_) return out_of_order();
+        if (!has_fd) return Error::invalid("migration MEMFD: no file descriptor came with it");
+        if (payload.size() != 8) return Error::invalid("migration MEMFD: payload is not 8 bytes");
+        uint64_t size;
+        std::memcpy(&size, payload.data(), 8);
+        if (size != hello_.memory_size)
+          return Error::invalid(cat("migration MEMFD: size ", size, " differs from the HELLO's ", hello_.memory_size));
+        got_memfd_ = true;
+        return ok();
+      }
+      if (h.type == FrameType::kState) {
+        if (hello_.memfd && !got_memfd_) return Error::invalid("migration stream: STATE before the MEMFD");
+        state_ = TRYC(snapshot::decode_state(payload), "migration STATE");
+        TRY(check_state());
+        phase_ = Phase::kStated;
+        return ok();
+      }
+      return out_of_order();
+    case Phase::kStated:
+      if (h.type != FrameType::kEnd) return out_of_order();
+      phase_ = Phase::kDone;
+      return ok();
+    case Phase::kDone: return Error::invalid(cat("migration stream: ", name, " frame after END"));
+  }
+  return out_of_order();
+}
+
+}  // namespace vessel::vmm::migration

@@ -1,0 +1,68 @@
+// Where a migration stream flows: "tcp:ADDR:PORT" (IPv4 or a bracketed IPv6
+// address) or "unix:PATH", and a connection that reads and writes whole
+// frames (protocol.h) with a timeout, passing a file descriptor along on a
+// unix socket (SCM_RIGHTS).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/unique_fd.h"
+#include "vmm/migration/protocol.h"
+
+namespace vessel::vmm::migration {
+
+struct Endpoint {
+  enum class Kind { kTcp, kUnix } kind = Kind::kTcp;
+  std::string host;  // tcp: address (numeric)
+  uint16_t port = 0;
+  std::string path;  // unix
+  std::string text;  // as given
+};
+// Parses "tcp:ADDR:PORT" or "unix:PATH"; `flag` names the option in errors.
+Result<Endpoint> parse_endpoint(const std::string& s, const std::string& flag);
+
+// Binds and listens (a unix path that is a stale socket is replaced; one a
+// process listens on is refused).
+Result<UniqueFd> listen_endpoint(const Endpoint& e);
+// Waits up to `timeout_ms` (-1: forever) for one connection; `cancel_fd`
+// (if >= 0) readable ends the wait with ECANCELED.
+Result<UniqueFd> accept_one(int listen_fd, int timeout_ms, int cancel_fd = -1);
+// Connects, waiting up to `timeout_ms`.
+Result<UniqueFd> connect_endpoint(const Endpoint& e, int timeout_ms);
+
+// One frame as read.
+struct Frame {
+  FrameHeader header{};
+  std::vector<uint8_t> payload;
+  UniqueFd fd;  // came with it (unix sockets)
+};
+
+// A connected stream socket speaking frames.
+class Connection {
+ public:
+  explicit Connection(UniqueFd fd) : fd_(std::move(fd)) {}
+  int fd() const { return fd_.get(); }
+  // Sends one frame (with `pass_fd` attached when >= 0). Waits at most
+  // `timeout_ms` for the peer to take each part.
+  Status send(FrameType type, std::span<const uint8_t> payload, int pass_fd = -1);
+  Status send_raw(std::span<const uint8_t> bytes, int pass_fd = -1);
+  // Reads one whole frame, checking header bound and CRC.
+  Result<Frame> receive(int timeout_ms);
+  // Bytes written so far.
+  uint64_t bytes_sent() const { return sent_; }
+  void set_timeout_ms(int t) { timeout_ms_ = t; }
+
+ private:
+  Status read_exact(std::span<uint8_t> out, int timeout_ms, UniqueFd* fd_out);
+  UniqueFd fd_;
+  uint64_t sent_ = 0;
+  int timeout_ms_ = 30000;
+};
+
+}  // namespace vessel::vmm::migration

@@ -1,0 +1,68 @@
+// libFuzzer target: the receiving side of a live migration stream. The input
+// is a sequence of frames (header, payload, CRC-32C) fed to StreamReceiver
+// as the receiver reads them; the first byte picks whether each frame's CRC
+// is taken as is or recomputed (so that mutations reach the HELLO, PAGES and
+// STATE decoders past the checksum). Guest RAM is a 1 MiB buffer: nothing may
+// crash, write outside it, hang or allocate without bound.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "common/crc32c.h"
+#include "vmm/migration/protocol.h"
+
+using namespace vessel;
+using namespace vessel::vmm::migration;
+
+namespace {
+class BufferSink : public MemorySink {
+ public:
+  explicit BufferSink(uint64_t size) : mem_(size) {}
+  Status write_page(uint64_t offset, const uint8_t* data) override {
+    if (offset % kPageSize || offset + kPageSize > mem_.size()) __builtin_trap();
+    std::memcpy(mem_.data() + offset, data, kPageSize);
+    return ok();
+  }
+  Status zero_pages(uint64_t offset, uint64_t count) override {
+    if (offset % kPageSize || offset > mem_.size() || count > (mem_.size() - offset) / kPageSize) __builtin_trap();
+    std::memset(mem_.data() + offset, 0, count * kPageSize);
+    return ok();
+  }
+
+ private:
+  std::vector<uint8_t> mem_;
+};
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size < 1) return 0;
+  bool fix_crc = data[0] & 1;
+  std::span<const uint8_t> in(data + 1, size - 1);
+  BufferSink* sink_ptr = nullptr;
+  std::unique_ptr<BufferSink> sink;
+  StreamReceiver::Limits limits;
+  limits.max_memory = 1 << 20;
+  StreamReceiver sr(limits, [&](const Hello& h) -> Result<MemorySink*> {
+    sink = std::make_unique<BufferSink>(h.memory_size);
+    sink_ptr = sink.get();
+    return static_cast<MemorySink*>(sink_ptr);
+  });
+  size_t pos = 0;
+  while (pos + kFrameHeaderSize <= in.size()) {
+    auto hdr = in.subspan(pos, kFrameHeaderSize);
+    auto h = decode_frame_header(hdr);
+    if (!h) return 0;
+    pos += kFrameHeaderSize;
+    if (in.size() - pos < h->length + 4) return 0;
+    auto payload = in.subspan(pos, h->length);
+    pos += h->length;
+    uint32_t crc;
+    std::memcpy(&crc, in.data() + pos, 4);
+    pos += 4;
+    if (fix_crc) crc = crc32c(payload, crc32c(hdr));
+    if (!check_frame_crc(hdr, payload, crc)) return 0;
+    if (!sr.on_frame(*h, payload, h->type == FrameType::kMemfd && (data[0] & 2))) return 0;
+    if (sr.finished()) return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,14 @@
+#!/bin/bash
+# ctest vmharness.vmm_migration: builds the L2 guest's initramfs (busybox +
+# guest_payload.sh), then runs payload.sh in the VM harness.
+#   run_harness.sh VESSEL_BINARY [harness options...]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+vessel=$1; shift
+tmp=$(mktemp -d /tmp/vessel-migration.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/migration"
+"$here/../../../vmharness/guest-initramfs.sh" --add "$here/guest_payload.sh:/guest-payload.sh" \
+  "$tmp/migration/guest.cpio" >/dev/null || exit 77
+exec "$here/../../../vmharness/harness.sh" run --vessel "$vessel" --payload "$here/payload.sh" \
+  --extra "$tmp/migration" "$@"

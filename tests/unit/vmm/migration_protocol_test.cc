@@ -1,0 +1,327 @@
+// The live migration stream (vmm/migration/protocol.h, transport.h) without
+// KVM: frames, HELLO, page runs with zero-page bits, the receiver's checks of
+// order, bounds and CRCs, and frames (with an fd) over a socketpair.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <filesystem>
+
+#include "vmm/migration/protocol.h"
+#include "vmm/migration/transport.h"
+#include "vmm/snapshot/state_file.h"
+
+namespace vessel::vmm::migration {
+namespace {
+
+constexpr uint64_t kMem = 1 << 20;  // 256 pages
+
+class BufferSink : public MemorySink {
+ public:
+  explicit BufferSink(uint64_t size) : mem(size, 0xee) {}
+  Status write_page(uint64_t offset, const uint8_t* data) override {
+    std::memcpy(mem.data() + offset, data, kPageSize);
+    ++writes;
+    return ok();
+  }
+  Status zero_pages(uint64_t offset, uint64_t count) override {
+    std::memset(mem.data() + offset, 0, count * kPageSize);
+    zeroed += count;
+    return ok();
+  }
+  std::vector<uint8_t> mem;
+  uint64_t writes = 0, zeroed = 0;
+};
+
+Hello sample_hello() {
+  Hello h;
+  h.vessel_version = "9.9.9";
+  h.memory_size = kMem;
+  h.cpus = 1;
+  kvm_cpuid_entry2 e{};
+  e.function = 1;
+  e.ecx = 0x80000000;
+  h.host_cpuid = {e};
+  return h;
+}
+
+snapshot::SnapshotState sample_state() {
+  snapshot::SnapshotState s;
+  s.id = 1;
+  s.spec.cpus = 1;
+  s.spec.memory = kMem;
+  s.spec.irqchip = false;
+  snapshot::VcpuState v;
+  v.regs.rip = 0x1000;
+  v.mp_state.mp_state = KVM_MP_STATE_RUNNABLE;
+  s.vcpus.push_back(v);
+  s.memory.size = kMem;
+  return s;
+}
+
+// Splits an encoded frame back into header and payload, and feeds it.
+Status feed(StreamReceiver& r, const std::vector<uint8_t>& frame, bool fd = false) {
+  auto h = TRY(decode_frame_header(std::span(frame).first(kFrameHeaderSize)));
+  auto payload = std::span(frame).subspan(kFrameHeaderSize, h.length);
+  uint32_t crc;
+  std::memcpy(&crc, frame.data() + kFrameHeaderSize + h.length, 4);
+  TRY(check_frame_crc(std::span(frame).first(kFrameHeaderSize), payload, crc));
+  return r.on_frame(h, payload, fd);
+}
+
+std::vector<uint8_t> pages_frame(uint64_t offset, uint32_t count, const std::vector<std::vector<uint8_t>>& pages) {
+  return encode_frame(FrameType::kPages, encode_pages(offset, count, [&](uint32_t i) -> const uint8_t* {
+                        return i < pages.size() && !pages[i].empty() ? pages[i].data() : nullptr;
+                      }));
+}
+
+TEST(MigrationFrame, RoundTripAndCorruption) {
+  std::vector<uint8_t> payload = {1, 2, 3, 4, 5};
+  auto f = encode_frame(FrameType::kError, payload);
+  ASSERT_EQ(f.size(), kFrameHeaderSize + 5 + 4);
+  auto h = decode_frame_header(std::span(f).first(kFrameHeaderSize));
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(h->type, FrameType::kError);
+  EXPECT_EQ(h->length, 5u);
+  uint32_t crc;
+  std::memcpy(&crc, f.data() + f.size() - 4, 4);
+  EXPECT_TRUE(check_frame_crc(std::span(f).first(16), std::span(f).subspan(16, 5), crc));
+  for (size_t i = 0; i < f.size() - 4; ++i) {
+    auto g = f;
+    g[i] ^= 0x40;
+    auto gh = decode_frame_header(std::span(g).first(16));
+    if (!gh) continue;  // a header check caught it
+    EXPECT_FALSE(check_frame_crc(std::span(g).first(16), std::span(g).subspan(16, 5), crc)) << "byte " << i;
+  }
+}
+
+TEST(MigrationFrame, UnknownTypeReservedAndOversizeAreRefused) {
+  auto f = encode_frame(FrameType::kEnd, {});
+  f[0] = 99;
+  auto h = decode_frame_header(std::span(f).first(16));
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().message().find("unknown frame type 99"), std::string::npos) << h.error().message();
+  f = encode_frame(FrameType::kEnd, {});
+  f[4] = 1;
+  EXPECT_FALSE(decode_frame_header(std::span(f).first(16)));
+  f = encode_frame(FrameType::kPages, {});
+  uint64_t huge = 1ULL << 40;
+  std::memcpy(f.data() + 8, &huge, 8);
+  h = decode_frame_header(std::span(f).first(16));
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().message().find("exceeds its bound"), std::string::npos);
+}
+
+TEST(MigrationHello, RoundTripAndVersionCheck) {
+  Hello h = sample_hello();
+  h.memfd = true;
+  auto d = decode_hello(encode_hello(h));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->memory_size, kMem);
+  EXPECT_EQ(d->vessel_version, "9.9.9");
+  EXPECT_TRUE(d->memfd);
+  ASSERT_EQ(d->host_cpuid.size(), 1u);
+  EXPECT_EQ(d->host_cpuid[0].ecx, 0x80000000u);
+
+  h.version = kStreamVersion + 1;
+  d = decode_hello(encode_hello(h));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("stream version 2 (from vessel 9.9.9)"), std::string::npos) << d.error().message();
+
+  auto b = encode_hello(sample_hello());
+  b[0] = 'X';
+  d = decode_hello(b);
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("bad magic"), std::string::npos);
+
+  for (uint64_t bad : {uint64_t{0}, uint64_t{4095}, uint64_t{1} << 41}) {
+    Hello x = sample_hello();
+    x.memory_size = bad;
+    EXPECT_FALSE(decode_hello(encode_hello(x))) << bad;
+  }
+  auto t = encode_hello(sample_hello());
+  for (size_t n = 0; n < t.size(); ++n) EXPECT_FALSE(decode_hello(std::span(t).first(n))) << n;
+  t.push_back(0);
+  EXPECT_FALSE(decode_hello(t));
+}
+
+TEST(MigrationPages, ZeroPagesTravelAsBits) {
+  std::vector<uint8_t> a(kPageSize, 0x11), z(kPageSize, 0), c(kPageSize, 0x33);
+  auto payload = encode_pages(8 * kPageSize, 3, [&](uint32_t i) { return i == 0 ? a.data() : i == 1 ? z.data() : c.data(); });
+  EXPECT_EQ(payload.size(), 12u + 1 + 2 * kPageSize);  // the zero page costs one bit
+  BufferSink sink(kMem);
+  auto n = apply_pages(payload, kMem, sink);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(sink.mem[8 * kPageSize], 0x11);
+  EXPECT_EQ(sink.mem[9 * kPageSize + 100], 0);
+  EXPECT_EQ(sink.mem[10 * kPageSize + 4095], 0x33);
+  EXPECT_EQ(sink.mem[11 * kPageSize], 0xee);  // untouched
+  EXPECT_EQ(sink.zeroed, 1u);
+}
+
+TEST(MigrationPages, AddressesOutsideRamAndBadLengthsAreRefused) {
+  std::vector<uint8_t> a(kPageSize, 0x11);
+  BufferSink sink(kMem);
+  auto one = [&](uint32_t) { return a.data(); };
+  // Past the end, straddling the end, misaligned, wrapping around 2^64.
+  for (uint64_t off : {kMem, kMem - kPageSize, uint64_t{100}, ~uint64_t{0} - 4095}) {
+    auto r = apply_pages(encode_pages(off, 2, one), kMem, sink);
+    EXPECT_FALSE(r) << off;
+  }
+  auto r = apply_pages(encode_pages(kMem - kPageSize, 2, one), kMem, sink);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("outside guest RAM"), std::string::npos) << r.error().message();
+  auto p = encode_pages(0, 2, one);
+  p.pop_back();
+  EXPECT_FALSE(apply_pages(p, kMem, sink));  // short data
+  p = encode_pages(0, 2, one);
+  p[12] |= 0x80;  // a bit past the count
+  EXPECT_FALSE(apply_pages(p, kMem, sink));
+  p = encode_pages(0, 1, one);
+  uint32_t zero = 0;
+  std::memcpy(p.data() + 8, &zero, 4);
+  EXPECT_FALSE(apply_pages(p, kMem, sink));
+  EXPECT_EQ(sink.writes, 0u);  // nothing written by a refused run
+}
+
+TEST(MigrationReceiver, AcceptsAWholeStream) {
+  BufferSink sink(kMem);
+  Hello seen;
+  StreamReceiver r({}, [&](const Hello& h) -> Result<MemorySink*> {
+    seen = h;
+    return &sink;
+  });
+  std::vector<uint8_t> a(kPageSize, 0x5a);
+  ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+  EXPECT_EQ(seen.memory_size, kMem);
+  ASSERT_TRUE(feed(r, pages_frame(0, 4, {a, {}, a, {}})));
+  ASSERT_TRUE(feed(r, pages_frame(0, 1, {{}})));  // a page that became zero
+  auto st = feed(r, encode_frame(FrameType::kState, snapshot::encode_state(sample_state(), "1")));
+  ASSERT_TRUE(st) << st.error().message();
+  EXPECT_FALSE(r.finished());
+  ASSERT_TRUE(feed(r, encode_frame(FrameType::kEnd, {})));
+  EXPECT_TRUE(r.finished());
+  EXPECT_EQ(r.data_pages(), 2u);
+  EXPECT_EQ(r.zero_pages(), 3u);
+  EXPECT_EQ(sink.mem[0], 0);
+  EXPECT_EQ(sink.mem[2 * kPageSize], 0x5a);
+  EXPECT_EQ(r.state().vcpus.at(0).regs.rip, 0x1000u);
+  auto after = feed(r, encode_frame(FrameType::kEnd, {}));
+  ASSERT_FALSE(after);
+  EXPECT_NE(after.error().message().find("after END"), std::string::npos);
+}
+
+TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
+  BufferSink sink(kMem);
+  auto make = [&] { return StreamReceiver({}, [&](const Hello&) -> Result<MemorySink*> { return &sink; }); };
+  std::vector<uint8_t> a(kPageSize, 1);
+  {
+    auto r = make();
+    auto s = feed(r, pages_frame(0, 1, {a}));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("starts with PAGES, not HELLO"), std::string::npos);
+  }
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    EXPECT_FALSE(feed(r, encode_frame(FrameType::kEnd, {})));  // END before STATE
+  }
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    auto s = sample_state();
+    s.spec.memory = 2 * kMem;
+    s.memory.size = 2 * kMem;
+    auto st = feed(r, encode_frame(FrameType::kState, snapshot::encode_state(s, "1")));
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("differs from the HELLO"), std::string::npos) << st.error().message();
+  }
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    auto bytes = snapshot::encode_state(sample_state(), "1");
+    bytes[bytes.size() / 2] ^= 1;  // the state's own CRC catches it
+    EXPECT_FALSE(feed(r, encode_frame(FrameType::kState, bytes)));
+  }
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    EXPECT_FALSE(feed(r, pages_frame(0, 1, {a}), /*fd=*/true));  // an fd on a PAGES frame
+    std::vector<uint8_t> sz(8);
+    EXPECT_FALSE(feed(r, encode_frame(FrameType::kMemfd, sz), true));  // MEMFD without the memfd flag
+  }
+  {
+    StreamReceiver::Limits lim;
+    lim.max_memory = kMem / 2;
+    StreamReceiver r(lim, [&](const Hello&) -> Result<MemorySink*> { return &sink; });
+    auto s = feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello())));
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("exceeds this receiver's limit"), std::string::npos);
+  }
+}
+
+TEST(MigrationEndpoint, ParsesTcpAndUnixAndNamesTheFlag) {
+  auto t = parse_endpoint("tcp:127.0.0.1:4444", "--to");
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ(t->kind, Endpoint::Kind::kTcp);
+  EXPECT_EQ(t->port, 4444);
+  auto v6 = parse_endpoint("tcp:[::1]:80", "--to");
+  ASSERT_TRUE(v6) << v6.error().message();
+  EXPECT_EQ(v6->host, "::1");
+  auto u = parse_endpoint("unix:/tmp/x.sock", "--to");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->path, "/tmp/x.sock");
+  for (const char* bad : {"tcp:127.0.0.1", "tcp:127.0.0.1:0", "tcp:127.0.0.1:70000", "tcp:host.example:80", "unix:",
+                          "udp:1.2.3.4:5", "/tmp/x"}) {
+    auto r = parse_endpoint(bad, "--to");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().message().rfind("--to", 0), 0u) << r.error().message();
+  }
+}
+
+TEST(MigrationConnection, FramesAndAnFdCrossASocketpair) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Connection a{UniqueFd(sv[0])}, b{UniqueFd(sv[1])};
+  int memfd = ::memfd_create("t", MFD_CLOEXEC);
+  ASSERT_GE(memfd, 0);
+  ASSERT_EQ(::ftruncate(memfd, 8192), 0);
+  std::vector<uint8_t> size(8);
+  ASSERT_TRUE(a.send(FrameType::kMemfd, size, memfd));
+  ASSERT_TRUE(a.send(FrameType::kError, encode_text("no\x01way")));
+  auto f = b.receive(1000);
+  ASSERT_TRUE(f) << f.error().message();
+  EXPECT_EQ(f->header.type, FrameType::kMemfd);
+  ASSERT_TRUE(f->fd);
+  struct stat st {};
+  ASSERT_EQ(::fstat(f->fd.get(), &st), 0);
+  EXPECT_EQ(st.st_size, 8192);
+  auto g = b.receive(1000);
+  ASSERT_TRUE(g);
+  EXPECT_FALSE(g->fd);
+  EXPECT_EQ(decode_text(g->payload), "no?way");
+  // A corrupted frame and a closed peer are errors, not hangs.
+  auto bad = encode_frame(FrameType::kError, encode_text("x"));
+  bad[16] ^= 1;
+  ASSERT_TRUE(a.send_raw(bad));
+  auto c = b.receive(1000);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("CRC-32C"), std::string::npos);
+  auto d = b.receive(50);
+  ASSERT_FALSE(d);
+  EXPECT_EQ(d.error().code(), ETIMEDOUT);
+  { Connection gone = std::move(a); }
+  auto e = b.receive(1000);
+  ASSERT_FALSE(e);
+  EXPECT_NE(e.error().message().find("closed the connection"), std::string::npos);
+  ::close(memfd);
+}
+
+}  // namespace
+}  // namespace vessel::vmm::migration
