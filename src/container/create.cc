@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 #include <pwd.h>
 
@@ -71,11 +72,42 @@ oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
 
 // Sends the seccomp notify fd to the listener with the container process state (runtime-spec).
 Status send_seccomp_listener(const oci::Seccomp& sc, int fd, const State& state) {
-  auto sock = TRY(connect_console_socket(sc.listener_path));
+  auto sock = TRYC(connect_console_socket(sc.listener_path, "the seccomp agent at"), "failed to connect with the seccomp agent");
   oci::Json st = oci::Json::parse(state_json(state, ContainerStatus::kCreating, false));
   oci::Json msg = {{"ociVersion", state.oci_version}, {"fds", {"seccompFd"}}, {"pid", state.pid},
                    {"metadata", sc.listener_metadata}, {"state", st}};
   return sys::send_fd(sock.get(), fd, msg.dump());
+}
+
+// How many fds systemd's socket activation passed to this process: LISTEN_FDS when
+// LISTEN_PID is our pid (as go-systemd's activation.Files, which runc uses), else 0.
+int socket_activation_fds() {
+  const char* fds = std::getenv("LISTEN_FDS");
+  const char* pid = std::getenv("LISTEN_PID");
+  if (!fds || !pid) return 0;
+  auto n = parse_u64(fds);
+  auto p = parse_u64(pid);
+  if (!n || !p || *p != static_cast<uint64_t>(::getpid()) || *n > 65536) return 0;
+  for (uint64_t fd = 3; fd < 3 + *n; ++fd)
+    if (::fcntl(static_cast<int>(fd), F_GETFD) < 0) return 0;  // not really passed
+  return static_cast<int>(*n);
+}
+
+// A container without a mount namespace shares the runtime's (runtime-spec): it is
+// accepted, with the rootfs as a chroot, when it needs no mount. runc would make its
+// mounts in the host's namespace and leave them there; vessel names the field instead.
+Status check_without_mount_namespace(const oci::Spec& spec) {
+  auto refuse = [](const std::string& what) {
+    return Error::invalid(cat("linux.namespaces: without a mount namespace the container shares the host's, where ", what,
+                              " would be set up; add a mount namespace or remove it"));
+  };
+  if (!spec.mounts.empty()) return refuse(cat("mounts (", spec.mounts.size(), " entries)"));
+  if (!spec.linux_.masked_paths.empty()) return refuse("linux.maskedPaths");
+  if (!spec.linux_.readonly_paths.empty()) return refuse("linux.readonlyPaths");
+  if (spec.root_readonly) return refuse("root.readonly");
+  if (!spec.linux_.rootfs_propagation.empty()) return refuse("linux.rootfsPropagation");
+  if (!spec.linux_.devices.empty()) return refuse("linux.devices");
+  return ok();
 }
 
 // The host id that container id 0 maps to (0 without a mapping).
@@ -111,8 +143,17 @@ Result<pid_t> create(const CreateOptions& o) {
   std::string bundle = absolute_path(o.bundle.empty() ? "." : o.bundle);
   auto spec = TRY(oci::load_spec(bundle));
   if (!spec.process) return Error::invalid(cat(bundle, "/config.json: process: required to create a container"));
-  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount))
-    return Error::invalid("linux.namespaces: a mount namespace is required");
+  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount)) TRY(check_without_mount_namespace(spec));
+  // systemd socket activation, as runc: the LISTEN_FDS fds from 3 that were passed to this
+  // process go to the init, before the --preserve-fds ones, with LISTEN_FDS=N LISTEN_PID=1.
+  int listen_fds = socket_activation_fds();
+  if (listen_fds > 0) {
+    auto& env = spec.process->env;
+    std::erase_if(env, [](const std::string& e) { return starts_with(e, "LISTEN_FDS=") || starts_with(e, "LISTEN_PID="); });
+    env.push_back(cat("LISTEN_FDS=", listen_fds));
+    env.push_back("LISTEN_PID=1");
+    TRYC(check_preserve_fds(listen_fds + o.preserve_fds), "LISTEN_FDS");
+  }
   std::string rootfs = TRY(resolve_root_path(bundle, spec.root_path));
   if (spec.process->terminal && o.console_socket.empty() && o.console_fd < 0)
     return Error::invalid("process.terminal is true: pass --console-socket (or set it to false)");
@@ -187,7 +228,7 @@ Result<pid_t> create(const CreateOptions& o) {
   ctx.no_new_keyring = o.no_new_keyring;
   ctx.console_socket = console_fd;
   ctx.fifo = fifo.get();
-  ctx.preserve_fds = o.preserve_fds;
+  ctx.preserve_fds = listen_fds + o.preserve_fds;
   ctx.close_fds.push_back(dir.lock_fd());
   ctx.seccomp = std::move(ctx_seccomp);
   ctx.rootfs.spec = &spec;

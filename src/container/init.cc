@@ -34,7 +34,9 @@ Status join_namespaces(const InitContext& ctx, bool user_only) {
   return ok();
 }
 
-Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>& seccomp) {
+// `fd_dir`: /proc/self/fd of the host's procfs, kept when the container has no mount
+// namespace (its chroot has no /proc) for start_process() to reopen the exec fifo.
+Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>& seccomp, UniqueFd& fd_dir) {
   const oci::Spec& spec = *ctx.spec;
   auto go = TRY(ctx.sync->expect(SyncMsg::kGo));
   (void)go;
@@ -62,18 +64,29 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
     return Error::from_errno(cat("setdomainname \"", spec.domainname, "\""));
 
-  TRYC(prepare_rootfs(ctx.rootfs), "rootfs");
+  // Without a mount namespace the container shares ours (runtime-spec): nothing is
+  // mounted (create refused a config that would need it), the root is a chroot.
+  bool own_mounts = spec.linux_.has_namespace(oci::NamespaceType::kMount);
+  if (own_mounts) TRYC(prepare_rootfs(ctx.rootfs), "rootfs");
   TRY(ctx.sync->send(SyncMsg::kRunHooks));
   auto hooks = TRY(ctx.sync->expect(SyncMsg::kHooksDone));
   TRY(run_hooks(spec.hooks.create_container, hooks.payload, "createContainer"));
 
-  TRY(enter_rootfs(ctx.rootfs.rootfs, ctx.no_pivot));
-  TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
-
+  if (own_mounts) {
+    TRY(enter_rootfs(ctx.rootfs.rootfs, ctx.no_pivot));
+  } else {
+    fd_dir = TRYC(open_file("/proc/self/fd", O_PATH | O_DIRECTORY), "keep /proc/self/fd for the exec fifo");
+    if (::chroot(ctx.rootfs.rootfs.c_str()) < 0) return Error::from_errno(cat("chroot ", ctx.rootfs.rootfs));
+    if (::chdir("/") < 0) return Error::from_errno("chdir / in the new root");
+  }
   const oci::Process& p = *spec.process;
+  // As runc: a missing process.cwd is made (before a read-only root is remounted).
+  if (!path_exists(p.cwd)) TRYC(mkdir_p(p.cwd, 0755), cat("create process.cwd ", p.cwd));
+  if (own_mounts) TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
+
   if (p.terminal) {
     if (ctx.console_socket < 0) return Error::invalid("process.terminal is set but no --console-socket was given");
-    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, true), "console");
+    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, own_mounts), "console");
   }
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
@@ -95,10 +108,11 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
 // After `start`: hooks, then the process's identity, then exec. `fifo` stays open
 // (close-on-exec): `start` reads until it closes, so a failure written to it is
 // reported by `start` and a successful execve closes it.
-Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp, UniqueFd& fifo) {
+Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp, UniqueFd& fifo,
+                    const UniqueFd& fd_dir) {
   const oci::Process& p = *ctx.spec->process;
   {
-    auto f = open_file(sys::fd_path(ctx.fifo), O_WRONLY);
+    auto f = fd_dir ? open_at(fd_dir.get(), std::to_string(ctx.fifo), O_WRONLY) : open_file(sys::fd_path(ctx.fifo), O_WRONLY);
     if (!f) return std::move(f).error().context("open exec fifo");
     if (auto st = write_all(f->get(), "0"); !st) return std::move(st).error().context("write exec fifo");
     fifo = std::move(*f);
@@ -122,7 +136,8 @@ void container_init(const InitContext& ctx) {
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
 
   std::optional<SeccompProgram> seccomp;
-  auto st = setup_before_ready(ctx, seccomp);
+  UniqueFd fd_dir;
+  auto st = setup_before_ready(ctx, seccomp, fd_dir);
   if (!st) {
     (void)ctx.sync->send_error(st.error());
     ::_exit(1);
@@ -133,7 +148,7 @@ void container_init(const InitContext& ctx) {
   ctx.sync->close();
 
   UniqueFd fifo;
-  Error e = start_process(ctx, seccomp, fifo);
+  Error e = start_process(ctx, seccomp, fifo, fd_dir);
   // `start` reports it (it reads the fifo); only when that is gone does the container's stderr get it.
   if (!fifo || !write_all(fifo.get(), e.message().substr(0, 4000))) {
     std::string msg = cat("vessel: ", e.message(), "\n");

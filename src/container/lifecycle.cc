@@ -90,7 +90,8 @@ bool wait_cgroup_empty(cgroups::Manager& cg, int timeout_ms) {
 
 Result<int> parse_signal(const std::string& text) {
   if (auto n = parse_u64(text)) {
-    if (*n == 0 || *n > 64) return Error::invalid(cat("signal ", text, ": out of range"));
+    // 0 checks that the container's processes exist, as kill(2) and runc take it.
+    if (*n > 64) return Error::invalid(cat("signal ", text, ": out of range"));
     return static_cast<int>(*n);
   }
   std::string name = text;
@@ -176,6 +177,9 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
   if (all) {
     if (s.cgroup.empty()) return signal_init(s, sig);
     auto cg = TRY(cgroups::Manager::load(s.cgroup));
+    // Signal 0 only asks whether the processes exist: no freeze and thaw for it. As runc,
+    // --all with 0 succeeds on a stopped container (it has no process to fail on).
+    if (sig == 0) return ok();
     return signal_all(s, cg.get(), sig);
   }
   return signal_init(s, sig);
@@ -198,7 +202,8 @@ Status remove(const std::string& root, const std::string& id, bool force) {
   State s = std::move(*loaded);
   // We hold the lock: a state still `creating` is a create that died half-way (stopped).
   ContainerStatus st = status_of(s, dir);
-  if (st != ContainerStatus::kStopped && !force)
+  // As runc: a `created` container (its init waiting for start) is deleted without --force.
+  if (st != ContainerStatus::kStopped && st != ContainerStatus::kCreated && !force)
     return Error::invalid(cat("cannot delete container \"", id, "\" that is not stopped: ", status_name(st)));
   std::unique_ptr<cgroups::Manager> cg;
   if (!s.cgroup.empty()) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "oci/capabilities.h"
 #include "oci/validate.h"
@@ -43,7 +44,14 @@ Result<uint64_t> cap_set(const JsonObject& caps, const std::string& key) {
   auto names = TRY(caps.strings(key));
   for (size_t i = 0; i < names.size(); ++i) {
     auto n = capability_from_name(names[i]);
-    if (!n) return Error::invalid(cat(caps.field(key), "[", i, "]: unknown capability \"", names[i], "\""));
+    if (!n) {
+      // As runc and crun: a capability this build does not know (a newer kernel's, a typo)
+      // is ignored with a warning, so that one config serves several kernels.
+      static std::set<std::string> warned;  // once per name: a config is read several times
+      if (warned.insert(names[i]).second)
+        log::warn("config", cat("ignoring unknown capability \"", names[i], "\" (", caps.field(key), "[", i, "])"));
+      continue;
+    }
     mask |= 1ULL << *n;
   }
   return mask;

@@ -8,7 +8,7 @@
 namespace vessel::oci {
 namespace {
 
-Json base() { return Json::parse(default_spec_json(false, 0, 0)); }
+Json base() { return Json::parse(default_spec_json(false, false, 0, 0)); }
 
 std::string error_of(const Json& j) {
   auto r = parse_spec(j.dump());
@@ -16,7 +16,7 @@ std::string error_of(const Json& j) {
 }
 
 TEST(Spec, DefaultSpecParses) {
-  auto s = parse_spec(default_spec_json(false, 0, 0));
+  auto s = parse_spec(default_spec_json(false, false, 0, 0));
   ASSERT_TRUE(s) << s.error().message();
   EXPECT_EQ(s->root_path, "rootfs");
   EXPECT_TRUE(s->root_readonly);
@@ -25,9 +25,23 @@ TEST(Spec, DefaultSpecParses) {
   EXPECT_EQ(s->process->capabilities->bounding, (1ULL << 29) | (1ULL << 5) | (1ULL << 10));
   EXPECT_EQ(s->mounts.size(), 7u);
   EXPECT_EQ(s->linux_.resources.devices.size(), 1u);
-  auto rootless = parse_spec(default_spec_json(true, 1000, 1000));
+  auto rootless = parse_spec(default_spec_json(true, false, 1000, 1000));
   ASSERT_TRUE(rootless) << rootless.error().message();
   EXPECT_EQ(rootless->linux_.uid_mappings[0].host_id, 1000u);
+}
+
+TEST(Spec, DefaultSpecIsRuncsHardenedIsVessels) {
+  Json plain = base();
+  std::vector<std::string> ns;
+  for (const auto& n : plain["linux"]["namespaces"]) ns.push_back(n["type"]);
+  EXPECT_EQ(ns, (std::vector<std::string>{"pid", "network", "ipc", "uts", "mount"}));
+  EXPECT_FALSE(plain["linux"].contains("seccomp"));
+  EXPECT_EQ(plain["process"]["capabilities"]["ambient"], plain["process"]["capabilities"]["bounding"]);
+  Json hard = Json::parse(default_spec_json(false, true, 0, 0));
+  EXPECT_EQ(hard["linux"]["namespaces"].back()["type"], "cgroup");
+  EXPECT_TRUE(hard["linux"].contains("seccomp"));
+  EXPECT_FALSE(hard["process"]["capabilities"].contains("ambient"));
+  EXPECT_TRUE(parse_spec(hard.dump())) << "hardened spec parses";
 }
 
 TEST(Spec, MountOptionsBecomeFlags) {
