@@ -176,8 +176,27 @@ Status enter_sub_cgroups(cgroups::Manager& cg, const std::map<std::string, std::
   if (p.user.umask) ::umask(*p.user.umask);
   // The process must outlive a detached `exec`.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  if (seccomp && seccomp->notify) {
+    // As the init does: the filter goes on now, and its listener fd to the agent through
+    // our parent; the rest of our own calls are filtered (and answered) from here on.
+    auto listener = load_seccomp(*seccomp);
+    if (!listener) fail(std::move(listener).error().context("linux.seccomp"));
+    if (auto st = sync.send_fd(SyncMsg::kSeccompFd, listener->get()); !st) fail(std::move(st).error());
+    listener->reset();
+    fail(finish_process(*path, p, std::nullopt, preserve_fds));
+  }
   fail(finish_process(*path, p, seccomp, preserve_fds));
   ::_exit(126);
+}
+
+// Sends an exec'd process's seccomp listener fd to the profile's agent, as create does for
+// the init: the container's state (running) and the new process's pid.
+Status send_listener_fd(const oci::Seccomp& sc, int fd, const State& state, pid_t pid) {
+  auto sock = TRY(connect_console_socket(sc.listener_path));
+  oci::Json st = oci::Json::parse(state_json(state, ContainerStatus::kRunning, false));
+  oci::Json msg = {{"ociVersion", state.oci_version}, {"fds", {"seccompFd"}}, {"pid", pid},
+                   {"metadata", sc.listener_metadata}, {"state", st}};
+  return sys::send_fd(sock.get(), fd, msg.dump());
 }
 
 }  // namespace
@@ -204,11 +223,10 @@ Result<int> exec(const ExecOptions& o) {
   auto subs = TRY(parse_sub_cgroups(o.cgroups));
   // The container's filter applies to every process in it, exec'd ones included.
   std::optional<SeccompProgram> seccomp;
+  std::optional<oci::Seccomp> profile;  // with a notify action: whose listener gets the exec'd process's fd
   if (auto spec = oci::load_spec(dir_path); spec && spec->linux_.seccomp) {
     seccomp = TRYC(compile_seccomp_cached(*spec->linux_.seccomp, path_join(o.root, ".seccomp-cache")), "linux.seccomp");
-    // A notify listener serves the container's init only.
-    if (seccomp->notify)
-      return Error(ENOTSUP, "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
+    if (seccomp->notify) profile = *spec->linux_.seccomp;
   }
   if (p.terminal && o.console_socket.empty() && o.detach)
     return Error::invalid("exec --tty --detach needs --console-socket");
@@ -274,6 +292,11 @@ Result<int> exec(const ExecOptions& o) {
   // The child closes its end by exec'ing (close-on-exec) or reports why it could not.
   // In a frozen cgroup it freezes before it gets there: then there is nothing to wait for.
   auto msg = status == ContainerStatus::kPaused ? Result<SyncMessage>(Error(EPIPE, "paused")) : parent.recv();
+  if (msg && msg->type == SyncMsg::kSeccompFd) {
+    if (auto st = send_listener_fd(*profile, msg->fd.get(), state, pid); !st)
+      return fail(std::move(st).error().context("linux.seccomp.listenerPath"));
+    msg = parent.recv();
+  }
   if (msg && msg->type == SyncMsg::kError) return fail(Error(msg->code ? msg->code : EIO, msg->payload));
   if (!msg && msg.error().code() != EPIPE) return fail(std::move(msg).error());
   log::debug("exec", cat("process ", pid, " started: ", p.args[0]));

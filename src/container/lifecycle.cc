@@ -161,10 +161,9 @@ Status start(const std::string& root, const std::string& id) {
   std::string failure = TRY(read_until_exec(fifo.get()));
   if (!failure.empty()) return Error(EIO, cat("cannot start container \"", id, "\": ", failure));
   auto spec = oci::load_spec(dir.path());
-  if (spec && !spec->hooks.poststart.empty()) {
-    auto hs = run_hooks(spec->hooks.poststart, state_json(s, ContainerStatus::kRunning, false), "poststart");
-    if (!hs) log::warn("start", hs.error().message());
-  }
+  if (spec && !spec->hooks.poststart.empty())
+    run_hooks_logged(spec->hooks.poststart, state_json(s, ContainerStatus::kRunning, false), "poststart",
+                     path_exists(s.bundle) ? s.bundle : "", "start");
   return ok();
 }
 
@@ -235,10 +234,10 @@ Status remove(const std::string& root, const std::string& id, bool force) {
   // The config copy is written when create reaches its hooks: poststop runs from then on.
   if (path_exists(dir.path() + "/config.json")) {
     auto spec = oci::load_spec(dir.path());
-    if (spec && !spec->hooks.poststop.empty()) {
-      auto hs = run_hooks(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop");
-      if (!hs) log::warn("delete", hs.error().message());
-    }
+    // Every poststop hook runs, a failing one only logged (runtime-spec; runc 1.1 stops at the first).
+    if (spec && !spec->hooks.poststop.empty())
+      run_hooks_logged(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop",
+                       path_exists(s.bundle) ? s.bundle : "", "delete");
   }
   if (cg) {
     // Only what vessel created goes; one it cannot remove (a process that is not the

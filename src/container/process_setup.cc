@@ -12,6 +12,7 @@
 
 #include "common/fs.h"
 #include "common/strings.h"
+#include "container/lsm.h"
 #include "oci/capabilities.h"
 #include "sys/syscalls.h"
 
@@ -151,21 +152,23 @@ Status enter_cwd(const std::string& cwd) {
   return ok();
 }
 
-Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
-                     int preserve_fds) {
-  // Before the filter: a profile may deny close_range, and the fallback then costs a
-  // filtered fcntl per fd up to RLIMIT_NOFILE.
+Status become_process(const oci::Process& p, const std::optional<SeccompProgram>& seccomp, int preserve_fds) {
+  // Before the filter (a profile may deny close_range); from here on only the process's fds
+  // (stdio, --preserve-fds) survive an execve, a hook's included.
   sys::cloexec_from(3 + preserve_fds);
-  if (seccomp && !p.no_new_privileges) {
-    if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
-  }
-  if (auto st = set_user_and_capabilities(p); !st) return std::move(st).error();
+  TRY(set_security_labels(p));
+  if (seccomp && !p.no_new_privileges) TRYC(load_seccomp(*seccomp), "linux.seccomp");
+  TRY(set_user_and_capabilities(p));
   if (p.no_new_privileges) {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Error::from_errno("prctl(PR_SET_NO_NEW_PRIVS)");
-    if (seccomp) {
-      if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
-    }
+    if (seccomp) TRYC(load_seccomp(*seccomp), "linux.seccomp");
   }
+  return ok();
+}
+
+Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
+                     int preserve_fds) {
+  if (auto st = become_process(p, seccomp, preserve_fds); !st) return std::move(st).error();
   return exec_process(path, p, preserve_fds);
 }
 

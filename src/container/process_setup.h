@@ -45,4 +45,8 @@ Error exec_process(const std::string& path, const oci::Process& p, int preserve_
 Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
                      int preserve_fds);
 
+// finish_process() without the execve: fds from 3 + preserve_fds marked close-on-exec, the
+// SELinux/AppArmor exec labels, the filter, user, capabilities and no_new_privs.
+Status become_process(const oci::Process& p, const std::optional<SeccompProgram>& seccomp, int preserve_fds);
+
 }  // namespace vessel::container

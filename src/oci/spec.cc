@@ -197,10 +197,9 @@ Status parse_linux(const JsonObject& root, Linux& lx) {
       }
     }
   }
-  for (const char* unsupported : {"intelRdt", "personality", "mountLabel"}) {
-    if (lo->has(unsupported) && !(std::string(unsupported) == "mountLabel" && lo->raw(unsupported)->is_string() &&
-                                  lo->raw(unsupported)->get<std::string>().empty()))
-      return Error::invalid(cat(lo->field(unsupported), ": not supported by vessel"));
+  lx.mount_label = TRY(lo->string("mountLabel"));
+  for (const char* unsupported : {"intelRdt", "personality"}) {
+    if (lo->has(unsupported)) return Error::invalid(cat(lo->field(unsupported), ": not supported by vessel"));
   }
   return ok();
 }
@@ -283,9 +282,8 @@ Result<Process> parse_process(const Json& j, const std::string& path) {
     if (*v < -1000 || *v > 1000) return Error::invalid(cat(o.field("oomScoreAdj"), ": must be between -1000 and 1000"));
     p.oom_score_adj = static_cast<int>(*v);
   }
-  for (const char* key : {"apparmorProfile", "selinuxLabel"}) {
-    if (!TRY(o.string(key)).empty()) return Error::invalid(cat(o.field(key), ": not supported by vessel (no LSM support yet)"));
-  }
+  p.apparmor_profile = TRY(o.string("apparmorProfile"));
+  p.selinux_label = TRY(o.string("selinuxLabel"));
   for (const char* key : {"scheduler", "ioPriority", "execCPUAffinity"}) {
     if (o.has(key)) return Error::invalid(cat(o.field(key), ": not supported by vessel"));
   }

@@ -54,9 +54,15 @@ TEST(Spec, MountOptionsBecomeFlags) {
   auto rw = parse_mount_options({"ro", "rw"}, "m");
   EXPECT_EQ(rw->flags, 0u);
   EXPECT_EQ(rw->clear, static_cast<unsigned long>(MS_RDONLY));
-  auto bad = parse_mount_options({"rnosuid"}, "mounts[2].options");
+  // runc 1.1's recursive options become mount_setattr attributes.
+  auto rec = parse_mount_options({"rro", "rnosuid", "rdev", "rnoatime"}, "m");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->flags, 0u);
+  EXPECT_EQ(rec->rec_attr_set, static_cast<uint64_t>(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME));
+  EXPECT_EQ(rec->rec_attr_clr, static_cast<uint64_t>(MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME));
+  auto bad = parse_mount_options({"ridmap"}, "mounts[2].options");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message(), "mounts[2].options[0]: mount option \"rnosuid\" is not supported");
+  EXPECT_EQ(bad.error().message(), "mounts[2].options[0]: mount option \"ridmap\" is not supported");
 }
 
 TEST(Spec, ErrorsNameTheField) {
@@ -94,8 +100,21 @@ TEST(Spec, ErrorsNameTheField) {
   j.erase("ociVersion");
   EXPECT_EQ(error_of(j), "ociVersion: required");
   j = base();
+  j["process"]["selinuxLabel"] = 7;
+  EXPECT_EQ(error_of(j), "process.selinuxLabel: expected a string");
+}
+
+TEST(Spec, SecurityLabelsAreKept) {
+  // Whether the host can apply them is the container layer's question (container/lsm.h).
+  Json j = base();
   j["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0";
-  EXPECT_EQ(error_of(j), "process.selinuxLabel: not supported by vessel (no LSM support yet)");
+  j["process"]["apparmorProfile"] = "profile";
+  j["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0";
+  auto s = parse_spec(j.dump());
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(s->process->selinux_label, "system_u:system_r:container_t:s0");
+  EXPECT_EQ(s->process->apparmor_profile, "profile");
+  EXPECT_EQ(s->linux_.mount_label, "system_u:object_r:container_file_t:s0");
 }
 
 TEST(Spec, AcceptsAnyOneDotVersionAndIgnoresUnknownFields) {
