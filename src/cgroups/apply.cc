@@ -38,6 +38,12 @@ Status FsManager::apply_pass(const oci::LinuxResources& r) {
                               " controller is not available on this host"));
   };
 
+  // As runc: unified keys are cgroup v2 files of a pure v2 host. On a hybrid host the
+  // v2 tree has none of the v1 controllers (here: hugetlb only), so they are refused
+  // before anything is written.
+  if (!r.unified.empty() && layout_ != Layout::kV2)
+    return Error::invalid(cat("invalid configuration: linux.resources.unified: cannot use unified on cgroup v1 (this host is ",
+                              layout_ == Layout::kHybrid ? "hybrid" : "v1", ")"));
   if (!r.devices.empty()) {
     if (const auto* h = v1_for("devices")) {
       TRYC(apply_devices_v1(dir(*h), r.devices), "set device rules");
@@ -96,7 +102,6 @@ Status FsManager::apply_pass(const oci::LinuxResources& r) {
          "set rdma limits");
   }
   if (!r.unified.empty()) {
-    if (!v2_) return Error(ENOTSUP, "linux.resources.unified: needs cgroup v2, and this host has only cgroup v1");
     TRYC(apply_unified(dir(*v2_), r.unified), "set unified values");
   }
   return ok();

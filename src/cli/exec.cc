@@ -29,6 +29,8 @@ void add_exec(CLI::App& app, Globals& g) {
   cmd->add_flag("--no-new-privs", a->o.no_new_privs, "set no_new_privs");
   cmd->add_option("--preserve-fds", a->o.preserve_fds, "pass N extra fds (from 3)");
   cmd->add_flag("--ignore-paused", a->o.ignore_paused, "exec even into a paused container");
+  cmd->add_option("--cgroup", a->o.cgroups, "run in a sub-cgroup of the container: [CONTROLLER[,...]:]PATH, repeatable")
+      ->allow_extra_args(false);
   std::string apparmor, label, process_label;
   cmd->add_option("--apparmor", apparmor)->group("");
   cmd->add_option("--process-label", process_label)->group("");
@@ -37,13 +39,19 @@ void add_exec(CLI::App& app, Globals& g) {
   cmd->add_option("id", a->id, "container ID, then the command")->required();
   cmd->callback([a, cmd, &g] {
     a->o.root = g.root;
-    if (auto st = protect_binary(); !st) return report(st.error());
+    // As runc: every failure of exec itself exits 255 (the process's own status is 0-255 too,
+    // but runc's callers, Docker among them, read 255 with an error as exec's).
+    auto failed = [](Error e) {
+      report(e);
+      set_exit_code(255);
+    };
+    if (auto st = protect_binary(); !st) return failed(st.error());
     a->o.id = a->id;
     a->o.args = cmd->remaining();
     if (!a->o.args.empty() && a->o.args[0] == "--") a->o.args.erase(a->o.args.begin());
     if (a->tty) a->o.tty = true;
     auto r = container::exec(a->o);
-    if (!r) return report(std::move(r).error().context(cat_id("exec", a->o.id)));
+    if (!r) return failed(std::move(r).error().context(cat_id("exec", a->o.id)));
     set_exit_code(*r);
   });
 }

@@ -1,5 +1,7 @@
 // vessel: entry point. Parses global flags, then dispatches to a verb.
 #include <CLI/CLI.hpp>
+#include <seccomp.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <utility>
@@ -61,7 +63,11 @@ int main(int argc, char** argv) {
   CLI::App app{"vessel: an OCI container runtime and a KVM virtual machine monitor"};
   app.require_subcommand(1);
   Globals g;
-  app.set_version_flag("-v,--version", std::string("vessel version ") + VESSEL_VERSION + "\nspec: 1.2.0");
+  // runc's lines: version, commit, spec, then the libraries (runc: go, libseccomp).
+  const scmp_version* seccomp_lib = seccomp_version();
+  app.set_version_flag("-v,--version", cat("vessel version ", VESSEL_VERSION, "\ncommit: ", VESSEL_COMMIT,
+                                           "\nspec: 1.2.0\nlibseccomp: ", seccomp_lib->major, ".", seccomp_lib->minor,
+                                           ".", seccomp_lib->micro));
   app.add_option("--root", g.root, "directory for container state (default /run/vessel)");
   app.add_option("--image-root", g.image_root, "directory of the image store (default /var/lib/vessel)");
   app.add_option("--log", g.log, "log file (default stderr)");

@@ -13,6 +13,7 @@ namespace {
 struct RunArgs {
   container::CreateOptions o;
   bool detach = false;
+  bool keep = false;              // --keep: leave the stopped container for `delete`
   std::string image;              // --image: run from the image store, bundle built there
   std::string name;               // --name: the container ID with --image
   bool rm = false;                // --rm: delete the image bundle when the process exits
@@ -44,6 +45,7 @@ void add_run(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("run", "create and start a container; wait for it unless --detach");
   cmd->add_option("-b,--bundle", a->o.bundle, "bundle directory (default: current directory)");
   cmd->add_flag("-d,--detach", a->detach, "return once the container has started");
+  cmd->add_flag("--keep", a->keep, "do not delete the container after it exits");
   cmd->add_option("--pid-file", a->o.pid_file, "write the init's pid to this file");
   cmd->add_option("--console-socket", a->o.console_socket, "unix socket that receives the pty master");
   cmd->add_flag("--no-pivot", a->o.no_pivot, "chroot instead of pivot_root");
@@ -61,7 +63,7 @@ void add_run(CLI::App& app, Globals& g) {
     if (!a->image.empty()) return run_image(*a, g);
     if (a->o.id.empty()) return report(Error::invalid("run: a container ID is required"));
     if (!a->args.empty()) return report(Error::invalid("run: extra arguments are only allowed with --image"));
-    auto r = container::run(a->o, a->detach);
+    auto r = container::run(a->o, a->detach, a->keep);
     if (!r) return report(std::move(r).error());
     set_exit_code(*r);
   });

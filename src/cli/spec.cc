@@ -1,4 +1,4 @@
-// vessel spec [--bundle DIR] [--rootless]
+// vessel spec [--bundle DIR] [--rootless] [--hardened]
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -15,6 +15,7 @@ namespace {
 struct SpecArgs {
   std::string bundle = ".";
   bool rootless = false;
+  bool hardened = false;
 };
 
 void add_spec(CLI::App& app, Globals&) {
@@ -22,10 +23,12 @@ void add_spec(CLI::App& app, Globals&) {
   auto* cmd = app.add_subcommand("spec", "write a default config.json into the bundle");
   cmd->add_option("-b,--bundle", a->bundle, "bundle directory");
   cmd->add_flag("--rootless", a->rootless, "a config for an unprivileged user (user namespace)");
+  cmd->add_flag("--hardened", a->hardened,
+                "vessel's defaults instead of runc's: a cgroup namespace, the default seccomp profile, no ambient capabilities");
   cmd->callback([a] {
     std::string path = path_join(a->bundle, "config.json");
     if (path_exists(path)) return report(Error(EEXIST, cat("spec: ", path, " already exists")));
-    finish(write_file(path, oci::default_spec_json(a->rootless, ::getuid(), ::getgid()), O_EXCL, 0644));
+    finish(write_file(path, oci::default_spec_json(a->rootless, a->hardened, ::getuid(), ::getgid()), O_EXCL, 0644));
   });
 }
 

@@ -33,7 +33,8 @@ void add_list(CLI::App& app, Globals& g) {
   cmd->add_option("-f,--format", a->format, "table or json")->check(CLI::IsMember({"table", "json"}));
   cmd->add_flag("-q,--quiet", a->quiet, "print only the IDs");
   cmd->callback([a, &g] {
-    nlohmann::json arr = nlohmann::json::array();
+    // runc's key order (engines and scripts compare the text).
+    nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     if (!a->quiet && a->format == "table") std::printf("%-12s %-8s %-10s %-40s %-30s %s\n", "ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER");
     for (const auto& id : container::list_ids(g.root)) {
       container::ContainerStatus status;
@@ -43,7 +44,7 @@ void add_list(CLI::App& app, Globals& g) {
       if (a->quiet) {
         std::printf("%s\n", id.c_str());
       } else if (a->format == "json") {
-        nlohmann::json j = {{"ociVersion", s->oci_version}, {"id", id}, {"pid", pid},
+        nlohmann::ordered_json j = {{"ociVersion", s->oci_version}, {"id", id}, {"pid", pid},
                             {"status", container::status_name(status)}, {"bundle", s->bundle},
                             {"rootfs", s->rootfs}, {"created", s->created}, {"owner", s->owner}};
         if (!s->annotations.empty()) j["annotations"] = s->annotations;

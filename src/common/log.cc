@@ -46,7 +46,9 @@ void write(Level level, std::string_view component, std::string_view message) {
     line = cat("{\"level\":\"", level_name(level), "\",\"msg\":", json_quote(cat(component, ": ", message)),
                ",\"time\":\"", rfc3339_now(), "\"}\n");
   } else {
-    line = cat(rfc3339_now(), " ", level_name(level), " ", component, ": ", message, "\n");
+    // runc's (logrus') text form: time="..." level=debug msg="..."; the JSON form above
+    // has logrus' keys in its order: level, msg, time.
+    line = cat("time=\"", rfc3339_now(), "\" level=", level_name(level), " msg=", json_quote(cat(component, ": ", message)), "\n");
   }
   (void)!::write(g_fd, line.data(), line.size());
 }

@@ -19,15 +19,15 @@
 
 namespace vessel::container {
 
-Result<UniqueFd> connect_console_socket(const std::string& path) {
+Result<UniqueFd> connect_console_socket(const std::string& path, const char* what) {
   UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!s) return Error::from_errno("socket");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return Error::invalid(cat("--console-socket ", path, ": path too long"));
+  if (path.size() >= sizeof addr.sun_path) return Error::invalid(cat(what, " ", path, ": path too long"));
   std::memcpy(addr.sun_path, path.c_str(), path.size());
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
-    return Error::from_errno(cat("connect to --console-socket ", path));
+    return Error::from_errno(cat("connect to ", what, " ", path));
   return s;
 }
 

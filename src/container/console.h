@@ -11,7 +11,8 @@
 namespace vessel::container {
 
 // Connects to the unix socket at `path` (on the host, before entering the container).
-Result<UniqueFd> connect_console_socket(const std::string& path);
+// `what` names it in errors: the flag, or the seccomp agent.
+Result<UniqueFd> connect_console_socket(const std::string& path, const char* what = "--console-socket");
 
 // In the container after pivot_root: creates the pty, sends its master over `sock`.
 Status setup_console(int sock, unsigned rows, unsigned cols, bool mount_console);

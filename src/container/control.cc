@@ -46,7 +46,12 @@ Status update(const std::string& root, const std::string& id, const oci::LinuxRe
   auto l = TRY(open_live(dir, id));
   if (l.status == ContainerStatus::kStopped)
     return Error::invalid(cat("cannot update container \"", id, "\": it is stopped"));
-  return l.cgroup->apply(resources).context(cat("update ", id));
+  // As runc: update leaves the device rules alone. A resources file copied from a config
+  // carries them (a deny-all first); applied without the defaults create adds, they would
+  // take /dev/null from the running container.
+  oci::LinuxResources r = resources;
+  r.devices.clear();
+  return l.cgroup->apply(r).context(cat("update ", id));
 }
 
 Result<std::vector<pid_t>> pids(const std::string& root, const std::string& id) {

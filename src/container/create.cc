@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <memory>
 #include <pwd.h>
 
@@ -22,6 +23,7 @@
 #include "container/init.h"
 #include "container/seccomp.h"
 #include "container/lifecycle.h"
+#include "container/lsm.h"
 #include "container/process_setup.h"
 #include "container/rootfs_path.h"
 #include "sys/syscalls.h"
@@ -50,32 +52,88 @@ Status write_time_offsets(const oci::Linux& lx) {
   return write_file("/proc/self/timens_offsets", text, 0, 0).context("linux.timeOffsets");
 }
 
-// The config's limits; device rules get the config's devices and the defaults
-// every container needs (null, zero, tty, pts…) appended, as runc does.
+// The config's limits; the device rules are linux.resources.devices in order, then the
+// defaults every container needs (null, zero, tty, pts…), as runc does. linux.devices only
+// creates nodes: it grants no access (a node the rules deny stays unusable).
 oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
   oci::LinuxResources r = spec.linux_.resources;
   if (r.devices.empty()) return r;
-  for (const auto& d : spec.linux_.devices) {
-    if (d.type == 'p') continue;
-    oci::LinuxDeviceCgroup rule;
-    rule.allow = true;
-    rule.type = std::string(1, d.type == 'u' ? 'c' : d.type);
-    rule.major = d.major;
-    rule.minor = d.minor;
-    rule.access = "rwm";
-    r.devices.push_back(rule);
-  }
   for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
   return r;
 }
 
 // Sends the seccomp notify fd to the listener with the container process state (runtime-spec).
 Status send_seccomp_listener(const oci::Seccomp& sc, int fd, const State& state) {
-  auto sock = TRY(connect_console_socket(sc.listener_path));
+  auto sock = TRYC(connect_console_socket(sc.listener_path, "the seccomp agent at"), "failed to connect with the seccomp agent");
   oci::Json st = oci::Json::parse(state_json(state, ContainerStatus::kCreating, false));
   oci::Json msg = {{"ociVersion", state.oci_version}, {"fds", {"seccompFd"}}, {"pid", state.pid},
                    {"metadata", sc.listener_metadata}, {"state", st}};
   return sys::send_fd(sock.get(), fd, msg.dump());
+}
+
+// How many fds systemd's socket activation passed to this process: LISTEN_FDS when
+// LISTEN_PID is our pid (as go-systemd's activation.Files, which runc uses), else 0.
+int socket_activation_fds() {
+  const char* fds = std::getenv("LISTEN_FDS");
+  const char* pid = std::getenv("LISTEN_PID");
+  if (!fds || !pid) return 0;
+  auto n = parse_u64(fds);
+  auto p = parse_u64(pid);
+  if (!n || !p || *p != static_cast<uint64_t>(::getpid()) || *n > 65536) return 0;
+  for (uint64_t fd = 3; fd < 3 + *n; ++fd)
+    if (::fcntl(static_cast<int>(fd), F_GETFD) < 0) return 0;  // not really passed
+  return static_cast<int>(*n);
+}
+
+// A container without a mount namespace shares the runtime's (runtime-spec): it is
+// accepted, with the rootfs as a chroot, when it needs no mount. runc would make its
+// mounts in the host's namespace and leave them there; vessel names the field instead.
+Status check_without_mount_namespace(const oci::Spec& spec) {
+  auto refuse = [](const std::string& what) {
+    return Error::invalid(cat("linux.namespaces: without a mount namespace the container shares the host's, where ", what,
+                              " would be set up; add a mount namespace or remove it"));
+  };
+  if (!spec.mounts.empty()) return refuse(cat("mounts (", spec.mounts.size(), " entries)"));
+  if (!spec.linux_.masked_paths.empty()) return refuse("linux.maskedPaths");
+  if (!spec.linux_.readonly_paths.empty()) return refuse("linux.readonlyPaths");
+  if (spec.root_readonly) return refuse("root.readonly");
+  if (!spec.linux_.rootfs_propagation.empty()) return refuse("linux.rootfsPropagation");
+  if (!spec.linux_.devices.empty()) return refuse("linux.devices");
+  return ok();
+}
+
+// Opens every bind source of the config in the mount namespace of the init `pid` (still the
+// host's mounts, before pivot_root) with our credentials, not the container root's, and sends
+// each to the init in config order, as runc 1.1 does: a source under a directory the
+// container's root may not search is still bound. A child does it: setns(CLONE_NEWNS) would
+// also move our own root and cwd. A failure goes to the init as an error, which it reports.
+Status send_mount_sources(const oci::Spec& spec, const std::string& bundle, pid_t pid, SyncSocket& sock) {
+  auto ns = TRYC(open_file(cat("/proc/", pid, "/ns/mnt"), O_RDONLY), "open the container's mount namespace");
+  pid_t helper = ::fork();
+  if (helper < 0) return Error::from_errno("fork");
+  if (helper == 0) {
+    if (::setns(ns.get(), CLONE_NEWNS) < 0) {
+      (void)sock.send_error(Error::from_errno("join the container's mount namespace to open bind sources"));
+      ::_exit(1);
+    }
+    for (size_t i = 0; i < spec.mounts.size(); ++i) {
+      const oci::Mount& m = spec.mounts[i];
+      if (!m.parsed.bind) continue;
+      std::string source = m.source.empty() || m.source[0] == '/' ? m.source : path_join(bundle, m.source);
+      int fd = ::open(source.c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) {
+        (void)sock.send_error(Error::from_errno(cat("mounts[", i, "] ", m.destination, ": bind source ", source)));
+        ::_exit(1);
+      }
+      if (!sock.send_fd(SyncMsg::kMountSourceFd, fd)) ::_exit(1);
+      ::close(fd);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+  }
+  return ok();
 }
 
 // The host id that container id 0 maps to (0 without a mapping).
@@ -111,8 +169,18 @@ Result<pid_t> create(const CreateOptions& o) {
   std::string bundle = absolute_path(o.bundle.empty() ? "." : o.bundle);
   auto spec = TRY(oci::load_spec(bundle));
   if (!spec.process) return Error::invalid(cat(bundle, "/config.json: process: required to create a container"));
-  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount))
-    return Error::invalid("linux.namespaces: a mount namespace is required");
+  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount)) TRY(check_without_mount_namespace(spec));
+  // systemd socket activation, as runc: the LISTEN_FDS fds from 3 that were passed to this
+  // process go to the init, before the --preserve-fds ones, with LISTEN_FDS=N LISTEN_PID=1.
+  int listen_fds = socket_activation_fds();
+  if (listen_fds > 0) {
+    auto& env = spec.process->env;
+    std::erase_if(env, [](const std::string& e) { return starts_with(e, "LISTEN_FDS=") || starts_with(e, "LISTEN_PID="); });
+    env.push_back(cat("LISTEN_FDS=", listen_fds));
+    env.push_back("LISTEN_PID=1");
+    TRYC(check_preserve_fds(listen_fds + o.preserve_fds), "LISTEN_FDS");
+  }
+  TRY(check_security_labels(spec));
   std::string rootfs = TRY(resolve_root_path(bundle, spec.root_path));
   if (spec.process->terminal && o.console_socket.empty() && o.console_fd < 0)
     return Error::invalid("process.terminal is true: pass --console-socket (or set it to false)");
@@ -187,7 +255,7 @@ Result<pid_t> create(const CreateOptions& o) {
   ctx.no_new_keyring = o.no_new_keyring;
   ctx.console_socket = console_fd;
   ctx.fifo = fifo.get();
-  ctx.preserve_fds = o.preserve_fds;
+  ctx.preserve_fds = listen_fds + o.preserve_fds;
   ctx.close_fds.push_back(dir.lock_fd());
   ctx.seccomp = std::move(ctx_seccomp);
   ctx.rootfs.spec = &spec;
@@ -270,14 +338,23 @@ Result<pid_t> create(const CreateOptions& o) {
   TRY(parent_sock.send(SyncMsg::kGo));
   crash_point("create:go");
 
-  TRY(parent_sock.expect(SyncMsg::kRunHooks));
+  {
+    auto msg = TRY(parent_sock.recv());
+    if (msg.type == SyncMsg::kMountSources) {
+      TRY(send_mount_sources(spec, bundle, pid, parent_sock));
+      msg = TRY(parent_sock.recv());
+    }
+    if (msg.type == SyncMsg::kError) return Error(msg.code ? msg.code : EIO, msg.payload);
+    if (msg.type != SyncMsg::kRunHooks) return Error(EPROTO, "sync: expected the init to ask for its hooks");
+  }
   // A copy of the config, so that delete runs the poststop hooks that were configured at
   // create; from here on, as the first hooks may run.
   TRY(write_file_atomic(dir.path() + "/config.json", TRY(read_regular_file(bundle + "/config.json"))));
   crash_point("create:config-saved");
   std::string hook_state = state_json(state, ContainerStatus::kCreating, false);
-  TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart"));
-  TRY(run_hooks(spec.hooks.create_runtime, hook_state, "createRuntime"));
+  // In the bundle, as runc (which runs from it); the state says `creating`, as runc's.
+  TRY(run_hooks(spec.hooks.prestart, hook_state, "prestart", bundle));
+  TRY(run_hooks(spec.hooks.create_runtime, hook_state, "createRuntime", bundle));
   TRY(parent_sock.send(SyncMsg::kHooksDone, hook_state));
   crash_point("create:hooks-done");
   auto msg = TRY(parent_sock.recv());

@@ -8,10 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <map>
 #include <optional>
 
 #include "cgroups/manager.h"
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "container/console.h"
 #include "container/foreground.h"
@@ -86,18 +89,66 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
     oci::CapabilitySets s = p.capabilities.value_or(oci::CapabilitySets{});
     for (const auto& name : o.caps) {
       auto n = oci::capability_from_name(name);
-      if (!n) return Error::invalid(cat("--cap ", name, ": unknown capability"));
+      if (!n) {
+        log::warn("exec", cat("--cap ", name, ": ignoring unknown capability"));  // as runc
+        continue;
+      }
+      // As runc since CVE-2022-29162: bounding, effective and permitted only. Inheritable
+      // (and ambient) would let the capability pass to a program the process executes.
       uint64_t bit = 1ULL << *n;
       s.bounding |= bit;
       s.effective |= bit;
       s.permitted |= bit;
-      s.ambient |= bit;
-      s.inheritable |= bit;
     }
     p.capabilities = s;
   }
   if (o.no_new_privs) p.no_new_privileges = true;
   return p;
+}
+
+// --cgroup [CONTROLLER[,CONTROLLER...]:]PATH, as runc: controller (or "" for every
+// hierarchy) -> a sub-cgroup path below the container's.
+Result<std::map<std::string, std::string>> parse_sub_cgroups(const std::vector<std::string>& flags) {
+  std::map<std::string, std::string> out;
+  for (const auto& f : flags) {
+    auto colon = f.find(':');
+    std::string path = colon == std::string::npos ? f : f.substr(colon + 1);
+    std::vector<std::string> controllers = {""};
+    if (colon != std::string::npos) controllers = split(f.substr(0, colon), ',');
+    bool bad = path.empty() || path[0] == '/';
+    for (const auto& part : split(path, '/'))
+      if (part == "..") bad = true;
+    if (bad) return Error::invalid(cat("--cgroup ", f, ": ", path, " is not a sub cgroup path"));
+    for (const auto& c : controllers) {
+      if (colon != std::string::npos && c.empty()) return Error::invalid(cat("--cgroup ", f, ": empty controller name"));
+      out[c] = path;
+    }
+  }
+  return out;
+}
+
+// Moves `pid` into the sub-cgroups of --cgroup (they must exist, as with runc).
+Status enter_sub_cgroups(cgroups::Manager& cg, const std::map<std::string, std::string>& subs, pid_t pid) {
+  std::map<std::string, bool> seen;
+  for (const auto& m : cg.mounts()) {
+    std::vector<std::string> names = m.fstype == "cgroup2" ? std::vector<std::string>{} : split(m.options, ',');
+    const std::string* sub = nullptr;
+    for (const auto& n : names) {
+      if (auto it = subs.find(n); it != subs.end()) {
+        sub = &it->second;
+        seen[n] = true;
+      }
+    }
+    if (!sub) {
+      if (auto it = subs.find(""); it != subs.end()) sub = &it->second;
+    }
+    if (!sub) continue;
+    std::string dir = path_join(path_join(m.mountpoint, m.path), *sub);
+    TRYC(write_file(path_join(dir, "cgroup.procs"), std::to_string(pid), O_TRUNC), cat("--cgroup: join ", dir));
+  }
+  for (const auto& [c, path] : subs)
+    if (!c.empty() && !seen[c]) return Error::invalid(cat("--cgroup ", c, ":", path, ": unknown controller ", c));
+  return ok();
 }
 
 // In the forked child: become the process. Errors go over `sync`; success is its close-on-exec.
@@ -125,8 +176,27 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
   if (p.user.umask) ::umask(*p.user.umask);
   // The process must outlive a detached `exec`.
   ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  if (seccomp && seccomp->notify) {
+    // As the init does: the filter goes on now, and its listener fd to the agent through
+    // our parent; the rest of our own calls are filtered (and answered) from here on.
+    auto listener = load_seccomp(*seccomp);
+    if (!listener) fail(std::move(listener).error().context("linux.seccomp"));
+    if (auto st = sync.send_fd(SyncMsg::kSeccompFd, listener->get()); !st) fail(std::move(st).error());
+    listener->reset();
+    fail(finish_process(*path, p, std::nullopt, preserve_fds));
+  }
   fail(finish_process(*path, p, seccomp, preserve_fds));
   ::_exit(126);
+}
+
+// Sends an exec'd process's seccomp listener fd to the profile's agent, as create does for
+// the init: the container's state (running) and the new process's pid.
+Status send_listener_fd(const oci::Seccomp& sc, int fd, const State& state, pid_t pid) {
+  auto sock = TRY(connect_console_socket(sc.listener_path));
+  oci::Json st = oci::Json::parse(state_json(state, ContainerStatus::kRunning, false));
+  oci::Json msg = {{"ociVersion", state.oci_version}, {"fds", {"seccompFd"}}, {"pid", pid},
+                   {"metadata", sc.listener_metadata}, {"state", st}};
+  return sys::send_fd(sock.get(), fd, msg.dump());
 }
 
 }  // namespace
@@ -150,13 +220,13 @@ Result<int> exec(const ExecOptions& o) {
   if (status == ContainerStatus::kPaused && !o.ignore_paused)
     return Error::invalid(cat("cannot exec in container \"", o.id, "\": it is paused (use --ignore-paused)"));
   auto p = TRY(build_process(o, dir_path));
+  auto subs = TRY(parse_sub_cgroups(o.cgroups));
   // The container's filter applies to every process in it, exec'd ones included.
   std::optional<SeccompProgram> seccomp;
+  std::optional<oci::Seccomp> profile;  // with a notify action: whose listener gets the exec'd process's fd
   if (auto spec = oci::load_spec(dir_path); spec && spec->linux_.seccomp) {
     seccomp = TRYC(compile_seccomp_cached(*spec->linux_.seccomp, path_join(o.root, ".seccomp-cache")), "linux.seccomp");
-    // A notify listener serves the container's init only.
-    if (seccomp->notify)
-      return Error(ENOTSUP, "exec into a container whose seccomp profile uses SCMP_ACT_NOTIFY is not supported");
+    if (seccomp->notify) profile = *spec->linux_.seccomp;
   }
   if (p.terminal && o.console_socket.empty() && o.detach)
     return Error::invalid("exec --tty --detach needs --console-socket");
@@ -164,6 +234,11 @@ Result<int> exec(const ExecOptions& o) {
   auto pidfd = TRY(sys::pidfd_open(state.pid));
   if (!process_alive(state.pid, state.pid_start_time)) return Error(ESRCH, cat("cannot exec in container \"", o.id, "\": container not running"));
   int flags = namespaces_to_join(state.pid);
+  if (log::enabled(log::Level::kDebug)) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%#x", static_cast<unsigned>(flags));
+    log::debug("exec", cat("container \"", o.id, "\" (init pid ", state.pid, "): joining its namespaces ", hex));
+  }
   // pid and time namespaces apply to our children: enter them for the fork below,
   // and return to ours after it (threads cannot be made while they differ).
   UniqueFd own_ns;
@@ -208,14 +283,28 @@ Result<int> exec(const ExecOptions& o) {
   };
   if (auto cg = cgroups::Manager::load(state.cgroup)) {
     if (auto st = (*cg)->add_process(pid); !st) return fail(std::move(st).error().context("join the container's cgroup"));
+    if (auto st = enter_sub_cgroups(**cg, subs, pid); !st) return fail(std::move(st).error());
+    log::debug("exec", cat("pid ", pid, " joined the cgroup of container \"", o.id, "\""));
+  } else if (!subs.empty()) {
+    return fail(Error::invalid("--cgroup: the container has no cgroup"));
   }
   if (auto st = parent.send(SyncMsg::kGo); !st) return fail(std::move(st).error());
   // The child closes its end by exec'ing (close-on-exec) or reports why it could not.
   // In a frozen cgroup it freezes before it gets there: then there is nothing to wait for.
   auto msg = status == ContainerStatus::kPaused ? Result<SyncMessage>(Error(EPIPE, "paused")) : parent.recv();
+  if (msg && msg->type == SyncMsg::kSeccompFd) {
+    if (auto st = send_listener_fd(*profile, msg->fd.get(), state, pid); !st)
+      return fail(std::move(st).error().context("linux.seccomp.listenerPath"));
+    msg = parent.recv();
+  }
   if (msg && msg->type == SyncMsg::kError) return fail(Error(msg->code ? msg->code : EIO, msg->payload));
   if (!msg && msg.error().code() != EPIPE) return fail(std::move(msg).error());
-  if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
+  log::debug("exec", cat("process ", pid, " started: ", p.args[0]));
+  // A pid file that cannot be written fails the exec, and its process goes (as with runc).
+  if (!o.pid_file.empty()) {
+    if (auto st = write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644); !st)
+      return fail(std::move(st).error().context("--pid-file"));
+  }
   if (o.detach) return 0;
   UniqueFd master;
   if (console_ours) master = TRY(sys::recv_fd(console_ours.get()));

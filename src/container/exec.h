@@ -28,6 +28,7 @@ struct ExecOptions {
   bool no_new_privs = false;
   int preserve_fds = 0;
   bool ignore_paused = false;
+  std::vector<std::string> cgroups;  // --cgroup [CONTROLLER:]PATH: sub-cgroups to run in (runc)
 };
 
 // Runs the process; in the foreground returns its exit status, with --detach 0.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "sys/syscalls.h"
 
@@ -29,7 +30,7 @@ int64_t now_ms() {
 
 }  // namespace
 
-Status run_hook(const oci::Hook& hook, const std::string& state_json) {
+Status run_hook(const oci::Hook& hook, const std::string& state_json, const std::string& cwd) {
   int in[2];
   if (::pipe2(in, O_CLOEXEC) < 0) return Error::from_errno("pipe");
   UniqueFd rd(in[0]), wr(in[1]);
@@ -37,11 +38,14 @@ Status run_hook(const oci::Hook& hook, const std::string& state_json) {
   std::vector<std::string> env = hook.env;
   auto argv = cstrings(args);
   auto envp = cstrings(env);
+  // Without an env of its own, a hook gets the runtime's environment (as runc and crun).
+  char** hook_env = hook.env.empty() ? environ : envp.data();
   pid_t pid = ::fork();
   if (pid < 0) return Error::from_errno("fork hook");
   if (pid == 0) {
     ::dup2(rd.get(), 0);
-    ::execve(hook.path.c_str(), argv.data(), envp.data());
+    if (!cwd.empty() && ::chdir(cwd.c_str()) < 0) ::_exit(126);
+    ::execve(hook.path.c_str(), argv.data(), hook_env);
     ::_exit(127);
   }
   rd.reset();
@@ -74,13 +78,24 @@ Status run_hook(const oci::Hook& hook, const std::string& state_json) {
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return ok();
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && !path_exists(hook.path))
     return Error(ENOENT, cat(hook.path, ": no such file"));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 126 && !cwd.empty() && !path_exists(cwd))
+    return Error(ENOENT, cat(hook.path, ": cannot enter ", cwd));
   if (WIFEXITED(status)) return Error(EIO, cat(hook.path, ": exited with status ", WEXITSTATUS(status)));
   return Error(EIO, cat(hook.path, ": killed by signal ", WTERMSIG(status)));
 }
 
-Status run_hooks(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind) {
-  for (size_t i = 0; i < hooks.size(); ++i) TRYC(run_hook(hooks[i], state_json), cat(kind, " hook [", i, "]"));
+Status run_hooks(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind,
+                 const std::string& cwd) {
+  for (size_t i = 0; i < hooks.size(); ++i) TRYC(run_hook(hooks[i], state_json, cwd), cat(kind, " hook [", i, "]"));
   return ok();
+}
+
+void run_hooks_logged(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind,
+                      const std::string& cwd, const char* component) {
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    if (auto st = run_hook(hooks[i], state_json, cwd); !st)
+      log::warn(component, std::move(st).error().context(cat(kind, " hook [", i, "]")).message());
+  }
 }
 
 }  // namespace vessel::container

@@ -1,5 +1,6 @@
-// OCI hooks: each runs with the container state JSON on stdin, its own args
-// and env, and an optional timeout after which it is killed.
+// OCI hooks: each runs with the container state JSON on stdin, its own args and env
+// (the runtime's environment when it has none, as runc and crun), in a given working
+// directory, and an optional timeout after which it is killed.
 #pragma once
 
 #include <string>
@@ -10,9 +11,15 @@
 
 namespace vessel::container {
 
-// Runs one hook and waits for it; a non-zero exit, a signal or a timeout is an error.
-Status run_hook(const oci::Hook& hook, const std::string& state_json);
+// Runs one hook with `cwd` as its working directory (empty: ours) and waits for it;
+// a non-zero exit, a signal or a timeout is an error.
+Status run_hook(const oci::Hook& hook, const std::string& state_json, const std::string& cwd = "");
 // Runs hooks in order; stops at the first failure, naming the kind and index ("createRuntime[1]").
-Status run_hooks(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind);
+Status run_hooks(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind,
+                 const std::string& cwd = "");
+// Runs every hook even when some fail (poststart, poststop: runtime-spec says the rest still
+// run); each failure is logged as a warning of `component`.
+void run_hooks_logged(const std::vector<oci::Hook>& hooks, const std::string& state_json, const char* kind,
+                      const std::string& cwd, const char* component);
 
 }  // namespace vessel::container

@@ -17,6 +17,7 @@
 #include "container/console.h"
 #include "container/hooks.h"
 #include "container/process_setup.h"
+#include "oci/json_reader.h"
 #include "sys/net.h"
 #include "sys/syscalls.h"
 
@@ -34,7 +35,26 @@ Status join_namespaces(const InitContext& ctx, bool user_only) {
   return ok();
 }
 
-Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>& seccomp) {
+// True when a config mount is a bind mount (its source is opened by the runtime).
+bool needs_source_fds(const oci::Spec& spec) {
+  for (const auto& m : spec.mounts)
+    if (m.parsed.bind) return true;
+  return false;
+}
+
+// The state startContainer hooks get: `created`, with the init's pid as the container sees it (as runc).
+std::string start_hook_state(const std::string& create_state) {
+  auto j = oci::Json::parse(create_state, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return create_state;
+  j["status"] = "created";
+  j["pid"] = ::getpid();
+  return j.dump();
+}
+
+// `fd_dir`: /proc/self/fd of the host's procfs, kept when the container has no mount
+// namespace (its chroot has no /proc) for start_process() to reopen the exec fifo.
+Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>& seccomp, UniqueFd& fd_dir,
+                          std::string& hook_state) {
   const oci::Spec& spec = *ctx.spec;
   auto go = TRY(ctx.sync->expect(SyncMsg::kGo));
   (void)go;
@@ -62,19 +82,50 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
     return Error::from_errno(cat("setdomainname \"", spec.domainname, "\""));
 
-  TRYC(prepare_rootfs(ctx.rootfs), "rootfs");
+  // Without a mount namespace the container shares ours (runtime-spec): nothing is
+  // mounted (create refused a config that would need it), the root is a chroot.
+  bool own_mounts = spec.linux_.has_namespace(oci::NamespaceType::kMount);
+  RootfsPlan plan = ctx.rootfs;
+  std::vector<UniqueFd> sources;
+  if (own_mounts && plan.in_userns && needs_source_fds(spec)) {
+    // Bind sources are opened by the runtime, with the host's credentials (see RootfsPlan).
+    TRY(ctx.sync->send(SyncMsg::kMountSources));
+    for (size_t i = 0; i < spec.mounts.size(); ++i) {
+      if (!spec.mounts[i].parsed.bind) {
+        plan.source_fds.push_back(-1);
+        continue;
+      }
+      auto msg = TRY(ctx.sync->expect(SyncMsg::kMountSourceFd));
+      if (!msg.fd) return Error(EPROTO, cat("mounts[", i, "]: no source descriptor from the runtime"));
+      plan.source_fds.push_back(msg.fd.get());
+      sources.push_back(std::move(msg.fd));
+    }
+  }
+  if (own_mounts) TRYC(prepare_rootfs(plan), "rootfs");
+  sources.clear();
   TRY(ctx.sync->send(SyncMsg::kRunHooks));
   auto hooks = TRY(ctx.sync->expect(SyncMsg::kHooksDone));
-  TRY(run_hooks(spec.hooks.create_container, hooks.payload, "createContainer"));
+  // In the rootfs, as runc runs them (the mount namespace is the container's, before pivot_root).
+  TRY(run_hooks(spec.hooks.create_container, hooks.payload, "createContainer", ctx.rootfs.rootfs));
+  hook_state = hooks.payload;
 
-  TRY(enter_rootfs(ctx.rootfs.rootfs, ctx.no_pivot));
-  TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
-
+  if (own_mounts) {
+    TRY(enter_rootfs(ctx.rootfs.rootfs, ctx.no_pivot));
+  } else {
+    fd_dir = TRYC(open_file("/proc/self/fd", O_PATH | O_DIRECTORY), "keep /proc/self/fd for the exec fifo");
+    if (::chroot(ctx.rootfs.rootfs.c_str()) < 0) return Error::from_errno(cat("chroot ", ctx.rootfs.rootfs));
+    if (::chdir("/") < 0) return Error::from_errno("chdir / in the new root");
+  }
   const oci::Process& p = *spec.process;
+  // As runc: a missing process.cwd is made (before a read-only root is remounted).
+  if (!path_exists(p.cwd)) TRYC(mkdir_p(p.cwd, 0755), cat("create process.cwd ", p.cwd));
+  if (own_mounts) TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
+
   if (p.terminal) {
     if (ctx.console_socket < 0) return Error::invalid("process.terminal is set but no --console-socket was given");
-    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, true), "console");
+    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, own_mounts), "console");
   }
+  if (own_mounts) TRY(remount_readonly_mounts(spec));
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
   TRY(check_capabilities(p));
@@ -92,22 +143,30 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   return ok();
 }
 
-// After `start`: hooks, then the process's identity, then exec. `fifo` stays open
+// After `start`: the process's identity (filter, user, capabilities), then the
+// startContainer hooks under it, then exec. `fifo` stays open
 // (close-on-exec): `start` reads until it closes, so a failure written to it is
 // reported by `start` and a successful execve closes it.
-Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp, UniqueFd& fifo) {
+Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>& seccomp, UniqueFd& fifo,
+                    const UniqueFd& fd_dir, const std::string& hook_state) {
   const oci::Process& p = *ctx.spec->process;
   {
-    auto f = open_file(sys::fd_path(ctx.fifo), O_WRONLY);
+    auto f = fd_dir ? open_at(fd_dir.get(), std::to_string(ctx.fifo), O_WRONLY) : open_file(sys::fd_path(ctx.fifo), O_WRONLY);
     if (!f) return std::move(f).error().context("open exec fifo");
     if (auto st = write_all(f->get(), "0"); !st) return std::move(st).error().context("write exec fifo");
     fifo = std::move(*f);
   }
-  if (auto st = run_hooks(ctx.spec->hooks.start_container, "", "startContainer"); !st) return std::move(st).error();
+  // As runc: startContainer hooks run as the process will, under its seccomp filter, user
+  // and capabilities, and see only the fds it gets (stdio and --preserve-fds).
+  if (auto st = become_process(p, seccomp, ctx.preserve_fds); !st) return std::move(st).error();
+  if (!ctx.spec->hooks.start_container.empty()) {
+    if (auto st = run_hooks(ctx.spec->hooks.start_container, start_hook_state(hook_state), "startContainer"); !st)
+      return std::move(st).error();
+  }
   auto path = find_executable(p);
   if (!path) return std::move(path).error();
   if (p.user.umask) ::umask(*p.user.umask);
-  return finish_process(*path, p, seccomp, ctx.preserve_fds);
+  return exec_process(*path, p, ctx.preserve_fds);
 }
 
 }  // namespace
@@ -122,7 +181,9 @@ void container_init(const InitContext& ctx) {
   ::sigprocmask(SIG_SETMASK, &all, nullptr);
 
   std::optional<SeccompProgram> seccomp;
-  auto st = setup_before_ready(ctx, seccomp);
+  UniqueFd fd_dir;
+  std::string hook_state;
+  auto st = setup_before_ready(ctx, seccomp, fd_dir, hook_state);
   if (!st) {
     (void)ctx.sync->send_error(st.error());
     ::_exit(1);
@@ -133,7 +194,7 @@ void container_init(const InitContext& ctx) {
   ctx.sync->close();
 
   UniqueFd fifo;
-  Error e = start_process(ctx, seccomp, fifo);
+  Error e = start_process(ctx, seccomp, fifo, fd_dir, hook_state);
   // `start` reports it (it reads the fifo); only when that is gone does the container's stderr get it.
   if (!fifo || !write_all(fifo.get(), e.message().substr(0, 4000))) {
     std::string msg = cat("vessel: ", e.message(), "\n");

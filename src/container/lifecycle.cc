@@ -90,7 +90,8 @@ bool wait_cgroup_empty(cgroups::Manager& cg, int timeout_ms) {
 
 Result<int> parse_signal(const std::string& text) {
   if (auto n = parse_u64(text)) {
-    if (*n == 0 || *n > 64) return Error::invalid(cat("signal ", text, ": out of range"));
+    // 0 checks that the container's processes exist, as kill(2) and runc take it.
+    if (*n > 64) return Error::invalid(cat("signal ", text, ": out of range"));
     return static_cast<int>(*n);
   }
   std::string name = text;
@@ -160,10 +161,9 @@ Status start(const std::string& root, const std::string& id) {
   std::string failure = TRY(read_until_exec(fifo.get()));
   if (!failure.empty()) return Error(EIO, cat("cannot start container \"", id, "\": ", failure));
   auto spec = oci::load_spec(dir.path());
-  if (spec && !spec->hooks.poststart.empty()) {
-    auto hs = run_hooks(spec->hooks.poststart, state_json(s, ContainerStatus::kRunning, false), "poststart");
-    if (!hs) log::warn("start", hs.error().message());
-  }
+  if (spec && !spec->hooks.poststart.empty())
+    run_hooks_logged(spec->hooks.poststart, state_json(s, ContainerStatus::kRunning, false), "poststart",
+                     path_exists(s.bundle) ? s.bundle : "", "start");
   return ok();
 }
 
@@ -176,6 +176,9 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
   if (all) {
     if (s.cgroup.empty()) return signal_init(s, sig);
     auto cg = TRY(cgroups::Manager::load(s.cgroup));
+    // Signal 0 only asks whether the processes exist: no freeze and thaw for it. As runc,
+    // --all with 0 succeeds on a stopped container (it has no process to fail on).
+    if (sig == 0) return ok();
     return signal_all(s, cg.get(), sig);
   }
   return signal_init(s, sig);
@@ -198,7 +201,8 @@ Status remove(const std::string& root, const std::string& id, bool force) {
   State s = std::move(*loaded);
   // We hold the lock: a state still `creating` is a create that died half-way (stopped).
   ContainerStatus st = status_of(s, dir);
-  if (st != ContainerStatus::kStopped && !force)
+  // As runc: a `created` container (its init waiting for start) is deleted without --force.
+  if (st != ContainerStatus::kStopped && st != ContainerStatus::kCreated && !force)
     return Error::invalid(cat("cannot delete container \"", id, "\" that is not stopped: ", status_name(st)));
   std::unique_ptr<cgroups::Manager> cg;
   if (!s.cgroup.empty()) {
@@ -230,10 +234,10 @@ Status remove(const std::string& root, const std::string& id, bool force) {
   // The config copy is written when create reaches its hooks: poststop runs from then on.
   if (path_exists(dir.path() + "/config.json")) {
     auto spec = oci::load_spec(dir.path());
-    if (spec && !spec->hooks.poststop.empty()) {
-      auto hs = run_hooks(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop");
-      if (!hs) log::warn("delete", hs.error().message());
-    }
+    // Every poststop hook runs, a failing one only logged (runtime-spec; runc 1.1 stops at the first).
+    if (spec && !spec->hooks.poststop.empty())
+      run_hooks_logged(spec->hooks.poststop, state_json(s, ContainerStatus::kStopped, false), "poststop",
+                       path_exists(s.bundle) ? s.bundle : "", "delete");
   }
   if (cg) {
     // Only what vessel created goes; one it cannot remove (a process that is not the

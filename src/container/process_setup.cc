@@ -6,10 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
+#include "common/fs.h"
 #include "common/strings.h"
+#include "container/lsm.h"
 #include "oci/capabilities.h"
 #include "sys/syscalls.h"
 
@@ -32,7 +35,22 @@ Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits) {
   return ok();
 }
 
+// As runc: a terminal on the process's stdio is handed to the process's user (uid only:
+// the group stays the devpts mount's, tty's 5 with runc's gid=5). Unlike runc, pipes and
+// files on stdio are left alone: they belong to whoever passed them. A pty whose owner is
+// not mapped, or on a read-only /dev, is left as it is (runc too).
+static Status give_tty_to_user(uint32_t uid) {
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st{};
+    if (!::isatty(fd) || ::fstat(fd, &st) < 0 || st.st_uid == uid) continue;
+    if (::fchown(fd, uid, static_cast<gid_t>(-1)) < 0 && errno != EINVAL && errno != EPERM && errno != EROFS)
+      return Error::from_errno(cat("chown the terminal to uid ", uid));
+  }
+  return ok();
+}
+
 Status set_user_and_capabilities(const oci::Process& p) {
+  if (p.terminal) TRY(give_tty_to_user(p.user.uid));
   oci::CapabilitySets caps = p.capabilities.value_or(oci::CapabilitySets{});
   int last = sys::cap_last_cap();
   for (int c = 0; c <= last; ++c) {
@@ -52,8 +70,11 @@ Status set_user_and_capabilities(const oci::Process& p) {
   uint64_t known = last >= 63 ? ~0ULL : ((1ULL << (last + 1)) - 1);
   sys::CapState s{caps.effective & known, caps.permitted & known, caps.inheritable & known};
   TRYC(sys::capset(s), "set capabilities (process.capabilities)");
+  // As runc: an ambient capability the process may not hold (not in both permitted and
+  // inheritable) is ignored, so a `runc spec` config (ambient, no inheritable) works.
+  uint64_t ambient = caps.ambient & caps.permitted & caps.inheritable;
   for (int c = 0; c <= last && c < 64; ++c) {
-    if (!(caps.ambient & (1ULL << c))) continue;
+    if (!(ambient & (1ULL << c))) continue;
     if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
       return Error::from_errno(cat("raise ambient capability ", c, " (process.capabilities.ambient)"));
   }
@@ -78,7 +99,6 @@ Status check_capabilities(const oci::Process& p) {
   TRY(need(caps.effective, caps.permitted, "effective", "is not in permitted"));
   TRY(need(caps.permitted, cur.permitted, "permitted", "is not held by the runtime"));
   TRY(need(caps.inheritable, caps.bounding | cur.inheritable, "inheritable", "is not in bounding"));
-  TRY(need(caps.ambient, caps.permitted & caps.inheritable, "ambient", "is not in both permitted and inheritable"));
   return ok();
 }
 
@@ -132,19 +152,36 @@ Status enter_cwd(const std::string& cwd) {
   return ok();
 }
 
-Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
-                     int preserve_fds) {
-  if (seccomp && !p.no_new_privileges) {
-    if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
-  }
-  if (auto st = set_user_and_capabilities(p); !st) return std::move(st).error();
+Status become_process(const oci::Process& p, const std::optional<SeccompProgram>& seccomp, int preserve_fds) {
+  // Before the filter (a profile may deny close_range); from here on only the process's fds
+  // (stdio, --preserve-fds) survive an execve, a hook's included.
+  sys::cloexec_from(3 + preserve_fds);
+  TRY(set_security_labels(p));
+  if (seccomp && !p.no_new_privileges) TRYC(load_seccomp(*seccomp), "linux.seccomp");
+  TRY(set_user_and_capabilities(p));
   if (p.no_new_privileges) {
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return Error::from_errno("prctl(PR_SET_NO_NEW_PRIVS)");
-    if (seccomp) {
-      if (auto fd = load_seccomp(*seccomp); !fd) return std::move(fd).error().context("linux.seccomp");
-    }
+    if (seccomp) TRYC(load_seccomp(*seccomp), "linux.seccomp");
   }
+  return ok();
+}
+
+Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
+                     int preserve_fds) {
+  if (auto st = become_process(p, seccomp, preserve_fds); !st) return std::move(st).error();
   return exec_process(path, p, preserve_fds);
+}
+
+// The home directory of `uid` in /etc/passwd (the container's, once in its root); "/" when none.
+static std::string home_of(uint32_t uid) {
+  auto text = read_regular_file("/etc/passwd", 1 << 20);
+  if (!text) return "/";
+  for (const auto& line : split(*text, '\n')) {
+    auto f = split(line, ':');  // name:password:uid:gid:gecos:home:shell
+    if (f.size() < 6) continue;
+    if (auto u = parse_u64(f[2]); u && *u == uid && !f[5].empty()) return f[5];
+  }
+  return "/";
 }
 
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds) {
@@ -152,6 +189,12 @@ Error exec_process(const std::string& path, const oci::Process& p, int preserve_
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
+  // As runc: HOME from the user's entry in the container's /etc/passwd, else "/".
+  std::string home;
+  if (std::none_of(p.env.begin(), p.env.end(), [](const std::string& e) { return starts_with(e, "HOME="); })) {
+    home = "HOME=" + home_of(p.user.uid);
+    envp.push_back(home.data());
+  }
   envp.push_back(nullptr);
   sys::cloexec_from(3 + preserve_fds);
   ::execve(path.c_str(), argv.data(), envp.data());

@@ -17,13 +17,14 @@ Status check_preserve_fds(int n);
 Status apply_rlimits(const std::vector<oci::Rlimit>& rlimits);
 
 // Drops the bounding set, switches uid/gid/groups keeping capabilities, then
-// sets effective/permitted/inheritable and raises ambient ones. An absent
+// sets effective/permitted/inheritable and raises the ambient ones that are in both
+// permitted and inheritable (others are ignored, as by runc). An absent
 // capabilities object means no capabilities at all.
 Status set_user_and_capabilities(const oci::Process& p);
 
 // Checks, before the init reports ready, that set_user_and_capabilities() can succeed
 // with what this process holds now (effective within permitted, inheritable within
-// bounding, ambient within both, permitted held), so a capset failure is a create error.
+// bounding, permitted held), so a capset failure is a create error.
 Status check_capabilities(const oci::Process& p);
 
 // Finds args[0] the way execvp would, but with PATH from the process's env.
@@ -32,7 +33,8 @@ Result<std::string> find_executable(const oci::Process& p);
 // chdir to process.cwd and check we did not end up outside the root (CVE-2024-21626).
 Status enter_cwd(const std::string& cwd);
 
-// Marks every fd from 3 + preserve_fds on close-on-exec, then execve.
+// Marks every fd from 3 + preserve_fds on close-on-exec, then execve with process.env
+// (plus HOME from the container's /etc/passwd, else "/", when the env has none).
 // Returns only on failure.
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds);
 
@@ -42,5 +44,9 @@ Error exec_process(const std::string& path, const oci::Process& p, int preserve_
 // Returns only on failure.
 Error finish_process(const std::string& path, const oci::Process& p, const std::optional<SeccompProgram>& seccomp,
                      int preserve_fds);
+
+// finish_process() without the execve: fds from 3 + preserve_fds marked close-on-exec, the
+// SELinux/AppArmor exec labels, the filter, user, capabilities and no_new_privs.
+Status become_process(const oci::Process& p, const std::optional<SeccompProgram>& seccomp, int preserve_fds);
 
 }  // namespace vessel::container

@@ -10,6 +10,7 @@
 #include "common/fs.h"
 #include "common/strings.h"
 #include "container/devices.h"
+#include "container/lsm.h"
 #include "container/rootfs_path.h"
 #include "sys/syscalls.h"
 
@@ -35,10 +36,30 @@ constexpr unsigned long kRemountable = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOE
                                        MS_RELATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK |
                                        MS_LAZYTIME;
 
-Status mount_bind(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
+// "/dev" however written ("/dev/", "//dev").
+bool is_dev(const std::string& dest) {
+  std::string d;
+  for (char c : dest)
+    if (c != '/' || d.empty() || d.back() != '/') d += c;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  return d == "/dev";
+}
+
+// A mount made writable first and read-only at the end, as runc does: a tmpfs or /dev.
+bool delayed_readonly(const oci::Mount& m) {
+  return !m.parsed.bind && (m.type == "tmpfs" || is_dev(m.destination));
+}
+
+Status mount_bind(int rootfd, const RootfsPlan& plan, const oci::Mount& m, int source_fd) {
   std::string source = m.source.empty() || m.source[0] == '/' ? m.source : path_join(plan.bundle, m.source);
   struct stat st{};
-  if (::stat(source.c_str(), &st) < 0) return Error::from_errno(cat("bind source ", source));
+  if (source_fd >= 0) {
+    // Opened for us by the runtime, outside the user namespace (see RootfsPlan::source_fds).
+    if (::fstat(source_fd, &st) < 0) return Error::from_errno(cat("bind source ", source));
+    source = sys::fd_path(source_fd);
+  } else if (::stat(source.c_str(), &st) < 0) {
+    return Error::from_errno(cat("bind source ", source));
+  }
   auto target = S_ISDIR(st.st_mode) ? TRY(mkdir_in_root(rootfd, m.destination))
                                     : TRY(mkfile_in_root(rootfd, m.destination));
   unsigned long rec = m.parsed.recursive ? MS_REC : 0;
@@ -47,7 +68,7 @@ Status mount_bind(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
   if (want || (m.parsed.clear & kRemountable)) {
     // The fd still names the directory under the new mount: look the path up again.
     auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
-    unsigned long keep = plan.in_userns ? (locked_flags(source) & ~m.parsed.clear) : 0;
+    unsigned long keep = plan.in_userns ? (locked_flags(sys::fd_path(mounted.get())) & ~m.parsed.clear) : 0;
     TRY(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | rec | want | keep));
   }
   return ok();
@@ -89,14 +110,50 @@ Status mount_cgroups(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
   return ok();
 }
 
-Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
+// procfs and sysfs go on an ordinary directory only: a symlink (or a file) in the image at
+// their place is refused, as runc does, rather than followed.
+Status check_pseudo_fs_target(int rootfd, const oci::Mount& m) {
+  auto [parent, name] = split_parent(m.destination);
+  auto dir = open_in_root(rootfd, parent, O_PATH | O_DIRECTORY);
+  if (!dir) return dir.error().code() == ENOENT ? ok() : std::move(dir).error();
+  struct stat st{};
+  if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+    return errno == ENOENT ? ok() : Error::from_errno(cat("stat ", m.destination));
+  if (!S_ISDIR(st.st_mode))
+    return Error(ENOTDIR, cat("filesystem \"", m.type, "\" must be mounted on an ordinary directory, and ",
+                              m.destination, " in the rootfs is ", S_ISLNK(st.st_mode) ? "a symlink" : "not a directory"));
+  return ok();
+}
+
+// The recursive attributes of "rro", "rnosuid"… on the mount at the destination and below.
+Status set_recursive_attrs(int rootfd, const oci::Mount& m) {
+  if (!m.parsed.rec_attr_set && !m.parsed.rec_attr_clr) return ok();
+  auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
+  mount_attr attr{};
+  attr.attr_set = m.parsed.rec_attr_set;
+  attr.attr_clr = m.parsed.rec_attr_clr;
+  if (::mount_setattr(mounted.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+    return Error::from_errno("mount_setattr (recursive mount options)");
+  return ok();
+}
+
+Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m, int source_fd) {
   if (m.parsed.bind) {
-    TRY(mount_bind(rootfd, plan, m));
+    TRY(mount_bind(rootfd, plan, m, source_fd));
   } else if (m.type == "cgroup" || m.type == "cgroup2") {
     TRY(mount_cgroups(rootfd, plan, m));
   } else {
+    if (m.type == "proc" || m.type == "sysfs") TRY(check_pseudo_fs_target(rootfd, m));
     auto target = TRY(mkdir_in_root(rootfd, m.destination));
-    auto st = sys::mount(m.source, sys::fd_path(target.get()), m.type, m.parsed.flags & ~MS_REMOUNT, m.parsed.data);
+    // A read-only tmpfs or /dev is made read-only at the end (remount_readonly_mounts):
+    // /dev's nodes and the mounts below it come first, as in runc.
+    unsigned long flags = m.parsed.flags & ~MS_REMOUNT;
+    if (delayed_readonly(m)) flags &= ~MS_RDONLY;
+    // linux.mountLabel labels what the container writes to (tmpfs, devpts…), as runc: not
+    // procfs, sysfs or mqueue.
+    bool labelled = m.type != "proc" && m.type != "sysfs" && m.type != "mqueue";
+    std::string data = labelled ? with_mount_label(m.parsed.data, plan.spec->linux_.mount_label) : m.parsed.data;
+    auto st = sys::mount(m.source, sys::fd_path(target.get()), m.type, flags, data);
     if (!st && m.type == "sysfs" && (st.error().code() == EPERM || st.error().code() == EBUSY)) {
       // No network namespace of our own (or a user namespace): sysfs cannot be
       // mounted fresh, so bind the host's, as runc does.
@@ -113,7 +170,7 @@ Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m) {
     auto mounted = TRY(open_in_root(rootfd, m.destination, O_PATH));
     TRY(sys::mount("", sys::fd_path(mounted.get()), "", m.parsed.propagation));
   }
-  return ok();
+  return set_recursive_attrs(rootfd, m);
 }
 
 bool dev_is_bind_mounted(const oci::Spec& spec) {
@@ -130,17 +187,21 @@ Status prepare_rootfs(const RootfsPlan& plan) {
   unsigned long prop = spec.linux_.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
                                                              : oci::propagation_from_name(spec.linux_.rootfs_propagation);
   TRYC(sys::mount("", "/", "", prop), "set propagation of /");
-  if (prop & MS_SHARED) {
-    // pivot_root refuses a shared parent: make the mount holding the rootfs private
-    // (finalize_rootfs gives "/" the asked propagation again afterwards).
-    for (std::string p = split_parent(plan.rootfs).first;; p = split_parent(p).first) {
-      if (::mount("", p.c_str(), nullptr, MS_PRIVATE, nullptr) == 0 || p == "/") break;
-    }
+  // The mount holding the rootfs becomes private (slave when that was asked), as runc does:
+  // pivot_root refuses a shared parent, the bind below must not propagate to the host, and
+  // an unbindable one could not be bound at all. finalize_rootfs gives the container's "/"
+  // the asked propagation once it is "/".
+  unsigned long parent_prop = (prop & MS_SLAVE) ? MS_SLAVE : MS_PRIVATE;
+  for (std::string p = split_parent(plan.rootfs).first;; p = split_parent(p).first) {
+    if (::mount("", p.c_str(), nullptr, parent_prop, nullptr) == 0) break;
+    if (errno != EINVAL || p == "/") return Error::from_errno(cat("make the mount holding the rootfs (", p, ") private"));
   }
   TRY(sys::mount(plan.rootfs, plan.rootfs, "", MS_BIND | MS_REC));
   auto root = TRY(open_file(plan.rootfs, O_PATH | O_DIRECTORY));
-  for (size_t i = 0; i < spec.mounts.size(); ++i)
-    TRYC(mount_one(root.get(), plan, spec.mounts[i]), cat("mounts[", i, "] ", spec.mounts[i].destination));
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    int source_fd = i < plan.source_fds.size() ? plan.source_fds[i] : -1;
+    TRYC(mount_one(root.get(), plan, spec.mounts[i], source_fd), cat("mounts[", i, "] ", spec.mounts[i].destination));
+  }
   if (!dev_is_bind_mounted(spec)) {
     std::vector<oci::Device> devs = default_devices();
     devs.insert(devs.end(), spec.linux_.devices.begin(), spec.linux_.devices.end());
@@ -166,10 +227,65 @@ static bool root_is_initramfs() {
   return false;
 }
 
+namespace {
+
+// Undoes mountinfo's octal escapes ("\040" for a space).
+std::string unescape_mountinfo(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto octal = [&](size_t k) { return s[k] >= '0' && s[k] <= '7'; };
+    if (s[i] == '\\' && i + 3 < s.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
+      out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+bool path_within(const std::string& path, const std::string& dir) {
+  return path == dir || (starts_with(path, dir) && (dir == "/" || path[dir.size()] == '/'));
+}
+
+// Without pivot_root the host's mounts stay in the container's mount namespace, out of
+// sight under the chroot but counted by the kernel: a whole procfs or sysfs among them lets
+// a user namespace made in the container mount a fresh, unmasked one. Each is detached
+// (or, where it cannot be, covered by a tmpfs), as runc's msMoveRoot does.
+Status hide_host_pseudo_filesystems(const std::string& rootfs) {
+  auto mountinfo = TRY(open_file("/proc/self/mountinfo", O_RDONLY));
+  auto text = TRYC(read_fd_bounded(mountinfo.get(), 16 << 20), "read /proc/self/mountinfo");
+  std::vector<std::string> targets;
+  for (const auto& line : split(text, '\n')) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    auto f = split(line.substr(0, dash), ' ');
+    auto tail = split(line.substr(dash + 3), ' ');
+    if (f.size() < 5 || tail.empty()) continue;
+    if (f[3] != "/" || (tail[0] != "proc" && tail[0] != "sysfs")) continue;
+    std::string point = unescape_mountinfo(f[4]);
+    if (!path_within(point, rootfs)) targets.push_back(point);
+  }
+  for (const auto& p : targets) {
+    // The unmount must not propagate to the host.
+    if (::mount("", p.c_str(), nullptr, MS_SLAVE | MS_REC, nullptr) < 0) {
+      if (errno == ENOENT) continue;  // under a mount already detached
+      return Error::from_errno(cat("make ", p, " a slave mount"));
+    }
+    if (::umount2(p.c_str(), MNT_DETACH) == 0) continue;
+    if (errno != EINVAL && errno != EPERM) return Error::from_errno(cat("detach the host's ", p));
+    TRYC(sys::mount("tmpfs", p, "tmpfs", 0), cat("cover the host's ", p));
+  }
+  return ok();
+}
+
+}  // namespace
+
 Status enter_rootfs(const std::string& rootfs, bool no_pivot) {
   auto fd = TRY(open_file(rootfs, O_RDONLY | O_DIRECTORY));
   if (::fchdir(fd.get()) < 0) return Error::from_errno(cat("chdir ", rootfs));
   if (no_pivot) {
+    TRYC(hide_host_pseudo_filesystems(rootfs), "--no-pivot");
     TRY(sys::mount(rootfs, "/", "", MS_MOVE));
     if (::chroot(".") < 0) return Error::from_errno("chroot");
   } else {
@@ -256,6 +372,22 @@ Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
   if (spec.root_readonly) {
     unsigned long keep = in_userns ? locked_flags("/") & (MS_NOSUID | MS_NODEV | MS_NOEXEC) : 0;
     TRYC(sys::mount("", "/", "", MS_BIND | MS_REMOUNT | MS_RDONLY | keep), "root.readonly");
+  }
+  return ok();
+}
+
+Status remount_readonly_mounts(const oci::Spec& spec) {
+  auto root = TRY(open_file("/", O_PATH | O_DIRECTORY));
+  for (size_t i = 0; i < spec.mounts.size(); ++i) {
+    const oci::Mount& m = spec.mounts[i];
+    if (!delayed_readonly(m) || !(m.parsed.flags & MS_RDONLY)) continue;
+    auto mounted = TRYC(open_in_root(root.get(), m.destination, O_PATH), cat("mounts[", i, "] ", m.destination));
+    // MS_BIND with MS_REMOUNT changes only the per-mount flags: allowed in a user namespace
+    // as long as no locked flag is cleared, which keeping the mount's own flags ensures.
+    unsigned long keep = locked_flags(sys::fd_path(mounted.get())) & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    TRYC(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | MS_RDONLY | keep |
+                                                             (m.parsed.flags & kRemountable)),
+         cat("mounts[", i, "] ", m.destination, ": make read-only"));
   }
   return ok();
 }

@@ -25,6 +25,10 @@ struct RootfsPlan {
   bool in_userns = false;
   bool new_cgroupns = false;
   std::vector<CgroupMount> cgroups;
+  // With a user namespace: for each config mount, an O_PATH fd of its bind source, opened
+  // by the runtime with the host's credentials in the container's mount namespace (-1 for
+  // the others), so that a source the container's root may not reach can still be bound.
+  std::vector<int> source_fds;
 };
 
 // Sets propagation, bind-mounts the rootfs on itself, performs every config
@@ -36,5 +40,9 @@ Status enter_rootfs(const std::string& rootfs, bool no_pivot);
 
 // After pivot_root: sysctls, masked and read-only paths, read-only root.
 Status finalize_rootfs(const oci::Spec& spec, bool in_userns);
+
+// Last: the tmpfs mounts and /dev the config wants read-only, mounted writable until now
+// so that /dev's nodes, the mounts below them and the console could be made (as runc).
+Status remount_readonly_mounts(const oci::Spec& spec);
 
 }  // namespace vessel::container

@@ -11,7 +11,7 @@
 #include "sys/syscalls.h"
 
 namespace vessel::container {
-Result<int> run(CreateOptions o, bool detach) {
+Result<int> run(CreateOptions o, bool detach, bool keep) {
   bool terminal = false;
   if (auto spec = oci::load_spec(o.bundle.empty() ? "." : o.bundle); spec && spec->process)
     terminal = spec->process->terminal;
@@ -46,7 +46,7 @@ Result<int> run(CreateOptions o, bool detach) {
   if (detach) return 0;
 
   auto status = forwarder->wait(*pid, master ? master.get() : -1);
-  (void)remove(o.root, o.id, true);
+  if (!keep) (void)remove(o.root, o.id, true);
   return status;
 }
 

@@ -8,7 +8,8 @@
 namespace vessel::container {
 
 // Returns the exit status to exit with: the process's, or 128+signal.
-// With `detach` returns 0 once the container is started.
-Result<int> run(CreateOptions o, bool detach);
+// With `detach` returns 0 once the container is started. With `keep` (runc's --keep) a
+// foreground container is left, stopped, for `delete` instead of deleted when it exits.
+Result<int> run(CreateOptions o, bool detach, bool keep = false);
 
 }  // namespace vessel::container

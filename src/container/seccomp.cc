@@ -81,6 +81,8 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& p) {
   if (!ctx) return Error(ENOMEM, "seccomp_init");
   ScopeExit release([&] { ::seccomp_release(ctx); });
   ::seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+  std::vector<uint32_t> arches;
+  if (p.architectures.empty()) arches.push_back(::seccomp_arch_native());
   for (size_t i = 0; i < p.architectures.size(); ++i) {
     std::string name = p.architectures[i];
     if (starts_with(name, "SCMP_ARCH_")) name = name.substr(10);
@@ -90,7 +92,10 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& p) {
       return Error::invalid(cat("linux.seccomp.architectures[", i, "]: unknown architecture \"", p.architectures[i], "\""));
     int rc = ::seccomp_arch_add(ctx, arch);
     if (rc < 0 && rc != -EEXIST) return Error(-rc, cat("linux.seccomp.architectures[", i, "]: ", std::strerror(-rc)));
+    arches.push_back(arch);
   }
+  // seccomp_arch_add() keeps the native architecture: it is in the filter either way.
+  if (!p.architectures.empty()) arches.push_back(::seccomp_arch_native());
   for (size_t i = 0; i < p.syscalls.size(); ++i) {
     const auto& r = p.syscalls[i];
     uint32_t action = action_of(r.action, r.errno_ret);
@@ -109,8 +114,10 @@ Result<SeccompProgram> compile_seccomp(const oci::Seccomp& p) {
   ::lseek(mem.get(), 0, SEEK_SET);
   auto bytes = TRY(read_fd(mem.get()));
   SeccompProgram prog;
-  prog.bpf.resize(bytes.size() / sizeof(sock_filter));
-  std::memcpy(prog.bpf.data(), bytes.data(), prog.bpf.size() * sizeof(sock_filter));
+  prog.bpf = TRY(enosys_stub(p, arches));
+  size_t stub = prog.bpf.size();
+  prog.bpf.resize(stub + bytes.size() / sizeof(sock_filter));
+  std::memcpy(prog.bpf.data() + stub, bytes.data(), (prog.bpf.size() - stub) * sizeof(sock_filter));
   // Refused here, at create, rather than by seccomp(2) in the init after create reported success.
   if (prog.bpf.size() > BPF_MAXINSNS)
     return Error(E2BIG, cat("the filter compiles to ", prog.bpf.size(), " BPF instructions, the kernel's limit is ",

@@ -11,7 +11,8 @@
 namespace vessel::container {
 namespace {
 
-constexpr char kMagic[8] = {'V', 'S', 'B', 'P', 'F', '1', '\n', '\0'};
+// Version 2: programs start with the -ENOSYS prefix (enosys_stub); version 1 files are recompiled.
+constexpr char kMagic[8] = {'V', 'S', 'B', 'P', 'F', '2', '\n', '\0'};
 
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ULL;

@@ -18,6 +18,8 @@ enum class SyncMsg : uint32_t {
   kReady,         // child -> parent: set up, waiting on exec.fifo
   kError,         // child -> parent: payload is the error message; errno in the header
   kSeccompFd,     // child -> parent: the seccomp notify listener fd (SCM_RIGHTS)
+  kMountSources,  // child -> parent: in its namespaces, before the mounts: open the bind sources
+  kMountSourceFd, // parent -> child: one per bind mount, in config order: its source, O_PATH (SCM_RIGHTS)
 };
 
 struct SyncMessage {

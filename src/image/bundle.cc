@@ -33,7 +33,7 @@ Status check_id(const std::string& id) {
 
 Result<std::string> bundle_config_json(const RunConfig& run, const std::vector<std::string>& args,
                                        const std::string& hostname, const ResolvedUser& user) {
-  Json spec = Json::parse(oci::default_spec_json(false, 0, 0));
+  Json spec = Json::parse(oci::default_spec_json(false, /*hardened=*/true, 0, 0));
   auto& p = spec["process"];
   std::vector<std::string> argv = run.entrypoint;
   const auto& tail = args.empty() ? run.cmd : args;

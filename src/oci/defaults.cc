@@ -6,7 +6,7 @@
 
 namespace vessel::oci {
 
-std::string default_spec_json(bool rootless, uid_t uid, gid_t gid) {
+std::string default_spec_json(bool rootless, bool hardened, uid_t uid, gid_t gid) {
   Json caps = Json::array({"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"});
   Json spec = {
       {"ociVersion", "1.2.0"},
@@ -16,7 +16,7 @@ std::string default_spec_json(bool rootless, uid_t uid, gid_t gid) {
         {"args", {"sh"}},
         {"env", {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"}},
         {"cwd", "/"},
-        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}}},
+        {"capabilities", {{"bounding", caps}, {"effective", caps}, {"permitted", caps}, {"ambient", caps}}},
         {"rlimits", {{{"type", "RLIMIT_NOFILE"}, {"hard", 1024}, {"soft", 1024}}}},
         {"noNewPrivileges", true}}},
       {"root", {{"path", "rootfs"}, {"readonly", true}}},
@@ -35,21 +35,28 @@ std::string default_spec_json(bool rootless, uid_t uid, gid_t gid) {
                         {"options", {"rbind", "nosuid", "noexec", "nodev", "ro"}}}
                  : Json{{"destination", "/sys"}, {"type", "sysfs"}, {"source", "sysfs"}, {"options", {"nosuid", "noexec", "nodev", "ro"}}}}},
       {"linux",
-       {{"namespaces", {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}, {{"type", "cgroup"}}}},
+       {{"namespaces", {{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}},
         {"maskedPaths",
          {"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
           "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"}},
         {"readonlyPaths", {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}}};
-  spec["linux"]["seccomp"] = default_seccomp_profile();
   if (rootless) {
     spec["linux"]["namespaces"].push_back({{"type", "user"}});
     spec["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", uid}, {"size", 1}}};
     spec["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", gid}, {"size", 1}}};
   } else {
-    spec["linux"]["namespaces"].push_back({{"type", "network"}});
+    // runc's order: pid, network, ipc, uts, mount.
+    spec["linux"]["namespaces"].insert(spec["linux"]["namespaces"].begin() + 1, Json{{"type", "network"}});
     spec["mounts"].push_back({{"destination", "/sys/fs/cgroup"}, {"type", "cgroup"}, {"source", "cgroup"},
                               {"options", {"nosuid", "noexec", "nodev", "relatime", "ro"}}});
     spec["linux"]["resources"] = {{"devices", {{{"allow", false}, {"access", "rwm"}}}}};
+  }
+  if (hardened) {
+    // vessel's own defaults: a cgroup namespace, the default seccomp profile, and no ambient
+    // capabilities (a non-root process gets none of the bounding set through exec).
+    spec["linux"]["namespaces"].push_back({{"type", "cgroup"}});
+    spec["linux"]["seccomp"] = default_seccomp_profile();
+    spec["process"]["capabilities"].erase("ambient");
   }
   return spec.dump(2) + "\n";
 }

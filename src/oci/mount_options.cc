@@ -33,6 +33,22 @@ const std::map<std::string, FlagWord>& flag_words() {
   };
   return m;
 }
+// runc 1.1's recursive options: applied with mount_setattr(AT_RECURSIVE) after the mount.
+const std::map<std::string, FlagWord>& rec_attr_words() {
+  static const std::map<std::string, FlagWord> m = {
+      {"rro", {false, MOUNT_ATTR_RDONLY}},           {"rrw", {true, MOUNT_ATTR_RDONLY}},
+      {"rnosuid", {false, MOUNT_ATTR_NOSUID}},       {"rsuid", {true, MOUNT_ATTR_NOSUID}},
+      {"rnodev", {false, MOUNT_ATTR_NODEV}},         {"rdev", {true, MOUNT_ATTR_NODEV}},
+      {"rnoexec", {false, MOUNT_ATTR_NOEXEC}},       {"rexec", {true, MOUNT_ATTR_NOEXEC}},
+      {"rnodiratime", {false, MOUNT_ATTR_NODIRATIME}}, {"rdiratime", {true, MOUNT_ATTR_NODIRATIME}},
+      {"rrelatime", {false, MOUNT_ATTR_RELATIME}},   {"rnorelatime", {true, MOUNT_ATTR_RELATIME}},
+      {"rnoatime", {false, MOUNT_ATTR_NOATIME}},     {"ratime", {true, MOUNT_ATTR_NOATIME}},
+      {"rstrictatime", {false, MOUNT_ATTR_STRICTATIME}}, {"rnostrictatime", {true, MOUNT_ATTR_STRICTATIME}},
+      {"rnosymfollow", {false, MOUNT_ATTR_NOSYMFOLLOW}}, {"rsymfollow", {true, MOUNT_ATTR_NOSYMFOLLOW}},
+  };
+  return m;
+}
+
 }  // namespace
 
 unsigned long propagation_from_name(const std::string& name) {
@@ -64,6 +80,14 @@ Result<MountOptions> parse_mount_options(const std::vector<std::string>& options
       } else {
         o.flags |= it->second.flag;
         o.clear &= ~it->second.flag;
+      }
+    } else if (auto rit = rec_attr_words().find(w); rit != rec_attr_words().end()) {
+      if (rit->second.clear) {
+        o.rec_attr_clr |= rit->second.flag;
+      } else {
+        o.rec_attr_set |= rit->second.flag;
+        // An access-time setting replaces the others: the kernel wants MOUNT_ATTR__ATIME cleared with it.
+        if ((rit->second.flag & MOUNT_ATTR__ATIME) == rit->second.flag) o.rec_attr_clr |= MOUNT_ATTR__ATIME;
       }
     } else if (w == "idmap" || w == "ridmap" || (starts_with(w, "r") && flag_words().count(w.substr(1)))) {
       return Error::invalid(cat(field, "[", i, "]: mount option \"", w, "\" is not supported"));

@@ -16,6 +16,10 @@ struct MountOptions {
   bool bind = false;
   bool recursive = false;  // rbind
   std::string data;        // filesystem-specific options joined with ","
+  // Recursive attributes ("rro", "rnosuid", "ratime"…, as runc 1.1 names them): MOUNT_ATTR_*
+  // bits mount_setattr(AT_RECURSIVE) sets and clears on the mount and every mount below it.
+  uint64_t rec_attr_set = 0;
+  uint64_t rec_attr_clr = 0;
 };
 
 // Parses `options`; unknown words become filesystem data, as runc does.

@@ -89,10 +89,15 @@ Result<LinuxDeviceCgroup> parse_device(const json& o, const std::string& w) {
   TRY(get(o, "access", w, d.access));
   if (d.type && *d.type != "a" && *d.type != "c" && *d.type != "b")
     return Error::invalid(cat(w, ".type: must be \"a\", \"c\" or \"b\", not \"", *d.type, "\""));
-  if (d.access) {
-    for (char c : *d.access)
-      if (c != 'r' && c != 'w' && c != 'm')
-        return Error::invalid(cat(w, ".access: must be a subset of \"rwm\", not \"", *d.access, "\""));
+  if (d.access && !d.access->empty()) {
+    // As runc: letters other than r, w and m ("rwa") are ignored; an access with none of
+    // them would read as "everything" (empty means rwm), so it is refused.
+    std::string kept;
+    for (char c : std::string("rwm"))
+      if (d.access->find(c) != std::string::npos) kept += c;
+    if (kept.empty())
+      return Error::invalid(cat(w, ".access: must contain r, w or m, not \"", *d.access, "\""));
+    d.access = kept;
   }
   return d;
 }

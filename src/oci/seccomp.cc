@@ -47,6 +47,8 @@ Result<Seccomp> parse_seccomp(const Json& j, const std::string& where) {
   if (def.empty()) return Error::invalid(cat(o.field("defaultAction"), ": required"));
   s.default_action = TRY(parse_action(def, o.field("defaultAction")));
   s.default_errno_ret = TRY(o.opt_u32("defaultErrnoRet"));
+  if (s.default_action == SeccompAction::kNotify)
+    return Error::invalid(cat(o.field("defaultAction"), ": SCMP_ACT_NOTIFY cannot be the default action (it would take write too)"));
   s.architectures = TRY(o.strings("architectures"));
   s.flags = TRY(o.strings("flags"));
   for (size_t i = 0; i < s.flags.size(); ++i) {
@@ -66,6 +68,11 @@ Result<Seccomp> parse_seccomp(const Json& j, const std::string& where) {
     auto action = TRY(r.string("action"));
     rule.action = TRY(parse_action(action, r.field("action")));
     rule.errno_ret = TRY(r.opt_u32("errnoRet"));
+    // The runtime's own write of the listener fd would wait for the agent that fd is for (as runc refuses it).
+    if (rule.action == SeccompAction::kNotify)
+      for (const auto& name : rule.names)
+        if (name == "write")
+          return Error::invalid(cat(r.field("names"), ": SCMP_ACT_NOTIFY cannot be used for the write syscall"));
     auto args = TRY(r.array("args"));
     for (size_t k = 0; k < args.size(); ++k) {
       auto a = TRY(JsonObject::at(*args[k], cat(r.field("args"), "[", k, "]")));

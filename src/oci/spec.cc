@@ -6,6 +6,7 @@
 #include <set>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "oci/capabilities.h"
 #include "oci/validate.h"
@@ -43,7 +44,14 @@ Result<uint64_t> cap_set(const JsonObject& caps, const std::string& key) {
   auto names = TRY(caps.strings(key));
   for (size_t i = 0; i < names.size(); ++i) {
     auto n = capability_from_name(names[i]);
-    if (!n) return Error::invalid(cat(caps.field(key), "[", i, "]: unknown capability \"", names[i], "\""));
+    if (!n) {
+      // As runc and crun: a capability this build does not know (a newer kernel's, a typo)
+      // is ignored with a warning, so that one config serves several kernels.
+      static std::set<std::string> warned;  // once per name: a config is read several times
+      if (warned.insert(names[i]).second)
+        log::warn("config", cat("ignoring unknown capability \"", names[i], "\" (", caps.field(key), "[", i, "])"));
+      continue;
+    }
     mask |= 1ULL << *n;
   }
   return mask;
@@ -189,10 +197,9 @@ Status parse_linux(const JsonObject& root, Linux& lx) {
       }
     }
   }
-  for (const char* unsupported : {"intelRdt", "personality", "mountLabel"}) {
-    if (lo->has(unsupported) && !(std::string(unsupported) == "mountLabel" && lo->raw(unsupported)->is_string() &&
-                                  lo->raw(unsupported)->get<std::string>().empty()))
-      return Error::invalid(cat(lo->field(unsupported), ": not supported by vessel"));
+  lx.mount_label = TRY(lo->string("mountLabel"));
+  for (const char* unsupported : {"intelRdt", "personality"}) {
+    if (lo->has(unsupported)) return Error::invalid(cat(lo->field(unsupported), ": not supported by vessel"));
   }
   return ok();
 }
@@ -275,9 +282,8 @@ Result<Process> parse_process(const Json& j, const std::string& path) {
     if (*v < -1000 || *v > 1000) return Error::invalid(cat(o.field("oomScoreAdj"), ": must be between -1000 and 1000"));
     p.oom_score_adj = static_cast<int>(*v);
   }
-  for (const char* key : {"apparmorProfile", "selinuxLabel"}) {
-    if (!TRY(o.string(key)).empty()) return Error::invalid(cat(o.field(key), ": not supported by vessel (no LSM support yet)"));
-  }
+  p.apparmor_profile = TRY(o.string("apparmorProfile"));
+  p.selinux_label = TRY(o.string("selinuxLabel"));
   for (const char* key : {"scheduler", "ioPriority", "execCPUAffinity"}) {
     if (o.has(key)) return Error::invalid(cat(o.field(key), ": not supported by vessel"));
   }

@@ -55,6 +55,8 @@ struct Process {
   std::vector<Rlimit> rlimits;
   bool no_new_privileges = false;
   std::optional<int> oom_score_adj;
+  std::string selinux_label;     // SELinux context the process runs in (empty: the runtime's)
+  std::string apparmor_profile;  // AppArmor profile the process runs under (empty: none asked)
 };
 
 struct Mount {
@@ -107,6 +109,7 @@ struct Linux {
   std::map<std::string, std::string> sysctl;
   std::optional<Seccomp> seccomp;
   std::map<std::string, TimeOffset> time_offsets;
+  std::string mount_label;  // SELinux context of the container's mounts (context= option)
 
   bool has_namespace(NamespaceType t) const;
   const Namespace* find_namespace(NamespaceType t) const;

@@ -5,6 +5,7 @@
 #include <linux/openat2.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
@@ -173,10 +174,39 @@ void cloexec_from(int first) {
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
   if (::syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
-  for (int fd = first; fd < 65536; ++fd) {
+  auto mark = [](int fd) {
     int fl = ::fcntl(fd, F_GETFD);
     if (fl >= 0) ::fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+  };
+  // Without close_range: the fds that are open, from /proc/self/fd (no allocation: this
+  // runs in forked children), not every number up to RLIMIT_NOFILE.
+  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    alignas(8) char buf[4096];
+    long n;
+    while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+      for (long off = 0; off < n;) {
+        // linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, then the name.
+        unsigned short reclen = 0;
+        std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+        const char* name = buf + off + 19;
+        int fd = 0;
+        bool number = name[0] != '\0';
+        for (const char* c = name; *c; ++c) {
+          if (*c < '0' || *c > '9') number = false;
+          else fd = fd * 10 + (*c - '0');
+        }
+        if (number && fd >= first && fd != dir) mark(fd);
+        if (reclen == 0) break;
+        off += reclen;
+      }
+    }
+    ::close(dir);
+    if (n == 0) return;
   }
+  rlimit rl{};
+  int limit = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20) ? static_cast<int>(rl.rlim_cur) : (1 << 20);
+  for (int fd = first; fd < limit; ++fd) mark(fd);
 }
 
 }  // namespace vessel::sys

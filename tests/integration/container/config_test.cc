@@ -47,6 +47,8 @@ TEST_F(Config, UtsHostnameAndDomainname) {
 TEST_F(Config, PidNamespaceAndProc) { EXPECT_EQ(out_of("echo $$; set -- /proc/[0-9]*; echo $# $1"), "1\n1 /proc/1\n"); }
 
 TEST_F(Config, CgroupNamespaceShowsRoot) {
+  // `spec` writes runc's namespaces, without a cgroup one (`spec --hardened` has it).
+  config_["linux"]["namespaces"].push_back({{"type", "cgroup"}});
   std::string out = out_of("cat /proc/self/cgroup");
   EXPECT_NE(out.find(":memory:/\n"), std::string::npos) << out;
 }

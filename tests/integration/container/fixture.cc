@@ -22,6 +22,13 @@
 
 namespace vessel::testing {
 
+std::string runtime_binary() {
+  const char* env = std::getenv("VESSEL");
+  return env && *env ? env : VESSEL_BINARY;
+}
+
+bool testing_peer() { return runtime_binary() != VESSEL_BINARY; }
+
 Output run_command(const std::vector<std::string>& args, const std::string& input, int timeout_s) {
   int in[2], out[2], err[2];
   EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
@@ -101,7 +108,7 @@ void ContainerTest::SetUp() {
   root_ = dir_ + "/state";
   ::mkdir(bundle_.c_str(), 0755);
   make_rootfs(bundle_ + "/rootfs");
-  Output o = run_command({VESSEL_BINARY, "spec", "--bundle", bundle_});
+  Output o = run_command({runtime_binary(), "spec", "--bundle", bundle_});
   ASSERT_EQ(o.status, 0) << o.err;
   std::ifstream f(bundle_ + "/config.json");
   config_ = nlohmann::json::parse(f);
@@ -110,12 +117,12 @@ void ContainerTest::SetUp() {
 
 void ContainerTest::TearDown() {
   if (dir_.empty()) return;
-  for (const auto& id : state_entries()) run_command({VESSEL_BINARY, "--root", root_, "delete", "--force", id});
+  for (const auto& id : state_entries()) run_command({runtime_binary(), "--root", root_, "delete", "--force", id});
   run_command({"rm", "-rf", dir_});
 }
 
 Output ContainerTest::vessel(const std::vector<std::string>& args, const std::string& input, int timeout_s) {
-  std::vector<std::string> full = {VESSEL_BINARY, "--root", root_};
+  std::vector<std::string> full = {runtime_binary(), "--root", root_};
   full.insert(full.end(), args.begin(), args.end());
   return run_command(full, input, timeout_s);
 }

@@ -17,6 +17,12 @@ struct Output {
   std::string err;
 };
 
+// The runtime under test: $VESSEL when set (e.g. VESSEL=runc runs the same tests against runc),
+// else the vessel binary of this build.
+std::string runtime_binary();
+// True when $VESSEL names another runtime (runc, crun): tests of vessel's extensions skip.
+bool testing_peer();
+
 // Runs `args` (argv[0] is the program) with `input` on stdin; kills it after `timeout_s`.
 Output run_command(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 60);
 
@@ -49,7 +55,7 @@ class ContainerTest : public ::testing::Test {
   void SetUp() override;
   void TearDown() override;
 
-  // vessel --root <root_> ARGS...
+  // RUNTIME --root <root_> ARGS... (RUNTIME: runtime_binary())
   Output vessel(const std::vector<std::string>& args, const std::string& input = "", int timeout_s = 60);
   // Writes config_ to bundle_/config.json.
   void write_config();

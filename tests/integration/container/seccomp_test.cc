@@ -2,12 +2,14 @@
 #include <poll.h>
 #include <seccomp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "integration/container/fixture.h"
@@ -51,7 +53,12 @@ TEST_F(Seccomp, KillActionKills) {
 }
 
 TEST_F(Seccomp, DefaultProfileDeniesPrivilegedCalls) {
-  // vessel spec's profile is in config_ already: mount and unshare are not on its allow-list.
+  // `vessel spec --hardened` adds the default profile: mount and unshare are not on its allow-list.
+  std::string hard = dir_ + "/hardened";
+  ::mkdir(hard.c_str(), 0755);
+  ASSERT_EQ(vessel({"spec", "--hardened", "--bundle", hard}).status, 0);
+  std::ifstream hf(hard + "/config.json");
+  config_["linux"]["seccomp"] = nlohmann::json::parse(hf)["linux"]["seccomp"];
   config_["process"]["capabilities"]["bounding"].push_back("CAP_SYS_ADMIN");
   config_["process"]["capabilities"]["effective"].push_back("CAP_SYS_ADMIN");
   config_["process"]["capabilities"]["permitted"].push_back("CAP_SYS_ADMIN");

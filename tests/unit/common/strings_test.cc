@@ -1,4 +1,5 @@
 #include "common/strings.h"
+#include "common/ram_size.h"
 
 #include <gtest/gtest.h>
 
@@ -29,6 +30,21 @@ TEST(Strings, ParseSizeUnits) {
   EXPECT_EQ(parse_size("64KiB"), 64ULL << 10);
   EXPECT_FALSE(parse_size("12Q"));
   EXPECT_FALSE(parse_size("M"));
+}
+
+TEST(Strings, RamSizesAsRunc) {
+  EXPECT_EQ(parse_ram_size("50M"), 50LL << 20);
+  EXPECT_EQ(parse_ram_size("50MiB"), 50LL << 20);
+  EXPECT_EQ(parse_ram_size("50mb"), 50LL << 20);
+  EXPECT_EQ(parse_ram_size("512 k"), 512LL << 10);
+  EXPECT_EQ(parse_ram_size("1g"), 1LL << 30);
+  EXPECT_EQ(parse_ram_size("1.5M"), 3LL << 19);
+  EXPECT_EQ(parse_ram_size("52428800"), 52428800);
+  EXPECT_EQ(parse_ram_size("100b"), 100);
+  EXPECT_FALSE(parse_ram_size("50X"));
+  EXPECT_FALSE(parse_ram_size("M"));
+  EXPECT_FALSE(parse_ram_size("-1"));
+  EXPECT_FALSE(parse_ram_size("99999999999P"));
   EXPECT_FALSE(parse_size("99999999999999999999G"));
 }
 

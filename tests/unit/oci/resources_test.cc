@@ -103,8 +103,8 @@ TEST(Resources, ErrorsNameTheField) {
   expect_error(R"({"devices": [{"access": "rwm"}]})", "linux.resources.devices[0].allow: required");
   expect_error(R"({"devices": [{"allow": true}, {"allow": true, "type": "x"}]})",
                "linux.resources.devices[1].type: must be \"a\", \"c\" or \"b\", not \"x\"");
-  expect_error(R"({"devices": [{"allow": true, "access": "rwx"}]})",
-               "linux.resources.devices[0].access: must be a subset of \"rwm\", not \"rwx\"");
+  expect_error(R"({"devices": [{"allow": true, "access": "xa"}]})",
+               "linux.resources.devices[0].access: must contain r, w or m, not \"xa\"");
   expect_error(R"({"blockIO": {"weight": 70000}})", "linux.resources.blockIO.weight: value out of range");
   expect_error(R"({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "minor": 0}]}})",
                "linux.resources.blockIO.throttleReadBpsDevice[0].rate: required");
@@ -114,6 +114,13 @@ TEST(Resources, ErrorsNameTheField) {
   expect_error(R"({"rdma": {"mlx5": 3}})", "linux.resources.rdma.mlx5: expected an object");
   expect_error(R"({"unified": {"memory.high": 5}})", "linux.resources.unified.memory.high: expected a string");
   expect_error(R"([])", "linux.resources: expected an object");
+}
+
+TEST(Resources, DeviceAccessKeepsOnlyRwm) {
+  // runc ignores other letters ("rwa" is "rw").
+  auto r = parse_resources(json::parse(R"({"devices": [{"allow": true, "type": "c", "access": "wra"}]})"));
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->devices[0].access.value_or(""), "rw");
 }
 
 TEST(Resources, TheUpdateVerbNamesItsOwnPath) {

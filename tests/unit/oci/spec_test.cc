@@ -8,7 +8,7 @@
 namespace vessel::oci {
 namespace {
 
-Json base() { return Json::parse(default_spec_json(false, 0, 0)); }
+Json base() { return Json::parse(default_spec_json(false, false, 0, 0)); }
 
 std::string error_of(const Json& j) {
   auto r = parse_spec(j.dump());
@@ -16,7 +16,7 @@ std::string error_of(const Json& j) {
 }
 
 TEST(Spec, DefaultSpecParses) {
-  auto s = parse_spec(default_spec_json(false, 0, 0));
+  auto s = parse_spec(default_spec_json(false, false, 0, 0));
   ASSERT_TRUE(s) << s.error().message();
   EXPECT_EQ(s->root_path, "rootfs");
   EXPECT_TRUE(s->root_readonly);
@@ -25,9 +25,23 @@ TEST(Spec, DefaultSpecParses) {
   EXPECT_EQ(s->process->capabilities->bounding, (1ULL << 29) | (1ULL << 5) | (1ULL << 10));
   EXPECT_EQ(s->mounts.size(), 7u);
   EXPECT_EQ(s->linux_.resources.devices.size(), 1u);
-  auto rootless = parse_spec(default_spec_json(true, 1000, 1000));
+  auto rootless = parse_spec(default_spec_json(true, false, 1000, 1000));
   ASSERT_TRUE(rootless) << rootless.error().message();
   EXPECT_EQ(rootless->linux_.uid_mappings[0].host_id, 1000u);
+}
+
+TEST(Spec, DefaultSpecIsRuncsHardenedIsVessels) {
+  Json plain = base();
+  std::vector<std::string> ns;
+  for (const auto& n : plain["linux"]["namespaces"]) ns.push_back(n["type"]);
+  EXPECT_EQ(ns, (std::vector<std::string>{"pid", "network", "ipc", "uts", "mount"}));
+  EXPECT_FALSE(plain["linux"].contains("seccomp"));
+  EXPECT_EQ(plain["process"]["capabilities"]["ambient"], plain["process"]["capabilities"]["bounding"]);
+  Json hard = Json::parse(default_spec_json(false, true, 0, 0));
+  EXPECT_EQ(hard["linux"]["namespaces"].back()["type"], "cgroup");
+  EXPECT_TRUE(hard["linux"].contains("seccomp"));
+  EXPECT_FALSE(hard["process"]["capabilities"].contains("ambient"));
+  EXPECT_TRUE(parse_spec(hard.dump())) << "hardened spec parses";
 }
 
 TEST(Spec, MountOptionsBecomeFlags) {
@@ -40,9 +54,15 @@ TEST(Spec, MountOptionsBecomeFlags) {
   auto rw = parse_mount_options({"ro", "rw"}, "m");
   EXPECT_EQ(rw->flags, 0u);
   EXPECT_EQ(rw->clear, static_cast<unsigned long>(MS_RDONLY));
-  auto bad = parse_mount_options({"rnosuid"}, "mounts[2].options");
+  // runc 1.1's recursive options become mount_setattr attributes.
+  auto rec = parse_mount_options({"rro", "rnosuid", "rdev", "rnoatime"}, "m");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->flags, 0u);
+  EXPECT_EQ(rec->rec_attr_set, static_cast<uint64_t>(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME));
+  EXPECT_EQ(rec->rec_attr_clr, static_cast<uint64_t>(MOUNT_ATTR_NODEV | MOUNT_ATTR__ATIME));
+  auto bad = parse_mount_options({"ridmap"}, "mounts[2].options");
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message(), "mounts[2].options[0]: mount option \"rnosuid\" is not supported");
+  EXPECT_EQ(bad.error().message(), "mounts[2].options[0]: mount option \"ridmap\" is not supported");
 }
 
 TEST(Spec, ErrorsNameTheField) {
@@ -80,8 +100,21 @@ TEST(Spec, ErrorsNameTheField) {
   j.erase("ociVersion");
   EXPECT_EQ(error_of(j), "ociVersion: required");
   j = base();
+  j["process"]["selinuxLabel"] = 7;
+  EXPECT_EQ(error_of(j), "process.selinuxLabel: expected a string");
+}
+
+TEST(Spec, SecurityLabelsAreKept) {
+  // Whether the host can apply them is the container layer's question (container/lsm.h).
+  Json j = base();
   j["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0";
-  EXPECT_EQ(error_of(j), "process.selinuxLabel: not supported by vessel (no LSM support yet)");
+  j["process"]["apparmorProfile"] = "profile";
+  j["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0";
+  auto s = parse_spec(j.dump());
+  ASSERT_TRUE(s) << s.error().message();
+  EXPECT_EQ(s->process->selinux_label, "system_u:system_r:container_t:s0");
+  EXPECT_EQ(s->process->apparmor_profile, "profile");
+  EXPECT_EQ(s->linux_.mount_label, "system_u:object_r:container_file_t:s0");
 }
 
 TEST(Spec, AcceptsAnyOneDotVersionAndIgnoresUnknownFields) {
