@@ -50,25 +50,6 @@ Status write_time_offsets(const oci::Linux& lx) {
   return write_file("/proc/self/timens_offsets", text, 0, 0).context("linux.timeOffsets");
 }
 
-// The config's limits; device rules get the config's devices and the defaults
-// every container needs (null, zero, tty, pts…) appended, as runc does.
-oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
-  oci::LinuxResources r = spec.linux_.resources;
-  if (r.devices.empty()) return r;
-  for (const auto& d : spec.linux_.devices) {
-    if (d.type == 'p') continue;
-    oci::LinuxDeviceCgroup rule;
-    rule.allow = true;
-    rule.type = std::string(1, d.type == 'u' ? 'c' : d.type);
-    rule.major = d.major;
-    rule.minor = d.minor;
-    rule.access = "rwm";
-    r.devices.push_back(rule);
-  }
-  for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
-  return r;
-}
-
 // Sends the seccomp notify fd to the listener with the container process state (runtime-spec).
 Status send_seccomp_listener(const oci::Seccomp& sc, int fd, const State& state) {
   auto sock = TRY(connect_console_socket(sc.listener_path));
@@ -104,6 +85,23 @@ struct Setup {
 };
 
 }  // namespace
+
+oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
+  oci::LinuxResources r = spec.linux_.resources;
+  if (r.devices.empty()) return r;
+  for (const auto& d : spec.linux_.devices) {
+    if (d.type == 'p') continue;
+    oci::LinuxDeviceCgroup rule;
+    rule.allow = true;
+    rule.type = std::string(1, d.type == 'u' ? 'c' : d.type);
+    rule.major = d.major;
+    rule.minor = d.minor;
+    rule.access = "rwm";
+    r.devices.push_back(rule);
+  }
+  for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
+  return r;
+}
 
 Result<pid_t> create(const CreateOptions& o) {
   TRY(validate_id(o.id));
