@@ -7,8 +7,10 @@
 # iptables) and a dump of a network namespace needs every *_diag module (it lists the
 # sockets of each family; a missing udp_diag fails the dump without an error line);
 # L1's initramfs loads only KVM, so they are staged here (decompressed, in dependency
-# order) and loaded by the payload. CRIU saves tmpfs contents with GNU tar (busybox's
-# lacks its options): copied in too. Exit 77 (skip) only when criu itself is
+# order) and loaded by the payload (conntrack: CRIU saves a namespace's connection table
+# through ctnetlink). CRIU saves tmpfs contents with GNU tar (busybox's
+# lacks its options) and a network namespace's addresses with iproute2's `ip addr save`
+# (busybox's ip has no save): both copied in too. Exit 77 (skip) only when criu itself is
 # not installed; the harness skips on its own when QEMU or the kernel is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,13 +22,14 @@ if [[ ! -x $criu ]]; then
   echo "SKIP: criu is not installed (apt-get install criu)"
   exit 77
 fi
+ip=$(command -v ip || echo /usr/sbin/ip)
 kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}
 moddir=/lib/modules/$(basename "$kernel" | sed 's/^vmlinuz-//')
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vessel-criu-harness.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/criu-modules"
 n=10
-for m in libcrc32c nfnetlink nf_tables unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag; do
+for m in libcrc32c nfnetlink nf_tables nf_defrag_ipv4 nf_defrag_ipv6 nf_conntrack nf_conntrack_netlink unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag; do
   f=$(find "$moddir" \( -name "$m.ko" -o -name "$m.ko.xz" -o -name "$m.ko.zst" -o -name "$m.ko.gz" \) -print -quit 2>/dev/null || true)
   if [[ -z $f ]]; then
     echo "note: module $m not found under $moddir (CRIU may refuse to start in L1)"
@@ -58,6 +61,6 @@ else
   echo "note: containerd, ctr or busybox-static missing: the containerd check will be skipped"
 fi
 rc=0
-"$harness" run --vessel "$vessel" --payload "${CRIU_CHECKS_DIR:-$here/vm-checks}" --bin "$criu" --bin "$(command -v tar)" \
+"$harness" run --vessel "$vessel" --payload "${CRIU_CHECKS_DIR:-$here/vm-checks}" --bin "$criu" --bin "$(command -v tar)" --bin "$ip" \
   --extra "$tmp/criu-modules" --extra "$here/vm-lib" "${engine[@]}" --timeout 240 "$@" || rc=$?
 exit $rc

@@ -9,7 +9,7 @@ mkdir -p /tmp/ck4
 $V checkpoint --pre-dump --image-path /tmp/ck4/pre c4 || { criu_log /tmp/ck4/pre; exit 1; }
 $V state c4 | grep -q '"running"' || { echo "c4 not running after --pre-dump"; exit 1; }
 wait_count $(( $(count) + 3 )) || exit 1
-$V checkpoint --image-path /tmp/ck4/full --parent-path ../pre c4 || { criu_log /tmp/ck4/full; exit 1; }
+$V checkpoint --image-path /tmp/ck4/full --parent-path ../pre c4 || { ls -l /tmp/ck4/pre /tmp/ck4/full; criu_log /tmp/ck4/pre; criu_log /tmp/ck4/full; exit 1; }
 [ -L /tmp/ck4/full/parent ] || { echo "no parent link in the dump"; ls -l /tmp/ck4/full; exit 1; }
 at_dump=$(count)
 pre_kb=$(du -sk /tmp/ck4/pre | cut -f1); full_kb=$(du -sk /tmp/ck4/full | cut -f1)
