@@ -442,6 +442,37 @@ Result<int> restore_in_own_mount_ns(const RestoreOptions& o, const std::string& 
   return status;
 }
 
+// True when "/" is the initramfs (rootfs): the one mount pivot_root cannot leave.
+bool root_is_rootfs() {
+  auto text = read_regular_file("/proc/self/mountinfo", 4 << 20);
+  if (!text) return false;
+  for (const auto& line : split(*text, '\n')) {
+    auto f = split(line, ' ');
+    auto dash = line.find(" - ");
+    if (f.size() > 4 && f[4] == "/" && dash != std::string::npos)
+      return starts_with(std::string_view(line).substr(dash + 3), "rootfs ");
+  }
+  return false;
+}
+
+// CRIU's restore pivot_roots out of "/", which the initramfs refuses (EINVAL): in our
+// own mount namespace, "/" becomes a bind mount of itself, moved over it and chrooted
+// into (what switch_root does). Same files, same paths.
+Status leave_rootfs() {
+  char cwd[4096];
+  if (!::getcwd(cwd, sizeof cwd)) return Error::from_errno("getcwd");
+  char tmpl[] = "/tmp/vessel-restore-root.XXXXXX";
+  if (!::mkdtemp(tmpl)) return Error::from_errno("mkdtemp /tmp/vessel-restore-root");
+  std::string d = tmpl;
+  ScopeExit rm([&] { ::rmdir(d.c_str()); });
+  TRY(sys::mount("/", d, "", MS_BIND | MS_REC));
+  if (::chdir(d.c_str()) < 0) return Error::from_errno(cat("chdir ", d));
+  TRY(sys::mount(d, "/", "", MS_MOVE));
+  if (::chroot(".") < 0) return Error::from_errno("chroot");
+  if (::chdir(cwd) < 0) return Error::from_errno(cat("chdir ", cwd));  // relative paths keep their meaning
+  return ok();
+}
+
 }  // namespace
 
 Result<int> restore(const RestoreOptions& o) {
@@ -453,6 +484,7 @@ Result<int> restore(const RestoreOptions& o) {
   // rootfs mount CRIU needs vanishes with us, even if we are killed.
   if (::unshare(CLONE_NEWNS) < 0) return Error::from_errno("unshare the mount namespace");
   TRYC(sys::mount("", "/", "", MS_SLAVE | MS_REC), "make / a slave mount");
+  if (root_is_rootfs()) TRYC(leave_rootfs(), "leave the initramfs root for CRIU");
   return restore_in_own_mount_ns(o, criu_bin);
 }
 

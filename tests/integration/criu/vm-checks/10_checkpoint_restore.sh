@@ -6,18 +6,18 @@ cleanup_on_exit c1
 make_bundle || exit 1
 start_counter c1 || exit 1
 wait_count 10 || exit 1
-t0=$(date +%s%N)
+t0=$(now_ms)
 $V checkpoint --image-path /tmp/ck1 c1 || { criu_log /tmp/ck1; exit 1; }
-t1=$(date +%s%N)
-echo "checkpoint took $(( (t1 - t0) / 1000000 )) ms"
+t1=$(now_ms)
+echo "checkpoint took $((t1 - t0)) ms"
 at_dump=$(count)
 nothing_left c1 || exit 1
 sleep 0.5
 [ "$(count)" = "$at_dump" ] || { echo "count moved after the checkpoint: $at_dump -> $(count)"; exit 1; }
-t0=$(date +%s%N)
+t0=$(now_ms)
 restore_counter c1 /tmp/ck1 || { criu_log /tmp/ck1; exit 1; }
-t1=$(date +%s%N)
-echo "restore took $(( (t1 - t0) / 1000000 )) ms (until state says running)"
+t1=$(now_ms)
+echo "restore took $((t1 - t0)) ms (until state says running)"
 echo $at_dump >/tmp/ck1.count
 expect_resumed $at_dump || exit 1
 [ -n "$(cgroup_of c1)" ] || { echo "restored c1 has no cgroup"; exit 1; }

@@ -17,6 +17,9 @@ make_bundle() {
   grep -q 'count.new' $B/config.json || { echo "could not edit $B/config.json"; return 1; }
 }
 
+# Milliseconds since boot, from /proc/uptime (busybox date has no %N).
+now_ms() { read -r up _ </proc/uptime; echo $(( ${up%.*} * 1000 + (1${up#*.} - 100) * 10 )); }
+
 # The counter's last value (0 when not there yet).
 count() { c=$(cat $B/rootfs/count 2>/dev/null); echo "${c:-0}"; }
 
