@@ -99,7 +99,9 @@ std::string mount_key(const std::string& destination) {
 
 // Bind mounts, devices and masked files come from outside the container's mount
 // namespace: CRIU records them as external mounts, named by their destination.
-void add_external_mounts(const oci::Spec& spec, bool dump, const std::string& bundle, criu::Opts& o) {
+// `pid` (dump only): masked paths are looked at in its root; a masked directory is a
+// tmpfs of the container's own, only masked files are binds of /dev/null (as runc).
+void add_external_mounts(const oci::Spec& spec, bool dump, const std::string& bundle, pid_t pid, criu::Opts& o) {
   for (const auto& m : spec.mounts) {
     if (!m.parsed.bind) continue;
     std::string src = m.source.empty() || m.source[0] == '/' ? m.source : path_join(bundle, m.source);
@@ -110,7 +112,11 @@ void add_external_mounts(const oci::Spec& spec, bool dump, const std::string& bu
   for (const auto& d : devs) o.ext_mnt.emplace_back(mount_key(d.path), mount_key(d.path));
   if (!spec.linux_.masked_paths.empty()) {
     if (dump) {
-      for (const auto& p : spec.linux_.masked_paths) o.ext_mnt.emplace_back(mount_key(p), "/dev/null");
+      for (const auto& p : spec.linux_.masked_paths) {
+        struct stat st{};
+        if (::stat(cat("/proc/", pid, "/root", mount_key(p)).c_str(), &st) < 0 || S_ISDIR(st.st_mode)) continue;
+        o.ext_mnt.emplace_back(mount_key(p), "/dev/null");
+      }
     } else {
       o.ext_mnt.emplace_back("/dev/null", "/dev/null");
     }
@@ -190,7 +196,7 @@ Status checkpoint(const CheckpointOptions& o) {
       opts.track_mem = true;
     }
     if (!o.pre_dump) {
-      add_external_mounts(spec, true, s.bundle, opts);
+      add_external_mounts(spec, true, s.bundle, s.pid, opts);
       TRY(write_file_atomic(path_join(image_path, kDescriptors), descriptors_json(s.pid), 0600));
     }
     if (o.pre_dump || o.criu.lazy_pages) {
@@ -333,7 +339,7 @@ Result<int> restore_in_own_mount_ns(const RestoreOptions& o, const std::string& 
       opts.join_ns.push_back({criu_ns_name(ns.type), ns.path});
     }
   }
-  add_external_mounts(spec, false, bundle, opts);
+  add_external_mounts(spec, false, bundle, 0, opts);
   // The init's stdio pipes at dump time are replaced by ours (the engine's new pipes).
   for (size_t i = 0; i < descriptors.size() && i < 3; ++i) {
     if (descriptors[i].is_string() && starts_with(descriptors[i].get<std::string>(), "pipe:"))

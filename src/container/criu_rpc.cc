@@ -104,6 +104,7 @@ std::string encode_opts(const Opts& o) {
   put_opt(out, 50, o.orphan_pts_master);
   put_str(out, 51, o.config_file);
   if (o.network_lock) put_int(out, 64, static_cast<int64_t>(*o.network_lock));
+  put_opt(out, 65, o.mntns_compat_mode);
   return out;
 }
 

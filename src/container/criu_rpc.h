@@ -63,6 +63,7 @@ struct Opts {
   std::optional<bool> orphan_pts_master;
   std::string config_file;
   std::optional<NetworkLock> network_lock;
+  std::optional<bool> mntns_compat_mode;  // CRIU's older mount engine instead of mount-v2
 };
 
 // A criu_req.
