@@ -29,6 +29,8 @@ const std::map<std::string, std::string>& examples() {
       {"ps", "vessel ps c1"},
       {"events", "vessel events --stats c1"},
       {"delete", "vessel delete --force c1"},
+      {"checkpoint", "vessel checkpoint --image-path /var/lib/ckpt/c1 --leave-running c1"},
+      {"restore", "vessel restore --image-path /var/lib/ckpt/c1 --bundle ./bundle --detach c2"},
       {"features", "vessel features"},
       {"help", "vessel help exec   # the same as vessel exec --help"},
       {"vm", "vessel vm run --kernel /boot/vmlinuz --initrd initrd.img --memory 512M --cmdline console=ttyS0"},

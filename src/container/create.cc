@@ -52,16 +52,6 @@ Status write_time_offsets(const oci::Linux& lx) {
   return write_file("/proc/self/timens_offsets", text, 0, 0).context("linux.timeOffsets");
 }
 
-// The config's limits; the device rules are linux.resources.devices in order, then the
-// defaults every container needs (null, zero, tty, pts…), as runc does. linux.devices only
-// creates nodes: it grants no access (a node the rules deny stays unusable).
-oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
-  oci::LinuxResources r = spec.linux_.resources;
-  if (r.devices.empty()) return r;
-  for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
-  return r;
-}
-
 // Sends the seccomp notify fd to the listener with the container process state (runtime-spec).
 Status send_seccomp_listener(const oci::Seccomp& sc, int fd, const State& state) {
   auto sock = TRYC(connect_console_socket(sc.listener_path, "the seccomp agent at"), "failed to connect with the seccomp agent");
@@ -162,6 +152,16 @@ struct Setup {
 };
 
 }  // namespace
+
+// The config's limits; the device rules are linux.resources.devices in order, then the
+// defaults every container needs (null, zero, tty, pts…), as runc does. linux.devices only
+// creates nodes: it grants no access (a node the rules deny stays unusable).
+oci::LinuxResources cgroup_resources(const oci::Spec& spec) {
+  oci::LinuxResources r = spec.linux_.resources;
+  if (r.devices.empty()) return r;
+  for (auto& rule : cgroups::default_device_rules()) r.devices.push_back(rule);
+  return r;
+}
 
 Result<pid_t> create(const CreateOptions& o) {
   TRY(validate_id(o.id));

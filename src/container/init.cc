@@ -124,6 +124,11 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   if (p.terminal) {
     if (ctx.console_socket < 0) return Error::invalid("process.terminal is set but no --console-socket was given");
     TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, own_mounts), "console");
+  } else if (::setsid() < 0) {
+    // A session of its own, as runc's init has: the container's processes do not belong
+    // to the caller's session (and CRIU can dump them: a session leader outside the
+    // container's pid namespace cannot be restored).
+    return Error::from_errno("setsid");
   }
   if (own_mounts) TRY(remount_readonly_mounts(spec));
   TRY(enter_cwd(p.cwd));

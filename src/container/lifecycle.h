@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "container/state.h"
+#include "oci/spec.h"
 
 namespace vessel::container {
 
@@ -30,6 +31,10 @@ Result<pid_t> create(const CreateOptions& o);
 
 // Lets a created container's init exec the user process; runs poststart hooks.
 Status start(const std::string& root, const std::string& id);
+
+// The config's limits for the container's cgroup; device rules get the config's devices
+// and the defaults every container needs (null, zero, tty, pts…) appended, as runc does.
+oci::LinuxResources cgroup_resources(const oci::Spec& spec);
 
 // Sends `sig` to the init (or, with `all`, to every process of the container).
 Status kill(const std::string& root, const std::string& id, int sig, bool all);

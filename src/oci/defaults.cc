@@ -89,7 +89,9 @@ std::string features_json() {
         {"selinux", {{"enabled", false}}},
         {"intelRdt", {{"enabled", false}}},
         {"mountExtensions", {{"idmap", {{"enabled", false}}}}}}},
-      {"annotations", {{"org.opencontainers.runtime-spec.features", "vessel"}}}};
+      // checkpoint/restore are built in (as runc's annotation says); they need the criu binary at run time.
+      {"annotations", {{"org.opencontainers.runtime-spec.features", "vessel"},
+                       {"io.github.vessel.checkpoint.enabled", "true"}}}};
   return f.dump(4) + "\n";
 }
 
