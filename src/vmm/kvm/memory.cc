@@ -14,10 +14,29 @@
 
 namespace vessel::vmm {
 
+namespace {
+
+// A RAM size and MMIO hole that the layout below can take.
+Status check_layout(uint64_t size, uint64_t hole_start, uint64_t hole_end) {
+  if (size == 0 || size % GuestMemory::kPageSize != 0)
+    return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
+  if (hole_start > hole_end || hole_start % GuestMemory::kPageSize != 0) return Error::invalid("bad MMIO hole");
+  return ok();
+}
+
+// [0, size) when it ends below the hole, else [0, hole_start) and the rest from hole_end,
+// both linear in the mapping at `base`.
+std::vector<MemoryRegion> split_regions(uint8_t* base, uint64_t size, uint64_t hole_start, uint64_t hole_end) {
+  uint64_t low = size <= hole_start ? size : hole_start;
+  std::vector<MemoryRegion> r{{0, low, 0, base}};
+  if (size > low) r.push_back({hole_end, size - low, low, base + low});
+  return r;
+}
+
+}  // namespace
+
 Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable) {
-  const uint64_t page = 4096;
-  if (size == 0 || size % page != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
-  if (hole_start > hole_end || hole_start % page != 0) return Error::invalid("bad MMIO hole");
+  TRY(check_layout(size, hole_start, hole_end));
   GuestMemory m;
   void* p = nullptr;
   if (mergeable) {
@@ -39,15 +58,12 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
   }
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
-  uint64_t low = size <= hole_start ? size : hole_start;
-  m.regions_.push_back({0, low, 0, m.base_});
-  if (size > low) m.regions_.push_back({hole_end, size - low, low, m.base_ + low});
+  m.regions_ = split_regions(m.base_, size, hole_start, hole_end);
   return m;
 }
 
 Result<GuestMemory> GuestMemory::adopt_memfd(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end) {
-  if (size == 0 || size % kPageSize != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
-  if (hole_start > hole_end || hole_start % kPageSize != 0) return Error::invalid("bad MMIO hole");
+  TRY(check_layout(size, hole_start, hole_end));
   struct stat st {};
   if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat the guest RAM memfd");
   if (!S_ISREG(st.st_mode)) return Error::invalid("the guest RAM fd is not a memfd (not a regular file)");
@@ -59,16 +75,13 @@ Result<GuestMemory> GuestMemory::adopt_memfd(UniqueFd fd, uint64_t size, uint64_
   m.fd_ = std::move(fd);
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
-  uint64_t low = size <= hole_start ? size : hole_start;
-  m.regions_.push_back({0, low, 0, m.base_});
-  if (size > low) m.regions_.push_back({hole_end, size - low, low, m.base_ + low});
+  m.regions_ = split_regions(m.base_, size, hole_start, hole_end);
   return m;
 }
 
 Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t hole_start, uint64_t hole_end,
                                           bool prefault) {
-  if (size == 0 || size % kPageSize != 0) return Error::invalid(cat("guest memory size ", size, " is not a positive multiple of 4 KiB"));
-  if (hole_start > hole_end || hole_start % kPageSize != 0) return Error::invalid("bad MMIO hole");
+  TRY(check_layout(size, hole_start, hole_end));
   struct stat st {};
   if (::fstat(fd.get(), &st) < 0) return Error::from_errno("stat the memory file");
   if (!S_ISREG(st.st_mode)) return Error::invalid("the memory file is not a regular file");
@@ -87,9 +100,7 @@ Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t h
 #endif
     if (::madvise(p, size, MADV_POPULATE_READ) < 0) ::madvise(p, size, MADV_WILLNEED);  // older kernels: readahead
   }
-  uint64_t low = size <= hole_start ? size : hole_start;
-  m.regions_.push_back({0, low, 0, m.base_});
-  if (size > low) m.regions_.push_back({hole_end, size - low, low, m.base_ + low});
+  m.regions_ = split_regions(m.base_, size, hole_start, hole_end);
   return m;
 }
 

@@ -124,7 +124,7 @@ TEST(Lifecycle, ParseSignal) {
   EXPECT_EQ(*parse_signal("9"), 9);
   EXPECT_EQ(*parse_signal("RTMIN+1"), SIGRTMIN + 1);
   EXPECT_FALSE(parse_signal("NOPE"));
-  EXPECT_FALSE(parse_signal("0"));
+  EXPECT_EQ(*parse_signal("0"), 0);  // kill 0 probes, as runc accepts
   EXPECT_FALSE(parse_signal("65"));
 }
 
