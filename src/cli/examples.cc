@@ -51,6 +51,8 @@ const std::map<std::string, std::string>& examples() {
       {"vm restore", "vessel vm restore /var/lib/snapshots/web --name web2 -d"},
       {"vm clone", "vessel vm clone /var/lib/snapshots/web --count 4"},
       {"vm snapshot-merge", "vessel vm snapshot-merge /var/lib/snapshots/web-diff /var/lib/snapshots/web"},
+      {"vm receive", "vessel vm receive --listen tcp:0.0.0.0:4444 --name web -d"},
+      {"vm migrate", "vessel vm migrate web --to tcp:10.0.0.2:4444 --max-downtime 50"},
       {"image", "vessel image import busybox.tar --name busybox && vessel run --image busybox --rm echo hi"},
       {"image import", "vessel image import busybox.tar --name busybox"},
       {"image export", "vessel image export busybox busybox.tar   # an oci-archive: podman load -i busybox.tar"},
