@@ -190,6 +190,42 @@ Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const Create
   return st;
 }
 
+namespace {
+
+// The machine of state `s` over `mem`: its devices, the vCPU and device state, then
+// the vCPUs started (and resumed unless o.paused), into out.machine and out.stats.
+// `from_snapshot`: a restore or a clone records the snapshot (the parent of a later
+// diff) and gets a new VM generation ID (the guest is notified by resume()); a
+// migrated VM keeps its own.
+Status start_machine(const SnapshotState& s, GuestMemory mem, const RestoreOptions& o, bool from_snapshot,
+                     Clock::time_point t1, Restored& out) {
+  MachineConfig cfg;
+  cfg.kvm_device = o.kvm_device;
+  cfg.serial_out = o.serial_out;
+  cfg.track_dirty_pages = o.track_dirty_pages;
+  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
+  TRY(add_devices(*m, s.spec));
+  out.stats.machine_ms = ms_since(t1);
+
+  auto t2 = Clock::now();
+  TRYC(apply_machine(*m, s), "restore the VM state");
+  if (from_snapshot) m->set_last_snapshot_id(s.id);
+  if (s.spec.vmgenid_addr != 0) {
+    m->set_vmgenid_addr(s.spec.vmgenid_addr);
+    if (from_snapshot) out.generation_id = TRY(m->new_generation_id());
+  }
+  out.stats.apply_ms = ms_since(t2);
+
+  auto t3 = Clock::now();
+  TRYC(m->start_paused(), "start the vCPUs");
+  if (!o.paused) TRYC(m->resume(), "resume the VM");
+  out.stats.start_ms = ms_since(t3);
+  out.machine = std::move(m);
+  return ok();
+}
+
+}  // namespace
+
 Result<Restored> restore_snapshot(const RestoreOptions& o) {
   auto t0 = Clock::now();
   Restored out;
@@ -216,29 +252,8 @@ Result<Restored> restore_snapshot(const RestoreOptions& o) {
   GuestMemory mem = TRYC(GuestMemory::map_file(std::move(mem_fd), s.spec.memory, x86::kMmioHoleStart,
                                                x86::kMmioHoleEnd, o.prefault),
                          cat("memory file ", mem_path));
-  MachineConfig cfg;
-  cfg.kvm_device = o.kvm_device;
-  cfg.serial_out = o.serial_out;
-  cfg.track_dirty_pages = o.track_dirty_pages;
-  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
-  TRY(add_devices(*m, s.spec));
-  out.stats.machine_ms = ms_since(t1);
-
-  auto t2 = Clock::now();
-  TRYC(apply_machine(*m, s), "restore the VM state");
-  m->set_last_snapshot_id(s.id);
-  if (s.spec.vmgenid_addr != 0) {
-    m->set_vmgenid_addr(s.spec.vmgenid_addr);
-    out.generation_id = TRY(m->new_generation_id());  // the guest is notified by resume()
-  }
-  out.stats.apply_ms = ms_since(t2);
-
-  auto t3 = Clock::now();
-  TRYC(m->start_paused(), "start the vCPUs");
-  if (!o.paused) TRYC(m->resume(), "resume the VM");
-  out.stats.start_ms = ms_since(t3);
+  TRY(start_machine(s, std::move(mem), o, true, t1, out));
   out.stats.total_ms = ms_since(t0);
-  out.machine = std::move(m);
   drop_overlays.dismiss();
   return out;
 }
@@ -277,23 +292,8 @@ Result<Restored> restore_state(SnapshotState s, GuestMemory mem, const RestoreOp
   }
   TRY(check_disks(s.disks));
   out.stats.load_ms = ms_since(t0);
-  auto t1 = Clock::now();
-  MachineConfig cfg;
-  cfg.kvm_device = o.kvm_device;
-  cfg.serial_out = o.serial_out;
-  cfg.track_dirty_pages = o.track_dirty_pages;
-  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
-  TRY(add_devices(*m, s.spec));
-  out.stats.machine_ms = ms_since(t1);
-  auto t2 = Clock::now();
-  TRYC(apply_machine(*m, s), "restore the VM state");
-  out.stats.apply_ms = ms_since(t2);
-  auto t3 = Clock::now();
-  TRYC(m->start_paused(), "start the vCPUs");
-  if (!o.paused) TRYC(m->resume(), "resume the VM");
-  out.stats.start_ms = ms_since(t3);
+  TRY(start_machine(s, std::move(mem), o, false, Clock::now(), out));
   out.stats.total_ms = ms_since(t0);
-  out.machine = std::move(m);
   out.state = std::move(s);
   return out;
 }
