@@ -13,19 +13,29 @@
 # and --on-reboot restart: the guest (which always reboots) boots twice, then SIGTERM
 # ends the run with 0.
 now() { cut -d' ' -f1 /proc/uptime; }
+# Under TCG a nested guest very rarely hangs during early boot, before it reaches the
+# code under test (seen once in CI: a panic-t guest printed nothing for 240 s). A boot
+# that timed out without reaching its marker is booted once more, with a note; a boot
+# that reached its marker and then did not end as it should is a failure at once.
 boot() {  # boot NAME EXPECTED_RC CMDLINE_EXTRA [MARKER [CPUS]]
   name=$1 want=$2 extra=$3 marker=${4:-VESSEL-GUEST-UP} cpus=${5:-1}
-  s=$(now)
-  timeout 240 vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus "$cpus" --memory 256M \
-    --cmdline "console=ttyS0 panic=-1 quiet vessel.exit=reboot $extra" \
-    --serial "file:/tmp/reboot-$name.log" </dev/null 2>"/tmp/reboot-$name.err"
-  rc=$?
-  e=$(now)
-  secs=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }')
+  for attempt in 1 2; do
+    s=$(now)
+    timeout 150 vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus "$cpus" --memory 256M \
+      --cmdline "console=ttyS0 panic=-1 quiet vessel.exit=reboot $extra" \
+      --serial "file:/tmp/reboot-$name.log" </dev/null 2>"/tmp/reboot-$name.err"
+    rc=$?
+    e=$(now)
+    secs=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }')
+    reached=0; grep -q "$marker" "/tmp/reboot-$name.log" && reached=1
+    hung=$(awk -v t="$secs" 'BEGIN { print (t >= 149) ? 1 : 0 }')
+    [ "$attempt" = 1 ] && [ "$rc" != "$want" ] && [ $reached = 0 ] && [ "$hung" = 1 ] || break
+    echo "VESSEL-NOTE reboot-$name: the guest hung before \"$marker\" (${secs}s; console tail: $(tail -c 300 "/tmp/reboot-$name.log" | tr '\n' '|')); booting it again"
+  done
   res=FAIL
-  [ "$rc" = "$want" ] && grep -q "$marker" "/tmp/reboot-$name.log" && res=PASS
-  echo "VESSEL-CHECK reboot-$name $res rc=$rc (want $want) ${secs}s"
-  [ $res = PASS ] || { tail -n 5 "/tmp/reboot-$name.log"; cat "/tmp/reboot-$name.err"; }
+  [ "$rc" = "$want" ] && [ $reached = 1 ] && res=PASS
+  echo "VESSEL-CHECK reboot-$name $res rc=$rc (want $want) ${secs}s attempts=$attempt"
+  [ $res = PASS ] || { tail -n 5 "/tmp/reboot-$name.log"; cat "/tmp/reboot-$name.err"; } >>/tmp/reboot-failures
 }
 restart() {
   log=/tmp/reboot-restart.log
@@ -57,3 +67,6 @@ if grep -qi "ACPI.*Error\|Failure in evaluating _TTS" /tmp/reboot-default.log; t
 else echo "VESSEL-CHECK reboot-acpi-no-errors PASS"; fi
 grep -q "triple fault" /tmp/reboot-panic-t.err
 r=$?; echo "VESSEL-CHECK reboot-panic-t-registers $([ $r = 0 ] && echo PASS || echo FAIL) $(head -c 200 /tmp/reboot-panic-t.err)"
+# The failed boots' console tails and errors, last, so that the harness's tail shows them.
+[ -s /tmp/reboot-failures ] && { echo "---- failed boots:"; cat /tmp/reboot-failures; }
+exit 0
