@@ -2,7 +2,8 @@
 // and a device worker, driven the way Linux's virtio_balloon drives it: the
 // first statistics buffer is posted and notified during probe, before
 // DRIVER_OK; every later one after the device hands the previous one back on
-// its polling timer.
+// its polling timer, also when the guest took longer than one polling interval
+// to get its driver ready.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -62,6 +63,10 @@ TEST(BalloonLive, StatisticsArePolledThroughTheWorker) {
     wr(mmio::kQueueNotify, 2);
   };
   post(0, 1000);  // during probe
+  // A guest's boot takes longer than the polling interval before its driver is
+  // ready: the timer must not have expired for good by then (a periodic timerfd
+  // that nobody reads never fires again).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
   auto available = [&] { return balloon->statistics()[static_cast<size_t>(BalloonStat::kAvailableMemory)]; };
   auto wait_until = [](auto pred) {

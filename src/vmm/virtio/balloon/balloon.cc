@@ -41,8 +41,7 @@ Result<std::unique_ptr<BalloonDevice>> BalloonDevice::create(const BalloonOption
   int t = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   if (t < 0) return Error::from_errno("timerfd_create");
   std::unique_ptr<BalloonDevice> d(new BalloonDevice(options, UniqueFd(t)));
-  TRY(d->arm_timer(options.stats_interval_s));
-  return d;
+  return d;  // the polling timer is armed when the driver is ready (activate)
 }
 
 BalloonDevice::BalloonDevice(const BalloonOptions& o, UniqueFd timer)
@@ -96,12 +95,17 @@ void BalloonDevice::write_config(uint64_t offset, std::span<const uint8_t> data)
 Status BalloonDevice::activate(DeviceHost& host) {
   stats_queue_ = (host.acked_features() & bit(kBalloonFStatsVq)) ? 2 : ~0u;
   host_.store(&host);
-  return ok();
+  // Polling starts now. A periodic timerfd that is not read does not fire again
+  // (the kernel re-arms it on read), and the transport ignores its expiries
+  // before DRIVER_OK: arming it afresh here keeps a timer that expired during
+  // the guest's boot from going silent for good.
+  return arm_timer(stats_interval());
 }
 
 void BalloonDevice::reset() {
   host_.store(nullptr);
   actual_.store(0);
+  (void)arm_timer(0);  // no polling until the driver is ready again
   std::lock_guard lock(mu_);
   held_stats_head_.reset();
 }
