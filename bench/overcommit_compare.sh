@@ -14,7 +14,7 @@ KVER=${KVER:-6.1.0-56-cloud-amd64}
 X=$(mktemp -d /tmp/vessel-obench-XXXXXX); trap 'rm -rf "$X"' EXIT
 "$T/prepare.sh" "$X/overcommit" >/dev/null
 mkdir -p "$X/obench/mod" "$X/qemu/lib" "$X/qemu/share"
-for m in drivers/vhost/vhost_iotlb.ko drivers/vhost/vhost.ko net/vmw_vsock/vsock.ko drivers/vhost/vhost_vsock.ko; do
+for m in drivers/vhost/vhost_iotlb.ko drivers/vhost/vhost.ko net/vmw_vsock/vsock.ko net/vmw_vsock/vmw_vsock_virtio_transport_common.ko drivers/vhost/vhost_vsock.ko; do
   cp "/lib/modules/$KVER/kernel/$m" "$X/obench/mod/"
 done
 cp /usr/bin/qemu-system-x86_64 "$X/qemu/"

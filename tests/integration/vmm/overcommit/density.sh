@@ -22,7 +22,7 @@ E=$D/vsock_echo
 mark() { echo "VESSEL-CHECK $1 $2"; }
 pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
 measure() { echo "VESSEL-MEASURE $1 $2"; }
-wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+wait_for() { _w=0; while [ $_w -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; _w=$((_w + 1)); done; return 1; }  # _w: sh has no locals
 avail_kb() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 W=/tmp/dens; R=$W/root; mkdir -p $W
 CMD="console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4"

@@ -24,7 +24,7 @@ measure() { echo "VESSEL-MEASURE $1 $2"; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' /proc/$1/status 2>/dev/null; }
 fds() { ls /proc/$1/fd 2>/dev/null | wc -l; }
 # Waits up to $2 s for marker $1 in the guest's console log $3.
-wait_for() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+wait_for() { _w=0; while [ $_w -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; _w=$((_w + 1)); done; return 1; }  # _w: sh has no locals
 W=/tmp/oc; mkdir -p $W
 # Which runs (OC_RUNS, e.g. "3" for one).
 RUNS=${OC_RUNS:-1 2 3}
