@@ -10,6 +10,11 @@ t0=$(now_ms)
 $V checkpoint --image-path /tmp/ck1 c1 || { criu_log /tmp/ck1; exit 1; }
 t1=$(now_ms)
 echo "checkpoint took $((t1 - t0)) ms"
+criu_slow_steps /tmp/ck1/dump.log
+# The rootfs as it was at the dump (the counter may have had /count.new open), for
+# 20_restore_new_id: restoring needs the files the process had open, as podman's
+# exported rootfs diff gives them back.
+mkdir -p /tmp/ck1.files && cp -p $B/rootfs/count* /tmp/ck1.files/ 2>/dev/null
 at_dump=$(count)
 nothing_left c1 || exit 1
 sleep 0.5
@@ -18,6 +23,7 @@ t0=$(now_ms)
 restore_counter c1 /tmp/ck1 || { criu_log /tmp/ck1; exit 1; }
 t1=$(now_ms)
 echo "restore took $((t1 - t0)) ms (until state says running)"
+criu_slow_steps /tmp/ck1/restore.log
 echo $at_dump >/tmp/ck1.count
 expect_resumed $at_dump || exit 1
 [ -n "$(cgroup_of c1)" ] || { echo "restored c1 has no cgroup"; exit 1; }

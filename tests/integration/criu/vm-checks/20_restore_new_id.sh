@@ -4,6 +4,8 @@ cleanup_on_exit c2
 make_bundle || exit 1
 [ -f /tmp/ck1/inventory.img ] || { echo "no image from 10_checkpoint_restore"; exit 1; }
 at_dump=$(cat /tmp/ck1.count)
+rm -f $B/rootfs/count*
+cp -p /tmp/ck1.files/* $B/rootfs/ 2>/dev/null
 restore_counter c2 /tmp/ck1 || { criu_log /tmp/ck1; exit 1; }
 expect_resumed $at_dump || exit 1
 $V state c1 >/dev/null 2>&1 && { echo "c1 exists again"; exit 1; }

@@ -85,3 +85,9 @@ cleanup_on_exit() {
   CLEANUP_IDS="$*"
   trap 'for i in $CLEANUP_IDS; do $V delete --force $i >/dev/null 2>&1; done' EXIT
 }
+
+# The steps of CRIU log $1 that took longer than 0.3 s (the line after each gap), to see
+# where a slow dump or restore spends its time.
+criu_slow_steps() {
+  awk -F'[()]' '/^\([ 0-9.]+\)/ { t = $2 + 0; if (NR > 1 && t - last > 0.3) printf "  +%.2fs before: %s\n", t - last, substr($0, 1, 150); last = t }' "$1"
+}
