@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -154,9 +155,18 @@ std::string descriptors_json(pid_t pid) {
   return fds.dump();
 }
 
-// The CRIU error, with the lines of its log that say why.
+// The CRIU error, with the lines of its log that say why. When CRIU failed to probe the
+// kernel before doing anything (kerndat: e.g. CRIU 3.17 on a kernel newer than it knows,
+// "vdso: Unexpected rt vDSO area bounds"), the error says that CRIU cannot run on this
+// kernel: no checkpoint or restore can work here, whatever the container.
 Error criu_error(const Error& e, const std::string& log) {
   std::string why = criu::log_errors(log);
+  if (why.find("kerndat") != std::string::npos) {
+    utsname u{};
+    std::string release = ::uname(&u) == 0 ? u.release : "?";
+    return Error(ENOTSUP, cat("CRIU cannot run on this kernel (Linux ", release, "): its kernel probe failed: ", why,
+                              " (log: ", log, ")"));
+  }
   return Error(e.code(), cat(e.message(), why.empty() ? "" : ": ", why, " (log: ", log, ")"));
 }
 
@@ -246,7 +256,10 @@ Status checkpoint(const CheckpointOptions& o) {
       }
       return ok();
     });
-    if (!r) return criu_error(r.error(), path_join(log_dir, "dump.log"));
+    if (!r) {
+      if (!o.pre_dump) ::unlink(path_join(image_path, kDescriptors).c_str());  // no image: only the log stays
+      return criu_error(r.error(), path_join(log_dir, "dump.log"));
+    }
   }
   // As runc: a full dump that did not leave the container running ends it.
   if (!o.leave_running && !o.pre_dump) TRYC(remove(o.root, o.id, true), "remove the checkpointed container");
