@@ -11,8 +11,8 @@ set_tests_properties(criu.host PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
 #   (`podman container checkpoint/restore`). One boot; see run_harness.sh.
 include(${CMAKE_SOURCE_DIR}/tests/vmharness/vmharness.cmake)
 add_test(NAME vmharness.criu
-  COMMAND ${CMAKE_CURRENT_LIST_DIR}/run_harness.sh $<TARGET_FILE:vessel> --timeout 480)
-set_tests_properties(vmharness.criu PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 540 PROCESSORS 2 LABELS vmharness)
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/run_harness.sh $<TARGET_FILE:vessel> --timeout 600)
+set_tests_properties(vmharness.criu PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 700 PROCESSORS 2 LABELS vmharness)
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.criu PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()

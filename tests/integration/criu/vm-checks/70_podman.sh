@@ -43,7 +43,9 @@ tar -C $P/img -cf $P/img.tar . || fail "tar of the image failed"
 pm import $P/img.tar localhost/criu-busybox >/dev/null 2>$P/err || fail "podman import failed: $(cat $P/err)"
 pm run -d --name p1 localhost/criu-busybox sh -c "$COUNTER" >/dev/null 2>$P/err || fail "podman run failed: $(cat $P/err)"
 ppid() { pm inspect --format '{{.State.Pid}}' p1 2>/dev/null; }
-pcount() { read_count /proc/$(ppid)/root/count; }
+# The count, read through the init's root (its pid asked of podman once per container
+# run: a podman call takes seconds in L1).
+pcount() { read_count /proc/$PID/root/count; }
 wait_pcount() {
   n=0
   while [ "$(pcount)" -lt "$1" ]; do
@@ -51,6 +53,7 @@ wait_pcount() {
     sleep 0.1
   done
 }
+PID=$(ppid)
 wait_pcount 5
 pm container checkpoint p1 >/dev/null 2>$P/err || fail "podman container checkpoint failed: $(cat $P/err)"
 grep -q '^vessel .*checkpoint ' $P/argv.log || fail "podman did not call vessel checkpoint"
@@ -63,6 +66,7 @@ pm container restore p1 >/dev/null 2>$P/err || fail "podman container restore fa
 grep -q '^vessel .*restore ' $P/argv.log || fail "podman did not call vessel restore"
 st=$(pm inspect --format '{{.State.Status}}' p1)
 [ "$st" = running ] || fail "after restore podman says $st, not running"
+PID=$(ppid)
 vessel --root $P/vessel-root state "$(pm inspect --format '{{.Id}}' p1)" | grep -q '"running"' ||
   fail "vessel's state of the restored container is not running"
 wait_pcount 1
@@ -76,7 +80,7 @@ pm container checkpoint --leave-running p1 >/dev/null 2>$P/err || fail "podman c
 [ "$(pm inspect --format '{{.State.Status}}' p1)" = running ] || fail "p1 not running after --leave-running"
 wait_pcount $(( $(pcount) + 3 ))
 echo "podman checkpoint --leave-running: p1 counts on"
-pid=$(ppid)
+pid=$PID
 pm rm -f --time 0 p1 >/dev/null 2>$P/err || fail "podman rm -f failed: $(cat $P/err)"
 [ -z "$(vessel --root $P/vessel-root list -q)" ] || fail "podman rm left a container in vessel's root"
 [ -d /proc/$pid ] && fail "the restored init $pid still runs after podman rm"
