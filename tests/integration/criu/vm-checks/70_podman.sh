@@ -2,7 +2,9 @@
 # container stops, podman keeps its image), then `podman container restore` (conmon runs
 # `vessel restore --detach --pid-file ...` with the saved bundle): the count resumes,
 # state is running, and `podman rm -f` leaves nothing in vessel's root. Then
-# `checkpoint --leave-running`: the container counts on.
+# `checkpoint --leave-running`: the container counts on. A token drawn when the counter
+# starts proves the restored process is the checkpointed one (a podman call takes
+# seconds in L1, so the first count read after restore is well past the dump).
 . /extra/vm-lib/lib.sh
 command -v podman >/dev/null || { echo "podman was not copied into L1"; exit 77; }
 command -v conmon >/dev/null || { echo "conmon was not copied into L1"; exit 77; }
@@ -41,7 +43,9 @@ echo 'root:x:0:0:root:/:/bin/sh' >$P/img/etc/passwd
 echo 'root:x:0:' >$P/img/etc/group
 tar -C $P/img -cf $P/img.tar . || fail "tar of the image failed"
 pm import $P/img.tar localhost/criu-busybox >/dev/null 2>$P/err || fail "podman import failed: $(cat $P/err)"
-pm run -d --name p1 localhost/criu-busybox sh -c "$COUNTER" >/dev/null 2>$P/err || fail "podman run failed: $(cat $P/err)"
+# The counter, plus a token drawn when it starts: a restarted process draws another.
+TOKEN_COUNTER='t=$RANDOM$RANDOM; echo $t >/token; '"$COUNTER"
+pm run -d --name p1 localhost/criu-busybox sh -c "$TOKEN_COUNTER" >/dev/null 2>$P/err || fail "podman run failed: $(cat $P/err)"
 ppid() { pm inspect --format '{{.State.Pid}}' p1 2>/dev/null; }
 # The count, read through the init's root (its pid asked of podman once per container
 # run: a podman call takes seconds in L1).
@@ -61,6 +65,8 @@ st=$(pm inspect --format '{{.State.Status}}' p1)
 [ "$st" = exited ] || fail "after checkpoint podman says $st, not exited"
 [ -z "$(vessel --root $P/vessel-root list -q)" ] || fail "the checkpointed container is still in vessel's root"
 at_dump=$(cat $P/storage/vfs/dir/*/count 2>/dev/null | sort -n | tail -n 1)
+token=$(cat $P/storage/vfs/dir/*/token 2>/dev/null)
+[ -n "$token" ] || fail "no /token in p1's rootfs"
 for f in $P/storage/vfs/dir/*/count; do echo 0 >"$f"; done  # 0 until the restored counter writes
 pm container restore p1 >/dev/null 2>$P/err || fail "podman container restore failed: $(cat $P/err)"
 grep -q '^vessel .*restore ' $P/argv.log || fail "podman did not call vessel restore"
@@ -71,11 +77,12 @@ vessel --root $P/vessel-root state "$(pm inspect --format '{{.Id}}' p1)" | grep 
   fail "vessel's state of the restored container is not running"
 wait_pcount 1
 first=$(pcount)
-if [ "$first" -le "${at_dump:-0}" ] || [ "$first" -gt $((${at_dump:-0} + 100)) ]; then
+if [ "$first" -le "${at_dump:-0}" ] || [ "$first" -gt $((${at_dump:-0} + 600)) ]; then
   fail "restored p1 counts $first, the dump was at $at_dump: not resumed"
 fi
 wait_pcount $((first + 3))
-echo "podman checkpoint/restore: p1 resumed at $first (dump at $at_dump)"
+[ "$(cat /proc/$PID/root/token)" = "$token" ] || fail "p1's token changed across restore: a new process, not the checkpointed one"
+echo "podman checkpoint/restore: p1 resumed at $first (dump at $at_dump), same token $token"
 pm container checkpoint --leave-running p1 >/dev/null 2>$P/err || fail "podman checkpoint --leave-running failed: $(cat $P/err)"
 [ "$(pm inspect --format '{{.State.Status}}' p1)" = running ] || fail "p1 not running after --leave-running"
 wait_pcount $(( $(pcount) + 3 ))
