@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "common/strings.h"
 #include "container/checkpoint.h"
 
 namespace vessel::cli {
@@ -51,7 +52,13 @@ void add_restore(CLI::App& app, Globals& g) {
   cmd->add_flag("--no-subreaper", o->no_subreaper, "accepted for runc's command line");
   cmd->add_flag("--no-pivot", o->no_pivot, "accepted for runc's command line (CRIU enters the rootfs itself)");
   cmd->add_option("id", o->id, "container ID")->required();
-  cmd->callback([o, &g] {
+  // containerd's shim (go-runc) spells it "-no-subreaper", which runc's flag parser takes.
+  cmd->allow_extras();
+  cmd->callback([o, cmd, &g] {
+    for (const auto& extra : cmd->remaining()) {
+      if (extra == "-no-subreaper") o->no_subreaper = true;
+      else return report(Error::invalid(cat("restore: unexpected argument \"", extra, "\"")));
+    }
     o->root = g.root;
     o->systemd_cgroup = g.systemd_cgroup;
     if (auto st = check_cgroup_driver(g); !st) return report(st.error());

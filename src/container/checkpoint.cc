@@ -2,18 +2,17 @@
 #include "container/checkpoint.h"
 
 #include <fcntl.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <optional>
 
 #include "cgroups/manager.h"
-#include "common/clock.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/scope_exit.h"
@@ -24,6 +23,7 @@
 #include "container/foreground.h"
 #include "container/hooks.h"
 #include "container/lifecycle.h"
+#include "container/new_container.h"
 #include "container/rootfs_path.h"
 #include "container/state.h"
 #include "oci/json_reader.h"
@@ -123,6 +123,27 @@ void add_external_mounts(const oci::Spec& spec, bool dump, const std::string& bu
   }
 }
 
+// The cgroup mount. With a cgroup namespace of its own the container mounts cgroupfs
+// itself, which CRIU recreates. Without one, vessel bind-mounts the container's cgroup
+// directory (v2: one bind at the destination; v1 and hybrid: one per hierarchy under a
+// tmpfs), whose root is not a hierarchy's root, so CRIU cannot make it ("doesn't have a
+// proper root mount"): it is external, named by its destination at dump (as runc's
+// getCgroupMounts binds), and on restore bound from the new container's cgroup.
+void add_cgroup_mounts(const oci::Spec& spec, const std::vector<cgroups::Manager::Mount>& hierarchies, bool dump,
+                       criu::Opts& o) {
+  const auto* cgns = spec.linux_.find_namespace(oci::NamespaceType::kCgroup);
+  if ((cgns && cgns->path.empty()) || hierarchies.empty()) return;
+  bool v2_only = hierarchies.size() == 1 && hierarchies[0].fstype == "cgroup2";
+  for (const auto& m : spec.mounts) {
+    if (m.parsed.bind || (m.type != "cgroup" && m.type != "cgroup2")) continue;
+    std::string dest = mount_key(m.destination);
+    for (const auto& h : hierarchies) {
+      std::string key = v2_only ? dest : path_join(dest, split_parent(h.mountpoint).second);
+      o.ext_mnt.emplace_back(key, dump ? key : path_join(h.mountpoint, h.path));
+    }
+  }
+}
+
 // Where the container's files were at dump time: readlink of the init's fds 0-2.
 std::string descriptors_json(pid_t pid) {
   oci::Json fds = oci::Json::array();
@@ -134,9 +155,18 @@ std::string descriptors_json(pid_t pid) {
   return fds.dump();
 }
 
-// The CRIU error, with the lines of its log that say why.
+// The CRIU error, with the lines of its log that say why. When CRIU failed to probe the
+// kernel before doing anything (kerndat: e.g. CRIU 3.17 on a kernel newer than it knows,
+// "vdso: Unexpected rt vDSO area bounds"), the error says that CRIU cannot run on this
+// kernel: no checkpoint or restore can work here, whatever the container.
 Error criu_error(const Error& e, const std::string& log) {
   std::string why = criu::log_errors(log);
+  if (why.find("kerndat") != std::string::npos) {
+    utsname u{};
+    std::string release = ::uname(&u) == 0 ? u.release : "?";
+    return Error(ENOTSUP, cat("CRIU cannot run on this kernel (Linux ", release, "): its kernel probe failed: ", why,
+                              " (log: ", log, ")"));
+  }
   return Error(e.code(), cat(e.message(), why.empty() ? "" : ": ", why, " (log: ", log, ")"));
 }
 
@@ -197,6 +227,7 @@ Status checkpoint(const CheckpointOptions& o) {
     }
     if (!o.pre_dump) {
       add_external_mounts(spec, true, s.bundle, s.pid, opts);
+      if (cg) add_cgroup_mounts(spec, cg->mounts(), true, opts);
       TRY(write_file_atomic(path_join(image_path, kDescriptors), descriptors_json(s.pid), 0600));
     }
     if (o.pre_dump || o.criu.lazy_pages) {
@@ -225,7 +256,10 @@ Status checkpoint(const CheckpointOptions& o) {
       }
       return ok();
     });
-    if (!r) return criu_error(r.error(), path_join(log_dir, "dump.log"));
+    if (!r) {
+      if (!o.pre_dump) ::unlink(path_join(image_path, kDescriptors).c_str());  // no image: only the log stays
+      return criu_error(r.error(), path_join(log_dir, "dump.log"));
+    }
   }
   // As runc: a full dump that did not leave the container running ends it.
   if (!o.leave_running && !o.pre_dump) TRYC(remove(o.root, o.id, true), "remove the checkpointed container");
@@ -256,19 +290,6 @@ Status make_restore_mountpoints(const oci::Spec& spec, const std::string& rootfs
   }
   return ok();
 }
-
-// What a restore holds until it has succeeded; undone otherwise.
-struct RestoreSetup {
-  pid_t pid = -1;  // the restored init, once CRIU has reported it
-  std::unique_ptr<cgroups::Manager> cgroup;
-  ~RestoreSetup() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (cgroup) (void)cgroup->destroy();
-  }
-};
 
 // "hierarchy:controllers:path" lines of /proc/<pid>/cgroup as CRIU's cgroup roots: the
 // restored tasks go where CRIU itself was put (the container's new cgroup).
@@ -351,33 +372,11 @@ Result<int> restore_in_own_mount_ns(const RestoreOptions& o, const std::string& 
   ScopeExit remove_dir([&] {
     if (!committed) (void)dir.remove();
   });
-  State state;
-  state.oci_version = spec.oci_version;
-  state.id = o.id;
-  state.bundle = bundle;
-  state.rootfs = rootfs;
-  state.created = rfc3339_now();
-  passwd* pw = ::getpwuid(::geteuid());
-  state.owner = pw ? pw->pw_name : std::to_string(::geteuid());
-  state.annotations = spec.annotations;
-  state.own_pid_ns = spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
-                     spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty();
-  state.systemd_cgroup = o.systemd_cgroup;
-  state.root = root;
-  state.creating = true;
+  State state = initial_state(spec, {o.id, bundle, rootfs, root, o.systemd_cgroup});
   TRY(dir.save(state));
-
-  RestoreSetup setup;
-  cgroups::Options cgo;
-  cgo.cgroups_path = spec.linux_.cgroups_path;
-  cgo.container_id = o.id;
-  cgo.state_root = root;
-  setup.cgroup = TRYC(cgroups::Manager::plan(cgo), "cgroups");
-  state.cgroup = setup.cgroup->save();
-  TRY(dir.save(state));
-  TRYC(setup.cgroup->make(), "cgroups");
-  state.cgroup = setup.cgroup->save();
-  TRY(dir.save(state));
+  PendingContainer setup;  // the restored init (once CRIU has reported it) and the cgroup
+  setup.cgroup = TRY(make_cgroup(spec, dir, state));
+  add_cgroup_mounts(spec, setup.cgroup->mounts(), false, opts);
 
   TRY(make_restore_mountpoints(spec, rootfs, bundle));
   // CRIU pivots into a mount of the rootfs; it lives in our own mount namespace only.
@@ -435,8 +434,7 @@ Result<int> restore_in_own_mount_ns(const RestoreOptions& o, const std::string& 
   TRY(dir.save(state));
   if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
   committed = true;
-  setup.pid = -1;
-  setup.cgroup.reset();
+  setup.release();
   unmount_root.dismiss();
   (void)sys::umount2(criu_root, MNT_DETACH);
   ::rmdir(criu_root.c_str());

@@ -8,11 +8,9 @@
 
 #include <cstdlib>
 #include <memory>
-#include <pwd.h>
 
 #include "cgroups/controllers.h"
 #include "cgroups/manager.h"
-#include "common/clock.h"
 #include "common/crash_point.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -24,6 +22,7 @@
 #include "container/seccomp.h"
 #include "container/lifecycle.h"
 #include "container/lsm.h"
+#include "container/new_container.h"
 #include "container/process_setup.h"
 #include "container/rootfs_path.h"
 #include "sys/syscalls.h"
@@ -133,24 +132,6 @@ uint32_t host_id_of_root(const std::vector<oci::IdMapping>& ms) {
   return 0;
 }
 
-std::string owner_name() {
-  passwd* pw = ::getpwuid(::geteuid());
-  return pw ? pw->pw_name : std::to_string(::geteuid());
-}
-
-// Everything the parent holds while the child sets itself up; undone unless committed.
-struct Setup {
-  pid_t pid = -1;
-  std::unique_ptr<cgroups::Manager> cgroup;
-  ~Setup() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-    if (cgroup) (void)cgroup->destroy();
-  }
-};
-
 }  // namespace
 
 // The config's limits; the device rules are linux.resources.devices in order, then the
@@ -199,19 +180,7 @@ Result<pid_t> create(const CreateOptions& o) {
   ScopeExit remove_dir([&] {
     if (!committed) (void)dir.remove();
   });
-  State state;
-  state.oci_version = spec.oci_version;
-  state.id = o.id;
-  state.bundle = bundle;
-  state.rootfs = rootfs;
-  state.created = rfc3339_now();
-  state.owner = owner_name();
-  state.annotations = spec.annotations;
-  state.own_pid_ns = spec.linux_.find_namespace(oci::NamespaceType::kPid) &&
-                     spec.linux_.find_namespace(oci::NamespaceType::kPid)->path.empty();
-  state.systemd_cgroup = o.systemd_cgroup;
-  state.root = root;
-  state.creating = true;
+  State state = initial_state(spec, {o.id, bundle, rootfs, root, o.systemd_cgroup});
   TRY(dir.save(state));
   crash_point("create:state-saved");
 
@@ -232,21 +201,8 @@ Result<pid_t> create(const CreateOptions& o) {
   if (spec.linux_.seccomp)
     ctx_seccomp = TRYC(compile_seccomp_cached(*spec.linux_.seccomp, path_join(o.root, ".seccomp-cache")), "linux.seccomp");
 
-  Setup setup;
-  cgroups::Options cgo;
-  cgo.cgroups_path = spec.linux_.cgroups_path;
-  cgo.container_id = o.id;
-  cgo.state_root = root;
-  // Which directories vessel is about to make (and own) is saved before it makes them.
-  setup.cgroup = TRYC(cgroups::Manager::plan(cgo), "cgroups");
-  state.cgroup = setup.cgroup->save();
-  TRY(dir.save(state));
-  crash_point("create:cgroup-planned");
-  TRYC(setup.cgroup->make(), "cgroups");
-  crash_point("create:cgroup-made");
-  state.cgroup = setup.cgroup->save();
-  TRY(dir.save(state));
-  crash_point("create:cgroup-saved");
+  PendingContainer setup;
+  setup.cgroup = TRY(make_cgroup(spec, dir, state));
 
   // Namespaces: new ones come from clone flags; joined ones are opened here.
   InitContext ctx;
@@ -371,8 +327,7 @@ Result<pid_t> create(const CreateOptions& o) {
   crash_point("create:saved");
   if (!o.pid_file.empty()) TRYC(write_file_atomic(absolute_path(o.pid_file), std::to_string(pid), 0644), "--pid-file");
   committed = true;
-  setup.pid = -1;
-  setup.cgroup.reset();  // the cgroup stays; only our handle goes
+  setup.release();  // the init and the cgroup stay; only our handles go
   return pid;
 }
 

@@ -397,7 +397,10 @@ Result<Response> Swrk::call(const Request& req, const Notify& notify) {
       if (::waitpid(pid_, &status, 0) == pid_) pid_ = -1;
       if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
         return Error(ENOEXEC, "criu could not be started (exit 127)");
-      return Error(EPROTO, "criu exited without answering");
+      std::string how = pid_ >= 0                ? "still running"
+                        : WIFSIGNALED(status)     ? cat("killed by signal ", WTERMSIG(status))
+                                                  : cat("exit status ", WEXITSTATUS(status));
+      return Error(EPROTO, cat("criu failed: it exited without answering (", how, ")"));
     }
     if (static_cast<size_t>(n) == buf.size() || (msg.msg_flags & MSG_TRUNC)) return Error(EMSGSIZE, "criu rpc: response too large");
     auto resp = TRY(decode_response(std::string_view(buf.data(), static_cast<size_t>(n))));

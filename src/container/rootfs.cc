@@ -316,9 +316,28 @@ Result<UniqueFd> open_devnull(int rootfd) {
   return fd;
 }
 
+// As runc's reOpenDevNull: stdio that is the null device (engines give a detached
+// container /dev/null as stdin; conmon does) is reopened from the container's own
+// /dev/null, so that no fd of the init names a mount outside its mount namespace
+// (CRIU cannot dump one: "Can't lookup mount ... path=/dev/null").
+Status reopen_devnull_stdio() {
+  int raw = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (raw < 0) return ok();  // no /dev/null in the container: nothing to reopen from
+  UniqueFd null(raw);
+  struct stat null_st{};
+  if (::fstat(null.get(), &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) return ok();
+  for (int fd = 0; fd < 3; ++fd) {
+    struct stat st{};
+    if (::fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != null_st.st_rdev) continue;
+    if (::dup3(null.get(), fd, 0) < 0) return Error::from_errno(cat("reopen /dev/null as fd ", fd));
+  }
+  return ok();
+}
+
 }  // namespace
 
 Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
+  TRY(reopen_devnull_stdio());
   if (!spec.linux_.rootfs_propagation.empty())
     TRYC(sys::mount("", "/", "", oci::propagation_from_name(spec.linux_.rootfs_propagation)), "linux.rootfsPropagation");
   auto root = TRY(open_file("/", O_PATH | O_DIRECTORY));

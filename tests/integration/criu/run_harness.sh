@@ -12,6 +12,7 @@
 # lacks its options) and a network namespace's addresses with iproute2's `ip addr save`
 # (busybox's ip has no save): both copied in too. Exit 77 (skip) only when criu itself is
 # not installed; the harness skips on its own when QEMU or the kernel is missing.
+# containerd and podman (when installed) drive vessel there too; the ctest is vmharness.criu.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 harness=$here/../../vmharness/harness.sh
@@ -20,6 +21,7 @@ shift
 criu=${VESSEL_CRIU:-$(command -v criu || echo /usr/sbin/criu)}
 if [[ ! -x $criu ]]; then
   echo "SKIP: criu is not installed (apt-get install criu)"
+  [[ ${VESSEL_HARNESS_REQUIRE:-0} == 1 ]] && exit 1  # CI: everything must be there
   exit 77
 fi
 ip=$(command -v ip || echo /usr/sbin/ip)
@@ -60,7 +62,14 @@ if command -v containerd >/dev/null && command -v ctr >/dev/null && command -v c
 else
   echo "note: containerd, ctr or busybox-static missing: the containerd check will be skipped"
 fi
+# podman and conmon (podman_test.sh's setup, in L1's busybox shell).
+podman=()
+if command -v podman >/dev/null && command -v conmon >/dev/null && [[ -f /etc/containers/policy.json ]]; then
+  podman=(--bin "$(command -v podman)" --bin "$(command -v conmon)" --file /etc/containers/policy.json:/etc/containers/policy.json)
+else
+  echo "note: podman, conmon or /etc/containers/policy.json missing: the podman check will be skipped"
+fi
 rc=0
 "$harness" run --vessel "$vessel" --payload "${CRIU_CHECKS_DIR:-$here/vm-checks}" --bin "$criu" --bin "$(command -v tar)" --bin "$ip" \
-  --extra "$tmp/criu-modules" --extra "$here/vm-lib" "${engine[@]}" --timeout 240 "$@" || rc=$?
+  --extra "$tmp/criu-modules" --extra "$here/vm-lib" "${engine[@]}" "${podman[@]}" --timeout 240 "$@" || rc=$?
 exit $rc

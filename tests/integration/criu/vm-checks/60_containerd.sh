@@ -27,11 +27,10 @@ cleanup() { kill %1 2>/dev/null; }
 trap cleanup EXIT
 $C image import --snapshotter native /extra/criu-image/busybox.tar >/dev/null || { echo "image import failed"; exit 1; }
 IMG=docker.io/library/criu-busybox:latest
-SCRIPT='i=0; while :; do i=$((i+1)); echo $i >/count.new; mv /count.new /count; sleep 0.1; done'
-$C run -d --snapshotter native --runc-binary /usr/local/bin/vessel $IMG k1 sh -c "$SCRIPT" </dev/null >$D/k1.out 2>&1 ||
+$C run -d --snapshotter native --runc-binary /usr/local/bin/vessel $IMG k1 sh -c "$COUNTER" </dev/null >$D/k1.out 2>&1 ||
   { echo "ctr run failed: $(cat $D/k1.out)"; exit 1; }
 task_pid() { $C task ls 2>/dev/null | awk -v id="$1" '$1 == id && $3 == "RUNNING" { print $2 }'; }
-kcount() { p=$(task_pid "$1"); c=$(cat /proc/$p/root/count 2>/dev/null); echo "${c:-0}"; }
+kcount() { p=$(task_pid "$1"); read_count /proc/$p/root/count; }
 wait_kcount() {
   n=0
   while [ "$(kcount "$1")" -lt "$2" ]; do
@@ -59,6 +58,12 @@ while [ -z "$(task_pid k1)" ]; do
   n=$((n + 1)); [ $n -gt 150 ] && { echo "ctr containers restore: no running task:"; cat $D/restore.out; tail -n 5 $D/containerd.log; exit 1; }
   sleep 0.1
 done
+# A restarted counter would write 1, 2, 3...: no value below the one at the checkpoint.
+for _ in 1 2 3 4 5; do
+  c=$(kcount k1); [ "$c" -gt 0 ] && [ "$c" -lt "$before" ] && { echo "restored k1 counts $c < $before: restarted, not resumed"; exit 1; }
+  sleep 0.1
+done
+wait_kcount k1 $((before + 1)) || exit 1
 first=$(kcount k1)
 if [ "$first" -le "$before" ] || [ "$first" -gt $((before + 100)) ]; then
   echo "restored k1 counts $first, checkpointed after $before: not resumed"; exit 1

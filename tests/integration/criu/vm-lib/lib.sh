@@ -3,8 +3,23 @@ R=/run/criu-vessel            # our own state root
 B=/tmp/criu-bundle            # busybox bundle whose process counts in memory
 V="vessel --root $R"
 
-# The bundle: static busybox with its applets, a config whose process increments a
-# shell variable every 0.1 s and publishes it (atomically) in /count.
+# The counter: a shell variable incremented every 0.1 s and written to /count. The file
+# is never renamed: a dump may catch the shell with /count open, and a restore reopens
+# it by path (an image restored after the rootfs moved on still finds it).
+COUNTER='i=0; while :; do i=$((i+1)); echo $i >/count; sleep 0.1; done'
+
+# The count in file $1 (0 when not there yet); a read that lands between the shell's
+# truncate and write is read again.
+read_count() {
+  for _ in 1 2 3 4 5; do
+    c=$(cat "$1" 2>/dev/null)
+    [ -n "$c" ] && { echo "$c"; return; }
+    sleep 0.02
+  done
+  echo 0
+}
+
+# The bundle: static busybox with its applets, a config whose process runs the counter.
 make_bundle() {
   [ -f $B/config.json ] && return 0
   mkdir -p $B/rootfs/bin $B/rootfs/tmp
@@ -12,16 +27,16 @@ make_bundle() {
   /bin/busybox --install -s $B/rootfs/bin
   (cd $B && vessel spec) || return 1
   sed -i -e 's/"terminal": true/"terminal": false/' -e 's/"readonly": true/"readonly": false/' \
-    -e 's|^\( *\)"sh"$|\1"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/count.new; mv /count.new /count; sleep 0.1; done"|' \
+    -e 's|^\( *\)"sh"$|\1"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i >/count; sleep 0.1; done"|' \
     $B/config.json
-  grep -q 'count.new' $B/config.json || { echo "could not edit $B/config.json"; return 1; }
+  grep -q 'echo $i >/count' $B/config.json || { echo "could not edit $B/config.json"; return 1; }
 }
 
 # Milliseconds since boot, from /proc/uptime (busybox date has no %N).
 now_ms() { read -r up _ </proc/uptime; echo $(( ${up%.*} * 1000 + (1${up#*.} - 100) * 10 )); }
 
 # The counter's last value (0 when not there yet).
-count() { c=$(cat $B/rootfs/count 2>/dev/null); echo "${c:-0}"; }
+count() { read_count $B/rootfs/count; }
 
 # Waits until the count reaches $1 (at most ~10 s); fails otherwise.
 wait_count() {
@@ -43,7 +58,7 @@ start_counter() {
 # Restores container $1 from image $2 (extra flags after), detached, stdio pipes.
 restore_counter() {
   id=$1 img=$2; shift 2
-  rm -f $B/rootfs/count
+  echo 0 >$B/rootfs/count  # not removed: the image may have it open; 0 until the restored counter writes
   (: | $V restore -d -b $B --image-path "$img" "$@" "$id" 2>&1 | cat >/tmp/criu-restore-$id.out) &
   n=0
   while ! $V state "$id" 2>/dev/null | grep -q '"running"'; do
@@ -84,4 +99,10 @@ criu_log() { for f in "$1"/*.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 25 
 cleanup_on_exit() {
   CLEANUP_IDS="$*"
   trap 'for i in $CLEANUP_IDS; do $V delete --force $i >/dev/null 2>&1; done' EXIT
+}
+
+# The steps of CRIU log $1 that took longer than 0.3 s (the line after each gap), to see
+# where a slow dump or restore spends its time.
+criu_slow_steps() {
+  awk -F'[()]' '/^\([ 0-9.]+\)/ { t = $2 + 0; if (NR > 1 && t - last > 0.3) printf "  +%.2fs before: %s\n", t - last, substr($0, 1, 150); last = t }' "$1"
 }
