@@ -25,6 +25,10 @@
 #     --modules DIR      its modules (default /lib/modules/<version from the file name>)
 #     --machine M        QEMU machine: microvm (default) or q35
 #     --append ARGS      extra kernel command line arguments
+#     --disk FILE        attach FILE (raw) to L1 as a virtio-blk disk, /dev/vda, /dev/vdb...
+#                        in option order (repeatable); snapshot=on: L1's writes go to a
+#                        temporary overlay, FILE is never changed. For disk images too
+#                        big for the initramfs (e.g. an L2 root file system)
 #   harness.sh help
 #
 # Inside L1 (see l1-init.sh): /proc, /sys, devtmpfs, tmpfs /tmp and /run, cgroup2 at
@@ -110,7 +114,10 @@ help() { sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 vessel='' payload='' timeout_sec=300 memory_mb=2048 cpus=2 log_file='' keep=0
 kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64} modules_dir=''
 machine=microvm append=''
-extras=() bins=() envs=() files=()
+extras=() bins=() envs=() files=() disks=()
+# Modules L1 loads (in this order) when it has --disk disks.
+readonly DISK_MODULES_MICROVM=(virtio_ring virtio virtio_mmio virtio_blk)
+readonly DISK_MODULES_Q35=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk)
 
 parse_run_args() {
   while [[ $# -gt 0 ]]; do
@@ -138,6 +145,7 @@ parse_run_args() {
       --modules) modules_dir=$val ;;
       --machine) machine=$val ;;
       --append) append=$val ;;
+      --disk) disks+=("$val") ;;
       *) usage_error "unknown option: $opt" ;;
     esac
   done
@@ -172,6 +180,9 @@ check_inputs() {
   done
   for b in "${bins[@]}"; do [[ -f $b ]] || usage_error "--bin: no such file: $b"; done
   for b in "${files[@]}"; do [[ -f ${b%%:*} ]] || usage_error "--file: no such file: ${b%%:*}"; done
+  for b in "${disks[@]}"; do
+    [[ -f $b && -r $b && $b != *,* ]] || usage_error "--disk: not a readable file (or a comma in its name): $b"
+  done
   if [[ -n $log_file ]]; then
     : >"$log_file" 2>/dev/null || usage_error "--log: cannot write $log_file"
   fi
@@ -345,6 +356,15 @@ build_run_cpio() {
   chmod 755 "$stage/payload.sh"
   local d
   for d in "${extras[@]}"; do cp -a "$(cd "$d" && pwd)" "$stage/extra/"; done
+  if [[ ${#disks[@]} -gt 0 ]]; then  # l1-init.sh loads /harness/disk-modules/* in order
+    local m mods=("${DISK_MODULES_MICROVM[@]}") n=0
+    [[ $machine == q35 ]] && mods=("${DISK_MODULES_Q35[@]}")
+    mkdir -p "$stage/harness/disk-modules"
+    for m in "${mods[@]}"; do
+      n=$((n + 1))
+      install_module "$(find_module "$m")" "$stage/harness/disk-modules/$(printf %02d "$n")-$m.ko"
+    done
+  fi
   local kv
   for kv in "${envs[@]}"; do
     local v=${kv#*=}
@@ -438,6 +458,12 @@ boot_qemu() {
                    -append "$(kernel_cmdline "$inner")")
   # q35: no NIC (its iPXE option ROM costs boot time), no VGA.
   [[ $machine == q35 ]] && qemu_args+=(-nic none -vga none)
+  local i blk=virtio-blk-device
+  [[ $machine == q35 ]] && blk=virtio-blk-pci
+  for i in "${!disks[@]}"; do
+    qemu_args+=(-drive "file=${disks[$i]},if=none,id=disk$i,format=raw,snapshot=on"
+                -device "$blk,drive=disk$i")
+  done
   [[ $keep == 1 ]] && printf '%q ' "$QEMU" "${qemu_args[@]}" >"$work/qemu-command"
 
   local offset t0

@@ -61,6 +61,10 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 for m in irqbypass kvm kvm-amd; do
   insmod "/harness/modules/$m.ko" || log "insmod $m failed"
 done
+# harness.sh --disk: the virtio-blk modules (their file names give the order).
+for m in /harness/disk-modules/*.ko; do
+  [ -f "$m" ] && { insmod "$m" || log "insmod $m failed"; }
+done
 if [ -c /dev/kvm ]; then
   chmod 666 /dev/kvm
   echo "VESSEL-HARNESS-KVM=yes"

@@ -2,6 +2,10 @@
 
 namespace vessel::vmm {
 
+namespace {
+constexpr uint8_t kStatusNotInhibited = 0x10;
+}  // namespace
+
 void I8042::put(uint8_t v) {
   s_.out = v;
   s_.status |= kStatusObf;
@@ -55,7 +59,9 @@ void I8042::read(uint64_t offset, std::span<uint8_t> d) {
       s_.status &= static_cast<uint8_t>(~kStatusObf);
       fire = next_key();
     } else if (offset == 4) {
-      v = s_.status;
+      // Bit 4 is the keyboard lock switch, an input and not state: always open (as
+      // QEMU's pckbd); clear, Linux warns "i8042: Warning: Keylock active".
+      v = s_.status | kStatusNotInhibited;
     }
     d[0] = v;
     for (size_t i = 1; i < d.size(); ++i) d[i] = 0;

@@ -4,6 +4,13 @@ namespace vessel::vmm {
 
 namespace {
 uint8_t to_bcd(int v) { return static_cast<uint8_t>(((v / 10) << 4) | (v % 10)); }
+int from_bcd(uint8_t v) { return (v >> 4) * 10 + (v & 0x0f); }
+bool is_time_register(uint8_t index) {
+  switch (index) {
+    case 0x00: case 0x02: case 0x04: case 0x06: case 0x07: case 0x08: case 0x09: case Rtc::kCentury: return true;
+    default: return false;
+  }
+}
 }  // namespace
 
 Rtc::Rtc(ClockFn clock) : clock_(std::move(clock)) {
@@ -15,9 +22,10 @@ Rtc::Rtc(ClockFn clock) : clock_(std::move(clock)) {
 
 uint8_t Rtc::read_cmos(uint8_t index) const {
   int value;
+  if (is_time_register(index) && (s_.cmos[kRegB] & kRegBSet)) return s_.cmos[index];  // latched while SET
   switch (index) {
     case 0x00: case 0x02: case 0x04: case 0x06: case 0x07: case 0x08: case 0x09: case kCentury: {
-      time_t now = clock_();
+      time_t now = static_cast<time_t>(clock_() + s_.offset);
       struct tm tm {};
       gmtime_r(&now, &tm);
       switch (index) {
@@ -54,11 +62,49 @@ void Rtc::write(uint64_t offset, std::span<const uint8_t> data) {
   if (offset != 1) return;
   switch (s_.index) {
     case 0x00: case 0x02: case 0x04: case 0x06: case 0x07: case 0x08: case 0x09: case kCentury:
+      if (s_.cmos[kRegB] & kRegBSet) {
+        s_.cmos[s_.index] = data[0];  // latched; the clock starts from it when SET drops
+      } else {
+        latch_time();
+        s_.cmos[s_.index] = data[0];
+        commit_time();
+      }
+      return;
     case kRegC: case kRegD:
-      return;  // time and status registers are read-only here
+      return;  // status registers are read-only
     case kRegA: s_.cmos[kRegA] = data[0] & 0x7f; return;  // UIP is read-only
+    case kRegB: {
+      bool was_set = s_.cmos[kRegB] & kRegBSet, set = data[0] & kRegBSet;
+      if (set && !was_set) latch_time();  // the registers hold the time the guest edits
+      s_.cmos[kRegB] = data[0];
+      if (was_set && !set) commit_time();
+      return;
+    }
     default: s_.cmos[s_.index] = data[0];
   }
+}
+
+void Rtc::latch_time() {
+  uint8_t b = s_.cmos[kRegB];
+  s_.cmos[kRegB] = static_cast<uint8_t>(b & ~kRegBSet);
+  static constexpr uint8_t kTimeRegs[] = {0x00, 0x02, 0x04, 0x06, 0x07, 0x08, 0x09, kCentury};
+  for (uint8_t i : kTimeRegs) s_.cmos[i] = read_cmos(i);
+  s_.cmos[kRegB] = b;
+}
+
+void Rtc::commit_time() {
+  bool binary = s_.cmos[kRegB] & kRegBBinary;
+  auto field = [&](uint8_t i) { return binary ? int{s_.cmos[i]} : from_bcd(s_.cmos[i]); };
+  struct tm tm {};
+  tm.tm_sec = field(0x00);
+  tm.tm_min = field(0x02);
+  tm.tm_hour = field(0x04) & 0x3f;  // 24-hour mode (bit 7 is PM only in 12-hour mode)
+  tm.tm_mday = field(0x07);
+  tm.tm_mon = field(0x08) - 1;
+  tm.tm_year = field(kCentury) * 100 + field(0x09) - 1900;
+  time_t t = timegm(&tm);
+  if (t == static_cast<time_t>(-1)) return;  // an impossible date: the clock keeps its time
+  s_.offset = static_cast<int64_t>(t) - static_cast<int64_t>(clock_());
 }
 
 RtcState Rtc::save() const {

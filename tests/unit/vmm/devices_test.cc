@@ -130,6 +130,41 @@ TEST_F(SerialFixture, FifoFullDropsInputAndSaveRestoreKeepsIt) {
   EXPECT_EQ(t.input_space(), 0u);
 }
 
+// Linux's mc146818_set_time (hwclock --systohc): SET up, the time registers, SET down;
+// the clock then runs from the written time as the host's advances.
+TEST(Rtc, GuestSetsTheClock) {
+  time_t host = 1709214356;  // 2024-02-29 13:45:56 UTC
+  Rtc rtc([&] { return host; });
+  auto put = [&](uint8_t reg, uint8_t v) {
+    rtc.write(0, std::span<const uint8_t>(&reg, 1));
+    rtc.write(1, std::span<const uint8_t>(&v, 1));
+  };
+  auto get = [&](uint8_t reg) {
+    uint8_t v = 0;
+    rtc.write(0, std::span<const uint8_t>(&reg, 1));
+    rtc.read(1, std::span<uint8_t>(&v, 1));
+    return v;
+  };
+  put(0x0b, Rtc::kRegB24h | Rtc::kRegBSet);
+  put(0x00, 0x05); put(0x02, 0x04); put(0x04, 0x03); put(0x07, 0x02); put(0x08, 0x01); put(0x09, 0x30);
+  host += 7;  // the clock stands while SET is up: the latched values read back
+  EXPECT_EQ(get(0x00), 0x05);
+  EXPECT_EQ(get(0x32), 0x20);  // not written: latched from the running clock
+  put(0x0b, Rtc::kRegB24h);    // 2030-01-02 03:04:05 from now on
+  host += 61;
+  EXPECT_EQ(get(0x00), 0x06);
+  EXPECT_EQ(get(0x02), 0x05);
+  EXPECT_EQ(get(0x04), 0x03);
+  EXPECT_EQ(get(0x07), 0x02);
+  EXPECT_EQ(get(0x08), 0x01);
+  EXPECT_EQ(get(0x09), 0x30);
+  put(0x04, 0x10);  // one field without SET: at once, the others keep running
+  EXPECT_EQ(get(0x04), 0x10);
+  EXPECT_EQ(get(0x02), 0x05);
+  // 2030-01-02 03:05:06 (1893553506) with the hour set to 10, against the host then.
+  EXPECT_EQ(rtc.save().offset, int64_t{1893553506} + 7 * 3600 - (1709214356 + 68));
+}
+
 TEST(Rtc, ReadsBcdTimeAndBinaryOnRequest) {
   // 2024-02-29 13:45:56 UTC, a Thursday.
   Rtc rtc([] { return time_t{1709214356}; });
@@ -163,6 +198,7 @@ TEST(I8042, ResetCommandCallsBack) {
   uint8_t st;
   k.read(4, std::span<uint8_t>(&st, 1));
   EXPECT_EQ(st & 0x02, 0);  // input buffer empty: Linux's kb_wait() proceeds
+  EXPECT_EQ(st & 0x10, 0x10);  // not inhibited: no "i8042: Warning: Keylock active"
   uint8_t cmd = I8042::kCmdSelfTest, v = 0;
   k.write(4, std::span<const uint8_t>(&cmd, 1));
   k.read(0, std::span<uint8_t>(&v, 1));

@@ -1,0 +1,102 @@
+#!/bin/sh
+# Payload (busybox sh in L1) of ctest vmharness.vmm_fullsystem (run.sh): a Debian 12
+# system (build_image.sh) boots to multi-user.target under QEMU/KVM once (the reference)
+# and under `vessel vm run` twice: 1 vCPU on the raw disk, powering off (exit 0); 2
+# vCPUs on the qcow2 disk with a virtio-net NIC, rebooting (exit 3). Each vessel boot:
+# the multi-user marker, `systemctl --failed` empty, no kernel warning or error that
+# QEMU's boot does not show too, the CPUs online, the RTC and the system clock right
+# (and kvmclock keeping pace with the RTC), an RTC write read back; the NIC talks to L1.
+# One VESSEL-CHECK line per check.
+. /extra/fullsystem/lib.sh
+W=/tmp/fs; mkdir -p $W
+pass() { echo "VESSEL-CHECK fullsystem-$1 PASS ${2:-}"; }
+fail() { echo "VESSEL-CHECK fullsystem-$1 FAIL ${2:-}"; }
+check() { name=$1; shift; if "$@"; then pass "$name"; else fail "$name" "$detail"; fi; }
+field() { tr -d '\r' <"$1" | grep "^$2 " | head -n 1; }
+between() { [ -n "$1" ] && [ "$1" -ge "$2" ] 2>/dev/null && [ "$1" -le "$3" ]; }
+val() { echo "$1" | sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p"; }
+# Kernel warnings/errors of log $1, one per line, without timestamps and with every word
+# that holds a digit (numbers, addresses, registers: they differ from boot to boot) as N.
+# Not compared: lines that only say that the host was busy (the harness's TCG starves the
+# vCPUs now and then, under either VMM), and one known difference of the machines: vessel
+# has an i8042 with a keyboard and no mouse port (as Firecracker; it resets the machine
+# and takes Ctrl-Alt-Del), QEMU microvm no i8042 at all, so only vessel's guest says
+# "i8042: PNP: PS/2 appears to have AUX port disabled".
+IGNORED='clocksource: Long readout interval|hrtimer: interrupt took|i8042: PNP: PS/2 appears to have AUX port disabled'
+warnings() {
+  tr -d '\r' <"$1" | sed -n 's/^FS-DMESG //p' | sed 's/^\[[ 0-9.]*\] //' | grep -vE "$IGNORED" |
+    sed -E 's/[[:alnum:]_]*[0-9][[:alnum:]_]*/N/g' | sort -u
+}
+
+[ -c /dev/kvm ] || { echo "no /dev/kvm in L1"; exit 1; }
+[ -b /dev/vda ] && [ -b /dev/vdb ] || { echo "no /dev/vda and /dev/vdb: harness.sh --disk missing"; exit 1; }
+[ -e /dev/net/tun ] || insmod /fs/tun.ko || { echo "cannot load tun"; exit 1; }
+
+# check_boot NAME LOG CPUS T_START T_END: the checks of one boot.
+check_boot() {
+  n=$1 log=$2 cpus=$3 t_start=$4 t_end=$5
+  tr -d '\r' <"$log" | grep -E '^FS-|Failed|FAILED|error|panic' | grep -v '^FS-DMESG' | sed "s/^/$n| /"
+  detail="no FS-MARKER line"; check "$n-multi-user" grep -q '^FS-MARKER' "$log"
+  count=$(field "$log" FS-FAILED-COUNT | cut -d' ' -f2)
+  detail="failed units: $(tr -d '\r' <"$log" | sed -n 's/^FS-FAILED-UNIT //p' | tr '\n' ';')"
+  check "$n-no-failed-units" [ "$count" = 0 ]
+  online=$(field "$log" FS-CPUS); detail="$online"
+  check "$n-cpus-online" [ "$(val "$online" online)" = "$cpus" ]
+  # Clocks: within 10 s of L1's clock across the boot; kvmclock and the RTC agree over 3 s.
+  clk=$(field "$log" FS-CLOCK); rtc=$(val "$clk" rtc); sys=$(val "$clk" sys); sys=${sys%.*}
+  detail="$clk, L1 $t_start..$t_end"
+  check "$n-rtc-time" between "$rtc" $((t_start - 10)) $((t_end + 10))
+  check "$n-system-time" between "$sys" $((t_start - 10)) $((t_end + 10))
+  d=$(field "$log" FS-CLOCK-DRIFT); detail="$d (s)"
+  check "$n-kvmclock-vs-rtc" awk -v r="$(val "$d" rtc_delta)" -v s="$(val "$d" sys_delta)" \
+    'BEGIN { x = s - r; exit !(r != "" && s >= 2.9 && x < 1.05 && x > -1.05) }'
+  cs=$(field "$log" FS-CLOCKSOURCE); detail="$cs"
+  check "$n-clocksource-kvm" [ "$cs" = "FS-CLOCKSOURCE kvm-clock" ]
+  w=$(field "$log" FS-RTC-WRITE); detail="$w"
+  a=$(val "$w" ahead); r=$(val "$w" restored)
+  # hwclock --set waits for the RTC's next second (seconds when the host is busy).
+  rtc_write_ok() { between "$a" 3599 3610 && between "$r" -2 2; }
+  check "$n-rtc-write" rtc_write_ok
+  warnings "$log" >$W/$n.warn
+  # (not grep -vxF -f: busybox's matches every line with an empty pattern file)
+  extra=$(awk -v ref=$W/qemu.warn 'BEGIN { while ((getline l < ref) > 0) seen[l] = 1 } !($0 in seen)' $W/$n.warn | tr '\n' ';')
+  detail="kernel warnings QEMU's boot does not have: $extra"
+  check "$n-dmesg-as-qemu" [ -z "$extra" ]
+}
+
+# FS_BOOTS (harness.sh --env, for debugging): which of the boots to run.
+boots=${FS_BOOTS:-qemu vessel-raw vessel-qcow2}
+want() { case " $boots " in *" $1 "*) return 0 ;; esac; return 1; }
+: >$W/qemu.warn
+
+# The reference: QEMU/KVM, 1 vCPU, raw disk, poweroff.
+if want qemu; then
+t1=$(date +%s); fs_qemu $W/qemu.log 1 /dev/vda poweroff; t2=$(date +%s)
+echo "qemu: exit $fs_rc, marker after ${fs_marker_ms} ms, exit after ${fs_end_ms} ms"
+tr -d '\r' <$W/qemu.log | grep -E '^FS-' | sed 's/^/qemu| /'
+detail="QEMU did not boot the image to the marker (image or nested KVM broken?)"
+check qemu-reference grep -q '^FS-DONE' $W/qemu.log
+warnings $W/qemu.log >$W/qemu.warn
+fi
+
+# vessel, 1 vCPU, raw, poweroff.
+if want vessel-raw; then
+t1=$(date +%s); fs_vessel $W/v1.log 1 /dev/vda poweroff; t2=$(date +%s)
+echo "vessel-1cpu-raw: exit $fs_rc, marker after ${fs_marker_ms} ms, exit after ${fs_end_ms} ms"
+check_boot vessel-1cpu-raw $W/v1.log 1 "$t1" "$t2"
+detail="vessel exit $fs_rc, want 0"; check vessel-1cpu-raw-poweroff-exit-0 [ "$fs_rc" = 0 ]
+fi
+want vessel-qcow2 || exit 0
+
+# vessel, 2 vCPUs, qcow2, virtio-net on tap fs0 (L1 10.4.0.1 serves /token), reboot.
+mkdir -p $W/www; token=tok$$$(date +%s); echo "$token" >$W/www/token
+httpd -p 8080 -h $W/www
+( i=0; while [ $i -lt 600 ] && ! ip link show fs0 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+  ip addr add 10.4.0.1/24 dev fs0; ip link set fs0 up ) &
+t1=$(date +%s); fs_vessel $W/v2.log 2 /dev/vdb reboot --net tap=fs0,mac=52:54:00:f5:00:02; t2=$(date +%s)
+echo "vessel-2cpu-qcow2-net: exit $fs_rc, marker after ${fs_marker_ms} ms, exit after ${fs_end_ms} ms"
+check_boot vessel-2cpu-qcow2 $W/v2.log 2 "$t1" "$t2"
+net=$(field $W/v2.log FS-NET-TOKEN); detail="$(field $W/v2.log FS-NET) $net, want $token"
+check vessel-2cpu-qcow2-net [ "$net" = "FS-NET-TOKEN $token" ]
+detail="vessel exit $fs_rc, want 3"; check vessel-2cpu-qcow2-reboot-exit-3 [ "$fs_rc" = 3 ]
+exit 0
