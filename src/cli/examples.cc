@@ -53,6 +53,7 @@ const std::map<std::string, std::string>& examples() {
       {"vm snapshot-merge", "vessel vm snapshot-merge /var/lib/snapshots/web-diff /var/lib/snapshots/web"},
       {"vm receive", "vessel vm receive --listen tcp:0.0.0.0:4444 --name web -d"},
       {"vm migrate", "vessel vm migrate web --to tcp:10.0.0.2:4444 --max-downtime 50"},
+      {"vm upgrade", "vessel vm upgrade web   # a new VMM process of this binary takes the VM over, same id"},
       {"image", "vessel image import busybox.tar --name busybox && vessel run --image busybox --rm echo hi"},
       {"image import", "vessel image import busybox.tar --name busybox"},
       {"image export", "vessel image export busybox busybox.tar   # an oci-archive: podman load -i busybox.tar"},

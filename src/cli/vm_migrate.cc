@@ -1,8 +1,10 @@
-// `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
+// `vessel vm upgrade ID` (the same, locally, to a new VMM process that keeps
+// the id), `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
 // and `vessel vm migrate ID --to tcp:...|unix:... [--local] [--max-downtime MS]
 // [--bandwidth B/s]`: clients of PUT /vm.receive-migration (through the
 // launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
 // printing only; the engine is vmm/migration.
+#include <signal.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 #include <thread>
 
 #include "cli/vm.h"
+#include "common/fs.h"
 #include "common/strings.h"
 #include "vmm/api/client.h"
 #include "vmm/instance/launch.h"
@@ -47,7 +50,9 @@ std::string progress_line(const json& m) {
   return buf;
 }
 
-Status migrate_vm(const Globals& g, const MigrateFlags& f) {
+// Sends VM f.id to f.to and follows it until its VMM has exited "migrated";
+// returns the VMM's account of it (downtime, total time, rounds).
+Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
   auto h = TRY(vmm::find_vm(g.root, f.id));
   if (!h.alive) return Error::invalid(cat("VM '", f.id, "' is stopped"));
   TRY(vmm::migration::parse_endpoint(f.to, "--to"));
@@ -84,7 +89,73 @@ Status migrate_vm(const Globals& g, const MigrateFlags& f) {
   if (st.value("exit_reason", "") != "migrated")
     return Error::invalid(cat("VM '", f.id, "' stopped during the migration (", st.value("exit_reason", "unknown"), ": ",
                               st.value("exit_detail", ""), ")"));
-  std::printf("migrated %s %s\n", f.id.c_str(), st.value("exit_detail", "").c_str());
+  return st.value("exit_detail", "");
+}
+
+Status migrate_vm(const Globals& g, const MigrateFlags& f) {
+  std::string detail = TRY(run_migration(g, f));
+  std::printf("migrated %s %s\n", f.id.c_str(), detail.c_str());
+  return ok();
+}
+
+// Stops and removes the VMM that `vm upgrade` started when the hand-over failed.
+void discard_new_vmm(const Globals& g, const std::string& state_id) {
+  auto h = vmm::find_vm(g.root, state_id);
+  if (!h) {
+    (void)remove_tree(vmm::vm_paths(g.root, state_id).dir);
+    return;
+  }
+  if (h->alive) {
+    ::kill(h->record.pid, SIGKILL);
+    (void)vmm::wait_vmm_exit(*h, 5000);
+  }
+  (void)remove_tree(h->paths.dir);
+}
+
+// `vm upgrade ID`: a new VMM process (this vessel binary) takes VM ID over on
+// this host. It starts in <root>/vm/ID.upgrade, waiting on a unix socket
+// there; the old VMM passes the guest RAM's memfd and the vCPU/device state
+// (a local migration), then exits; the new VMM's directory becomes ID.
+Status upgrade_vm(const Globals& g, const std::string& id, uint64_t max_downtime_ms) {
+  auto h = TRY(vmm::find_vm(g.root, id));
+  if (!h.alive) return Error::invalid(cat("VM '", id, "' is stopped"));
+  std::string state_id = id.substr(0, 56) + ".upgrade";
+  vmm::VmPaths tmp = vmm::vm_paths(g.root, state_id);
+  std::string url = "unix:" + tmp.dir + "/upgrade.sock";
+  vmm::VmmOptions o;
+  o.id = id;
+  o.state_id = state_id;
+  o.root = g.root;
+  o.serial = "log";
+  o.version = VESSEL_VERSION;
+  o.receive_url = url;
+  TRYC(vmm::launch_detached(std::move(o)), "start the new VMM");
+  MigrateFlags f;
+  f.id = id;
+  f.to = url;
+  f.local = true;
+  f.max_downtime_ms = max_downtime_ms;
+  auto detail = run_migration(g, f);
+  if (!detail) {
+    discard_new_vmm(g, state_id);
+    return std::move(detail).error();
+  }
+  // The old VMM has exited: its directory gives way to the new one's.
+  std::string old_dir = h.paths.dir, gone = h.paths.dir + ".replaced";
+  if (::rename(old_dir.c_str(), gone.c_str()) < 0) return Error::from_errno(cat("rename ", old_dir));
+  if (::rename(tmp.dir.c_str(), old_dir.c_str()) < 0) {
+    auto e = Error::from_errno(cat("rename ", tmp.dir, " to ", old_dir));
+    (void)::rename(gone.c_str(), old_dir.c_str());
+    return e;
+  }
+  vmm::VmPaths now = vmm::vm_paths(g.root, id);
+  // The guest's console before the upgrade stays readable next to the new log.
+  (void)::rename((gone + "/serial.log").c_str(), (now.dir + "/serial.log.1").c_str());
+  (void)remove_tree(gone);
+  auto rec = TRYC(vmm::read_record(now), "the new VMM's record");
+  if (rec.api_sock == tmp.default_api_sock()) rec.api_sock = now.default_api_sock();
+  TRYC(vmm::write_record(now, rec), "update the VM record");
+  std::printf("upgraded %s: VMM pid %d, %s\n", id.c_str(), static_cast<int>(rec.pid), detail->c_str());
   return ok();
 }
 
@@ -139,6 +210,15 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
                   "same host, unix socket: hand the guest RAM memfd over instead of copying it (near-zero downtime)");
     cmd->add_flag("--no-auto-converge", f->no_auto_converge, "do not throttle a guest that dirties memory faster than the link");
     cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
+  }
+  {
+    auto f = std::make_shared<MigrateFlags>();
+    auto* cmd = vm.add_subcommand(
+        "upgrade", "move a running VM to a new VMM process of this vessel binary on this host, keeping its id "
+                   "(the guest RAM memfd is handed over, not copied)");
+    cmd->add_option("id", f->id, "VM id")->required();
+    cmd->add_option("--max-downtime", f->max_downtime_ms, "downtime budget, ms (default 300)");
+    cmd->callback([f, &g] { finish(upgrade_vm(g, f->id, f->max_downtime_ms).context(cat("upgrade ", f->id))); });
   }
 }
 

@@ -68,10 +68,11 @@ void write_all_fd(int fd, const std::string& s) { (void)write_all(fd, s); }
 Result<pid_t> launch_detached(VmmOptions o) {
   TRY(check_vm_id(o.id));
   TRY(check_detached_serial(o.serial));
-  VmPaths paths = vm_paths(o.root, o.id);
+  if (!o.state_id.empty()) TRY(check_vm_id(o.state_id));
+  VmPaths paths = vm_paths(o.root, o.state_id.empty() ? o.id : o.state_id);
   TRYC(mkdir_p(vm_root(o.root), 0700), cat("create ", vm_root(o.root)));
   if (::mkdir(paths.dir.c_str(), 0700) < 0) {
-    if (errno == EEXIST) return Error(EEXIST, cat("VM '", o.id, "' already exists"));
+    if (errno == EEXIST) return Error(EEXIST, cat("VM '", o.state_id.empty() ? o.id : o.state_id, "' already exists"));
     return Error::from_errno(cat("create ", paths.dir));
   }
   int p[2];

@@ -72,7 +72,7 @@ Result<std::unique_ptr<Vmm>> Vmm::create(VmmOptions o) {
 
 Status Vmm::init() {
   TRY(check_vm_id(opts_.id));
-  paths_ = vm_paths(opts_.root, opts_.id);
+  paths_ = vm_paths(opts_.root, opts_.state_id.empty() ? opts_.id : opts_.state_id);
   created_at_ = wall_seconds();
   // Stop signals arrive on a signalfd; threads created later inherit the mask.
   sigset_t set;
@@ -104,7 +104,12 @@ Vmm::~Vmm() {
   if (serial_) serial_->set_console(-1);
   console_.reset();
   console_listen_.reset();
-  ::unlink(paths_.console_sock().c_str());
+  ::unlink(current_paths().console_sock().c_str());
+}
+
+VmPaths Vmm::current_paths() const {
+  if (opts_.state_id.empty() || ::access(paths_.dir.c_str(), F_OK) == 0) return paths_;
+  return vm_paths(opts_.root, opts_.id);  // vm upgrade renamed the directory to the VM's id
 }
 
 Status Vmm::require_not_started(const char* what) const {
@@ -253,7 +258,7 @@ VmExit Vmm::run() {
     }
   }
   if (metrics_fd_) (void)flush_metrics();
-  if (auto s = write_exit(paths_, *exit_); !s) log::warn("vmm", s.error().message());
+  if (auto s = write_exit(current_paths(), *exit_); !s) log::warn("vmm", s.error().message());
   return *exit_;
 }
 

@@ -78,6 +78,10 @@ struct VmmOptions {
   bool start = false;    // InstanceStart before serving (vm run -d)
   std::optional<SnapshotLoad> restore;  // restore this snapshot before serving (vm restore)
   std::string receive_url;  // vm receive: wait for a migrated VM on tcp:ADDR:PORT or unix:PATH
+  // The state directory's name under <root>/vm when it is not `id`: vm upgrade
+  // starts the new VMM of VM `id` beside the old one, then renames its
+  // directory to `id` once the old VMM has handed the VM over and exited.
+  std::string state_id;
   std::string version;   // reported by GET /
 };
 
@@ -150,6 +154,8 @@ class Vmm {
   int migration_event_fd() const;
   // An Error when the VM has started: `what` is only allowed before.
   Status require_not_started(const char* what) const;
+  // paths_, or <root>/vm/<id> once vm upgrade has renamed the state directory.
+  VmPaths current_paths() const;
   void accept_console();
   void console_input();
   Status open_metrics(const MetricsConfig& m);

@@ -298,7 +298,8 @@ Status VcpuFd::set_msrs(std::span<const kvm_msr_entry> entries) {
   int r = ::ioctl(fd_.get(), kSetMsrs, m.bytes.data());
   if (r < 0) return Error::from_errno("KVM_SET_MSRS");
   if (static_cast<size_t>(r) != entries.size())
-    return Error::invalid(cat("KVM_SET_MSRS: KVM refused MSR ", hex(entries[static_cast<size_t>(r)].index)));
+    return Error::invalid(cat("KVM_SET_MSRS: KVM refused MSR ", hex(entries[static_cast<size_t>(r)].index), " = ",
+                              hex(entries[static_cast<size_t>(r)].data)));
   return ok();
 }
 

@@ -12,10 +12,47 @@ namespace {
 constexpr uint32_t kMsrTsc = 0x10, kMsrTscDeadline = 0x6e0;
 }  // namespace
 
-Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu) {
+bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic) {
+  auto has = [&](unsigned bit) { return (kvm_features >> bit) & 1; };
+  switch (index) {
+    case 0x11:          // MSR_KVM_WALL_CLOCK
+    case 0x12:          // MSR_KVM_SYSTEM_TIME
+      return has(0);    // KVM_FEATURE_CLOCKSOURCE
+    case 0x4b564d00:    // MSR_KVM_WALL_CLOCK_NEW
+    case 0x4b564d01:    // MSR_KVM_SYSTEM_TIME_NEW
+      return has(3);    // KVM_FEATURE_CLOCKSOURCE2
+    case 0x4b564d02:    // MSR_KVM_ASYNC_PF_EN
+      return has(4);
+    case 0x4b564d03:    // MSR_KVM_STEAL_TIME
+      return has(5);
+    case 0x4b564d04:    // MSR_KVM_PV_EOI_EN
+      return has(6) && lapic;
+    case 0x4b564d05:    // MSR_KVM_POLL_CONTROL
+      return has(12);
+    case 0x4b564d06:    // MSR_KVM_ASYNC_PF_INT
+      return has(14) && lapic;
+    case 0x4b564d07:    // MSR_KVM_ASYNC_PF_ACK
+      return has(14);
+    case 0x4b564d08:    // MSR_KVM_MIGRATION_CONTROL
+      return has(17);
+    case kMsrTscDeadline:
+      return lapic;
+    default:
+      break;
+  }
+  if (index >= 0x40000000 && index <= 0x400000ff) return false;  // Hyper-V
+  if (index >= 0x4b564d00 && index <= 0x4b564dff) return false;  // KVM PV MSRs newer than this list
+  return true;
+}
+
+Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, bool lapic) {
   auto list = TRY(kvm.msr_index_list());
+  uint32_t kvm_features = 0;
+  for (const auto& e : TRY(vcpu.get_cpuid()))
+    if (e.function == 0x40000001) kvm_features = e.eax;
   std::vector<kvm_msr_entry> want;
   for (uint32_t i : list) {
+    if (!msr_restorable(i, kvm_features, lapic)) continue;
     kvm_msr_entry e{};
     e.index = i;
     want.push_back(e);
@@ -106,7 +143,7 @@ Status capture_machine(Machine& m, SnapshotState& out) {
     int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
     xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
   }
-  auto msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0)), "list the vCPU MSRs");
+  auto msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0), m.has_irqchip()), "list the vCPU MSRs");
   out.vcpus.clear();
   for (unsigned i = 0; i < m.cpu_count(); ++i)
     out.vcpus.push_back(TRYC(capture_vcpu(m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));

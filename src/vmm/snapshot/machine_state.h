@@ -8,9 +8,19 @@
 
 namespace vessel::vmm::snapshot {
 
-// MSRs a vCPU can save: KVM_GET_MSR_INDEX_LIST filtered to those
-// KVM_GET_MSRS reads on `vcpu` (TSC deadline last, after TSC, when set back).
-Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu);
+// MSRs a vCPU can save and set back: KVM_GET_MSR_INDEX_LIST filtered to
+// those KVM_GET_MSRS reads on `vcpu` and msr_restorable() keeps (TSC
+// deadline last, after TSC, when set back).
+Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, bool lapic);
+
+// Whether MSR `index` belongs in a vCPU's saved state, for a guest whose CPUID
+// leaf 0x40000001 EAX has `kvm_features` (KVM_FEATURE_* bits) and with or
+// without an in-kernel LAPIC. KVM reads some MSRs it refuses to write back:
+// its paravirtual MSRs when the guest's CPUID lacks their feature, and the
+// LAPIC's (async PF interrupt, PV EOI, TSC deadline) without an in-kernel
+// LAPIC (KVM_SET_MSRS fails on MSR_KVM_ASYNC_PF_INT even for 0). Hyper-V's
+// MSRs are left out too: vessel's CPUID does not offer Hyper-V.
+bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 
 // One vCPU's state, in the order KVM needs (MP state first: reading it may
 // update the LAPIC; events last).

@@ -33,9 +33,10 @@ inline void put(std::vector<uint8_t>& v, uint64_t x, int bytes) {
 inline void add(std::vector<uint8_t>& v, std::initializer_list<uint8_t> b) { v.insert(v.end(), b); }
 }  // namespace tiny_detail
 
+inline std::vector<uint8_t> pvh_elf(const std::vector<uint8_t>& c);
+
 inline std::vector<uint8_t> tiny_pvh_elf(const std::string& mode, const std::string& message) {
   using namespace tiny_detail;
-  constexpr uint64_t kLoad = 0x100000, kCodeOff = 0x100;
   std::vector<uint8_t> c{0x66, 0xba, 0xf8, 0x03};  // mov dx, 0x3f8
   for (unsigned char ch : message) add(c, {0xb0, ch, 0xee});  // mov al, ch; out dx, al
   if (mode == "poweroff") {
@@ -61,7 +62,14 @@ inline std::vector<uint8_t> tiny_pvh_elf(const std::string& mode, const std::str
     add(c, {0x66, 0xba, 0x00, 0x06, 0xb0, 0x34, 0xee});
   }
   add(c, {0xfa, 0xf4, 0xeb, 0xfd});  // cli; hlt; jmp hlt
+  return pvh_elf(c);
+}
 
+// An ELF with one PT_LOAD at 1 MiB holding `c` at 1 MiB + 0x100 (the PVH
+// entry, 32-bit protected mode, paging off) and the Xen PVH note.
+inline std::vector<uint8_t> pvh_elf(const std::vector<uint8_t>& c) {
+  using namespace tiny_detail;
+  constexpr uint64_t kLoad = 0x100000, kCodeOff = 0x100;
   std::vector<uint8_t> note;
   put(note, 4, 4);
   put(note, 8, 4);

@@ -2,7 +2,8 @@
 # Payload of ctest vmharness.vmm_migration, run as root in L1 (QEMU TCG with
 # nested SVM KVM): Debian's kernel with a busybox initramfs whose payload
 # dirties memory and prints "TICK n" is live-migrated between vessel VMMs:
-# over a unix socket, over TCP, and locally with the memfd handed over. Each
+# over a unix socket, over TCP, and locally with the memfd handed over, then
+# `vm upgrade` moves it to a new VMM process under the same id. Each
 # time the source VMM exits ("migrated"), the destination runs, and the ticks
 # continue without a gap or a repeat. Faults: the destination killed mid-
 # stream, a port where nothing listens (the source runs on), a corrupted
@@ -48,6 +49,23 @@ wait_for a "TICK 3" 180; pf guest-ticks $?
 migrate a b unix:/tmp/mig-b.sock
 migrate b c tcp:127.0.0.1:47113 --max-downtime 100
 migrate c d unix:/tmp/mig-d.sock --local
+
+# vm upgrade: d moves to a new VMM process under the same id, its RAM memfd handed over.
+oldpid=$(state d | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+out=$($V --root $R vm upgrade d 2>&1); rc=$?
+echo "$out"
+pf upgrade-exit-0 $rc
+newpid=$(state d | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+echo "VMM pid of d: $oldpid before the upgrade, $newpid after"
+[ -n "$newpid" ] && [ "$newpid" != "$oldpid" ] && state d | grep -q '"status": *"running"'
+pf upgrade-new-vmm-runs-the-vm $?
+[ ! -e $R/vm/d.upgrade ] && ! kill -0 "$oldpid" 2>/dev/null; pf upgrade-old-vmm-gone-nothing-left $?
+before=$(grep -o 'TICK [0-9]*' $R/vm/d/serial.log.1 2>/dev/null | tail -1 | cut -d' ' -f2)
+ticks_after d "${before:-0}" 60; pf upgrade-guest-keeps-running $?
+after=$(first_tick d)
+echo "last tick before the upgrade: $before, first after: $after"
+[ -n "$before" ] && [ -n "$after" ] && [ "$after" = $((before + 1)) ]; pf upgrade-no-tick-lost-or-repeated $?
+echo "VESSEL-MEASURE upgrade-d $(echo "$out" | grep '^upgraded' | sed 's/^upgraded [^ ]* //')"
 
 # Nothing listens: a clear error, the guest runs on in d.
 t=$(last_tick d)

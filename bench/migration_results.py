@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Turns the BENCH lines of bench/migration_l1.sh (run by migration_compare.sh)
+into bench/results/migration.{csv,md,png}: vessel against QEMU live
+migration, means and QEMU/vessel ratios per guest dirty rate."""
+import statistics
+import sys
+from collections import defaultdict
+
+import benchlib
+
+vals = defaultdict(list)
+for line in open(sys.argv[1], errors="replace"):
+    p = line.split()
+    if len(p) == 4 and p[0] == "BENCH":
+        try:
+            vals[(p[1], int(p[2]))].append(float(p[3]))
+        except ValueError:
+            pass
+raw = [(name, rate, v) for (name, rate), vs in sorted(vals.items()) for v in vs]
+rates = sorted({r for (n, r) in vals if n.startswith(("vessel_downtime", "qemu_downtime"))})
+mean = lambda k: statistics.mean(vals[k]) if vals.get(k) else float("nan")
+label = lambda r: "idle" if r == 0 else f"{r} MiB/s"
+rows, panels = [], []
+for title, v, q in [("downtime (ms)", "vessel_downtime_ms", "qemu_downtime_ms"),
+                    ("total migration time (ms)", "vessel_total_ms", "qemu_total_ms")]:
+    vv = [mean((v, r)) for r in rates]
+    qq = [mean((q, r)) for r in rates]
+    for r, a, b in zip(rates, vv, qq):
+        rows.append([title, label(r), a, b, f"{b / a:.1f}x" if a > 0 and b == b else "-",
+                     f"{len(vals.get((v, r), []))}/{len(vals.get((q, r), []))}"])
+    panels.append({"title": title, "ylabel": "ms", "groups": [label(r) for r in rates],
+                   "series": ["vessel", "QEMU"], "values": {"vessel": vv, "QEMU": qq}})
+if vals.get(("vessel_upgrade_downtime_ms", 0)):
+    rows.append(["local vm upgrade downtime (ms)", "idle", mean(("vessel_upgrade_downtime_ms", 0)), "-", "-",
+                 f"{len(vals[('vessel_upgrade_downtime_ms', 0)])}/-"])
+    rows.append(["local vm upgrade total (ms)", "idle", mean(("vessel_upgrade_total_ms", 0)), "-", "-",
+                 f"{len(vals[('vessel_upgrade_total_ms', 0)])}/-"])
+benchlib.save_results(
+    "migration", ["metric", "dirty_mib_per_s", "value"], raw,
+    ["metric", "guest", "vessel", "QEMU", "QEMU/vessel", "runs (vessel/QEMU)"], rows,
+    "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)", panels,
+    note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
+         "each VMM's own downtime measure; means of BENCH_RUNS runs whose destination guest verified its pages")
