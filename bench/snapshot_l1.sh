@@ -11,6 +11,11 @@
 #           the guest is stopped at the end of the pass, as for savevm),
 #           and `-incoming "exec:cat FILE"` until the guest's first byte after
 #           the resume in its serial file.
+# First touch (first run of each size): a touchN guest (make_tiny_pvh.py:
+# 64 MiB written, then passes reading every page of its RAM, 'T' .. 'D') is
+# snapshotted between passes and restored (vessel: `vm restore -d`, memory
+# mapped MAP_PRIVATE from the file; QEMU: -incoming, RAM read in up front);
+# the time of its first full pass after the restore and of the next one.
 # Then clone density: N clones of the 512 MiB snapshot, their total PSS.
 # Prints "BENCH name size_mib value" lines.
 R=/tmp/broot; K=/extra/bench-snap/count.elf; Q=/extra/bench-snap/qemu
@@ -20,7 +25,48 @@ now() { $T now; }
 ms() { echo "$1 $2" | awk '{printf "%.2f", ($2 - $1) / 1000}'; }
 api() { curl -s -o /dev/null -w '%{http_code}' --unix-socket $R/vm/$1/api.sock -X PUT "http://localhost$2" -d "$3"; }
 qemu() { $Q/lib/ld-linux-x86-64.so.2 --library-path $Q/lib $Q/qemu-system-x86_64 -L $Q/share "$@"; }
+# wait_byte FILE CHAR SECONDS: until FILE holds CHAR.
+wait_byte() { i=0; while [ $i -lt $(($3 * 10)) ]; do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+first_touch() {
+  mib=$1; TK=/extra/bench-snap/touch$mib.elf; S=/tmp/bt-$mib; rm -rf $S
+  vessel --root $R vm run -d --name tsrc --kernel $TK --cpus 2 --memory ${mib}M >/dev/null || echo "BENCH-ERROR touch run"
+  wait_byte $R/vm/tsrc/serial.log D 300 || echo "BENCH-ERROR touch guest silent"
+  vessel --root $R vm pause tsrc
+  vessel --root $R vm snapshot tsrc $S || echo "BENCH-ERROR touch snapshot"
+  vessel --root $R vm kill tsrc >/dev/null; vessel --root $R vm delete tsrc
+  $T passes $R/vm/trs/serial.log > /tmp/tp.out &
+  tp=$!
+  vessel --root $R vm restore $S -d --name trs >/dev/null || echo "BENCH-ERROR touch restore"
+  wait $tp
+  set -- $(cat /tmp/tp.out)
+  echo "BENCH vessel_first_touch_ms $mib $1"
+  echo "BENCH vessel_warm_pass_ms $mib $2"
+  vessel --root $R vm kill trs >/dev/null; vessel --root $R vm delete trs; rm -rf $S
+  rm -f /tmp/qm.in /tmp/qm.out /tmp/q.ser /tmp/q.mig; mkfifo /tmp/qm.in /tmp/qm.out
+  qemu -accel kvm -cpu host -M microvm,x-option-roms=off,rtc=on -m ${mib}M -smp 2 -nodefaults -no-user-config \
+    -display none -serial file:/tmp/q.ser -monitor pipe:/tmp/qm -kernel $TK &
+  qpid=$!
+  exec 7>/tmp/qm.in 8</tmp/qm.out
+  wait_byte /tmp/q.ser D 300 || echo "BENCH-ERROR qemu touch guest silent"
+  echo "migrate exec:cat>/tmp/q.mig" >&7; echo "info migrate" >&7
+  while read -t 300 -r line <&8; do
+    case "$line" in *"Migration status: completed"*) break ;; *"status: failed"*) echo "BENCH-ERROR qemu migrate"; break ;; esac
+  done
+  kill -9 $qpid; exec 7>&- 8<&-; wait $qpid 2>/dev/null
+  rm -f /tmp/q.ser
+  $T passes /tmp/q.ser > /tmp/tp.out &
+  tp=$!
+  qemu -accel kvm -cpu host -M microvm,x-option-roms=off,rtc=on -m ${mib}M -smp 2 -nodefaults -no-user-config \
+    -display none -serial file:/tmp/q.ser -kernel $TK -incoming "exec:cat /tmp/q.mig" </dev/null >/dev/null 2>&1 &
+  qpid=$!
+  wait $tp
+  set -- $(cat /tmp/tp.out)
+  echo "BENCH qemu_first_touch_ms $mib $1"
+  echo "BENCH qemu_warm_pass_ms $mib $2"
+  kill -9 $qpid; wait $qpid 2>/dev/null; rm -f /tmp/q.mig /tmp/q.ser
+}
 for mib in 128 512 2048; do
+  first_touch $mib
   for run in $(seq $RUNS); do
     echo "BENCH-PROGRESS $mib MiB run $run"
     S=/tmp/bs-$mib; rm -rf $S $R; mkdir -p $S

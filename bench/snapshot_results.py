@@ -19,9 +19,13 @@ mean = lambda k: statistics.mean(vals[k]) if vals.get(k) else float("nan")
 rows, groups = [], []
 pairs = [("snapshot create (ms)", "vessel_snapshot_create_ms", "qemu_snapshot_create_ms"),
          ("restore to running, API (ms)", "vessel_api_restore_to_running_ms", "qemu_restore_to_running_ms"),
-         ("restore to running, CLI (ms)", "vessel_cli_restore_to_running_ms", "qemu_restore_to_running_ms")]
+         ("restore to running, CLI (ms)", "vessel_cli_restore_to_running_ms", "qemu_restore_to_running_ms"),
+         ("first touch: 1st pass over guest RAM after restore (ms)", "vessel_first_touch_ms", "qemu_first_touch_ms"),
+         ("  the next (warm) pass (ms)", "vessel_warm_pass_ms", "qemu_warm_pass_ms")]
 panels = []
 for title, v, q in pairs:
+    if not any(vals.get((v, s)) for s in sizes):
+        continue
     vv = [mean((v, s)) for s in sizes]
     qq = [mean((q, s)) for s in sizes]
     for s, a, b in zip(sizes, vv, qq):
@@ -38,5 +42,5 @@ if vals.get(("clone_pss_kib_each", 512)):
 benchlib.save_results(
     "snapshot", ["metric", "size_mib", "value"], raw,
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel"], rows,
-    "VM snapshots: vessel vs QEMU (tiny counting PVH guest, 2 vCPUs)", panels,
+    "VM snapshots: vessel vs QEMU (tiny PVH guests, 2 vCPUs)", panels,
     note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); means of BENCH_RUNS runs")

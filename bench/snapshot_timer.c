@@ -6,6 +6,11 @@
  *       "<ms until CMD exited> <ms until FILE had a byte> <CMD status>"
  *   snapshot_timer spawn FILE CMD [ARGS...]  the same without waiting for
  *       CMD (left running, its output to /dev/null: its pid is the third number)
+ *   snapshot_timer passes FILE   follows FILE (the serial log of a restored
+ *       make_tiny_pvh.py touchN guest) for up to 300 s: prints
+ *       "<ms from the first 'T' to the next 'D'> <ms of the pass after it>",
+ *       the first full pass over guest RAM after the restore (first touch)
+ *       and a warm one; -1 for a pass not seen
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,11 +27,39 @@ static double now_us(void) {
   return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
+/* The "passes" mode: each 'T' .. 'D' pair of FILE, timed as the bytes appear. */
+static int passes(const char* file) {
+  double t0 = now_us(), started = -1, pass[2] = {-1, -1};
+  int n = 0, fd = -1;
+  off_t at = 0;
+  while (n < 2 && now_us() - t0 < 300e6) {
+    if (fd < 0) fd = open(file, O_RDONLY);
+    char buf[4096];
+    ssize_t got = fd < 0 ? 0 : pread(fd, buf, sizeof buf, at);
+    if (got <= 0) {
+      usleep(100);
+      continue;
+    }
+    at += got;
+    double t = now_us();
+    for (ssize_t i = 0; i < got && n < 2; ++i) {
+      if (buf[i] == 'T') started = t;
+      else if (buf[i] == 'D' && started >= 0) {
+        pass[n++] = (t - started) / 1000;
+        started = -1;
+      }
+    }
+  }
+  printf("%.2f %.2f\n", pass[0], pass[1]);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc == 2 && strcmp(argv[1], "now") == 0) {
     printf("%.0f\n", now_us());
     return 0;
   }
+  if (argc == 3 && strcmp(argv[1], "passes") == 0) return passes(argv[2]);
   if (argc < 4 || (strcmp(argv[1], "run") != 0 && strcmp(argv[1], "spawn") != 0)) {
     fprintf(stderr, "usage: snapshot_timer now | run|spawn FILE CMD [ARGS...]\n");
     return 2;

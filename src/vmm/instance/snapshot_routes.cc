@@ -56,6 +56,22 @@ snapshot::VmSpec spec_of(const VmConfig& c) {
     ds.kind = snapshot::DeviceSpec::Kind::kRng;
     s.devices.push_back(ds);
   }
+  if (c.balloon) {  // in vm_builder's order: after the RNG
+    snapshot::DeviceSpec ds;
+    ds.kind = snapshot::DeviceSpec::Kind::kBalloon;
+    ds.balloon.target_pages = static_cast<uint32_t>((c.balloon->amount_mib << 20) / virtio::kBalloonPageSize);
+    ds.balloon.deflate_on_oom = c.balloon->deflate_on_oom;
+    ds.balloon.stats_interval_s = c.balloon->stats_polling_interval_s;
+    ds.balloon.free_page_reporting = c.balloon->free_page_reporting;
+    s.devices.push_back(ds);
+  }
+  if (c.vsock) {
+    snapshot::DeviceSpec ds;
+    ds.kind = snapshot::DeviceSpec::Kind::kVsock;
+    ds.vsock.guest_cid = c.vsock->guest_cid;
+    ds.vsock.uds_path = c.vsock->uds_path;
+    s.devices.push_back(ds);
+  }
   return s;
 }
 
@@ -194,7 +210,10 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   ro.serial_out = [sink](uint8_t b) { sink->put(b); };
   auto t0 = std::chrono::steady_clock::now();
   ro.nets = TRY(net_overrides(l, opts_.id, ro.state_path));
-  if (l.clone) ro.overlay_dir = paths_.dir;
+  if (l.clone) {
+    ro.overlay_dir = paths_.dir;
+    ro.vsock_uds = path_join(paths_.dir, "vsock.sock");  // the snapshot's VM may still hold its socket
+  }
   auto r = TRY(snapshot::restore_snapshot(ro));
   VmConfig c;
   if (!r.state.vm_config.empty()) {
@@ -224,7 +243,23 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
   for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
   if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
-  if (i != vm.machine->virtio_count()) vm.devices.clear();  // a config that does not describe the devices: no handles
+  if (c.balloon && i < vm.machine->virtio_count()) {
+    auto* t = &vm.machine->virtio_transport(i++);
+    vm.balloon = dynamic_cast<virtio::BalloonDevice*>(&t->device());
+    vm.devices.push_back({"balloon", "balloon", t});
+  }
+  if (c.vsock && i < vm.machine->virtio_count()) {
+    auto* t = &vm.machine->virtio_transport(i++);
+    vm.vsock = dynamic_cast<virtio::VsockDevice*>(&t->device());
+    vm.devices.push_back({"vsock", "vsock", t});
+    for (const auto& d : r.state.spec.devices)
+      if (d.kind == snapshot::DeviceSpec::Kind::kVsock) c.vsock->uds_path = d.vsock.uds_path;
+  }
+  if (i != vm.machine->virtio_count() || (c.balloon && !vm.balloon) || (c.vsock && !vm.vsock)) {
+    vm.devices.clear();  // a config that does not describe the devices: no handles
+    vm.balloon = nullptr;
+    vm.vsock = nullptr;
+  }
   opts_.config = std::move(c);
   vm_ = std::move(vm);
   status_ = l.resume ? VmStatus::kRunning : VmStatus::kPaused;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "common/log.h"
 #include "common/strings.h"
 #include "vmm/hex.h"
+#include "vmm/virtio/balloon/balloon.h"
 #include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 namespace vessel::vmm::snapshot {
 
@@ -160,6 +163,8 @@ Status capture_machine(Machine& m, SnapshotState& out) {
     v.device_type = t.device().device_type();
     v.mmio = t.save();
     if (auto* net = dynamic_cast<virtio::NetDevice*>(&t.device())) v.net = net->save();
+    if (auto* b = dynamic_cast<virtio::BalloonDevice*>(&t.device())) v.balloon = b->save();
+    if (auto* vs = dynamic_cast<virtio::VsockDevice*>(&t.device())) v.vsock = vs->save();
     d.virtio.push_back(std::move(v));
   }
   return ok();
@@ -194,7 +199,23 @@ Status apply_machine(Machine& m, const SnapshotState& s) {
       if (!net) return Error::invalid(cat("virtio device ", i, ": net state for a device that is not virtio-net"));
       net->restore(*v.net);
     }
+    auto* balloon = dynamic_cast<virtio::BalloonDevice*>(&t.device());
+    if (v.balloon) {
+      if (!balloon) return Error::invalid(cat("virtio device ", i, ": balloon state for a device that is not virtio-balloon"));
+      TRYC(balloon->restore(*v.balloon), cat("virtio device ", i));
+    }
+    auto* vsock = dynamic_cast<virtio::VsockDevice*>(&t.device());
+    if (v.vsock) {
+      if (!vsock) return Error::invalid(cat("virtio device ", i, ": vsock state for a device that is not virtio-vsock"));
+      TRYC(vsock->restore(*v.vsock), cat("virtio device ", i));
+    }
     TRYC(t.restore(v.mmio), cat("virtio device ", i));
+    if (vsock) {
+      // The guest's connections ended with the snapshot's VMM: tell its driver
+      // (an event buffer it posted), so its sockets fail and it reconnects.
+      auto s = t.update_device([&](virtio::VirtioDevice&) { return vsock->send_transport_reset(t); });
+      if (!s) log::warn("snapshot", cat("vsock: transport reset not sent: ", s.error().message()));
+    }
   }
   return ok();
 }

@@ -17,10 +17,12 @@
 #include "vmm/snapshot/machine_state.h"
 #include "vmm/snapshot/memory_file.h"
 #include "vmm/snapshot/state_file.h"
+#include "vmm/virtio/balloon/balloon.h"
 #include "vmm/virtio/block/block.h"
 #include "vmm/virtio/net/net.h"
 #include "vmm/virtio/rng/rng.h"
 #include "vmm/virtio/virtio.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "unknown"
@@ -37,6 +39,8 @@ uint32_t device_type(DeviceSpec::Kind k) {
     case DeviceSpec::Kind::kBlock: return virtio::kTypeBlock;
     case DeviceSpec::Kind::kNet: return virtio::kTypeNet;
     case DeviceSpec::Kind::kRng: return virtio::kTypeRng;
+    case DeviceSpec::Kind::kBalloon: return virtio::kTypeBalloon;
+    case DeviceSpec::Kind::kVsock: return virtio::vsock::kTypeVsock;
   }
   return 0;
 }
@@ -58,6 +62,16 @@ Status add_devices(Machine& m, const VmSpec& spec) {
       case DeviceSpec::Kind::kRng:
         TRY(m.add_virtio_device(std::make_unique<virtio::RngDevice>(), "virtio-rng"));
         break;
+      case DeviceSpec::Kind::kBalloon: {
+        auto dev = TRYC(virtio::BalloonDevice::create(d.balloon), "balloon");
+        TRY(m.add_virtio_device(std::move(dev), "virtio-balloon"));
+        break;
+      }
+      case DeviceSpec::Kind::kVsock: {
+        auto dev = TRYC(virtio::VsockDevice::create(d.vsock), cat("vsock ", d.vsock.uds_path));
+        TRY(m.add_virtio_device(std::move(dev), "virtio-vsock"));
+        break;
+      }
     }
   }
   return ok();
@@ -95,6 +109,9 @@ Status apply_overrides(SnapshotState& s, const RestoreOptions& o, std::vector<st
       if (s.devices.virtio[i].net) s.devices.virtio[i].net->mac = *n.mac;
     }
   }
+  if (!o.vsock_uds.empty())
+    for (auto& d : s.spec.devices)
+      if (d.kind == DeviceSpec::Kind::kVsock) d.vsock.uds_path = o.vsock_uds;
   if (o.overlay_dir.empty()) return ok();
   for (size_t i = 0; i < s.spec.devices.size(); ++i) {
     auto& d = s.spec.devices[i];

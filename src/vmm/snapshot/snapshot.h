@@ -75,6 +75,9 @@ struct RestoreOptions {
   // directory (disk<N>.qcow2, N its device index) over the snapshot's image,
   // so the restored VM never writes that image (one per clone).
   std::string overlay_dir;
+  // Non-empty: the vsock device listens on this unix socket instead of the
+  // snapshot's (a clone next to a running VM cannot take its socket).
+  std::string vsock_uds;
 };
 
 struct RestoreStats {
@@ -98,6 +101,8 @@ struct Restored {
 // A machine with a VMGENID device gets a new generation ID, and its guest
 // is notified when it runs (Linux reseeds its RNG): every restore is a new
 // generation, so clones of one snapshot do not share randomness.
+// A vsock device's connections do not survive: its driver gets a transport
+// reset event and reconnects. A balloon keeps its target, size and statistics.
 // Refused, with nothing started: a bad state file, a diff snapshot, a
 // memory file of the wrong size, a changed or missing disk, a host CPU
 // without a feature the vCPUs use.

@@ -16,21 +16,28 @@
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/rtc.h"
 #include "vmm/devices/serial.h"
+#include "vmm/virtio/balloon/balloon.h"
 #include "vmm/virtio/block/block.h"
 #include "vmm/virtio/mmio.h"
 #include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 namespace vessel::vmm::snapshot {
 
 // One virtio device of the machine, in the order it was added.
 struct DeviceSpec {
-  enum class Kind : uint8_t { kBlock = 1, kNet = 2, kRng = 3 };
+  // kBalloon and kVsock: format version 3 on.
+  enum class Kind : uint8_t { kBlock = 1, kNet = 2, kRng = 3, kBalloon = 4, kVsock = 5 };
   Kind kind = Kind::kRng;
   // Block: the image file and its options.
   std::string path;
   virtio::BlockOptions block;
   // Net: the tap and its options.
   virtio::NetOptions net;
+  // Balloon: its features and target at the snapshot.
+  virtio::BalloonOptions balloon;
+  // Vsock: the guest CID and the host unix socket it listens on.
+  virtio::VsockOptions vsock;
 };
 
 // What a restore needs to rebuild the machine before setting its state.
@@ -85,6 +92,8 @@ struct VirtioState {
   uint32_t device_type = 0;
   virtio::MmioState mmio;
   std::optional<virtio::NetState> net;
+  std::optional<virtio::BalloonState> balloon;  // format version 3 on
+  std::optional<virtio::VsockState> vsock;      // format version 3 on
 };
 
 struct DeviceStates {

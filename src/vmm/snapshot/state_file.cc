@@ -47,7 +47,7 @@ void section(ByteWriter& w, uint32_t t, const ByteWriter& body) {
 
 // ---- encoding ----
 
-void put_spec(ByteWriter& w, const VmSpec& s) {
+void put_spec(ByteWriter& w, const VmSpec& s, uint32_t version) {
   w.u32(s.cpus);
   w.u64(s.memory);
   w.boolean(s.irqchip);
@@ -64,8 +64,15 @@ void put_spec(ByteWriter& w, const VmSpec& s) {
     w.boolean(d.net.mac_set);
     w.u64(d.net.bandwidth);
     w.u64(d.net.iops);
+    if (version < 3) continue;
+    w.u32(d.balloon.target_pages);
+    w.boolean(d.balloon.deflate_on_oom);
+    w.u32(d.balloon.stats_interval_s);
+    w.boolean(d.balloon.free_page_reporting);
+    w.u64(d.vsock.guest_cid);
+    w.str(d.vsock.uds_path);
   }
-  w.u64(s.vmgenid_addr);
+  if (version >= 2) w.u64(s.vmgenid_addr);
 }
 
 void put_vcpu(ByteWriter& w, const VcpuState& v) {
@@ -105,7 +112,25 @@ void put_queue(ByteWriter& w, const virtio::QueueState& q) {
   w.boolean(q.indirect);
 }
 
-void put_devices(ByteWriter& w, const DeviceStates& d) {
+void put_balloon(ByteWriter& w, const virtio::BalloonState& b) {
+  w.u32(b.options.target_pages);
+  w.boolean(b.options.deflate_on_oom);
+  w.u32(b.options.stats_interval_s);
+  w.boolean(b.options.free_page_reporting);
+  w.u32(b.actual_pages);
+  for (const auto& v : b.stats) {
+    w.boolean(v.has_value());
+    w.u64(v.value_or(0));
+  }
+  w.boolean(b.stats_buffer_held);
+  w.u16(b.stats_buffer_head);
+  const auto& c = b.counters;
+  for (uint64_t x : {c.inflated_pages, c.deflated_pages, c.reported_bytes, c.invalid_pfns, c.discard_errors,
+                     c.stats_received, c.stats_polls})
+    w.u64(x);
+}
+
+void put_devices(ByteWriter& w, const DeviceStates& d, uint32_t version) {
   const SerialState& s = d.serial;
   for (uint8_t b : {s.dll, s.dlm, s.ier, s.lcr, s.mcr, s.msr, s.scr, s.fcr}) w.u8(b);
   w.boolean(s.thr_interrupt_pending);
@@ -134,6 +159,11 @@ void put_devices(ByteWriter& w, const DeviceStates& d) {
     for (const auto& q : m.queues) put_queue(w, q);
     w.boolean(v.net.has_value());
     if (v.net) w.raw(v.net->mac.data(), 6);
+    if (version < 3) continue;
+    w.boolean(v.balloon.has_value());
+    if (v.balloon) put_balloon(w, *v.balloon);
+    w.boolean(v.vsock.has_value());
+    if (v.vsock) w.u64(v.vsock->guest_cid);
   }
 }
 
@@ -151,7 +181,8 @@ Result<VmSpec> get_spec(ByteReader& r, uint32_t version) {
   for (uint32_t i = 0; i < n; ++i) {
     DeviceSpec d;
     uint8_t kind = TRY(r.u8("device kind"));
-    if (kind < 1 || kind > 3) return r.bad(cat("device ", i, " kind"), cat(unsigned{kind}, " is unknown"));
+    uint8_t max_kind = version >= 3 ? 5 : 3;
+    if (kind < 1 || kind > max_kind) return r.bad(cat("device ", i, " kind"), cat(unsigned{kind}, " is unknown"));
     d.kind = static_cast<DeviceSpec::Kind>(kind);
     d.path = TRY(r.str("device path", kMaxString));
     d.block.readonly = TRY(r.boolean("block readonly"));
@@ -163,6 +194,18 @@ Result<VmSpec> get_spec(ByteReader& r, uint32_t version) {
     d.net.mac_set = TRY(r.boolean("net mac_set"));
     d.net.bandwidth = TRY(r.u64("net bandwidth"));
     d.net.iops = TRY(r.u64("net iops"));
+    if (version >= 3) {
+      d.balloon.target_pages = TRY(r.u32("balloon target"));
+      d.balloon.deflate_on_oom = TRY(r.boolean("balloon deflate_on_oom"));
+      d.balloon.stats_interval_s = TRY(r.u32("balloon statistics interval"));
+      d.balloon.free_page_reporting = TRY(r.boolean("balloon free_page_reporting"));
+      d.vsock.guest_cid = TRY(r.u64("vsock guest CID"));
+      d.vsock.uds_path = TRY(r.str("vsock uds_path", kMaxString));
+      if (d.kind == DeviceSpec::Kind::kVsock && d.vsock.uds_path.empty())
+        return r.bad(cat("device ", i), "is a vsock without a unix socket path");
+      if (d.kind == DeviceSpec::Kind::kBalloon && uint64_t{d.balloon.target_pages} * 4096 >= s.memory)
+        return r.bad(cat("device ", i, " balloon target"), cat(d.balloon.target_pages, " pages is not below the guest's memory"));
+    }
     if (d.kind == DeviceSpec::Kind::kBlock && d.path.empty()) return r.bad(cat("device ", i), "is a disk without a path");
     s.devices.push_back(std::move(d));
   }
@@ -221,7 +264,28 @@ Result<virtio::QueueState> get_queue(ByteReader& r) {
   return q;
 }
 
-Result<DeviceStates> get_devices(ByteReader& r) {
+Result<virtio::BalloonState> get_balloon(ByteReader& r) {
+  virtio::BalloonState b;
+  b.options.target_pages = TRY(r.u32("balloon target"));
+  b.options.deflate_on_oom = TRY(r.boolean("balloon deflate_on_oom"));
+  b.options.stats_interval_s = TRY(r.u32("balloon statistics interval"));
+  b.options.free_page_reporting = TRY(r.boolean("balloon free_page_reporting"));
+  b.actual_pages = TRY(r.u32("balloon actual"));
+  for (auto& v : b.stats) {
+    bool has = TRY(r.boolean("balloon statistic present"));
+    uint64_t x = TRY(r.u64("balloon statistic"));
+    if (has) v = x;
+  }
+  b.stats_buffer_held = TRY(r.boolean("balloon statistics buffer held"));
+  b.stats_buffer_head = TRY(r.u16("balloon statistics buffer head"));
+  auto& c = b.counters;
+  for (uint64_t* x : {&c.inflated_pages, &c.deflated_pages, &c.reported_bytes, &c.invalid_pfns, &c.discard_errors,
+                      &c.stats_received, &c.stats_polls})
+    *x = TRY(r.u64("balloon counter"));
+  return b;
+}
+
+Result<DeviceStates> get_devices(ByteReader& r, uint32_t version) {
   DeviceStates d;
   SerialState& s = d.serial;
   for (uint8_t* b : {&s.dll, &s.dlm, &s.ier, &s.lcr, &s.mcr, &s.msr, &s.scr, &s.fcr}) *b = TRY(r.u8("serial register"));
@@ -259,6 +323,10 @@ Result<DeviceStates> get_devices(ByteReader& r) {
       for (auto& b : ns.mac) b = TRY(r.u8("net MAC"));
       v.net = ns;
     }
+    if (version >= 3) {
+      if (TRY(r.boolean("has balloon state"))) v.balloon = TRY(get_balloon(r));
+      if (TRY(r.boolean("has vsock state"))) v.vsock = virtio::VsockState{TRY(r.u64("vsock guest CID"))};
+    }
     d.virtio.push_back(std::move(v));
   }
   return d;
@@ -295,7 +363,7 @@ void put_memory(ByteWriter& w, const MemoryInfo& m) {
 }
 }  // namespace
 
-std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version) {
+std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version, uint32_t format_version) {
   ByteWriter payload;
   {
     ByteWriter b;
@@ -305,7 +373,7 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
   }
   {
     ByteWriter b;
-    put_spec(b, s.spec);
+    put_spec(b, s.spec, format_version);
     section(payload, kTagSpec, b);
   }
   {
@@ -336,7 +404,7 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
   }
   {
     ByteWriter b;
-    put_devices(b, s.devices);
+    put_devices(b, s.devices, format_version);
     section(payload, kTagDevs, b);
   }
   {
@@ -351,7 +419,7 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
   }
   ByteWriter f;
   f.raw(kMagic, sizeof kMagic);
-  f.u32(kFormatVersion);
+  f.u32(format_version);
   f.str(vessel_version);
   f.u64(payload.size());
   f.raw(payload.data().data(), payload.size());
@@ -407,7 +475,7 @@ Result<SnapshotState> decode_payload(std::span<const uint8_t> payload, uint32_t 
       s.vcpus.push_back(TRY(get_vcpu(b)));
     } else if (t == kTagDevs) {
       TRY(once(seen_devs));
-      s.devices = TRY(get_devices(b));
+      s.devices = TRY(get_devices(b, version));
     } else if (t == kTagMem) {
       TRY(once(seen_mem));
       s.memory = TRY(get_memory(b));

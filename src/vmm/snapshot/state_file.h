@@ -24,15 +24,20 @@
 namespace vessel::vmm::snapshot {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'S', 'N'};
-// Version 2 added SPEC's VM generation ID address; version 1 files are still
-// read (as machines without a VMGENID device).
-inline constexpr uint32_t kFormatVersion = 2;
+// Version 2 added SPEC's VM generation ID address; version 3 the balloon and
+// vsock devices (their options in SPEC, their state in DEVS). Versions 1 and 2
+// are still read (as machines without VMGENID, balloon or vsock).
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr uint32_t kMinFormatVersion = 1;
 // Largest state file read (a 254-vCPU machine with large XSAVE areas is ~2 MiB).
 inline constexpr size_t kMaxStateFile = 64ULL << 20;
 
 // Encodes `s` (its vessel_version is replaced by `vessel_version`).
-std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version);
+// `format_version` below kFormatVersion writes an older format (tests of
+// reading old files): the VMGENID address is left out before 2; a balloon or
+// vsock device before 3 gives a file no reader accepts.
+std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& vessel_version,
+                                  uint32_t format_version = kFormatVersion);
 // Decodes and validates a whole state file.
 Result<SnapshotState> decode_state(std::span<const uint8_t> file);
 // Decodes only the payload (the sections) of a file of format `version`,

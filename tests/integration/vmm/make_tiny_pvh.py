@@ -11,6 +11,10 @@ The guest is entered in 32-bit protected mode (PVH), prints a line on COM1
   count     then print the digits 0-9 over and over, one every few ms (pause tests)
   ctrlaltdel  then poll the i8042 until a Del make code (set 1: 0x53) arrives,
             and power off (SendCtrlAltDel tests)
+  touchN    (N: the guest's RAM in MiB) write a dword into each 4 KiB page of
+            the 64 MiB above 2 MiB, then for ever: print 'T', read a dword
+            of every page from 2 MiB to N MiB, print 'D', a short delay
+            (first-touch benchmarks: the time from a 'T' to its 'D')
 usage: make_tiny_pvh.py OUT [poweroff|reset|spin|fault] [MESSAGE]
 """
 import struct
@@ -44,6 +48,20 @@ def code(mode, message):
         # wait: in al, 0x64; test al, 1; jz wait; in al, 0x60; cmp al, 0x53; jne wait
         c += b"\xe4\x64\xa8\x01\x74\xfa\xe4\x60\x3c\x53\x75\xf4"
         c += b"\x66\xba\x00\x06\xb0\x34\xee"  # power off
+    elif mode.startswith("touch"):
+        limit = int(mode[5:]) << 20
+        fill_end = min(limit, 0x200000 + (64 << 20))
+        c += b"\xbf" + struct.pack("<I", 0x200000)  # mov edi, 2 MiB
+        # fill: mov [edi], edi; add edi, 4096; cmp edi, fill_end; jb fill
+        c += b"\x89\x3f\x81\xc7\x00\x10\x00\x00\x81\xff" + struct.pack("<I", fill_end) + b"\x72\xf0"
+        loop = bytearray(b"\xb0\x54\xee")  # mov al, 'T'; out dx, al
+        loop += b"\xbf" + struct.pack("<I", 0x200000)  # mov edi, 2 MiB
+        # touch: add esi, [edi]; add edi, 4096; cmp edi, limit; jb touch
+        loop += b"\x03\x37\x81\xc7\x00\x10\x00\x00\x81\xff" + struct.pack("<I", limit) + b"\x72\xf0"
+        loop += b"\xb0\x44\xee"  # mov al, 'D'; out dx, al
+        loop += b"\xb9" + struct.pack("<I", 20_000_000) + b"\xe2\xfe"  # mov ecx, N; loop $
+        loop += bytes([0xEB, (256 - (len(loop) + 2)) & 0xFF])  # jmp back to the top
+        c += loop
     c += b"\xfa\xf4\xeb\xfd"  # cli; hlt; jmp hlt
     return bytes(c)
 

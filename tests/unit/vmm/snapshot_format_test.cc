@@ -156,11 +156,11 @@ TEST(SnapshotStateFile, EveryFlippedByteIsAnError) {
 
 TEST(SnapshotStateFile, ForeignVersionAndMagicAreNamed) {
   auto bytes = encode_state(sample(), "0.1.0");
-  bytes[8] = 3;
+  bytes[8] = 4;
   auto d = decode_state(bytes);
   ASSERT_FALSE(d);
-  EXPECT_NE(d.error().message().find("format version 3 (written by vessel 0.1.0)"), std::string::npos) << d.error().message();
-  EXPECT_NE(d.error().message().find("reads versions 1 to 2"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find("format version 4 (written by vessel 0.1.0)"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find("reads versions 1 to 3"), std::string::npos) << d.error().message();
   bytes[0] = 'X';
   d = decode_state(bytes);
   ASSERT_FALSE(d);
@@ -174,43 +174,98 @@ std::vector<uint8_t> with_fixed_crc(std::vector<uint8_t> b) {
   return b;
 }
 
-// A version 1 file (before the VM generation ID): SPEC without its last u64.
-TEST(SnapshotStateFile, Version1FilesReadAsMachinesWithoutVmgenid) {
-  auto bytes = encode_state(sample(), "0.1.0");
-  // Header: magic, u32 version, str (u32 length + bytes), u64 payload length.
-  size_t ver_at = sizeof kMagic, len_at = ver_at + 4 + 4 + 5, payload_at = len_at + 8;
-  // Sections: u32 tag, u64 length, body; SPEC is the second (after IDS).
-  size_t at = payload_at;
-  uint64_t sec_len;
-  for (;;) {
-    std::memcpy(&sec_len, bytes.data() + at + 4, 8);
-    if (std::memcmp(bytes.data() + at, "SPEC", 4) == 0) break;
-    at += 12 + sec_len;
-    ASSERT_LT(at, bytes.size());
-  }
-  bytes.erase(bytes.begin() + static_cast<long>(at + 12 + sec_len - 8), bytes.begin() + static_cast<long>(at + 12 + sec_len));
-  sec_len -= 8;
-  std::memcpy(bytes.data() + at + 4, &sec_len, 8);
-  uint64_t payload_len;
-  std::memcpy(&payload_len, bytes.data() + len_at, 8);
-  payload_len -= 8;
-  std::memcpy(bytes.data() + len_at, &payload_len, 8);
-  uint32_t v1 = 1;
-  std::memcpy(bytes.data() + ver_at, &v1, 4);
-  uint32_t c = crc32c(std::span<const uint8_t>(bytes.data(), bytes.size() - 4));
-  std::memcpy(bytes.data() + bytes.size() - 4, &c, 4);
-  auto d = decode_state(bytes);
+// Re-checksums a file whose header now claims format `version`.
+std::vector<uint8_t> claiming_version(std::vector<uint8_t> bytes, uint32_t version) {
+  std::memcpy(bytes.data() + sizeof kMagic, &version, 4);
+  return with_fixed_crc(std::move(bytes));
+}
+
+// A version 1 file (before the VM generation ID) and a version 2 file (before
+// balloon and vsock) are still read; their bytes claiming a newer version are
+// short of what it added, refused by name.
+TEST(SnapshotStateFile, Version1And2FilesAreStillRead) {
+  auto v1 = encode_state(sample(), "0.1.0", 1);
+  auto d = decode_state(v1);
   ASSERT_TRUE(d) << d.error().message();
   EXPECT_EQ(d->spec.vmgenid_addr, 0u);
   EXPECT_EQ(d->spec.devices.size(), 2u);
-  // The same bytes claiming version 2 are short of the address: refused by name.
-  uint32_t v2 = 2;
-  std::memcpy(bytes.data() + ver_at, &v2, 4);
-  c = crc32c(std::span<const uint8_t>(bytes.data(), bytes.size() - 4));
-  std::memcpy(bytes.data() + bytes.size() - 4, &c, 4);
-  d = decode_state(bytes);
+  d = decode_state(claiming_version(v1, 2));
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().message().find("VM generation ID address"), std::string::npos) << d.error().message();
+
+  auto v2 = encode_state(sample(), "0.2.0", 2);
+  d = decode_state(v2);
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->spec.vmgenid_addr, 0xff000u);
+  EXPECT_EQ(d->spec.devices[1].net.tap, "tap0");
+  d = decode_state(claiming_version(v2, 3));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("section SPEC"), std::string::npos) << d.error().message();
+}
+
+// Balloon and vsock devices (format 3): options in SPEC, state in DEVS.
+TEST(SnapshotStateFile, BalloonAndVsockRoundTrip) {
+  SnapshotState s = sample();
+  DeviceSpec bal;
+  bal.kind = DeviceSpec::Kind::kBalloon;
+  bal.balloon = {.target_pages = 4096, .deflate_on_oom = true, .stats_interval_s = 2, .free_page_reporting = true};
+  DeviceSpec vs;
+  vs.kind = DeviceSpec::Kind::kVsock;
+  vs.vsock = {.guest_cid = 52, .uds_path = "/run/v.sock"};
+  s.spec.devices.push_back(bal);
+  s.spec.devices.push_back(vs);
+  VirtioState bst;
+  bst.device_type = virtio::kTypeBalloon;
+  virtio::BalloonState b;
+  b.options = bal.balloon;
+  b.actual_pages = 1000;
+  b.stats[static_cast<size_t>(virtio::BalloonStat::kFreeMemory)] = 123456789;
+  b.stats_buffer_held = true;
+  b.stats_buffer_head = 7;
+  b.counters.inflated_pages = 1000;
+  b.counters.stats_polls = 3;
+  bst.balloon = b;
+  VirtioState vst;
+  vst.device_type = virtio::vsock::kTypeVsock;
+  vst.vsock = virtio::VsockState{52};
+  s.devices.virtio.push_back(bst);
+  s.devices.virtio.push_back(vst);
+  auto bytes = encode_state(s, "1");
+  auto d = decode_state(bytes);
+  ASSERT_TRUE(d) << d.error().message();
+  ASSERT_EQ(d->spec.devices.size(), 4u);
+  EXPECT_EQ(d->spec.devices[2].kind, DeviceSpec::Kind::kBalloon);
+  EXPECT_EQ(d->spec.devices[2].balloon.target_pages, 4096u);
+  EXPECT_TRUE(d->spec.devices[2].balloon.deflate_on_oom);
+  EXPECT_TRUE(d->spec.devices[2].balloon.free_page_reporting);
+  EXPECT_EQ(d->spec.devices[2].balloon.stats_interval_s, 2u);
+  EXPECT_EQ(d->spec.devices[3].kind, DeviceSpec::Kind::kVsock);
+  EXPECT_EQ(d->spec.devices[3].vsock.guest_cid, 52u);
+  EXPECT_EQ(d->spec.devices[3].vsock.uds_path, "/run/v.sock");
+  ASSERT_TRUE(d->devices.virtio[2].balloon);
+  const auto& rb = *d->devices.virtio[2].balloon;
+  EXPECT_EQ(rb.actual_pages, 1000u);
+  EXPECT_EQ(rb.stats[static_cast<size_t>(virtio::BalloonStat::kFreeMemory)], 123456789u);
+  EXPECT_FALSE(rb.stats[0].has_value());
+  EXPECT_TRUE(rb.stats_buffer_held);
+  EXPECT_EQ(rb.stats_buffer_head, 7);
+  EXPECT_EQ(rb.counters.inflated_pages, 1000u);
+  EXPECT_EQ(rb.counters.stats_polls, 3u);
+  ASSERT_TRUE(d->devices.virtio[3].vsock);
+  EXPECT_EQ(d->devices.virtio[3].vsock->guest_cid, 52u);
+  EXPECT_FALSE(d->devices.virtio[3].balloon);
+
+  // A vsock without its socket path, a balloon as big as the guest: refused by name.
+  SnapshotState bad = s;
+  bad.spec.devices[3].vsock.uds_path.clear();
+  d = decode_state(encode_state(bad, "1"));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("vsock without a unix socket path"), std::string::npos) << d.error().message();
+  bad = s;
+  bad.spec.devices[2].balloon.target_pages = 64 << 8;  // 64 MiB of 4 KiB pages: all of it
+  d = decode_state(encode_state(bad, "1"));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("balloon target"), std::string::npos) << d.error().message();
 }
 
 TEST(SnapshotStateFile, InconsistentContentIsRefusedByName) {
