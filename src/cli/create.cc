@@ -44,7 +44,7 @@ void add_create(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(20, add_create);
+VerbRegistration reg_create(20, add_create);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -44,7 +44,7 @@ void add_delete(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(70, add_delete);
+VerbRegistration reg_delete(70, add_delete);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -230,7 +230,7 @@ void add_doc(CLI::App& app, Globals&) {
   });
 }
 
-VerbRegistration reg(1000, add_doc);
+VerbRegistration reg_doc(1000, add_doc);
 
 }  // namespace
 

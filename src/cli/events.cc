@@ -33,7 +33,7 @@ void add_events(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(67, add_events);
+VerbRegistration reg_events(67, add_events);
 
 }  // namespace
 }  // namespace vessel::cli

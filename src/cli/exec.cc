@@ -56,7 +56,7 @@ void add_exec(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(35, add_exec);
+VerbRegistration reg_exec(35, add_exec);
 
 }  // namespace
 }  // namespace vessel::cli

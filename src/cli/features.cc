@@ -13,7 +13,7 @@ void add_features(CLI::App& app, Globals&) {
   cmd->callback([] { std::fputs(oci::features_json().c_str(), stdout); });
 }
 
-VerbRegistration reg(90, add_features);
+VerbRegistration reg_features(90, add_features);
 
 }  // namespace
 }  // namespace vessel::cli

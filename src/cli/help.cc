@@ -30,7 +30,7 @@ void add_help(CLI::App& app, Globals&) {
   });
 }
 
-VerbRegistration reg(99, add_help);
+VerbRegistration reg_help(99, add_help);
 
 }  // namespace
 }  // namespace vessel::cli

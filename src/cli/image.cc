@@ -107,7 +107,7 @@ void add_image(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(90, add_image);
+VerbRegistration reg_image(89, add_image);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -44,7 +44,7 @@ void add_image_build(CLI::App& app, Globals& g) {
 }
 
 // After `image` (order 90) registered the image command.
-VerbRegistration reg(91, add_image_build);
+VerbRegistration reg_image_build(91, add_image_build);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -22,7 +22,7 @@ void add_image_prune(CLI::App& app, Globals& g) {
 }
 
 // After `image` (order 90) registered the image command.
-VerbRegistration reg(92, add_image_prune);
+VerbRegistration reg_image_prune(92, add_image_prune);
 
 }  // namespace
 }  // namespace vessel::cli

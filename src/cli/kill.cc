@@ -26,7 +26,7 @@ void add_kill(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(60, add_kill);
+VerbRegistration reg_kill(60, add_kill);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -77,7 +77,7 @@ void add_ps(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(66, add_ps);
+VerbRegistration reg_ps(66, add_ps);
 
 }  // namespace
 }  // namespace vessel::cli

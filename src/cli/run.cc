@@ -69,7 +69,7 @@ void add_run(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(25, add_run);
+VerbRegistration reg_run(25, add_run);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -32,7 +32,7 @@ void add_spec(CLI::App& app, Globals&) {
   });
 }
 
-VerbRegistration reg(10, add_spec);
+VerbRegistration reg_spec(10, add_spec);
 
 }  // namespace
 }  // namespace vessel::cli

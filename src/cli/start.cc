@@ -16,7 +16,7 @@ void add_start(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(30, add_start);
+VerbRegistration reg_start(30, add_start);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -97,7 +97,7 @@ void add_update(CLI::App& app, Globals& g) {
   });
 }
 
-VerbRegistration reg(64, add_update);
+VerbRegistration reg_update(64, add_update);
 
 }  // namespace
 }  // namespace vessel::cli

@@ -134,21 +134,13 @@ Result<std::optional<vmm::VmConfig>> config_of(const VmFlags& f, CLI::App* cmd) 
   return std::optional<vmm::VmConfig>(TRY(vmm::to_vm_config(o)));
 }
 
-std::string generated_id() {
-  uint32_t r = 0;
-  if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<uint32_t>(::getpid());
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "vm-%08x", r);
-  return buf;
-}
-
 // vm run -d / vm create: a detached VMM.
 Status launch(const VmFlags& f, CLI::App* cmd, Globals& g, bool start) {
   auto config = TRY(config_of(f, cmd));
   if (start && !config) return Error::invalid("--kernel or --config-file is required");
   vmm::VmmOptions o;
   bool generated = f.name.empty();
-  o.id = generated ? generated_id() : f.name;
+  o.id = generated ? generated_vm_id() : f.name;
   o.root = g.root;
   o.api_sock = f.api_sock;
   o.serial = f.serial.empty() ? "log" : f.serial;
@@ -197,7 +189,16 @@ void add_vm(CLI::App& app, Globals& g) {
   add_vm_migrate(*vm, g);
 }
 
-VerbRegistration reg(80, add_vm);
+VerbRegistration reg_vm(80, add_vm);
 
 }  // namespace
+
+std::string generated_vm_id() {
+  uint32_t r = 0;
+  if (::getrandom(&r, sizeof r, 0) != sizeof r) r = static_cast<uint32_t>(::getpid());
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "vm-%08x", r);
+  return buf;
+}
+
 }  // namespace vessel::cli

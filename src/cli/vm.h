@@ -2,6 +2,8 @@
 // vm_verbs.cc the lifecycle verbs, vm_console.cc `console`.
 #pragma once
 
+#include <string>
+
 #include "cli/cli.h"
 
 namespace vessel::cli {
@@ -16,5 +18,7 @@ void add_vm_balloon(CLI::App& vm, Globals& g);
 void add_vm_snapshot(CLI::App& vm, Globals& g);
 // receive, migrate (vm_migrate.cc).
 void add_vm_migrate(CLI::App& vm, Globals& g);
+// A name for a VM started without --name: "vm-" and 8 random hex digits.
+std::string generated_vm_id();
 
 }  // namespace vessel::cli

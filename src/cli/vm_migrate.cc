@@ -5,7 +5,6 @@
 // launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
 // printing only; the engine is vmm/migration.
 #include <signal.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -159,14 +158,6 @@ Status upgrade_vm(const Globals& g, const std::string& id, uint64_t max_downtime
   return ok();
 }
 
-std::string generated_id() {
-  uint32_t v = 0;
-  if (::getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint32_t>(::getpid());
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "vm-%08x", v);
-  return buf;
-}
-
 }  // namespace
 
 void add_vm_migrate(CLI::App& vm, Globals& g) {
@@ -185,7 +176,7 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
       if (!a->detach) return report(Error::invalid("vm receive runs detached: add -d (vm console attaches to COM1)"));
       auto ep = vmm::migration::parse_endpoint(a->listen, "--listen");
       if (!ep) return report(ep.error());
-      std::string id = a->name.empty() ? generated_id() : a->name;
+      std::string id = a->name.empty() ? generated_vm_id() : a->name;
       vmm::VmmOptions o;
       o.id = id;
       o.root = g.root;

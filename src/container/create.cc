@@ -30,8 +30,6 @@
 namespace vessel::container {
 namespace {
 
-constexpr int kCloneNewTime = 0x80;
-
 std::string mapping_text(const std::vector<oci::IdMapping>& ms) {
   std::string out;
   for (const auto& m : ms) out += cat(m.container_id, " ", m.host_id, " ", m.size, "\n");
@@ -258,9 +256,9 @@ Result<pid_t> create(const CreateOptions& o) {
   }
   if (join_time || new_time) {
     own_time = TRY(open_file("/proc/self/ns/time_for_children", O_RDONLY));
-    if (join_time && ::setns(join_time.get(), kCloneNewTime) < 0) return Error::from_errno("join time namespace");
+    if (join_time && ::setns(join_time.get(), CLONE_NEWTIME) < 0) return Error::from_errno("join time namespace");
     if (new_time) {
-      if (::unshare(kCloneNewTime) < 0) return Error::from_errno("create time namespace");
+      if (::unshare(CLONE_NEWTIME) < 0) return Error::from_errno("create time namespace");
       TRY(write_time_offsets(spec.linux_));
     }
   }
@@ -276,7 +274,7 @@ Result<pid_t> create(const CreateOptions& o) {
   setup.pid = pid;
   child_sock.close();
   if (own_pid) ::setns(own_pid.get(), CLONE_NEWPID);
-  if (own_time) ::setns(own_time.get(), kCloneNewTime);
+  if (own_time) ::setns(own_time.get(), CLONE_NEWTIME);
   // Killed before this save, the init is still ours alone: it dies with us (PDEATHSIG)
   // or on EOF of its sync socket.
   state.pid = pid;

@@ -29,8 +29,6 @@
 namespace vessel::container {
 namespace {
 
-constexpr int kCloneNewTime = 0x80;
-
 // The namespaces of `pid` that differ from ours, as CLONE_NEW* flags.
 int namespaces_to_join(pid_t pid) {
   struct Ns {
@@ -39,7 +37,7 @@ int namespaces_to_join(pid_t pid) {
   };
   static constexpr Ns kAll[] = {{"user", CLONE_NEWUSER}, {"mnt", CLONE_NEWNS},     {"pid", CLONE_NEWPID},
                                 {"net", CLONE_NEWNET},   {"ipc", CLONE_NEWIPC},    {"uts", CLONE_NEWUTS},
-                                {"cgroup", CLONE_NEWCGROUP}, {"time", kCloneNewTime}};
+                                {"cgroup", CLONE_NEWCGROUP}, {"time", CLONE_NEWTIME}};
   int flags = 0;
   for (const auto& ns : kAll) {
     struct stat ours{}, theirs{};
@@ -242,14 +240,14 @@ Result<int> exec(const ExecOptions& o) {
   // pid and time namespaces apply to our children: enter them for the fork below,
   // and return to ours after it (threads cannot be made while they differ).
   UniqueFd own_ns;
-  if (int for_children = flags & (CLONE_NEWPID | kCloneNewTime)) {
+  if (int for_children = flags & (CLONE_NEWPID | CLONE_NEWTIME)) {
     own_ns = TRY(sys::pidfd_open(::getpid()));
     if (::setns(pidfd.get(), for_children) < 0) {
       if (errno == ESRCH) return Error(ESRCH, cat("cannot exec in container \"", o.id, "\": it is stopped"));
       return Error::from_errno("join the container's pid namespace");
     }
   }
-  flags &= ~(CLONE_NEWPID | kCloneNewTime);
+  flags &= ~(CLONE_NEWPID | CLONE_NEWTIME);
 
   UniqueFd console, console_ours;
   int console_fd = -1;
@@ -276,7 +274,7 @@ Result<int> exec(const ExecOptions& o) {
   }
   child.close();
   console.reset();
-  if (own_ns) ::setns(own_ns.get(), CLONE_NEWPID | kCloneNewTime);
+  if (own_ns) ::setns(own_ns.get(), CLONE_NEWPID | CLONE_NEWTIME);
   auto fail = [&](Error e) -> Error {
     ::kill(pid, SIGKILL);
     return e;

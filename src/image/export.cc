@@ -28,7 +28,7 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr const char* kLayoutMarker = "{\"imageLayoutVersion\":\"1.0.0\"}";
-constexpr size_t kCopyBuffer = 1 << 20;
+constexpr size_t kBlobCopyBuffer = 1 << 20;
 constexpr int64_t kReportEvery = 8 << 20;
 
 // A blob the layout needs besides the manifest.
@@ -97,7 +97,7 @@ Status copy_blob(const Store& store, const BlobRef& b, const std::function<Statu
                  Progress& progress) {
   std::string label = cat("Copying ", b.what, " ", b.digest.hex.substr(0, 12), " (", human_size(b.size), ")");
   auto fd = TRYC(open_file(store.blob_path(b.digest), O_RDONLY | O_CLOEXEC), "blob " + b.digest.str());
-  std::vector<char> buf(kCopyBuffer);
+  std::vector<char> buf(kBlobCopyBuffer);
   Sha256 h;
   int64_t done = 0, reported = -kReportEvery;
   while (true) {

@@ -24,8 +24,6 @@ namespace vessel::image {
 
 namespace {
 
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 // 4294967295 is (uid_t)-1: chown would leave the owner unchanged (root), and larger ids truncate.
 constexpr uint64_t kMaxTarId = 4294967294ULL;
 constexpr uint64_t kMaxExtendedHeader = 1 << 20;

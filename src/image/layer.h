@@ -21,6 +21,10 @@
 
 namespace vessel::image {
 
+// OCI whiteout names in a layer tar: ".wh.NAME" hides NAME, the marker makes its directory opaque.
+inline constexpr std::string_view kWhiteoutPrefix = ".wh.";
+inline constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
+
 enum class Compression { kNone, kGzip, kZstd };
 
 // Compression of the stream behind fd, from its magic bytes (reads with pread at 0).

@@ -30,8 +30,6 @@ namespace vessel::image {
 
 namespace {
 
-constexpr std::string_view kWhiteoutPrefix = ".wh.";
-constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 constexpr size_t kCopyBuffer = 1 << 20;
 
 using WriterPtr = ArchiveWritePtr;

@@ -79,7 +79,7 @@ Status require_object(const json& o, const std::string& where) {
   return ok();
 }
 
-Result<LinuxDeviceCgroup> parse_device(const json& o, const std::string& w) {
+Result<LinuxDeviceCgroup> parse_device_rule(const json& o, const std::string& w) {
   TRY(require_object(o, w));
   LinuxDeviceCgroup d;
   TRY(get_required(o, "allow", w, d.allow));
@@ -203,7 +203,7 @@ Result<LinuxResources> parse_resources(const json& j, const std::string& where) 
 
   const json* devices = TRY(get_array(j, "devices", where));
   for (size_t i = 0; i < devices->size(); ++i)
-    r.devices.push_back(TRY(parse_device((*devices)[i], cat(where, ".devices[", i, "]"))));
+    r.devices.push_back(TRY(parse_device_rule((*devices)[i], cat(where, ".devices[", i, "]"))));
 
   if (const json* o = TRY(get_object(j, "memory", where))) r.memory = TRY(parse_memory(*o, where + ".memory"));
   if (const json* o = TRY(get_object(j, "cpu", where))) r.cpu = TRY(parse_cpu(*o, where + ".cpu"));

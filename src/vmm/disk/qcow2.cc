@@ -19,7 +19,7 @@ constexpr uint64_t kOffsetMask = 0x00fffffffffffe00ULL;
 constexpr uint64_t kCopied = 1ULL << 63;
 constexpr uint64_t kCompressed = 1ULL << 62;
 constexpr uint64_t kZeroFlag = 1;
-constexpr uint32_t kExtEnd = 0, kExtBackingFormat = 0xe2792aca;
+constexpr uint32_t kExtEnd = 0;
 
 uint32_t be32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return be32toh(v); }
 uint64_t be64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return be64toh(v); }
@@ -99,7 +99,7 @@ Result<std::unique_ptr<Qcow2Disk>> Qcow2Disk::open(const std::string& path, bool
     for (uint64_t off = h.header_length; off + 8 <= hdr.size();) {
       uint32_t type = be32(&hdr[off]), len = be32(&hdr[off + 4]);
       if (type == kExtEnd || off + 8 + len > hdr.size()) break;
-      if (type == kExtBackingFormat) format.assign(reinterpret_cast<const char*>(&hdr[off + 8]), len);
+      if (type == kQcow2ExtBackingFormat) format.assign(reinterpret_cast<const char*>(&hdr[off + 8]), len);
       off += 8 + ((len + 7) & ~7u);
     }
     if (!format.empty() && format != "raw" && format != "qcow2")

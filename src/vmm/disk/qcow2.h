@@ -16,6 +16,9 @@
 
 namespace vessel::vmm::disk {
 
+// Header extension type of the backing file's format name ("raw", "qcow2").
+inline constexpr uint32_t kQcow2ExtBackingFormat = 0xe2792aca;
+
 // The parts of the header we use (host byte order).
 struct Qcow2Header {
   uint32_t version = 0;

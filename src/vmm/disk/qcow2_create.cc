@@ -19,7 +19,6 @@ namespace {
 constexpr uint32_t kClusterBits = 16;
 constexpr uint64_t kCluster = 1ULL << kClusterBits;
 constexpr uint32_t kHeaderLength = 104;
-constexpr uint32_t kExtBackingFormat = 0xe2792aca;
 
 void be32_at(std::vector<uint8_t>& b, size_t off, uint32_t v) {
   v = htobe32(v);
@@ -65,7 +64,7 @@ Status create_qcow2_overlay(const std::string& path, const std::string& backing)
   be32_at(img, 100, kHeaderLength);
   // Header extensions: the backing format, then the end marker; the backing name after them.
   size_t at = kHeaderLength;
-  be32_at(img, at, kExtBackingFormat);
+  be32_at(img, at, kQcow2ExtBackingFormat);
   be32_at(img, at + 4, static_cast<uint32_t>(format.size()));
   std::memcpy(img.data() + at + 8, format.data(), format.size());
   at += 8 + ((format.size() + 7) & ~size_t(7));

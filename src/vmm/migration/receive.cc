@@ -15,7 +15,7 @@ namespace vessel::vmm::migration {
 
 namespace {
 using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double elapsed_ms(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // Pages into guest RAM; zero pages become holes of the memfd.
 class RamSink : public MemorySink {
@@ -78,7 +78,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
       mem = std::move(*m);
     }
   }
-  out.stream_ms = ms_since(t0);
+  out.stream_ms = elapsed_ms(t0);
   out.data_pages = sr.data_pages();
   out.zero_pages = sr.zero_pages();
   out.memfd = sr.got_memfd();
@@ -88,7 +88,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   ro.serial_out = o.serial_out;
   auto r = snapshot::restore_state(std::move(sr.state()), std::move(*mem), ro);
   if (!r) return fail(std::move(r).error().context("restore the migrated VM"));
-  out.restore_ms = ms_since(t1);
+  out.restore_ms = elapsed_ms(t1);
   out.restored = std::move(*r);
   if (auto s = conn.send(FrameType::kRunning, {}); !s) {
     // The source may resume too: both would run. Stop ours; the source keeps the guest.
