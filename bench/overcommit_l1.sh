@@ -50,6 +50,9 @@ run() {  # run vessel|qemu
     pid=$!
   fi
   wait_for GUEST-READY 300 $W/log || { echo "BENCH-ERROR $vmm guest not ready"; tail -5 $W/log; }
+  # The guest prints GUEST-READY as it starts its listener: wait until a connection
+  # is echoed (at most 10 tries) before timing anything.
+  n=0; until ${p}_connect 1 1 2>/dev/null || [ $n -ge 10 ]; do sleep 1; n=$((n + 1)); done
   # A rate is printed only for a step that succeeded.
   t0=$(ms); if ${p}_connect 1 67108864; then rate vsock-throughput $(($(ms) - t0)) 64 MiB/s; else echo "BENCH-ERROR $vmm vsock 64 MiB"; fi
   t0=$(ms); if ${p}_connect 1000 1; then rate vsock-connect $(($(ms) - t0)) 1000 conn/s; else echo "BENCH-ERROR $vmm vsock connections"; fi
