@@ -19,6 +19,10 @@ bool I8042::next_key() {
   return (s_.control & kCtrKbdInt) != 0;
 }
 
+bool I8042::pending_interrupt() const {
+  return (s_.status & kStatusObf) && (s_.control & kCtrKbdInt);
+}
+
 bool I8042::reply(std::initializer_list<uint8_t> bytes) {
   // A reply goes ahead of keys still queued (the guest waits for it).
   size_t n = bytes.size();
@@ -42,7 +46,10 @@ bool I8042::trigger_ctrl_alt_del() {
     size_t n = set1 ? sizeof kSet1 : sizeof kSet2;
     if (s_.keys_count + n > s_.keys.size()) return false;
     for (size_t i = 0; i < n; ++i) s_.keys[s_.keys_count++] = seq[i];
-    fire = next_key();
+    // With a byte still unread in the output buffer, interrupt again: IRQ 1 is a
+    // pulse here (a real 8042 holds it while the buffer is full), so a guest that
+    // missed one would never read on, and the keys would wait behind it for good.
+    fire = next_key() || pending_interrupt();
   }
   if (fire && irq_) irq_();
   return true;
@@ -103,7 +110,13 @@ void I8042::command(uint8_t cmd) {
 
 bool I8042::data(uint8_t v) {
   switch (s_.pending_cmd) {
-    case kCmdWriteCtr: s_.control = v; return false;
+    case kCmdWriteCtr: {
+      // Enabling the keyboard interrupt with a byte waiting raises it, as the
+      // level of a real 8042's IRQ 1 would.
+      bool was = s_.control & kCtrKbdInt;
+      s_.control = v;
+      return !was && pending_interrupt();
+    }
     case kCmdWriteAux: return false;  // no mouse
     default: break;
   }

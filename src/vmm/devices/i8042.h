@@ -61,6 +61,8 @@ class I8042 : public BusDevice {
   bool reply(std::initializer_list<uint8_t> bytes);
   // Moves the next queued key byte to the output buffer; true when the IRQ should fire.
   bool next_key();
+  // A byte waits in the output buffer and the keyboard interrupt is on: IRQ 1 is due.
+  bool pending_interrupt() const;
 
   mutable std::mutex mu_;
   I8042State s_;

@@ -243,6 +243,29 @@ TEST(I8042, KeyboardCommandsAreAckedWithAnInterrupt) {
   EXPECT_EQ(irqs, 5);
 }
 
+// IRQ 1 is a pulse: a guest that missed one must get another when it turns the
+// keyboard interrupt back on, or when more keys arrive behind the unread byte.
+TEST(I8042, AnUnreadByteInterruptsAgain) {
+  int irqs = 0;
+  I8042 k([] {}, [&] { ++irqs; });
+  uint8_t wctr = I8042::kCmdWriteCtr, off = 0x44, on = 0x45, setleds = 0xed;
+  k.write(4, std::span<const uint8_t>(&wctr, 1));
+  k.write(0, std::span<const uint8_t>(&off, 1));
+  k.write(0, std::span<const uint8_t>(&setleds, 1));  // ACK waits, interrupt off: no IRQ
+  EXPECT_EQ(irqs, 0);
+  k.write(4, std::span<const uint8_t>(&wctr, 1));
+  k.write(0, std::span<const uint8_t>(&on, 1));
+  EXPECT_EQ(irqs, 1);  // turned on with the ACK waiting
+  EXPECT_TRUE(k.trigger_ctrl_alt_del());
+  EXPECT_EQ(irqs, 2);  // the ACK is still unread: interrupt again
+  uint8_t v = 0;
+  k.read(0, std::span<uint8_t>(&v, 1));
+  EXPECT_EQ(v, 0xfa);
+  EXPECT_EQ(irqs, 3);  // and the first key follows
+  k.read(0, std::span<uint8_t>(&v, 1));
+  EXPECT_EQ(v, 0x1d);  // Ctrl, set 1 (translated)
+}
+
 TEST(AcpiPm, S5PowersOffOtherSleepStatesDoNot) {
   int off = 0;
   AcpiPm pm([&] { ++off; });
