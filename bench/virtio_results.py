@@ -30,8 +30,9 @@ def write(samples, title, note, stem="virtio"):
     table = []
     for m, u in metrics:
         row = [f"{m} ({u})"] + [mean.get((v, m), float("nan")) for v in vmms]
-        if len(vmms) == 2 and mean.get(("qemu", m)):
-            row.append(f"{mean[('vessel', m)] / mean[('qemu', m)]:.2f}")
+        if len(vmms) == 2:  # a metric one VMM has no sample of: no ratio (a "-" keeps the row's columns)
+            ok = mean.get(("qemu", m)) and ("vessel", m) in mean
+            row.append(f"{mean[('vessel', m)] / mean[('qemu', m)]:.2f}" if ok else "-")
         table.append(row)
     panels = []
     for unit in dict.fromkeys(u for _, u in metrics):
