@@ -15,7 +15,7 @@
 # Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>".
 # Not a ctest (about 15 min on an idle host: too long for CI as it is; all checks passed
 # at the end of session 5); run it by hand:
-#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 840 --memory 2048
+#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 1200 --memory 2048
 D=${OC_DIR:-/extra/overcommit}
 V=${VESSEL:-$(command -v vessel)}
 K=${OC_KERNEL:-$( [ -f /guest/vmlinuz ] && echo /guest/vmlinuz || echo /vmlinuz )}
