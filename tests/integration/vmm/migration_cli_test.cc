@@ -21,24 +21,13 @@
 #include <sstream>
 #include <thread>
 
+#include "integration/vmm/cli_run.h"
 #include "integration/vmm/migration/dirty_guest.h"
 #include "integration/vmm/tiny_guest.h"
 #include "integration/vmm/tiny_pvh.h"
 
 namespace vessel::vmm::testing {
 namespace {
-
-struct CliResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
 
 class VmmMigrationCli : public ::testing::Test {
  public:
@@ -57,31 +46,7 @@ class VmmMigrationCli : public ::testing::Test {
   }
 
   // vessel --root <root> args...; stdout and stderr captured.
-  CliResult vessel(std::vector<std::string> args) {
-    std::string out = dir_ + "/stdout", err = dir_ + "/stderr";
-    args.insert(args.begin(), {"--root", root_});
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(o, 1);
-      ::dup2(e, 2);
-      int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, 0);
-      std::vector<char*> argv{const_cast<char*>(vessel_binary())};
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(vessel_binary(), argv.data());
-      ::_exit(127);
-    }
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    CliResult r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
+  CliResult vessel(std::vector<std::string> args) { return run_vessel(root_, dir_, std::move(args)); }
 
   std::string serial_log(const std::string& id) { return root_ + "/vm/" + id + "/serial.log"; }
 

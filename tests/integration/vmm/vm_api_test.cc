@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/vmm/cli_run.h"
 #include "integration/vmm/tiny_guest.h"
 #include "integration/vmm/tiny_pvh.h"
 #include "vmm/api/client.h"
@@ -31,18 +32,7 @@ namespace vessel::vmm::testing {
 namespace {
 
 using nlohmann::json;
-
-struct CmdResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using CmdResult = CliResult;
 
 class VmApi : public ::testing::Test {
  protected:
@@ -72,32 +62,7 @@ class VmApi : public ::testing::Test {
     return out;
   }
 
-  CmdResult vessel(std::vector<std::string> args) {
-    std::string out_path = dir_ + "/stdout", err_path = dir_ + "/stderr";
-    pid_t pid = fork();
-    if (pid == 0) {
-      int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int null = open("/dev/null", O_RDWR);
-      dup2(null, 0);
-      dup2(o, 1);
-      dup2(e, 2);
-      std::vector<std::string> full{vessel_binary(), "--root", root_};
-      full.insert(full.end(), args.begin(), args.end());
-      std::vector<char*> argv;
-      for (auto& a : full) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(vessel_binary(), argv.data());
-      _exit(127);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    CmdResult r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
-    return r;
-  }
+  CmdResult vessel(std::vector<std::string> args) { return run_vessel(root_, dir_, std::move(args)); }
 
   std::string tiny(const std::string& mode, const std::string& msg = "Hello\n") {
     std::string out = dir_ + "/tiny-" + mode + ".elf";
