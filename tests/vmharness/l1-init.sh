@@ -74,16 +74,59 @@ fi
 
 [ -f /harness/env ] && . /harness/env
 
+# What every process is doing, for a payload that ran out of time: one line a process
+# (state, kernel wait channel, CPU ticks), and for vessel's and the tests' own processes
+# (and QEMU's) every thread with the top of its kernel stack. Bounded: a line a process,
+# 6 stack lines a thread, at most 40 threads a process.
+dump_tasks() {
+  echo "VESSEL-HARNESS-STUCK: the payload ran for ${timeout}s; what each process was doing:"
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    args=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null | head -c 160)
+    [ -n "$args" ] || continue  # kernel threads
+    st=$(cat "$d/stat" 2>/dev/null) || continue
+    comm=$(cat "$d/comm" 2>/dev/null)
+    echo "  pid $p ($comm) state $(echo "$st" | cut -d' ' -f3) wchan $(cat "$d/wchan" 2>/dev/null)" \
+      "ticks $(echo "$st" | cut -d' ' -f14) args: $args"
+    case "$comm" in
+      vessel*|qemu*|*test*)
+        n=0
+        for t in "$d"/task/*; do
+          n=$((n + 1)); [ $n -gt 40 ] && { echo "    (more threads)"; break; }
+          echo "    thread ${t##*/} ($(cat "$t/comm" 2>/dev/null)) state $(cut -d' ' -f3 "$t/stat" 2>/dev/null)" \
+            "ticks $(cut -d' ' -f14 "$t/stat" 2>/dev/null) wchan $(cat "$t/wchan" 2>/dev/null)"
+          head -n 6 "$t/stack" 2>/dev/null | sed 's/^/      /'
+        done ;;
+    esac
+  done
+  echo "VESSEL-HARNESS-STUCK: kernel log tail:"
+  dmesg 2>/dev/null | tail -n 15
+}
+
 timeout=$(cmdline_arg timeout 0)
 cd /
 if [ "$timeout" -gt 0 ] 2>/dev/null; then
-  timeout -s KILL "$timeout" /bin/sh /payload.sh
+  # The payload keeps the console as its stdin (an asynchronous command would get /dev/null).
+  exec 3<&0
+  /bin/sh /payload.sh <&3 3<&- &
+  payload=$!
+  (
+    sleep "$timeout"
+    kill -0 "$payload" 2>/dev/null || exit 0
+    dump_tasks
+    kill -KILL "$payload"
+  ) 3<&- &
+  watchdog=$!
+  wait "$payload"
+  rc=$?
+  kill "$watchdog" 2>/dev/null
+  exec 3<&-
+  # A payload killed by the watchdog (128+9) timed out.
+  [ "$rc" -eq 137 ] && rc=124
 else
   /bin/sh /payload.sh
+  rc=$?
 fi
-rc=$?
-# busybox timeout reports a killed payload as 128+9; report it as a timeout.
-[ "$rc" -eq 137 ] && [ "$timeout" -gt 0 ] && rc=124
 sync
 echo "VESSEL-HARNESS-RC=$rc"
 poweroff -f

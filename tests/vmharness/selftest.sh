@@ -67,7 +67,10 @@ VESSEL_HARNESS_BOOT_DEADLINE=1 expect stalled_boot_is_retried 3 run --vessel "$v
 contains second_boot "(2 boots)"
 
 printf 'sleep 1000\n' >"$work/sleep.sh"
-expect payload_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh" --timeout 12
+# The in-guest timeout (30 s here) leaves 15 s before QEMU's for the report of what hung.
+expect payload_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh" --timeout 45
+contains stuck_report "VESSEL-HARNESS-STUCK: the payload ran for"
+contains stuck_report_lists_the_process "(sleep) state S"
 expect qemu_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh" --timeout 10 \
   --append vessel.timeout=0
 contains qemu_killed "QEMU killed"
