@@ -19,6 +19,15 @@ bool I8042::next_key() {
   return (s_.control & kCtrKbdInt) != 0;
 }
 
+// Under mu_: the pulses of two threads (the API's trigger_ctrl_alt_del and the
+// vCPU reading the byte that the first pulse announced) must not overlap. KVM's
+// IOAPIC sees an edge only while the pin's IRR bit is clear: a rise that comes
+// before the other thread's fall is dropped as coalesced, and the byte it
+// announced is never read (seen: SendCtrlAltDel stuck after its first key).
+void I8042::pulse_if(bool fire) {
+  if (fire && irq_) irq_();
+}
+
 bool I8042::pending_interrupt() const {
   return (s_.status & kStatusObf) && (s_.control & kCtrKbdInt);
 }
@@ -50,8 +59,8 @@ bool I8042::trigger_ctrl_alt_del() {
     // pulse here (a real 8042 holds it while the buffer is full), so a guest that
     // missed one would never read on, and the keys would wait behind it for good.
     fire = next_key() || pending_interrupt();
+    pulse_if(fire);
   }
-  if (fire && irq_) irq_();
   return true;
 }
 
@@ -72,8 +81,8 @@ void I8042::read(uint64_t offset, std::span<uint8_t> d) {
     }
     d[0] = v;
     for (size_t i = 1; i < d.size(); ++i) d[i] = 0;
+    pulse_if(fire);
   }
-  if (fire && irq_) irq_();
 }
 
 void I8042::write(uint64_t offset, std::span<const uint8_t> d) {
@@ -91,8 +100,8 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> d) {
       else fire = data(d[0]);
       s_.pending_cmd = 0;
     }
+    pulse_if(fire);
   }
-  if (fire && irq_) irq_();
   if (reset && on_reset_) on_reset_();
 }
 

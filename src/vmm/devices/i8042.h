@@ -38,7 +38,8 @@ class I8042 : public BusDevice {
   // Keyboard commands (bytes written to the data port) and the ACK.
   static constexpr uint8_t kKbdGetId = 0xf2, kKbdReset = 0xff, kKbdAck = 0xfa;
 
-  // `irq` pulses IRQ 1 (may be empty: no keyboard interrupts).
+  // `irq` pulses IRQ 1 (may be empty: no keyboard interrupts); it is called with
+  // the device's lock held and must not call back into the device.
   explicit I8042(std::function<void()> on_reset, std::function<void()> irq = {})
       : on_reset_(std::move(on_reset)), irq_(std::move(irq)) {}
 
@@ -63,6 +64,8 @@ class I8042 : public BusDevice {
   bool next_key();
   // A byte waits in the output buffer and the keyboard interrupt is on: IRQ 1 is due.
   bool pending_interrupt() const;
+  // Pulses IRQ 1 when `fire`; called with mu_ held (see the .cc).
+  void pulse_if(bool fire);
 
   mutable std::mutex mu_;
   I8042State s_;

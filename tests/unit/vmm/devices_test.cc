@@ -1,6 +1,10 @@
 // Device models without KVM: bus dispatch, 8250 UART, CMOS RTC, i8042, ACPI PM.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include "vmm/devices/acpi_pm.h"
@@ -264,6 +268,45 @@ TEST(I8042, AnUnreadByteInterruptsAgain) {
   EXPECT_EQ(irqs, 3);  // and the first key follows
   k.read(0, std::span<uint8_t>(&v, 1));
   EXPECT_EQ(v, 0x1d);  // Ctrl, set 1 (translated)
+}
+
+// KVM's IOAPIC for an edge-triggered pin: a rise while the pin's IRR bit is
+// still set (the previous pulse has not fallen yet) is dropped as coalesced.
+struct EdgePin {
+  std::mutex mu;
+  bool irr = false;
+  int edges = 0;
+  void set(bool level) {
+    std::lock_guard lock(mu);
+    if (!level) irr = false;
+    else if (!irr) irr = true, ++edges;
+  }
+};
+
+// SendCtrlAltDel's first pulse (the API thread) is taken at once by the guest on
+// another CPU, whose read of the byte queues the next one and pulses again: that
+// pulse must not begin before the first has ended, or its edge is lost and the
+// guest never reads the next key (seen under load: Ctrl-Alt-Del stuck after Ctrl).
+TEST(I8042, PulsesOfTwoThreadsDoNotOverlap) {
+  EdgePin pin;
+  I8042* dev = nullptr;
+  std::thread guest;
+  bool first = true;
+  I8042 k([] {}, [&] {
+    pin.set(true);
+    if (std::exchange(first, false)) {
+      guest = std::thread([&] {
+        uint8_t v = 0;
+        dev->read(0, std::span<uint8_t>(&v, 1));
+      });
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the guest's read would land here
+    }
+    pin.set(false);
+  });
+  dev = &k;
+  ASSERT_TRUE(k.trigger_ctrl_alt_del());
+  guest.join();
+  EXPECT_EQ(pin.edges, 2);
 }
 
 TEST(AcpiPm, S5PowersOffOtherSleepStatesDoNot) {
