@@ -79,6 +79,9 @@ readonly KVM_MODULES=(irqbypass kvm kvm-amd)
 # Seconds within which L1 must reach /init before harness.sh boots it again (once).
 # A boot takes ~3 s, up to ~11 s on a busy 2-core host.
 readonly BOOT_DEADLINE=${VESSEL_HARNESS_BOOT_DEADLINE:-60}
+# Seconds without a heartbeat from a started L1 after which it counts as wedged (it beats
+# every 5 s): QEMU is killed and the payload runs once more in a new L1.
+readonly WEDGE_SECONDS=${VESSEL_HARNESS_WEDGE_SECONDS:-90}
 
 msg() { echo "vmharness: $*" >&2; }
 die() { msg "error: $*"; exit "$EXIT_SETUP"; }
@@ -412,7 +415,8 @@ kernel_cmdline() {
 }
 
 # Prints the console log $1 without carriage returns.
-console_text() { tr -d '\r' <"$1"; }
+# The console of the last boot only (a boot after a wedged L1 runs the payload again).
+console_text() { tr -d '\r' <"$1" | awk '/^vmharness: ---- attempt [0-9]+ ----$/ { n = 0; delete l; next } { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
 
 # Summarises VESSEL-CHECK markers of console log $1; sets checks_failed.
 checks_failed=0
@@ -452,8 +456,13 @@ boot_qemu() {
   local qemu_timeout=$1 inner=$2 deadline=$3 console=$4
   local machine_opt=$machine
   [[ $machine == microvm ]] && machine_opt="microvm,rtc=on"
+  # COM2 is L1's heartbeat (l1-init.sh writes its uptime there every few seconds): the
+  # file stops growing when L1 itself stops responding.
+  : >"$work/heartbeat"
   local qemu_args=(-accel tcg -cpu max -M "$machine_opt" -m "$memory_mb" -smp "$cpus"
                    -nographic -monitor none -serial stdio -no-reboot -no-user-config
+                   -chardev "file,id=heartbeat,path=$work/heartbeat"
+                   -device "isa-serial,chardev=heartbeat,iobase=0x2f8,irq=3"
                    -kernel "$kernel" -initrd "$work/initrd.cpio"
                    -append "$(kernel_cmdline "$inner")")
   # q35: no NIC (its iPXE option ROM costs boot time), no VGA.
@@ -479,14 +488,29 @@ boot_qemu() {
   fi
   # The console holds no marker of an earlier attempt: that one stalled before /init.
   boot_rc=running
+  local started=0 beat_size=0 beat_ms size
   while [[ $boot_rc == running ]]; do
-    if ! process_alive "$qemu_pid" || grep -aq 'VESSEL-HARNESS-KVM=' "$console"; then
+    if ! process_alive "$qemu_pid"; then
       boot_rc=0
       wait "$qemu_pid" || boot_rc=$?
-    elif (( $(now_ms) - t0 > deadline * 1000 )); then
+    elif [[ $started == 0 ]] && grep -aq 'VESSEL-HARNESS-KVM=' "$console"; then
+      started=1 beat_ms=$(now_ms)
+    elif [[ $started == 0 ]] && (( $(now_ms) - t0 > deadline * 1000 )); then
       kill -TERM "$qemu_pid" 2>/dev/null || true
       wait "$qemu_pid" 2>/dev/null || true
       boot_rc=stalled
+    elif [[ $started == 1 ]]; then
+      size=$(stat -c %s "$work/heartbeat" 2>/dev/null || echo 0)
+      if [[ $size != "$beat_size" ]]; then
+        beat_size=$size beat_ms=$(now_ms)
+      elif [[ $beat_size -gt 0 ]] && (( $(now_ms) - beat_ms > WEDGE_SECONDS * 1000 )); then
+        # Beats came and stopped: L1 (QEMU's TCG and the nested KVM in it) has stopped
+        # running its own userspace; nothing of the payload can report any more.
+        kill -TERM "$qemu_pid" 2>/dev/null || true
+        wait "$qemu_pid" 2>/dev/null || true
+        boot_rc=wedged
+      fi
+      sleep 0.5
     else
       sleep 0.2
     fi
@@ -536,11 +560,24 @@ cmd_run() {
     boot_qemu "$remaining" "$inner" "$deadline" "$console"
     boots=$attempt
     qemu_rc=$boot_rc
-    [[ $qemu_rc == stalled ]] || break
-    msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt 2)"
+    if [[ $qemu_rc == stalled ]]; then
+      msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt 2)"
+    elif [[ $qemu_rc == wedged && $attempt == 1 ]]; then
+      # Seen under load: L1's vCPUs spin in QEMU's interrupt delivery and L1 runs none of
+      # its processes again (no soft-lockup report, no payload timeout report). L1 is
+      # disposable: the payload runs again from the start in a fresh L1.
+      msg "L1 stopped responding (no heartbeat for ${WEDGE_SECONDS}s, QEMU killed); running the payload again in a new L1 (attempt 2)"
+    else
+      break
+    fi
     echo "vmharness: ---- attempt 2 ----" >>"$console"
   done
   [[ $qemu_rc != stalled ]] || qemu_rc=124
+  if [[ $qemu_rc == wedged ]]; then
+    msg "L1 stopped responding again (no heartbeat for ${WEDGE_SECONDS}s)"
+    print_tail "$console"
+    exit "$EXIT_TIMEOUT"
+  fi
   local elapsed
   elapsed=$(secs $(($(now_ms) - start)))
   [[ $boots -le 1 ]] || elapsed+=" (2 boots)"

@@ -75,6 +75,17 @@ expect qemu_timeout_is_124 124 run --vessel "$vessel" --payload "$work/sleep.sh"
   --append vessel.timeout=0
 contains qemu_killed "QEMU killed"
 
+# The heartbeat: a payload that is only slow is not taken for a wedged L1; one whose L1
+# stops beating (here: COM2 moved away) runs once more in a new L1, then fails.
+printf 'sleep 25; exit 3\n' >"$work/slow.sh"
+VESSEL_HARNESS_WEDGE_SECONDS=10 expect slow_payload_is_not_wedged 3 run --vessel "$vessel" \
+  --payload "$work/slow.sh" --timeout 90
+printf 'mv /dev/ttyS1 /dev/ttyS1.moved; sleep 1000\n' >"$work/wedge.sh"
+VESSEL_HARNESS_WEDGE_SECONDS=10 expect wedged_l1_is_run_again_once 124 run --vessel "$vessel" \
+  --payload "$work/wedge.sh" --timeout 150
+contains wedge_second_run "running the payload again in a new L1 (attempt 2)"
+contains wedge_twice_fails "L1 stopped responding again"
+
 expect usage_is_2 2 run --vessel "$vessel"
 expect help_is_0 0 help
 contains help_text "Exit codes:"

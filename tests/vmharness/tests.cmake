@@ -25,7 +25,7 @@ vessel_vmharness_test(l2_qemu_reference ${CMAKE_CURRENT_LIST_DIR}/payloads/l2_qe
 # The harness's own contract: exit codes, summaries, timeouts, panics, skips, cleanup.
 add_test(NAME vmharness.selftest COMMAND ${CMAKE_CURRENT_LIST_DIR}/selftest.sh $<TARGET_FILE:vessel>)
 set_tests_properties(vmharness.selftest PROPERTIES
-  SKIP_RETURN_CODE 77 TIMEOUT 300 PROCESSORS 2 LABELS vmharness)
+  SKIP_RETURN_CODE 77 TIMEOUT 600 PROCESSORS 2 LABELS vmharness)
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.selftest PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()
