@@ -418,6 +418,15 @@ kernel_cmdline() {
 # The console of the last boot only (a boot after a wedged L1 runs the payload again).
 console_text() { tr -d '\r' <"$1" | awk '/^vmharness: ---- attempt [0-9]+ ----$/ { n = 0; delete l; next } { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
 
+# True if the last boot in console log $1 started its payload and then ended without
+# the payload's exit marker and without a kernel panic or oops (L1 reset itself).
+l1_reset_itself() {
+  local text
+  text=$(console_text "$1")
+  grep -aq 'VESSEL-HARNESS-KVM=' <<<"$text" && ! grep -aq 'VESSEL-HARNESS-RC=' <<<"$text" &&
+    ! grep -aqE 'Kernel panic|Oops|BUG:|general protection' <<<"$text"
+}
+
 # Summarises VESSEL-CHECK markers of console log $1; sets checks_failed.
 checks_failed=0
 report_checks() {
@@ -562,6 +571,11 @@ cmd_run() {
     qemu_rc=$boot_rc
     if [[ $qemu_rc == stalled ]]; then
       msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt 2)"
+    elif [[ $qemu_rc == 0 && $attempt == 1 ]] && l1_reset_itself "$console"; then
+      # Seen under load: L1 gone in the middle of a payload, no panic, no oops, QEMU
+      # (-no-reboot) exiting 0, i.e. L1 reset itself (a triple fault in the emulated CPU).
+      # As with a wedge, the payload runs again from the start in a new L1.
+      msg "L1 reset itself in the middle of the payload (no panic on its console, QEMU exited 0); running the payload again in a new L1 (attempt 2)"
     elif [[ $qemu_rc == wedged && $attempt == 1 ]]; then
       # Seen under load: L1's vCPUs spin in QEMU's interrupt delivery and L1 runs none of
       # its processes again (no soft-lockup report, no payload timeout report). L1 is

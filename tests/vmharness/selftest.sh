@@ -86,6 +86,12 @@ VESSEL_HARNESS_WEDGE_SECONDS=10 expect wedged_l1_is_run_again_once 124 run --ves
 contains wedge_second_run "running the payload again in a new L1 (attempt 2)"
 contains wedge_twice_fails "L1 stopped responding again"
 
+# An L1 that resets itself mid-payload (sysrq b: an immediate reboot, no panic) runs the
+# payload once more; resetting again, the run fails as a payload that never reported.
+printf 'echo 1 > /proc/sys/kernel/sysrq; echo b > /proc/sysrq-trigger; sleep 100\n' >"$work/reset.sh"
+expect l1_reset_runs_payload_again 125 run --vessel "$vessel" --payload "$work/reset.sh" --timeout 90
+contains l1_reset_note "L1 reset itself in the middle of the payload"
+
 expect usage_is_2 2 run --vessel "$vessel"
 expect help_is_0 0 help
 contains help_text "Exit codes:"

@@ -500,6 +500,12 @@ uint64_t mem_available_kib() { return proc_kib("/proc/meminfo", "MemAvailable");
 // the page cache counted once) and the drop of MemAvailable (which also sees
 // the kernel's per-VM memory: KVM structures, page tables, thread stacks).
 // Each must stay under 2 MiB per clone (a private copy would be 512 MiB).
+// What ended a machine that stopped on its own (its stop reason and detail).
+std::string why_stopped(Machine& m) {
+  RunResult r = m.finish();
+  return "stop reason " + std::to_string(static_cast<int>(r.reason)) + ": " + r.detail;
+}
+
 TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   VESSEL_REQUIRE_KVM();
   constexpr int kClones = 100;
@@ -562,7 +568,9 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   while (left > 0 && std::chrono::steady_clock::now() < deadline) {
     for (int i = 0; i < kClones; ++i) {
       if (counted[i] || caps[i]->get().size() <= 5) continue;
-      ASSERT_TRUE(clones[i].machine->pause()) << "clone " << i;
+      auto paused = clones[i].machine->pause();
+      ASSERT_TRUE(paused) << "clone " << i << ": " << paused.error().message() << " ("
+                          << why_stopped(*clones[i].machine) << ")";
       counted[i] = true;
       --left;
     }
@@ -574,7 +582,10 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   uint64_t avail_after = mem_available_kib();
   uint64_t pss_after = proc_kib("/proc/self/smaps_rollup", "Pss");
   for (int i = 0; i < kClones; ++i) {
-    if (!counted[i]) { ASSERT_TRUE(clones[i].machine->pause()) << "clone " << i; }
+    if (counted[i]) continue;
+    auto paused = clones[i].machine->pause();
+    ASSERT_TRUE(paused) << "clone " << i << ": " << paused.error().message() << " ("
+                        << why_stopped(*clones[i].machine) << ")";
   }
   for (int i = 0; i < kClones; ++i) {
     EXPECT_GT(counter(*clones[i].machine), c0) << "clone " << i;
