@@ -56,6 +56,18 @@ wait_avail() {
   done
   echo none; return 1
 }
+alive() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
+# Waits (at most $3 s) until guest log $2 says GUEST-FREED; gives up at once when
+# VMM $1 is gone (run B: the OOM killer took it mid-fill).
+wait_freed() {
+  _w=0
+  while [ $_w -lt $(($3 * 10)) ]; do
+    grep -q GUEST-FREED "$2" 2>/dev/null && return 0
+    [ $((_w % 10)) = 0 ] && ! alive "$1" && return 1
+    sleep 0.1; _w=$((_w + 1))
+  done
+  return 1
+}
 # Runs the four fills of run $1 one after another; prints how many finished and
 # after how many L1 got the memory back within 30 s.
 fills() {
@@ -65,7 +77,7 @@ fills() {
     [ -n "$p" ] && [ "$p" != 0 ] || continue   # killed meanwhile
     before=$(avail_kb); t=$(date +%s)
     "$E" uds-connect $W/$1$i.sock 5001 1 0 >/dev/null 2>&1
-    if wait_for GUEST-FREED 240 $W/$1$i.log && grep -q 'GUEST-CHECK fill PASS' $W/$1$i.log; then
+    if wait_freed "$p" $W/$1$i.log 240 && grep -q 'GUEST-CHECK fill PASS' $W/$1$i.log; then
       done_n=$((done_n + 1))
     fi
     measure "$1-seconds-fill-guest$i" $(($(date +%s) - t)) >&2
