@@ -15,7 +15,7 @@
 #     `vessel vm memory` reporting each VM's merged pages.
 # Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>";
 # "VESSEL-MEASURE seconds-<phase>" is each phase's wall time.
-# CI (ctest vmharness.vmm_density) runs A and C, about 4 min on a loaded 2-core host
+# ctest vmharness.vmm_density (opt-in: cmake -DVESSEL_DENSITY_TEST=ON) runs A and C, about 4 min on a loaded 2-core host
 # (L1 boot ~15 s, A: boot 25 s, fills 70 s; C: boot 100 s, merge 17 s):
 #   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 600 --memory 2048
 # The full mode adds run B (the L1 runs out of memory: measured only, never in CI); by hand:
