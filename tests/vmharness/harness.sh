@@ -414,8 +414,8 @@ kernel_cmdline() {
   echo "$cmd"
 }
 
-# Prints the console log $1 without carriage returns.
-# The console of the last boot only (a boot after a wedged L1 runs the payload again).
+# Prints the console log $1 without carriage returns, the last boot's part only (after
+# a wedged or reset L1 the payload ran again; its first run's lines do not count).
 console_text() { tr -d '\r' <"$1" | awk '/^vmharness: ---- attempt [0-9]+ ----$/ { n = 0; delete l; next } { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
 
 # True if the last boot in console log $1 started its payload and then ended without
@@ -495,14 +495,14 @@ boot_qemu() {
     tail -c +$((offset + 1)) -f -s 0.2 --pid="$qemu_pid" "$console" &
     tail_pid=$!
   fi
-  # The console holds no marker of an earlier attempt: that one stalled before /init.
+  # Only this boot's part of the console counts (an earlier attempt's may hold markers).
   boot_rc=running
   local started=0 beat_size=0 beat_ms size
   while [[ $boot_rc == running ]]; do
     if ! process_alive "$qemu_pid"; then
       boot_rc=0
       wait "$qemu_pid" || boot_rc=$?
-    elif [[ $started == 0 ]] && grep -aq 'VESSEL-HARNESS-KVM=' "$console"; then
+    elif [[ $started == 0 ]] && tail -c +$((offset + 1)) "$console" | grep -aq 'VESSEL-HARNESS-KVM='; then
       started=1 beat_ms=$(now_ms)
     elif [[ $started == 0 ]] && (( $(now_ms) - t0 > deadline * 1000 )); then
       kill -TERM "$qemu_pid" 2>/dev/null || true

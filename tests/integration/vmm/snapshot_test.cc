@@ -492,6 +492,12 @@ uint64_t proc_kib(const char* file, const std::string& field) {
 }
 uint64_t mem_available_kib() { return proc_kib("/proc/meminfo", "MemAvailable"); }
 
+// What ended a machine that stopped on its own (its stop reason and detail).
+std::string why_stopped(Machine& m) {
+  RunResult r = m.finish();
+  return "stop reason " + std::to_string(static_cast<int>(r.reason)) + ": " + r.detail;
+}
+
 // Clones: 100 machines restored from one 512 MiB snapshot, resumed at once in one
 // process, each continuing the count on its own copy-on-write view of the
 // memory file (they only read the snapshot's pages, and write the counter
@@ -500,12 +506,6 @@ uint64_t mem_available_kib() { return proc_kib("/proc/meminfo", "MemAvailable");
 // the page cache counted once) and the drop of MemAvailable (which also sees
 // the kernel's per-VM memory: KVM structures, page tables, thread stacks).
 // Each must stay under 2 MiB per clone (a private copy would be 512 MiB).
-// What ended a machine that stopped on its own (its stop reason and detail).
-std::string why_stopped(Machine& m) {
-  RunResult r = m.finish();
-  return "stop reason " + std::to_string(static_cast<int>(r.reason)) + ": " + r.detail;
-}
-
 TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   VESSEL_REQUIRE_KVM();
   constexpr int kClones = 100;
@@ -559,6 +559,13 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   }
   for (int i = 0; i < kClones; ++i) ASSERT_TRUE(clones[i].machine->resume()) << "clone " << i;
   double start_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Pauses clone i; a clone that stopped on its own fails the test saying why.
+  auto pause_clone = [&](int i) -> ::testing::AssertionResult {
+    auto paused = clones[i].machine->pause();
+    if (paused) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "clone " << i << ": " << paused.error().message() << " ("
+                                       << why_stopped(*clones[i].machine) << ")";
+  };
   // Every clone must count on: one deadline for all of them (100 vCPUs share the
   // host's CPUs; under the harness's nested TCG that is slow), and a clone that has
   // counted is paused so that the CPUs go to the others.
@@ -568,9 +575,7 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   while (left > 0 && std::chrono::steady_clock::now() < deadline) {
     for (int i = 0; i < kClones; ++i) {
       if (counted[i] || caps[i]->get().size() <= 5) continue;
-      auto paused = clones[i].machine->pause();
-      ASSERT_TRUE(paused) << "clone " << i << ": " << paused.error().message() << " ("
-                          << why_stopped(*clones[i].machine) << ")";
+      ASSERT_TRUE(pause_clone(i));
       counted[i] = true;
       --left;
     }
@@ -582,10 +587,7 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   uint64_t avail_after = mem_available_kib();
   uint64_t pss_after = proc_kib("/proc/self/smaps_rollup", "Pss");
   for (int i = 0; i < kClones; ++i) {
-    if (counted[i]) continue;
-    auto paused = clones[i].machine->pause();
-    ASSERT_TRUE(paused) << "clone " << i << ": " << paused.error().message() << " ("
-                        << why_stopped(*clones[i].machine) << ")";
+    if (!counted[i]) { ASSERT_TRUE(pause_clone(i)); }
   }
   for (int i = 0; i < kClones; ++i) {
     EXPECT_GT(counter(*clones[i].machine), c0) << "clone " << i;
