@@ -73,6 +73,8 @@ class Vcpu {
   // Handles one exit; false when the loop must end.
   bool handle_exit();
   void fail(const char* what, uint64_t detail);
+  // Whether the vCPU is in its INIT state (rip 0xfff0 under cs base 0xffff0000).
+  bool after_reset();
 
   VcpuFd fd_;
   const Bus& pio_;
