@@ -44,8 +44,8 @@ endif()
 # which runs them whether or not this host has a /dev/kvm of its own.
 if(TARGET vessel_integration_tests)
   vessel_vmharness_test(vmm_tier1 ${CMAKE_CURRENT_LIST_DIR}/snapshot/tier1_in_l1.sh
-    --bin $<TARGET_FILE:vessel_integration_tests> --timeout 540)
-  set_tests_properties(vmharness.vmm_tier1 PROPERTIES TIMEOUT 600)
+    --bin $<TARGET_FILE:vessel_integration_tests> --timeout 1020)
+  set_tests_properties(vmharness.vmm_tier1 PROPERTIES TIMEOUT 1080)
 endif()
 
 # Snapshots through the binary and the API (vm snapshot/restore/clone, PUT /snapshot/*) on the L1's nested KVM.
