@@ -140,6 +140,7 @@ void put_devices(ByteWriter& w, const DeviceStates& d, uint32_t version) {
   w.u8(s.rx_count);
   w.u8(d.rtc.index);
   w.raw(d.rtc.cmos.data(), d.rtc.cmos.size());
+  if (version >= 4) w.u64(static_cast<uint64_t>(d.rtc.offset));
   for (uint8_t b : {d.i8042.status, d.i8042.control, d.i8042.out, d.i8042.pending_cmd}) w.u8(b);
   w.raw(d.i8042.keys.data(), d.i8042.keys.size());
   w.u8(d.i8042.keys_count);
@@ -298,6 +299,11 @@ Result<DeviceStates> get_devices(ByteReader& r, uint32_t version) {
     return r.bad("serial FIFO", cat("head ", unsigned{s.rx_head}, " / count ", unsigned{s.rx_count}, " out of range"));
   d.rtc.index = TRY(r.u8("RTC index"));
   for (auto& b : d.rtc.cmos) b = TRY(r.u8("RTC CMOS"));
+  if (version >= 4) {
+    d.rtc.offset = static_cast<int64_t>(TRY(r.u64("RTC offset")));
+    if (d.rtc.offset > kMaxRtcOffset || d.rtc.offset < -kMaxRtcOffset)
+      return r.bad("RTC offset", cat(d.rtc.offset, " s is more than ", kMaxRtcOffset, " s from the host's clock"));
+  }
   for (uint8_t* b : {&d.i8042.status, &d.i8042.control, &d.i8042.out, &d.i8042.pending_cmd}) *b = TRY(r.u8("i8042 register"));
   for (auto& b : d.i8042.keys) b = TRY(r.u8("i8042 key queue"));
   d.i8042.keys_count = TRY(r.u8("i8042 key count"));

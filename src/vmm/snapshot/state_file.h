@@ -25,9 +25,14 @@ namespace vessel::vmm::snapshot {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'S', 'N'};
 // Version 2 added SPEC's VM generation ID address; version 3 the balloon and
-// vsock devices (their options in SPEC, their state in DEVS). Versions 1 and 2
-// are still read (as machines without VMGENID, balloon or vsock).
-inline constexpr uint32_t kFormatVersion = 3;
+// vsock devices (their options in SPEC, their state in DEVS); version 4 the
+// RTC's offset from the host clock (a guest that set its clock keeps it).
+// Versions 1 to 3 are still read (as machines without VMGENID, balloon or
+// vsock, and an RTC on the host's time).
+inline constexpr uint32_t kFormatVersion = 4;
+// The largest RTC offset read (seconds either way: ~10,000 years, what the
+// RTC's century and year registers can express).
+inline constexpr int64_t kMaxRtcOffset = 320000000000LL;
 inline constexpr uint32_t kMinFormatVersion = 1;
 // Largest state file read (a 254-vCPU machine with large XSAVE areas is ~2 MiB).
 inline constexpr size_t kMaxStateFile = 64ULL << 20;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -41,7 +42,10 @@ std::string slurp(const std::string& path) {
 }
 
 // Runs vessel with `args`; stderr captured; optional SIGTERM after `term_after_ms`.
-CliRun vessel(std::vector<std::string> args, int term_after_ms = -1) {
+// Runs vessel with `args`. With term_after_ms >= 0 it is sent SIGTERM that long
+// after `ready` (if given) first returned true (polled for up to 60 s): a signal
+// before vessel is up would test the default action, not vessel.
+CliRun vessel(std::vector<std::string> args, int term_after_ms = -1, const std::function<bool()>& ready = nullptr) {
   std::string err_path = temp_dir() + "/stderr";
   pid_t pid = fork();
   if (pid == 0) {
@@ -56,6 +60,9 @@ CliRun vessel(std::vector<std::string> args, int term_after_ms = -1) {
     _exit(127);
   }
   if (term_after_ms >= 0) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (ready && !ready() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     std::this_thread::sleep_for(std::chrono::milliseconds(term_after_ms));
     kill(pid, SIGTERM);
   }
@@ -104,8 +111,12 @@ TEST(VmmCli, TripleFaultPrintsRegisters) {
 
 TEST(VmmCli, SigtermStopsTheVmCleanly) {
   VESSEL_REQUIRE_KVM();
-  CliRun r = vessel({"vm", "run", "--kernel", tiny("spin"), "--serial", "none", "--cpus", "2"}, 300);
+  // Signalled once the guest has printed (its vCPUs run), as a user would.
+  std::string serial = temp_dir() + "/sigterm-serial";
+  CliRun r = vessel({"vm", "run", "--kernel", tiny("spin"), "--serial", "file:" + serial, "--cpus", "2"}, 100,
+                    [&] { return slurp(serial).find("Hello") != std::string::npos; });
   EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(slurp(serial).find("Hello"), std::string::npos) << "the guest never ran";
 }
 
 TEST(VmmCli, MissingKernel) {

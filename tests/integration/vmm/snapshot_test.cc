@@ -190,6 +190,9 @@ TEST(VmmSnapshot, RestoredGuestContinuesCountingWithItsPattern) {
   uint64_t c0 = counter(*m);
   ASSERT_GT(c0, 0u);
   EXPECT_EQ(pattern_mismatch(*m), -1);
+  RtcState rtc = m->rtc().save();
+  rtc.offset = -86400;  // as if the guest had set its clock a day back
+  m->rtc().restore(rtc);
   auto st = snapshot::create_snapshot(*m, spec, paths(dir));
   ASSERT_TRUE(st) << st.error().message();
   EXPECT_EQ(counter(*m), c0);
@@ -216,6 +219,7 @@ TEST(VmmSnapshot, RestoredGuestContinuesCountingWithItsPattern) {
   EXPECT_TRUE(m2.paused());
   EXPECT_EQ(counter(m2), c0) << "the restored memory is not the snapshot's";
   EXPECT_EQ(pattern_mismatch(m2), -1) << "the pattern is not intact";
+  EXPECT_EQ(m2.rtc().save().offset, -86400) << "the guest's clock setting is lost";
   ASSERT_TRUE(m2.resume());
   EXPECT_GT(wait_for_dots(cap2, 20), 20u) << "the restored guest does not run";
   ASSERT_TRUE(m2.pause());

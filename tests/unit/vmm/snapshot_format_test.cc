@@ -69,6 +69,7 @@ SnapshotState sample(bool diff = false) {
   s.devices.serial.ier = 3;
   s.devices.serial.rx_count = 2;
   s.devices.rtc.cmos[0x10] = 7;
+  s.devices.rtc.offset = -86400;  // the guest set its clock a day back
   s.devices.i8042.control = 0x45;
   s.devices.acpi_pm.status = 0x80;
   VirtioState b;
@@ -121,6 +122,7 @@ TEST(SnapshotStateFile, RoundTripKeepsEveryField) {
   EXPECT_EQ(d->vcpus[0].cpuid[0].ecx, 0x1234u);
   EXPECT_EQ(d->devices.serial.ier, 3);
   EXPECT_EQ(d->devices.rtc.cmos[0x10], 7);
+  EXPECT_EQ(d->devices.rtc.offset, -86400);
   EXPECT_EQ(d->devices.i8042.control, 0x45);
   ASSERT_EQ(d->devices.virtio.size(), 2u);
   EXPECT_EQ(d->devices.virtio[0].mmio.queues[0].next_avail, 5);
@@ -156,11 +158,14 @@ TEST(SnapshotStateFile, EveryFlippedByteIsAnError) {
 
 TEST(SnapshotStateFile, ForeignVersionAndMagicAreNamed) {
   auto bytes = encode_state(sample(), "0.1.0");
-  bytes[8] = 4;
+  bytes[8] = static_cast<uint8_t>(kFormatVersion + 1);
   auto d = decode_state(bytes);
   ASSERT_FALSE(d);
-  EXPECT_NE(d.error().message().find("format version 4 (written by vessel 0.1.0)"), std::string::npos) << d.error().message();
-  EXPECT_NE(d.error().message().find("reads versions 1 to 3"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find("format version " + std::to_string(kFormatVersion + 1) + " (written by vessel 0.1.0)"),
+            std::string::npos)
+      << d.error().message();
+  EXPECT_NE(d.error().message().find("reads versions 1 to " + std::to_string(kFormatVersion)), std::string::npos)
+      << d.error().message();
   bytes[0] = 'X';
   d = decode_state(bytes);
   ASSERT_FALSE(d);
@@ -201,6 +206,29 @@ TEST(SnapshotStateFile, Version1And2FilesAreStillRead) {
   d = decode_state(claiming_version(v2, 3));
   ASSERT_FALSE(d);
   EXPECT_NE(d.error().message().find("section SPEC"), std::string::npos) << d.error().message();
+}
+
+// A version 3 file (before the RTC offset) is read with the RTC on the host's
+// time; its bytes claiming version 4 are short of the offset, refused by name.
+// An offset beyond what the RTC can express is refused.
+TEST(SnapshotStateFile, Version3FilesAreStillReadAndTheRtcOffsetIsBounded) {
+  auto v3 = encode_state(sample(), "0.3.0", 3);
+  auto d = decode_state(v3);
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->devices.rtc.offset, 0);
+  EXPECT_EQ(d->devices.rtc.cmos[0x10], 7);
+  d = decode_state(claiming_version(v3, 4));
+  ASSERT_FALSE(d);
+
+  SnapshotState far = sample();
+  far.devices.rtc.offset = kMaxRtcOffset + 1;
+  d = decode_state(encode_state(far, "0.4.0"));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find("RTC offset"), std::string::npos) << d.error().message();
+  far.devices.rtc.offset = -kMaxRtcOffset;
+  d = decode_state(encode_state(far, "0.4.0"));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->devices.rtc.offset, -kMaxRtcOffset);
 }
 
 // Balloon and vsock devices (format 3): options in SPEC, state in DEVS.
