@@ -22,6 +22,6 @@ cp /usr/bin/qemu-system-x86_64 "$D/qemu/"
 for lib in $(ldd /usr/bin/qemu-system-x86_64 | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do cp -L "$lib" "$D/qemu/lib/"; done
 for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do [ -f /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f "$D/qemu/share/"; done
 "$HERE/../tests/vmharness/harness.sh" run --vessel "$V" --payload "$HERE/snapshot_l1.sh" --extra "$D" \
-  --bin "$(command -v curl)" --memory 4096 --timeout 1500 \
+  --bin "$(command -v curl)" --memory 4096 --timeout 2400 \
   --env "BENCH_RUNS=${BENCH_RUNS:-3}" --env "BENCH_CLONES=${BENCH_CLONES:-100}" | tee "$X/out.txt"
 python3 "$HERE/snapshot_results.py" "$X/out.txt"

@@ -630,8 +630,37 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   auto pause_clone = [&](int i) -> ::testing::AssertionResult {
     auto paused = clones[i].machine->pause();
     if (paused) return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure() << "clone " << i << ": " << paused.error().message() << " ("
-                                       << why_stopped(*clones[i].machine) << ")";
+    return ::testing::AssertionFailure() << "clone " << i << " (" << caps[i]->get().size() << " dots): "
+                                       << paused.error().message() << " (" << why_stopped(*clones[i].machine) << ")";
+  };
+  // In the VM harness's L1 (nested SVM emulated by QEMU TCG) a running L2 guest
+  // now and then ends in a shutdown that no guest instruction caused: measured
+  // with 100 *fresh* (not restored) guests of this kind at once, 2 of 300 died so,
+  // after 5,000-6,500 rounds of their loop, without taking any exception (their
+  // IDT's handlers never ran), and Linux guests die so in early boot (1 in ~114
+  // boots in vmharness.vmm_density). The harness's payload allows that many
+  // (VESSEL_TEST_SPURIOUS_SHUTDOWNS); each is printed. A clone that took an
+  // exception, stopped otherwise, or did not count fails the test anywhere.
+  const char* allow_env = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
+  int spurious_allowed = allow_env ? std::atoi(allow_env) : 0, spurious = 0;
+  std::vector<bool> lost(kClones, false);
+  // Pauses clone i, or accounts for its spurious shutdown (see above).
+  auto pause_or_lose = [&](int i) -> ::testing::AssertionResult {
+    auto paused = clones[i].machine->pause();
+    if (paused) return ::testing::AssertionSuccess();
+    RunResult r = clones[i].machine->finish();
+    std::string fault = fault_record(*clones[i].machine);
+    std::string why = "clone " + std::to_string(i) + " (" + std::to_string(caps[i]->get().size()) +
+                      " dots): " + paused.error().message() + " (stop reason " +
+                      std::to_string(static_cast<int>(r.reason)) + ": " + r.detail + " " + fault + ")";
+    if (r.reason == StopReason::kError && r.detail.find("triple fault") != std::string::npos && fault.empty() &&
+        spurious < spurious_allowed) {
+      ++spurious;
+      lost[i] = true;
+      std::printf("NOTE: spurious shutdown allowed here (%d of %d): %s\n", spurious, spurious_allowed, why.c_str());
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << why;
   };
   // Every clone must count on: one deadline for all of them (100 vCPUs share the
   // host's CPUs; under the harness's nested TCG that is slow), and a clone that has
@@ -647,8 +676,8 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
         FAIL() << "clone " << i << ": " << fault_record(*clones[i].machine) << " (after " << caps[i]->get().size() - 1
                << " dots)";
       }
-      if (caps[i]->get().size() <= 5) continue;
-      ASSERT_TRUE(pause_clone(i));
+      if (caps[i]->get().size() <= 5 && !clones[i].machine->stopping()) continue;
+      ASSERT_TRUE(pause_or_lose(i));
       counted[i] = true;
       --left;
     }
@@ -663,6 +692,7 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
     if (!counted[i]) { ASSERT_TRUE(pause_clone(i)); }
   }
   for (int i = 0; i < kClones; ++i) {
+    if (lost[i]) continue;
     EXPECT_GT(counter(*clones[i].machine), c0) << "clone " << i;
     EXPECT_EQ(pattern_mismatch(*clones[i].machine), -1) << "clone " << i;
   }

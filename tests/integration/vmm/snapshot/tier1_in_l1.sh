@@ -17,8 +17,12 @@ export VESSEL_TEST_BINARY=/usr/local/bin/vessel
 # here (the guest reads all its pages every report): it runs where the host
 # has /dev/kvm, else by hand in L1 (--gtest_filter='VmmMigrationCli.*').
 # ClonesShareTheSnapshotMemory runs 100 clones at once (80 s idle here, up to 8 min
-# on a loaded machine). In session 6 one clone of 100 here triple-faulted (seen once
-# in ~6 runs; 0 in 13 runs since); its guest now catches exceptions and the test
-# names the vector, CR2 and the faulting RIP if that happens again.
+# on a loaded machine). Here, under nested SVM emulated by QEMU TCG, a running L2
+# guest now and then ends in a shutdown no guest instruction caused (2 of 300
+# fresh guests of the same loop, run 100 at a time, died so without taking any
+# exception; 2 runs of this test in ~25 lost one clone so): one such clone is
+# allowed and printed (NOTE: spurious shutdown). An exception in a clone, a
+# second loss, or any other stop still fails.
+export VESSEL_TEST_SPURIOUS_SHUTDOWNS=1
 exec /usr/local/bin/vessel_integration_tests --gtest_color=no \
   --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMigration.*:VmmMachine.*:VmmVirtio.*-VmmSnapshot.RestoreTimesBySize'
