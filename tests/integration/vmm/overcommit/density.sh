@@ -15,9 +15,21 @@
 #     `vessel vm memory` reporting each VM's merged pages.
 # Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>";
 # "VESSEL-MEASURE seconds-<phase>" is each phase's wall time.
-# ctest vmharness.vmm_density (opt-in: cmake -DVESSEL_DENSITY_TEST=ON) runs A and C, about 4 min on a loaded 2-core host
-# (L1 boot ~15 s, A: boot 25 s, fills 70 s; C: boot 100 s, merge 17 s):
-#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 600 --memory 2048
+# Every wait for a guest's console marker gives up at once when that guest's
+# VMM is gone and prints why (vm_gone: the VM's exit reason, its vmm.log, the
+# guest's console tail, L1's dmesg with any OOM killer lines, L1's memory
+# sampled every 2 s); run C prints L1's memory and each VMM's RSS at its start
+# and once booted.
+# ctest vmharness.vmm_density runs A and C (harness --timeout 900, ctest 960 s):
+# about 4 min on an idle 2-core host (L1 boot ~15 s, A: boot 27 s, fills 70 s;
+# C: boot 97 s, merge 21 s); 7-12 min measured on the same host under heavy
+# load (load average 11-16: C's ten boots alone took 190-324 s). By hand:
+#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 900 --memory 2048
+# Memory (measured): run C starts with no VMM left from run A and L1's
+# MemAvailable back to where it started (~1.67 GiB); L1's transparent huge pages
+# (anonymous: "always" in L1, VESSEL-MEASURE l1-anon-thp) back each 128 MiB guest almost whole
+# (~120 MiB RSS per VMM), so the ten booted leave ~490 MiB available (the least
+# seen while they boot: 483-510 MiB).
 # The full mode adds run B (the L1 runs out of memory: measured only, never in CI); by hand:
 #   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density-full --timeout 1200 --memory 2048
 # L1's shmem THP is on (see below); add `--env DENSITY_SHMEM_THP=never` for 4 KiB pages
@@ -145,6 +157,7 @@ fills() {
 THP=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 [ -w $THP ] && echo "${DENSITY_SHMEM_THP:-always}" > $THP
 measure l1-shmem-thp "$(sed 's/.*\[\(.*\)\].*/\1/' $THP 2>/dev/null)"
+measure l1-anon-thp "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 
 # Run A: with free page reporting.
 for i in 1 2 3 4; do start_seq $i a 0,reporting; done
@@ -193,7 +206,11 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
   "$V" --root $R vm run -d --name k$i --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 128M,mergeable=on --cpus 1 \
     --serial file:$W/k$i.log --cmdline "$CMD oc_mode=idle" > $W/k$i.run 2>&1 || { mark ksm-vm$i-start FAIL; cat $W/k$i.run; }
 done
-ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for k$i 300 GUEST-READY && ok=$((ok + 1)); done
+cs=$(($(date +%s) - T0)); ready=''
+ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for k$i 300 GUEST-READY && ok=$((ok + 1)) && ready="$ready $(($(date +%s) - T0 - cs))"; done
+measure ksm-seconds-until-each-guest-ready "$ready"   # in start order; a loaded host stretches them
+# The least MemAvailable L1 had while the ten booted (the samples every 2 s).
+measure c-l1-memavailable-kb-min-during-boot "$(awk -v s=$cs '$1 >= s {print $5}' $W/memlog | sort -n | head -n 1)"
 pf ksm-ten-guests-boot "$([ $ok = 10 ]; echo $?)"
 "$V" --root $R vm state k1 | grep -q '"mergeable": *true'; pf ksm-state-says-mergeable $?
 phase c-boot
