@@ -1,5 +1,6 @@
 #include "vmm/vcpu.h"
 
+#include <cpuid.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -11,6 +12,26 @@
 #include "vmm/hex.h"
 
 namespace vessel::vmm {
+
+namespace {
+// KVM on AMD (SVM) re-initialises the vCPU (INIT state: rip 0xfff0, cs base
+// 0xffff0000) before it reports KVM_EXIT_SHUTDOWN, because the VMCB is undefined
+// after a shutdown intercept (svm.c shutdown_interception); on Intel the
+// registers are where the guest triple-faulted.
+bool shutdown_resets_vcpu() {
+  static const bool amd = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+    char v[13];
+    std::memcpy(v, &b, 4);
+    std::memcpy(v + 4, &d, 4);
+    std::memcpy(v + 8, &c, 4);
+    v[12] = 0;
+    return std::strcmp(v, "AuthenticAMD") == 0 || std::strcmp(v, "HygonGenuine") == 0;
+  }();
+  return amd;
+}
+}  // namespace
 
 const char* stop_reason_name(StopReason r) {
   switch (r) {
@@ -115,6 +136,10 @@ bool Vcpu::handle_exit() {
     case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
     case KVM_EXIT_SHUTDOWN:
       if (host_.restart_announced()) host_.request_stop(StopReason::kReset, "triple fault after a restart request");
+      else if (shutdown_resets_vcpu())
+        fail("triple fault (KVM_EXIT_SHUTDOWN; KVM on AMD has already reset the vCPU: the registers are its INIT "
+             "state, not where the guest faulted)",
+             0);
       else fail("triple fault (KVM_EXIT_SHUTDOWN)", 0);
       return false;
     case KVM_EXIT_FAIL_ENTRY:

@@ -20,7 +20,9 @@
 # guest's console tail, L1's dmesg with any OOM killer lines, L1's memory
 # sampled every 2 s); run C prints L1's memory and each VMM's RSS at its start
 # and once booted.
-# ctest vmharness.vmm_density runs A and C (harness --timeout 900, ctest 960 s):
+# ctest vmharness.vmm_density (opt-in, -DVESSEL_DENSITY_TEST=ON: an inner guest
+# triple-faults in early boot about once in 100 boots, see tests.cmake) runs A
+# and C (harness --timeout 900, ctest 960 s):
 # about 4 min on an idle 2-core host (L1 boot ~15 s, A: boot 27 s, fills 70 s;
 # C: boot 97 s, merge 21 s); 7-12 min measured on the same host under heavy
 # load (load average 11-16: C's ten boots alone took 190-324 s). By hand:
