@@ -15,9 +15,23 @@
 #     `vessel vm memory` reporting each VM's merged pages.
 # Prints "VESSEL-CHECK <name> PASS|FAIL" and "VESSEL-MEASURE <name> <value>";
 # "VESSEL-MEASURE seconds-<phase>" is each phase's wall time.
-# ctest vmharness.vmm_density (opt-in: cmake -DVESSEL_DENSITY_TEST=ON) runs A and C, about 4 min on a loaded 2-core host
-# (L1 boot ~15 s, A: boot 25 s, fills 70 s; C: boot 100 s, merge 17 s):
-#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 600 --memory 2048
+# Every wait for a guest's console marker gives up at once when that guest's
+# VMM is gone and prints why (vm_gone: the VM's exit reason, its vmm.log, the
+# guest's console tail, L1's dmesg with any OOM killer lines, L1's memory
+# sampled every 2 s); run C prints L1's memory and each VMM's RSS at its start
+# and once booted.
+# ctest vmharness.vmm_density (opt-in, -DVESSEL_DENSITY_TEST=ON: an inner guest
+# triple-faults in early boot about once in 100 boots, see tests.cmake) runs A
+# and C (harness --timeout 900, ctest 960 s):
+# about 4 min on an idle 2-core host (L1 boot ~15 s, A: boot 27 s, fills 70 s;
+# C: boot 97 s, merge 21 s); 7-12 min measured on the same host under heavy
+# load (load average 11-16: C's ten boots alone took 190-324 s). By hand:
+#   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density --timeout 900 --memory 2048
+# Memory (measured): run C starts with no VMM left from run A and L1's
+# MemAvailable back to where it started (~1.67 GiB); L1's transparent huge pages
+# (anonymous: "always" in L1, VESSEL-MEASURE l1-anon-thp) back each 128 MiB guest almost whole
+# (~120 MiB RSS per VMM), so the ten booted leave ~490 MiB available (the least
+# seen while they boot: 483-510 MiB).
 # The full mode adds run B (the L1 runs out of memory: measured only, never in CI); by hand:
 #   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density-full --timeout 1200 --memory 2048
 # L1's shmem THP is on (see below); add `--env DENSITY_SHMEM_THP=never` for 4 KiB pages
@@ -30,22 +44,64 @@ FULL=${DENSITY_FULL:-0}
 mark() { echo "VESSEL-CHECK $1 $2"; }
 pf() { if [ "$2" = 0 ]; then mark "$1" PASS; else mark "$1" FAIL; fi; }
 measure() { echo "VESSEL-MEASURE $1 $2"; }
-wait_for() { _w=0; while [ $_w -lt $(($2 * 10)) ]; do grep -q "$1" "$3" 2>/dev/null && return 0; sleep 0.1; _w=$((_w + 1)); done; return 1; }  # _w: sh has no locals
 avail_kb() { sed -n 's/^MemAvailable: *\([0-9]*\) kB/\1/p' /proc/meminfo; }
 T0=$(date +%s); TP=$T0
 phase() { _t=$(date +%s); measure "seconds-$1" $((_t - TP)); TP=$_t; }   # wall time since the last phase
 W=/tmp/dens; R=$W/root; mkdir -p $W
 CMD="console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4"
 measure l1-memavailable-kb "$(avail_kb)"
+# L1's memory every 2 s (seconds since start, MemFree, MemAvailable, AnonPages,
+# Shmem in kB) for vm_gone's report; stopped at the end.
+( while :; do
+    echo "$(($(date +%s) - T0)) $(awk '/^(MemFree|MemAvailable|AnonPages|Shmem):/ {printf "%s %s ", $1, $2}' /proc/meminfo)"
+    sleep 2
+  done > $W/memlog ) &
+MEMLOG_PID=$!
+trap 'kill $MEMLOG_PID 2>/dev/null' EXIT
 measure density-mode "$([ "$FULL" = 1 ] && echo full || echo ci)"
 
 # Starts guest $1 of run $2 (1 GiB, mode seq) with balloon options $3.
 start_seq() {
   "$V" --root $R vm run -d --name "$2$1" --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 1024M --cpus 1 \
     --serial file:$W/$2$1.log --balloon "$3" --vsock cid=3,uds=$W/$2$1.sock \
-    --cmdline "$CMD oc_mode=seq oc_fill=600"
+    --cmdline "$CMD oc_mode=seq oc_fill=600" > $W/$2$1.run 2>&1 || { echo "density: vm run $2$1 failed:"; cat $W/$2$1.run; }
 }
 pid_of() { "$V" --root $R vm state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
+alive() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
+# Everything known about VM $1 whose VMM is gone: its state (exit_reason: the
+# VMM's own exit, or "killed" when it died without a word, e.g. SIGKILL from the
+# OOM killer), the VMM's error log, its `vm run` output, the guest's console and
+# L1's kernel log (OOM killer, segfaults) and memory.
+vm_gone() {
+  echo "density: VM $1: its VMM is gone"
+  echo "--- vm state $1"; "$V" --root $R vm state "$1" 2>&1 | tail -n 20
+  echo "--- vmm.log of $1 (tail)"; tail -n 20 "$R/vm/$1/vmm.log" 2>&1
+  echo "--- vm run output of $1"; tail -n 10 "$W/$1.run" 2>&1
+  echo "--- console of $1 (tail)"; tail -n 30 "$W/$1.log" 2>&1
+  echo "--- L1 dmesg (tail)"; dmesg | tail -n 40
+  echo "--- L1 memory"; grep -E '^(MemTotal|MemFree|MemAvailable|Cached|Shmem|AnonPages|AnonHugePages|ShmemHugePages):' /proc/meminfo
+  echo "--- L1 memory samples"; tail -n 20 $W/memlog 2>&1
+  echo "--- end of VM $1"
+}
+# Waits (at most $2 s) until guest log of VM $1 shows $3; gives up at once,
+# with vm_gone's report, when the VM's VMM is gone.
+wait_for() {
+  _p=$(pid_of "$1"); _w=0   # _p, _w: sh has no locals
+  while [ $_w -lt $(($2 * 10)) ]; do
+    grep -q "$3" "$W/$1.log" 2>/dev/null && return 0
+    if [ $((_w % 10)) = 0 ] && { [ -z "$_p" ] || [ "$_p" = 0 ] || ! alive "$_p"; }; then vm_gone "$1"; return 1; fi
+    sleep 0.1; _w=$((_w + 1))
+  done
+  echo "density: VM $1: no '$3' on its console after $2 s"; tail -n 30 "$W/$1.log"
+  return 1
+}
+# The memory of every running VMM (VmRSS: its part of guest RAM and its own).
+vmm_memory() {
+  for _n in $(ls $R/vm 2>/dev/null); do
+    _p=$(pid_of "$_n")
+    [ -n "$_p" ] && [ "$_p" != 0 ] && echo "$_n pid $_p $(grep -E '^(VmRSS|RssAnon|RssShmem)' /proc/$_p/status 2>/dev/null | tr -s ' \t\n' ' ')"
+  done
+}
 # Waits (at most $2 s) until L1's MemAvailable is back within 128 MiB of $1 kB;
 # prints the seconds it took, or "none" when it did not come back.
 wait_avail() {
@@ -56,16 +112,20 @@ wait_avail() {
   done
   echo none; return 1
 }
-alive() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
-# Waits (at most $3 s) until guest log $2 says GUEST-FREED; gives up at once when
-# VMM $1 is gone (run B: the OOM killer took it mid-fill).
+# Waits (at most $3 s) until the console of VM $2 says GUEST-FREED; gives up at
+# once when its VMM $1 is gone (run B: the OOM killer took it mid-fill, expected
+# and counted; run A: vm_gone's report). Writes only to stderr (fills' stdout is its result).
 wait_freed() {
   _w=0
   while [ $_w -lt $(($3 * 10)) ]; do
-    grep -q GUEST-FREED "$2" 2>/dev/null && return 0
-    [ $((_w % 10)) = 0 ] && ! alive "$1" && return 1
+    grep -q GUEST-FREED "$W/$2.log" 2>/dev/null && return 0
+    if [ $((_w % 10)) = 0 ] && ! alive "$1"; then
+      case $2 in a*) vm_gone "$2" >&2 ;; *) echo "density: VM $2: its VMM is gone (run B: L1 out of memory)" >&2 ;; esac
+      return 1
+    fi
     sleep 0.1; _w=$((_w + 1))
   done
+  echo "density: VM $2: no GUEST-FREED on its console after $3 s" >&2; tail -n 30 "$W/$2.log" >&2
   return 1
 }
 # Runs the four fills of run $1 one after another; prints how many finished and
@@ -77,7 +137,7 @@ fills() {
     [ -n "$p" ] && [ "$p" != 0 ] || continue   # killed meanwhile
     before=$(avail_kb); t=$(date +%s)
     "$E" uds-connect $W/$1$i.sock 5001 1 0 >/dev/null 2>&1
-    if wait_freed "$p" $W/$1$i.log 240 && grep -q 'GUEST-CHECK fill PASS' $W/$1$i.log; then
+    if wait_freed "$p" $1$i 240 && grep -q 'GUEST-CHECK fill PASS' $W/$1$i.log; then
       done_n=$((done_n + 1))
     fi
     measure "$1-seconds-fill-guest$i" $(($(date +%s) - t)) >&2
@@ -99,10 +159,11 @@ fills() {
 THP=/sys/kernel/mm/transparent_hugepage/shmem_enabled
 [ -w $THP ] && echo "${DENSITY_SHMEM_THP:-always}" > $THP
 measure l1-shmem-thp "$(sed 's/.*\[\(.*\)\].*/\1/' $THP 2>/dev/null)"
+measure l1-anon-thp "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 
 # Run A: with free page reporting.
 for i in 1 2 3 4; do start_seq $i a 0,reporting; done
-ok=0; for i in 1 2 3 4; do wait_for GUEST-READY 300 $W/a$i.log && ok=$((ok + 1)); done
+ok=0; for i in 1 2 3 4; do wait_for a$i 300 GUEST-READY && ok=$((ok + 1)); done
 pf overcommit-four-1g-guests-boot "$([ $ok = 4 ]; echo $?)"
 phase a-boot
 r=$(fills a | tail -n 1); n=${r% *}
@@ -120,7 +181,7 @@ phase a-delete
 # their VMMs). The VMMs volunteer for the OOM killer so that it never picks this script.
 if [ "$FULL" = 1 ]; then
   for i in 1 2 3 4; do start_seq $i b 0; done
-  for i in 1 2 3 4; do wait_for GUEST-READY 300 $W/b$i.log; p=$(pid_of b$i); [ -n "$p" ] && echo 1000 > /proc/$p/oom_score_adj; done
+  for i in 1 2 3 4; do wait_for b$i 300 GUEST-READY; p=$(pid_of b$i); [ -n "$p" ] && echo 1000 > /proc/$p/oom_score_adj; done
   phase b-boot
   r=$(fills b | tail -n 1); n=${r% *}
   phase b-fills
@@ -136,17 +197,27 @@ pf overcommit-nothing-left "$([ -z "$(ls $R/vm 2>/dev/null)" ]; echo $?)"
 # Run C: KSM over ten mergeable guests. L1 is this test's own machine: its
 # ksmd is started here (vessel itself never changes the host's KSM settings).
 K0=/sys/kernel/mm/ksm
+# What run C starts from: no VMM should be left from run A, L1's memory back.
+echo "density: run C starts: VMMs running: $(vmm_memory | wc -l)"; vmm_memory
+grep -E '^(MemTotal|MemFree|MemAvailable|Cached|Shmem|AnonPages|AnonHugePages|ShmemHugePages):' /proc/meminfo
+measure c-l1-memavailable-kb-start "$(avail_kb)"
 if [ ! -e $K0/run ]; then
   mark ksm-available FAIL; echo "L1's kernel has no KSM ($K0 missing)"; exit 0
 fi
 for i in 1 2 3 4 5 6 7 8 9 10; do
   "$V" --root $R vm run -d --name k$i --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 128M,mergeable=on --cpus 1 \
-    --serial file:$W/k$i.log --cmdline "$CMD oc_mode=idle" || mark ksm-vm$i-start FAIL
+    --serial file:$W/k$i.log --cmdline "$CMD oc_mode=idle" > $W/k$i.run 2>&1 || { mark ksm-vm$i-start FAIL; cat $W/k$i.run; }
 done
-ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for GUEST-READY 300 $W/k$i.log && ok=$((ok + 1)); done
+cs=$(($(date +%s) - T0)); ready=''
+ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for k$i 300 GUEST-READY && ok=$((ok + 1)) && ready="$ready $(($(date +%s) - T0 - cs))"; done
+measure ksm-seconds-until-each-guest-ready "$ready"   # in start order; a loaded host stretches them
+# The least MemAvailable L1 had while the ten booted (the samples every 2 s).
+measure c-l1-memavailable-kb-min-during-boot "$(awk -v s=$cs '$1 >= s {print $5}' $W/memlog | sort -n | head -n 1)"
 pf ksm-ten-guests-boot "$([ $ok = 10 ]; echo $?)"
 "$V" --root $R vm state k1 | grep -q '"mergeable": *true'; pf ksm-state-says-mergeable $?
 phase c-boot
+echo "density: run C booted:"; vmm_memory
+grep -E '^(MemAvailable|AnonPages|AnonHugePages):' /proc/meminfo
 sleep 2; a1=$(avail_kb)
 echo 4000 > $K0/pages_to_scan; echo 10 > $K0/sleep_millisecs; echo 1 > $K0/run
 # Sampled each second, at most 90 s. Once ksmd has scanned every page twice (a
