@@ -29,7 +29,9 @@ for title, v, q in pairs:
     vv = [mean((v, s)) for s in sizes]
     qq = [mean((q, s)) for s in sizes]
     for s, a, b in zip(sizes, vv, qq):
-        rows.append([title, f"{s} MiB", a, b, f"{b / a:.1f}x" if a > 0 else "-"])
+        # Two significant digits: a ratio far below 1 must not print as "0.0x";
+        # a pass not seen (-1) or not resolved by the poller (0) has no ratio.
+        rows.append([title, f"{s} MiB", a, b, f"{b / a:.2g}x" if a > 0 and b > 0 else "-"])
     panels.append({"title": title, "ylabel": "ms", "groups": [f"{s} MiB" for s in sizes],
                    "series": ["vessel", "QEMU"], "values": {"vessel": vv, "QEMU": qq}})
 for s in sizes:

@@ -42,12 +42,14 @@ Status signal_vmm(const vmm::VmHandle& h, int sig) {
 }
 
 // Stops the VMM at once: `sig` (TERM: the VMM stops the VM and records it), KILL if it outlives 10 s.
+// A killed VMM is waited for up to 60 s: the kernel frees its guest RAM as it exits, which for
+// GiBs on a loaded (or nested) host takes seconds; it cannot refuse to go.
 Status kill_vm(const vmm::VmHandle& h, int sig) {
   TRY(signal_vmm(h, sig));
-  if (vmm::wait_vmm_exit(h, 10000)) return ok();
+  if (vmm::wait_vmm_exit(h, sig == SIGKILL ? 60000 : 10000)) return ok();
   if (sig != SIGKILL) {
     TRY(signal_vmm(h, SIGKILL));
-    if (vmm::wait_vmm_exit(h, 5000)) return ok();
+    if (vmm::wait_vmm_exit(h, 60000)) return ok();
   }
   return Error(ETIMEDOUT, cat("the VMM (pid ", h.record.pid, ") did not exit"));
 }
