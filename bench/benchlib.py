@@ -85,10 +85,16 @@ def bar_plot(png, title, panels, note=""):
     if not gnuplot:
         print(f"gnuplot not found (apt install gnuplot-nox): {png} not written")
         return False
+    import textwrap as _textwrap
     width = 200 + sum(max(420, 55 * len(p['groups']) * (len(p['series']) + 1)) for p in panels)
-    script = [f"set terminal pngcairo size {width},560 noenhanced font 'DejaVu Sans,10'",
+    # The title and note lines wrapped to the picture's width (about 7 pixels a character at
+    # 10 points), so a long note is not cut off at both sides.
+    header = "\n".join(_textwrap.fill(line, max(40, (width - 40) // 7)) for line in
+                       (title + ("\n" + note if note else "")).split("\n"))
+    height = 544 + 16 * header.count("\n")
+    script = [f"set terminal pngcairo size {width},{height} noenhanced font 'DejaVu Sans,10'",
               f"set output {_gp_quote(png)}",
-              f"set multiplot layout 1,{len(panels)} title {_gp_quote(title + (chr(10) + note if note else ''))}",
+              f"set multiplot layout 1,{len(panels)} title {_gp_quote(header)}",
               "set style data histogram", "set style histogram clustered gap 1",
               "set style fill solid 0.85 border -1", "set boxwidth 0.9", "set grid ytics",
               "set key top left", "set yrange [0:*]", "set offsets 0, 0, graph 0.12, 0",
@@ -105,8 +111,10 @@ def bar_plot(png, title, panels, note=""):
             plots.append(f"'-' using {j + 2}:xtic(1) title {_gp_quote(s)} lc rgb '{colours[j % len(colours)]}'")
             inline.append(data)
         # The value on top of each bar: a clustered bar j of group i sits at x = i + (j - (n-1)/2) / (n + gap).
+        # 4 significant digits, whole numbers from 1000 up (25490, not 2.549e+04).
         for j, s in enumerate(series):
-            plots.append(f"'-' using ($0 + ({j} - ({n} - 1) / 2.0) / ({n} + 1.0)):{j + 2}:(sprintf('%.4g', ${j + 2})) "
+            label = f"(abs(${j + 2}) >= 1000 ? sprintf('%.0f', ${j + 2}) : sprintf('%.4g', ${j + 2}))"
+            plots.append(f"'-' using ($0 + ({j} - ({n} - 1) / 2.0) / ({n} + 1.0)):{j + 2}:{label} "
                          f"with labels offset 0,0.7 notitle")
             inline.append(data)
         script += [f"set title {_gp_quote(p.get('title', ''))}", f"set ylabel {_gp_quote(p['ylabel'])}",

@@ -35,9 +35,13 @@ if vals.get(("vessel_upgrade_downtime_ms", 0)):
                  f"{len(vals[('vessel_upgrade_downtime_ms', 0)])}/-"])
     rows.append(["local vm upgrade total (ms)", "idle", mean(("vessel_upgrade_total_ms", 0)), "-", "-",
                  f"{len(vals[('vessel_upgrade_total_ms', 0)])}/-"])
+# How many runs each mean is of (the BENCH lines per metric), for the note.
+counts = sorted({len(v) for v in vals.values()})
+runs = "no" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+means = "one run each" if runs == "1" else f"means of {runs} runs"
 benchlib.save_results(
     "migration", ["metric", "dirty_mib_per_s", "value"], raw,
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel", "runs (vessel/QEMU)"], rows,
     "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)", panels,
     note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
-         "each VMM's own downtime measure; means of BENCH_RUNS runs whose destination guest verified its pages")
+         f"each VMM's own downtime measure; {means}, whose destination guest verified its pages")

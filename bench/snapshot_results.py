@@ -41,8 +41,13 @@ if vals.get(("clone_pss_kib_each", 512)):
     rows.append([f"clones of the 512 MiB snapshot running: {mean(('clones_running', 512)):.0f}", "512 MiB",
                  mean(("clone_pss_kib_each", 512)), "-", "PSS KiB per clone VMM"])
     rows.append(["  MemAvailable drop per clone (KiB)", "512 MiB", mean(("clone_memavailable_drop_kib_each", 512)), "-", ""])
+# How many runs each mean is of (the BENCH lines per metric), for the note.
+counts = sorted({len(v) for v in vals.values()})
+runs = "no" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+means = "one run each" if runs == "1" else f"means of {runs} runs"
 benchlib.save_results(
     "snapshot", ["metric", "size_mib", "value"], raw,
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel"], rows,
     "VM snapshots: vessel vs QEMU (tiny PVH guests, 2 vCPUs)", panels,
-    note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); means of BENCH_RUNS runs")
+    note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
+         f"{means}")
