@@ -54,18 +54,17 @@ void Vcpu::kick() {
   if (started_.load()) pthread_kill(thread_, kick_signal());
 }
 
-bool Vcpu::after_reset() {
-  auto r = fd_.get_regs();
-  auto s = fd_.get_sregs();
-  return r && s && r->rip == 0xfff0 && s->cs.base == 0xffff0000;
-}
-
-void Vcpu::fail(const char* what, uint64_t detail) {
+void Vcpu::fail(const char* what, uint64_t detail, bool shutdown) {
   std::string regs;
   auto r = fd_.get_regs();
   auto s = fd_.get_sregs();
   if (r && s) regs = x86::format_regs(*r, *s);
-  host_.request_stop(StopReason::kError, cat("vCPU ", fd_.id(), ": ", what, " (", hex(detail), "): ", regs));
+  // On AMD SVM KVM INITs a vCPU when it reports a shutdown (svm.c shutdown_interception).
+  const char* note = shutdown && r && s && r->rip == 0xfff0 && s->cs.base == 0xffff0000
+                         ? "; on AMD SVM KVM resets the vCPU on a shutdown: the registers below are its INIT "
+                           "state, not the faulting one"
+                         : "";
+  host_.request_stop(StopReason::kError, cat("vCPU ", fd_.id(), ": ", what, note, " (", hex(detail), "): ", regs));
 }
 
 void Vcpu::run_loop() {
@@ -121,10 +120,7 @@ bool Vcpu::handle_exit() {
     case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
     case KVM_EXIT_SHUTDOWN:
       if (host_.restart_announced()) host_.request_stop(StopReason::kReset, "triple fault after a restart request");
-      else fail(after_reset() ? "triple fault (KVM_EXIT_SHUTDOWN; on AMD SVM KVM resets the vCPU on a shutdown: the "
-                                "registers below are its INIT state, not the faulting one)"
-                              : "triple fault (KVM_EXIT_SHUTDOWN)",
-                0);
+      else fail("triple fault (KVM_EXIT_SHUTDOWN)", 0, /*shutdown=*/true);
       return false;
     case KVM_EXIT_FAIL_ENTRY:
       fail("KVM_EXIT_FAIL_ENTRY, hardware entry failure reason", run->fail_entry.hardware_entry_failure_reason);

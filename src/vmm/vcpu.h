@@ -72,9 +72,9 @@ class Vcpu {
  private:
   // Handles one exit; false when the loop must end.
   bool handle_exit();
-  void fail(const char* what, uint64_t detail);
-  // Whether the vCPU is in its INIT state (rip 0xfff0 under cs base 0xffff0000).
-  bool after_reset();
+  // Stops the machine with an error naming `what` and the registers; `shutdown`:
+  // a triple fault (whose registers AMD's KVM has already reset).
+  void fail(const char* what, uint64_t detail, bool shutdown = false);
 
   VcpuFd fd_;
   const Bus& pio_;

@@ -41,8 +41,7 @@ std::string slurp(const std::string& path) {
   return s.str();
 }
 
-// Runs vessel with `args`; stderr captured; optional SIGTERM after `term_after_ms`.
-// Runs vessel with `args`. With term_after_ms >= 0 it is sent SIGTERM that long
+// Runs vessel with `args`, stderr captured. With term_after_ms >= 0 it is sent SIGTERM that long
 // after `ready` (if given) first returned true (polled for up to 60 s): a signal
 // before vessel is up would test the default action, not vessel.
 CliRun vessel(std::vector<std::string> args, int term_after_ms = -1, const std::function<bool()>& ready = nullptr) {
