@@ -61,8 +61,9 @@
 # VESSEL_HARNESS_BOOT_DEADLINE (default 60; see "Boot watchdog" in README.md).
 #
 # Boot watchdog: if L1 has not reached /init (no VESSEL-HARNESS-KVM marker) within
-# min(60, max(20, timeout/3)) s, QEMU is killed and L1 booted once more; the payload had
-# not started, so this is safe. A second hang ends in 124.
+# min(60, max(20, timeout/3)) s, QEMU is killed and L1 booted again (at most
+# VESSEL_HARNESS_ATTEMPTS boots, 3); the payload had not started, so this is safe. A hang of
+# the last boot ends in 124.
 #
 # Packages (Debian): qemu-system-x86 linux-image-cloud-amd64 busybox-static cpio
 # (see deps.sh). Nothing is installed by this script.
@@ -80,8 +81,11 @@ readonly KVM_MODULES=(irqbypass kvm kvm-amd)
 # A boot takes ~3 s, up to ~11 s on a busy 2-core host.
 readonly BOOT_DEADLINE=${VESSEL_HARNESS_BOOT_DEADLINE:-60}
 # Seconds without a heartbeat from a started L1 after which it counts as wedged (it beats
-# every 5 s): QEMU is killed and the payload runs once more in a new L1.
+# every 5 s): QEMU is killed and the payload runs again in a new L1.
 readonly WEDGE_SECONDS=${VESSEL_HARNESS_WEDGE_SECONDS:-90}
+# Boots of L1 for one payload when L1 hangs in its boot, wedges or resets itself (each
+# within what is left of the timeout).
+readonly MAX_ATTEMPTS=${VESSEL_HARNESS_ATTEMPTS:-3}
 
 msg() { echo "vmharness: $*" >&2; }
 die() { msg "error: $*"; exit "$EXIT_SETUP"; }
@@ -553,38 +557,42 @@ cmd_run() {
   start=$(now_ms)
   # Under TCG an early boot very rarely hangs (seen: a soft lockup in stop_machine, 1 in
   # ~150 boots). If /init has not started within the boot deadline, nothing of the
-  # payload has run yet: kill QEMU and boot once more within the remaining time.
-  for attempt in 1 2; do
+  # payload has run yet: kill QEMU and boot again within the remaining time.
+  for ((attempt = 1; attempt <= MAX_ATTEMPTS; attempt++)); do
     local remaining=$(( timeout_sec - ($(now_ms) - start) / 1000 ))
     [[ $remaining -ge 5 ]] || break
     # The payload gets a slightly shorter timeout than QEMU so that it can still report.
     inner=$(( remaining - (remaining >= 60 ? 20 : remaining / 3) ))
-    # First boot: deadline timeout/3, at least 20 s, at most BOOT_DEADLINE. Second boot:
-    # none but the timeout (124 if it hangs too).
+    # Boots before the last: deadline timeout/3, at least 20 s, at most BOOT_DEADLINE.
+    # The last boot: none but the timeout (124 if it hangs too).
     local deadline=$remaining
-    if [[ $attempt == 1 ]]; then
+    if (( attempt < MAX_ATTEMPTS )); then
       deadline=$(( timeout_sec / 3 > 20 ? timeout_sec / 3 : 20 ))
       [[ $deadline -le $BOOT_DEADLINE ]] || deadline=$BOOT_DEADLINE
     fi
     boot_qemu "$remaining" "$inner" "$deadline" "$console"
     boots=$attempt
     qemu_rc=$boot_rc
+    (( attempt < MAX_ATTEMPTS )) || break
+    local next="running the payload again in a new L1 (attempt $((attempt + 1)) of $MAX_ATTEMPTS)"
     if [[ $qemu_rc == stalled ]]; then
-      msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt 2)"
-    elif [[ $qemu_rc == 0 && $attempt == 1 ]] && l1_reset_itself "$console"; then
+      msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt $((attempt + 1)) of $MAX_ATTEMPTS)"
+    elif [[ $qemu_rc == 0 ]] && l1_reset_itself "$console"; then
       # Seen under load: L1 gone in the middle of a payload, no panic, no oops, QEMU
       # (-no-reboot) exiting 0, i.e. L1 reset itself (a triple fault in the emulated CPU).
       # As with a wedge, the payload runs again from the start in a new L1.
-      msg "L1 reset itself in the middle of the payload (no panic on its console, QEMU exited 0); running the payload again in a new L1 (attempt 2)"
-    elif [[ $qemu_rc == wedged && $attempt == 1 ]]; then
+      msg "L1 reset itself in the middle of the payload (no panic on its console, QEMU exited 0); $next"
+    elif [[ $qemu_rc == wedged ]]; then
       # Seen under load: L1's vCPUs spin in QEMU's interrupt delivery and L1 runs none of
-      # its processes again (no soft-lockup report, no payload timeout report). L1 is
+      # its processes again (no soft-lockup report, no payload timeout report), or only
+      # some of them (a guest kept running while the payload's shell and the heartbeat
+      # did not, seen in CI; the next L1 wedged as well, hence a third attempt). L1 is
       # disposable: the payload runs again from the start in a fresh L1.
-      msg "L1 stopped responding (no heartbeat for ${WEDGE_SECONDS}s, QEMU killed); running the payload again in a new L1 (attempt 2)"
+      msg "L1 stopped responding (no heartbeat for ${WEDGE_SECONDS}s, QEMU killed); $next"
     else
       break
     fi
-    echo "vmharness: ---- attempt 2 ----" >>"$console"
+    echo "vmharness: ---- attempt $((attempt + 1)) ----" >>"$console"
   done
   [[ $qemu_rc != stalled ]] || qemu_rc=124
   if [[ $qemu_rc == wedged ]]; then
@@ -594,7 +602,7 @@ cmd_run() {
   fi
   local elapsed
   elapsed=$(secs $(($(now_ms) - start)))
-  [[ $boots -le 1 ]] || elapsed+=" (2 boots)"
+  [[ $boots -le 1 ]] || elapsed+=" ($boots boots)"
 
   local text rc_line
   text=$(console_text "$console")
