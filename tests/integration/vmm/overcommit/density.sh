@@ -20,9 +20,7 @@
 # guest's console tail, L1's dmesg with any OOM killer lines, L1's memory
 # sampled every 2 s); run C prints L1's memory and each VMM's RSS at its start
 # and once booted.
-# ctest vmharness.vmm_density (opt-in, -DVESSEL_DENSITY_TEST=ON: an inner guest
-# triple-faults in early boot about once in 100 boots, see tests.cmake) runs A
-# and C (harness --timeout 900, ctest 960 s):
+# ctest vmharness.vmm_density runs A and C (harness --timeout 900, ctest 960 s):
 # about 4 min on an idle 2-core host (L1 boot ~15 s, A: boot 27 s, fills 70 s;
 # C: boot 97 s, merge 21 s); 7-12 min measured on the same host under heavy
 # load (load average 11-16: C's ten boots alone took 190-324 s). By hand:
@@ -66,6 +64,11 @@ start_seq() {
     --serial file:$W/$2$1.log --balloon "$3" --vsock cid=3,uds=$W/$2$1.sock \
     --cmdline "$CMD oc_mode=seq oc_fill=600" > $W/$2$1.run 2>&1 || { echo "density: vm run $2$1 failed:"; cat $W/$2$1.run; }
 }
+# Starts guest k$1 of run C (128 MiB, mergeable, idle).
+start_ksm() {
+  "$V" --root $R vm run -d --name k$1 --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 128M,mergeable=on --cpus 1 \
+    --serial file:$W/k$1.log --cmdline "$CMD oc_mode=idle" > $W/k$1.run 2>&1
+}
 pid_of() { "$V" --root $R vm state "$1" 2>/dev/null | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p'; }
 alive() { [ -r /proc/$1/status ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
 # Everything known about VM $1 whose VMM is gone: its state (exit_reason: the
@@ -94,6 +97,27 @@ wait_for() {
   done
   echo "density: VM $1: no '$3' on its console after $2 s"; tail -n 30 "$W/$1.log"
   return 1
+}
+# Waits (at most 300 s) until guest $1 is ready. In L1 (nested SVM under QEMU-TCG)
+# a guest now and then shuts down in early boot without an exception of its own
+# (tests/vmharness/README.md, "Spurious L2 shutdowns"; 1 in ~114 boots here). With
+# DENSITY_SPURIOUS_SHUTDOWNS=1 (set for the harness's L1) one such loss per test is
+# allowed: a guest whose VMM ended with "triple fault" before its console said
+# anything of its init is deleted and started once more with command $2, printed
+# as a NOTE. Any other end, or a second one, fails as before.
+SPURIOUS_LEFT=${DENSITY_SPURIOUS_SHUTDOWNS:-0}
+boot_wait() {
+  wait_for "$1" 300 GUEST-READY && return 0
+  [ "$SPURIOUS_LEFT" -gt 0 ] || return 1
+  "$V" --root $R vm state "$1" 2>/dev/null | grep -q '"exit_detail": *"[^"]*triple fault' || return 1
+  grep -q 'GUEST-' "$W/$1.log" 2>/dev/null && return 1
+  SPURIOUS_LEFT=$((SPURIOUS_LEFT - 1))
+  echo "density: NOTE: spurious shutdown allowed here: VM $1 triple-faulted in early boot; starting it once more"
+  measure spurious-shutdowns-allowed "$1"
+  "$V" --root $R vm delete --force "$1" >/dev/null 2>&1
+  mv "$W/$1.log" "$W/$1.log.spurious" 2>/dev/null
+  $2 || { echo "density: restarting VM $1 failed:"; cat "$W/$1.run"; return 1; }
+  wait_for "$1" 300 GUEST-READY
 }
 # The memory of every running VMM (VmRSS: its part of guest RAM and its own).
 vmm_memory() {
@@ -163,7 +187,7 @@ measure l1-anon-thp "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hug
 
 # Run A: with free page reporting.
 for i in 1 2 3 4; do start_seq $i a 0,reporting; done
-ok=0; for i in 1 2 3 4; do wait_for a$i 300 GUEST-READY && ok=$((ok + 1)); done
+ok=0; for i in 1 2 3 4; do boot_wait a$i "start_seq $i a 0,reporting" && ok=$((ok + 1)); done
 pf overcommit-four-1g-guests-boot "$([ $ok = 4 ]; echo $?)"
 phase a-boot
 r=$(fills a | tail -n 1); n=${r% *}
@@ -204,12 +228,9 @@ measure c-l1-memavailable-kb-start "$(avail_kb)"
 if [ ! -e $K0/run ]; then
   mark ksm-available FAIL; echo "L1's kernel has no KSM ($K0 missing)"; exit 0
 fi
-for i in 1 2 3 4 5 6 7 8 9 10; do
-  "$V" --root $R vm run -d --name k$i --kernel "$K" --initrd "$D/inner.cpio.gz" --memory 128M,mergeable=on --cpus 1 \
-    --serial file:$W/k$i.log --cmdline "$CMD oc_mode=idle" > $W/k$i.run 2>&1 || { mark ksm-vm$i-start FAIL; cat $W/k$i.run; }
-done
+for i in 1 2 3 4 5 6 7 8 9 10; do start_ksm $i || { mark ksm-vm$i-start FAIL; cat $W/k$i.run; }; done
 cs=$(($(date +%s) - T0)); ready=''
-ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do wait_for k$i 300 GUEST-READY && ok=$((ok + 1)) && ready="$ready $(($(date +%s) - T0 - cs))"; done
+ok=0; for i in 1 2 3 4 5 6 7 8 9 10; do boot_wait k$i "start_ksm $i" && ok=$((ok + 1)) && ready="$ready $(($(date +%s) - T0 - cs))"; done
 measure ksm-seconds-until-each-guest-ready "$ready"   # in start order; a loaded host stretches them
 # The least MemAvailable L1 had while the ten booted (the samples every 2 s).
 measure c-l1-memavailable-kb-min-during-boot "$(awk -v s=$cs '$1 >= s {print $5}' $W/memlog | sort -n | head -n 1)"
