@@ -19,13 +19,6 @@ namespace {
 using Json = nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // Polls `cond` every 20 ms for up to `limit`.
 template <class F>
 bool wait_for(F cond, std::chrono::milliseconds limit = 5000ms) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <sys/types.h>
 
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -76,5 +78,11 @@ class ContainerTest : public ::testing::Test {
   std::string root_;    // --root
   nlohmann::json config_;
 };
+
+// The whole of a (test-owned, small) file; "" when it cannot be read.
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
 
 }  // namespace vessel::testing

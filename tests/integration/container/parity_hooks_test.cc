@@ -19,11 +19,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 class ParityHooks : public ContainerTest {
  protected:
   void SetUp() override {

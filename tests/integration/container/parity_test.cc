@@ -27,13 +27,6 @@ using Json = nlohmann::json;
     if (testing_peer()) GTEST_SKIP() << "vessel's own behaviour: " << why; \
   } while (0)
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 class Parity : public ContainerTest {
  protected:
   // The pid of a container's init (0 when stopped or unknown).

@@ -26,12 +26,7 @@ using vessel::testing::Output;
 using vessel::testing::run_command;
 using vessel::testing::TarBuilder;
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using vessel::testing::slurp;
 
 // True when `tool` is on PATH.
 inline bool have_tool(const std::string& tool) { return run_command({"sh", "-c", "command -v " + tool}).status == 0; }

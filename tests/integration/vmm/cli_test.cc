@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "integration/vmm/cli_run.h"
 #include "integration/vmm/tiny_guest.h"
 #include "integration/vmm/tiny_pvh.h"
 
@@ -32,13 +33,6 @@ std::string temp_dir() {
     return std::string(mkdtemp(tmpl));
   }();
   return dir;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 // Runs vessel with `args`, stderr captured. With term_after_ms >= 0 it is sent SIGTERM that long

@@ -407,7 +407,9 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
     EXPECT_GE(fds.size(), 100u);
     // While they are open, a new client is refused (503) or served, never left hanging.
     auto resp = api::call(api, "GET", "/", "", 5000);
-    if (resp) EXPECT_TRUE(resp->status == 200 || resp->status == 503) << resp->status;
+    if (resp) {
+      EXPECT_TRUE(resp->status == 200 || resp->status == 503) << resp->status;
+    }
     for (int fd : fds) close(fd);
   }
   // The API answers again and the VMM's fds did not grow.

@@ -9,7 +9,7 @@
 namespace vessel::vmm {
 namespace {
 
-struct Recorder {
+struct SinkRecorder {
   std::vector<std::string> writes;
   SerialBuffer::WriteFn fn() {
     return [this](std::span<const uint8_t> d) { writes.emplace_back(d.begin(), d.end()); };
@@ -17,7 +17,7 @@ struct Recorder {
 };
 
 TEST(SerialBuffer, OneWritePerLine) {
-  Recorder r;
+  SinkRecorder r;
   SerialBuffer b(r.fn());
   EXPECT_TRUE(b.put('h'));  // the first byte of a pending batch: the owner schedules a flush
   EXPECT_FALSE(b.put('i'));
@@ -32,7 +32,7 @@ TEST(SerialBuffer, OneWritePerLine) {
 }
 
 TEST(SerialBuffer, FlushWritesAPartialLineAndNothingWhenEmpty) {
-  Recorder r;
+  SinkRecorder r;
   SerialBuffer b(r.fn());
   for (char c : std::string("login: ")) b.put(static_cast<uint8_t>(c));
   EXPECT_TRUE(r.writes.empty());
@@ -45,7 +45,7 @@ TEST(SerialBuffer, FlushWritesAPartialLineAndNothingWhenEmpty) {
 }
 
 TEST(SerialBuffer, AFullBufferIsWrittenWithoutANewline) {
-  Recorder r;
+  SinkRecorder r;
   SerialBuffer b(r.fn());
   for (size_t i = 0; i < SerialBuffer::kCapacity + 10; ++i) b.put('a');
   ASSERT_EQ(r.writes.size(), 1u);

@@ -17,7 +17,7 @@ namespace {
 using testing::TestRing;
 
 // A transport stand-in: the queues, the accepted features and counts of interrupts.
-struct FakeHost : DeviceHost {
+struct FakeBalloonHost : DeviceHost {
   GuestMemory mem = testing::make_memory(4 << 20);
   std::vector<Queue> queues = std::vector<Queue>(4, Queue(BalloonDevice::kQueueSize));
   uint64_t features = bit(kFVersion1) | bit(kBalloonFStatsVq) | bit(kBalloonFPageReporting);
@@ -31,7 +31,7 @@ struct FakeHost : DeviceHost {
 };
 
 struct BalloonTest : ::testing::Test {
-  FakeHost host;
+  FakeBalloonHost host;
   TestRing ring{host.mem, 16};
   std::unique_ptr<BalloonDevice> dev;
 

@@ -52,7 +52,7 @@ struct Ring {
   }
 };
 
-struct FakeHost : DeviceHost {
+struct FakeVsockHost : DeviceHost {
   GuestMemory mem = testing::make_memory(4 << 20);
   std::vector<Queue> queues = std::vector<Queue>(3, Queue(VsockDevice::kQueueSize));
   int irqs = 0;
@@ -74,7 +74,7 @@ size_t open_fds() {
 }
 
 struct VsockTest : ::testing::Test {
-  FakeHost host;
+  FakeVsockHost host;
   Ring rx{host.mem, 0x10000}, tx{host.mem, 0x20000}, ev{host.mem, 0x30000};
   std::string dir, uds;
   std::unique_ptr<VsockDevice> dev;
