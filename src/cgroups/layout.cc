@@ -30,7 +30,7 @@ std::string unescape(std::string_view s) {
   return out;
 }
 
-std::vector<std::string> fields(std::string_view line) {
+std::vector<std::string> space_fields(std::string_view line) {
   std::vector<std::string> out;
   for (auto& f : split(line, ' '))
     if (!f.empty()) out.push_back(std::move(f));
@@ -59,7 +59,7 @@ Result<MountTable> parse_mountinfo(std::string_view text) {
   MountTable t;
   std::vector<Hierarchy> v2s;
   for (const auto& line : split(text, '\n')) {
-    auto f = fields(line);
+    auto f = space_fields(line);
     // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS
     auto dash = std::find(f.begin(), f.end(), "-");
     if (dash == f.end() || dash - f.begin() < 6 || f.end() - dash < 3) continue;
