@@ -37,13 +37,39 @@ now() { read -r u _ < /proc/uptime; echo $(( ${u%.*} * 1000 + (1${u#*.} - 100) *
 lastn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | tail -1; }
 firstn() { log $1 | sed -n 's/^TICK \([0-9]*\) .*/\1/p' | head -1; }
 field() { log $1 | grep "^$2" | tail -1 | sed -n "s/.* $3=\([^ ]*\).*/\1/p"; }
+# What is known of VM $1 that did not get on: its state, VMM log and console.
+why() {
+  echo "VM $1: $(vessel --root $R vm state $1 2>&1 | grep -E '"(status|exit_reason|exit_detail|pid)"' | tr -s ' \n' ' ')"
+  echo "--- vmm.log of $1"; tail -n 10 $R/vm/$1/vmm.log 2>&1
+  echo "--- console of $1"; log $1 | tail -n 10
+  echo "--- counters of $1 (vm state --stats, twice 2 s apart)"; vessel --root $R vm state $1 --stats 2>&1 | tail -n 25; sleep 2
+  vessel --root $R vm state $1 --stats 2>&1 | tail -n 25
+}
 httpd -p 8080 -h $W/www &
 httpd_pid=$!
 cmdline="console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4"
-tapup vtap1 la
-vessel --root $R vm run -d --name la --kernel $L/vmlinuz --initrd $L/inner.cpio.gz --memory 256M --cpus 1 \
-  --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 || fail "linux run"
-wait_for la '^TICK [0-9]+ ping=ok' 150; pf boot-ping $?
+start_la() {
+  tapup vtap1 la
+  vessel --root $R vm run -d --name la --kernel $L/vmlinuz --initrd $L/inner.cpio.gz --memory 256M --cpus 1 \
+    --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 || fail "linux run"
+  wait_for la '^TICK [0-9]+ ping=ok' 150
+}
+# In L1 a guest now and then triple-faults in early boot without an exception of its
+# own (tests/vmharness/README.md, "Spurious L2 shutdowns"): such a boot (exit detail
+# "triple fault", nothing of its init on the console) is booted once more, with a NOTE.
+# Any other failure is reported with the VM's state and console.
+start_la; r=$?
+if [ $r != 0 ]; then
+  st=$(vessel --root $R vm state la 2>&1)
+  why la
+  if echo "$st" | grep -q '"exit_detail": *"[^"]*triple fault' && ! log la | grep -q '^GUEST-'; then
+    echo "NOTE: spurious shutdown allowed here: la triple-faulted in early boot; booting it once more"
+    vessel --root $R vm delete --force la >/dev/null 2>&1
+    cp $L/disk.img $W/disk.img
+    start_la; r=$?
+  fi
+fi
+pf boot-ping $r
 log la | grep -E '^(GUEST|TICK)' | tail -3
 gen0=$(field la GUEST-READY gen)
 vessel --root $R vm pause la || fail "pause la"
@@ -58,7 +84,7 @@ tapup ct0 lc-0; tapup ct1 lc-1
 t0=$(now); vessel --root $R vm clone $SL --count 2 --name lc --net 'tap=ct{i}'; pf clone $?; t1=$(now)
 echo "vm clone --count 2: $((t1 - t0)) ms"
 for c in 0 1; do
-  wait_for lc-$c '^NEWGEN' 60; pf clone$c-newgen $?
+  wait_for lc-$c '^NEWGEN' 60; r=$?; pf clone$c-newgen $r; [ $r = 0 ] || why lc-$c
   wait_for lc-$c '^TICK [0-9]+ ping=ok' 60; pf clone$c-ping $?
   log lc-$c | grep -E '^(NEWGEN|TICK)' | head -3
   pf clone$c-count-continues "$([ "$(firstn lc-$c)" = $((before + 1)) ]; echo $?)"
