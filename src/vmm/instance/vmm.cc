@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -113,6 +114,10 @@ Vmm::~Vmm() {
 VmPaths Vmm::own_dir() const { return VmPaths{cat("/proc/self/fd/", dir_fd_.get())}; }
 
 std::string Vmm::dir_now() const {
+  struct stat now {}, start {};
+  if (::fstat(dir_fd_.get(), &now) < 0 ||
+      (::stat(paths_.dir.c_str(), &start) == 0 && start.st_dev == now.st_dev && start.st_ino == now.st_ino))
+    return paths_.dir;  // not renamed: the path as given
   char buf[4096];
   ssize_t n = ::readlink(own_dir().dir.c_str(), buf, sizeof buf - 1);
   if (n <= 0) return paths_.dir;
