@@ -65,9 +65,17 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
   TRY(vmm::api::call_ok(sock, "PUT", "/vm.send-migration", body.dump(), 15000));
   bool tty = ::isatty(STDERR_FILENO);
   std::string last;
+  int failures = 0;
   for (;;) {
     auto r = vmm::api::call(sock, "GET", "/vm.migration", "", 5000);
-    if (!r || r->status >= 300) break;  // the VMM exited: it hands the VM over, then ends
+    if (!r || r->status >= 300) {
+      // The VMM exited, or it is ending (it wrote its exit record, then tears
+      // the VM down), or it was too busy to answer: then ask again, a while.
+      if (!vmm::vmm_alive(h.record) || vmm::read_exit(h.paths) || ++failures >= 12) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    failures = 0;
     auto m = json::parse(r->body, nullptr, false);
     if (!m.is_object()) break;
     std::string phase = m.value("phase", "");
@@ -83,7 +91,12 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   if (tty && !last.empty()) std::fputc('\n', stderr);
-  (void)vmm::wait_vmm_exit(h, 10000);
+  // The VMM writes its exit record ("migrated" once the destination runs the
+  // guest) before it tears the VM down, which can take seconds on a loaded or
+  // nested host (freeing the guest's RAM: vm kill waits 60 s for it too).
+  bool exited = vmm::wait_vmm_exit(h, 60000);
+  if (auto e = vmm::read_exit(h.paths); e && e->reason == "migrated") return e->detail;
+  if (!exited) h.alive = vmm::vmm_alive(h.record);
   auto st = TRY(vmm::vm_state(h, false));
   if (st.value("exit_reason", "") != "migrated")
     return Error::invalid(cat("VM '", f.id, "' stopped during the migration (", st.value("exit_reason", "unknown"), ": ",
@@ -139,7 +152,14 @@ Status upgrade_vm(const Globals& g, const std::string& id, uint64_t max_downtime
     discard_new_vmm(g, state_id);
     return std::move(detail).error();
   }
-  // The old VMM has exited: its directory gives way to the new one's.
+  // The guest runs in the new VMM. The old one wrote "migrated" and should
+  // be gone; one still tearing down after a minute is stuck: nothing of the
+  // guest is left in it, and its directory is about to be removed.
+  if (vmm::vmm_alive(h.record)) {
+    ::kill(h.record.pid, SIGKILL);
+    (void)vmm::wait_vmm_exit(h, 60000);
+  }
+  // Its directory gives way to the new one's.
   std::string old_dir = h.paths.dir, gone = h.paths.dir + ".replaced";
   if (::rename(old_dir.c_str(), gone.c_str()) < 0) return Error::from_errno(cat("rename ", old_dir));
   if (::rename(tmp.dir.c_str(), old_dir.c_str()) < 0) {

@@ -112,9 +112,15 @@ Status Vmm::receive_migration(const std::string& url) {
   o.kvm_device = opts_.config.kvm_device;
   SerialSink* sink = serial_.get();
   o.serial_out = [sink](uint8_t b) { sink->put(b); };
-  job->thread = std::thread([j, o]() {
+  // The socket's file goes as soon as the one connection is in (or the wait
+  // ends): by then `vm upgrade` may be about to rename the directory it is
+  // in, and another receiver may listen on the same path.
+  std::string sock_path = ep.kind == migration::Endpoint::Kind::kUnix ? ep.path : "";
+  job->thread = std::thread([j, o, sock_path]() {
     auto run = [&]() -> Status {
-      UniqueFd c = TRY(migration::accept_one(j->listen.get(), -1, j->cancel_event.get()));
+      auto accepted = migration::accept_one(j->listen.get(), -1, j->cancel_event.get());
+      if (!sock_path.empty()) ::unlink(sock_path.c_str());
+      UniqueFd c = TRY(std::move(accepted));
       j->conn_fd = c.get();
       {
         std::lock_guard lock(j->progress.mu);
@@ -156,10 +162,7 @@ void Vmm::finish_migration() {
   MigrationJob& j = *migration_;
   if (j.thread.joinable()) j.thread.join();
   j.finished = true;
-  if (j.listen) {
-    j.listen.reset();
-    if (j.url.starts_with("unix:")) ::unlink(j.url.substr(5).c_str());
-  }
+  j.listen.reset();  // the thread removed a unix socket's file already
   if (j.error) {
     log::warn("vmm", cat("VM ", opts_.id, ": migration ", j.sending ? "to " : "on ", j.url,
                          " failed: ", j.error->message(), j.sending ? " (the VM runs on here)" : ""));

@@ -2,7 +2,9 @@
 //
 // Output (written on vCPU threads, never blocking them) goes to:
 //   log        <state dir>/serial.log, rotated to serial.log.1 past
-//              kSerialLogMax bytes (so at most twice that on disk)
+//              kSerialLogMax bytes (so at most twice that on disk); the
+//              directory is held open, so the log follows it when `vm
+//              upgrade` renames it (<id>.upgrade becomes <id>)
 //   file:PATH  that file, as `vm run --serial file:PATH`
 //   none       nowhere
 // and, whatever the mode, to the attached console client if any (a
@@ -24,8 +26,9 @@ namespace vessel::vmm {
 
 class SerialSink {
  public:
-  // `mode`: log | none | file:PATH; `log_path` is the file of the log mode.
-  static Result<std::unique_ptr<SerialSink>> open(const std::string& mode, const std::string& log_path);
+  // `mode`: log | none | file:PATH; the log mode writes `log_name` in the
+  // directory `dir_fd` (duplicated: the caller keeps its fd).
+  static Result<std::unique_ptr<SerialSink>> open(const std::string& mode, int dir_fd, const std::string& log_name);
 
   // One byte of COM1 output (vCPU thread).
   void put(uint8_t b);
@@ -40,7 +43,8 @@ class SerialSink {
 
   std::mutex mu_;
   std::string mode_;
-  std::string log_path_;
+  std::string log_name_;  // in dir_ (log mode only)
+  UniqueFd dir_;
   UniqueFd file_;
   uint64_t file_size_ = 0;
   int console_ = -1;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -73,6 +74,9 @@ Result<std::unique_ptr<Vmm>> Vmm::create(VmmOptions o) {
 Status Vmm::init() {
   TRY(check_vm_id(opts_.id));
   paths_ = vm_paths(opts_.root, opts_.state_id.empty() ? opts_.id : opts_.state_id);
+  int dir = ::open(paths_.dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return Error::from_errno(cat("open the state directory ", paths_.dir));
+  dir_fd_.reset(dir);
   created_at_ = wall_seconds();
   // Stop signals arrive on a signalfd; threads created later inherit the mask.
   sigset_t set;
@@ -84,7 +88,7 @@ Status Vmm::init() {
   if (sfd < 0) return Error::from_errno("signalfd");
   signal_fd_.reset(sfd);
 
-  serial_ = TRY(SerialSink::open(opts_.serial, paths_.serial_log()));
+  serial_ = TRY(SerialSink::open(opts_.serial, dir_fd_.get(), "serial.log"));
   add_routes();
   add_migration_routes();
   std::string sock = opts_.api_sock.empty() ? paths_.default_api_sock() : absolute_path(opts_.api_sock);
@@ -104,12 +108,20 @@ Vmm::~Vmm() {
   if (serial_) serial_->set_console(-1);
   console_.reset();
   console_listen_.reset();
-  ::unlink(current_paths().console_sock().c_str());
+  if (dir_fd_) ::unlinkat(dir_fd_.get(), "console.sock", 0);
 }
 
-VmPaths Vmm::current_paths() const {
-  if (opts_.state_id.empty() || ::access(paths_.dir.c_str(), F_OK) == 0) return paths_;
-  return vm_paths(opts_.root, opts_.id);  // vm upgrade renamed the directory to the VM's id
+VmPaths Vmm::own_dir() const { return VmPaths{cat("/proc/self/fd/", dir_fd_.get())}; }
+
+std::string Vmm::dir_now() const {
+  struct stat now {}, start {};
+  if (::fstat(dir_fd_.get(), &now) < 0 ||
+      (::stat(paths_.dir.c_str(), &start) == 0 && start.st_dev == now.st_dev && start.st_ino == now.st_ino))
+    return paths_.dir;  // not renamed: the path as given
+  char buf[4096];
+  ssize_t n = ::readlink(own_dir().dir.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return paths_.dir;
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 Status Vmm::require_not_started(const char* what) const {
@@ -258,7 +270,7 @@ VmExit Vmm::run() {
     }
   }
   if (metrics_fd_) (void)flush_metrics();
-  if (auto s = write_exit(current_paths(), *exit_); !s) log::warn("vmm", s.error().message());
+  if (auto s = write_exit(own_dir(), *exit_); !s) log::warn("vmm", s.error().message());
   return *exit_;
 }
 
@@ -270,7 +282,7 @@ json Vmm::state_json(bool stats) const {
          {"memory_mib", opts_.config.machine.mem_size_mib},
          {"mergeable", opts_.config.mem_mergeable},
          {"created", created_at_},
-         {"api_sock", api_->path()}};
+         {"api_sock", opts_.api_sock.empty() ? dir_now() + "/api.sock" : api_->path()}};
   if (opts_.config.boot_source) j["kernel"] = opts_.config.boot_source->kernel_image_path;
   if (started_at_) {
     j["boot_time"] = started_at_;

@@ -154,15 +154,21 @@ class Vmm {
   int migration_event_fd() const;
   // An Error when the VM has started: `what` is only allowed before.
   Status require_not_started(const char* what) const;
-  // paths_, or <root>/vm/<id> once vm upgrade has renamed the state directory.
-  VmPaths current_paths() const;
+  // This VMM's state directory as /proc/self/fd/N (dir_fd_): files written or
+  // removed through it land in this VMM's own directory even after `vm
+  // upgrade` renamed it (<id>.upgrade -> <id>, <id> -> <id>.replaced) and
+  // another VMM took the old name.
+  VmPaths own_dir() const;
+  // The state directory's path now (paths_.dir unless vm upgrade renamed it).
+  std::string dir_now() const;
   void accept_console();
   void console_input();
   Status open_metrics(const MetricsConfig& m);
   Status apply_logger(const LoggerConfig& l);
 
   VmmOptions opts_;
-  VmPaths paths_;
+  VmPaths paths_;  // where the VMM started (see own_dir())
+  UniqueFd dir_fd_;  // the state directory, O_PATH: follows it when it is renamed
   VmStatus status_ = VmStatus::kNotStarted;
   api::Router router_;
   std::unique_ptr<api::ApiServer> api_;
