@@ -1,6 +1,6 @@
 # containerd's runc shim drives vessel's checkpoint and restore: `ctr task checkpoint`
 # (runc's --image-path/--work-path/--leave-running), then `ctr containers checkpoint
-# --task` into an image and `ctr containers restore --live` from it (the shim's
+# --task --rw` into an image and `ctr containers restore --live --rw` from it (the shim's
 # `restore --detach --pid-file --bundle ...`): the count resumes.
 . /extra/vm-lib/lib.sh
 command -v containerd >/dev/null || { echo "containerd was not copied into L1"; exit 77; }
@@ -45,14 +45,16 @@ $C task checkpoint --image-path /tmp/ctr-ck1 --work-path /tmp/ctr-ck1-work k1 ||
 [ -f /tmp/ctr-ck1/inventory.img ] || { echo "no CRIU image in /tmp/ctr-ck1"; exit 1; }
 wait_kcount k1 $(( $(kcount k1) + 3 )) || { echo "k1 stopped after a leave-running checkpoint"; exit 1; }
 echo "ctr task checkpoint --image-path: image written, k1 runs on"
-# 2. A checkpoint image of the container and its task, the task ended, restored live.
+# 2. A checkpoint image of the container, its task and its rw layer (the counter's file: a dump
+# that catches the shell with /count open records that fd, and a restore onto a fresh rootfs
+# without the file then fails, as with runc), the task ended, restored live.
 before=$(kcount k1)
-$C containers checkpoint --task k1 criu/k1:ckpt >$D/ckpt.out 2>&1 || { echo "ctr containers checkpoint failed: $(cat $D/ckpt.out)"; exit 1; }
+$C containers checkpoint --task --rw k1 criu/k1:ckpt >$D/ckpt.out 2>&1 || { echo "ctr containers checkpoint failed: $(cat $D/ckpt.out)"; exit 1; }
 $C task kill -s SIGKILL k1 2>/dev/null
 n=0; while [ -n "$(task_pid k1)" ] && [ $n -lt 50 ]; do n=$((n + 1)); sleep 0.1; done
 $C task rm -f k1 >/dev/null 2>&1
 $C containers rm k1 || { echo "ctr containers rm k1 failed"; exit 1; }
-$C containers restore --live k1 criu/k1:ckpt >$D/restore.out 2>&1 &
+$C containers restore --live --rw k1 criu/k1:ckpt >$D/restore.out 2>&1 &
 n=0
 while [ -z "$(task_pid k1)" ]; do
   n=$((n + 1)); [ $n -gt 150 ] && { echo "ctr containers restore: no running task:"; cat $D/restore.out; tail -n 5 $D/containerd.log; exit 1; }
