@@ -8,7 +8,9 @@
  *   vsock_echo uds-listen PATH             host: echo every connection on unix socket PATH
  *   vsock_echo uds-connect PATH PORT N BYTES
  *                                          host: N connections through the VMM's socket PATH
- *                                          ("CONNECT PORT" / "OK <port>"), each echo-checked
+ *                                          ("CONNECT PORT" / "OK <port>"), each echo-checked;
+ *                                          the first is tried again for 30 s while the guest
+ *                                          refuses it (its listener not up yet)
  *   vsock_echo qmp PATH COMMAND...         host: send QMP commands (after the greeting) to QEMU's socket
  * Prints "vsock_echo: N ok" and exits 0 when every exchange matched; 1 on any error.
  */
@@ -125,6 +127,7 @@ int main(int argc, char **argv) {
   }
   if (argc >= 6 && strcmp(argv[1], "uds-connect") == 0) {
     int n = atoi(argv[4]);
+    int retries = 0;
     for (int i = 0; i < n; ++i) {
       int c = uds_socket(argv[2], 0);
       char line[64];
@@ -134,10 +137,21 @@ int main(int argc, char **argv) {
       size_t k = 0;
       while (k < sizeof line - 1 && read(c, line + k, 1) == 1 && line[k] != '\n') ++k;
       line[k] = 0;
+      /* The guest's program may not listen yet (it says it is ready as it starts its
+       * listener, or is about to call listen): the VMM closes the connection the guest
+       * refused. Only the first connection is tried again, every 100 ms for 30 s. */
+      if (i == 0 && line[0] == 0 && retries < 300) {
+        close(c);
+        ++retries;
+        --i;
+        usleep(100000);
+        continue;
+      }
       if (strncmp(line, "OK ", 3) != 0) {
-        fprintf(stderr, "vsock_echo: CONNECT answered '%s'\n", line);
+        fprintf(stderr, "vsock_echo: CONNECT answered '%s'%s\n", line, i == 0 ? " (for 30 s)" : "");
         return 1;
       }
+      if (i == 0 && retries > 0) fprintf(stderr, "vsock_echo: port %s listened after %d refused tries\n", argv[3], retries);
       if (exchange(c, atol(argv[5]), i)) return 1;
       close(c);
     }
