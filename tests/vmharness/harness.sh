@@ -431,6 +431,15 @@ l1_reset_itself() {
     ! grep -aqE 'Kernel panic|Oops|BUG:|general protection' <<<"$text"
 }
 
+# True if the last boot in console log $1 started its payload and then its kernel
+# panicked before the payload's exit marker.
+l1_panicked_in_payload() {
+  local text
+  text=$(console_text "$1")
+  grep -aq 'VESSEL-HARNESS-KVM=' <<<"$text" && ! grep -aq 'VESSEL-HARNESS-RC=' <<<"$text" &&
+    grep -aq 'Kernel panic' <<<"$text"
+}
+
 # Summarises VESSEL-CHECK markers of console log $1; sets checks_failed.
 checks_failed=0
 report_checks() {
@@ -582,6 +591,12 @@ cmd_run() {
       # (-no-reboot) exiting 0, i.e. L1 reset itself (a triple fault in the emulated CPU).
       # As with a wedge, the payload runs again from the start in a new L1.
       msg "L1 reset itself in the middle of the payload (no panic on its console, QEMU exited 0); $next"
+    elif [[ $qemu_rc == 0 ]] && l1_panicked_in_payload "$console"; then
+      # Seen once in a density run: "corrupted stack end detected inside scheduler" in
+      # L1's kernel (a vessel thread was current; no vessel code runs in the kernel). L1's
+      # kernel is the test bed, not the code under test: the panic stays on the console
+      # above and the payload runs again in a new L1 (the selftest's deliberate panic too).
+      msg "L1's kernel panicked in the middle of the payload (see the console above); $next"
     elif [[ $qemu_rc == wedged ]]; then
       # Seen under load: L1's vCPUs spin in QEMU's interrupt delivery and L1 runs none of
       # its processes again (no soft-lockup report, no payload timeout report), or only

@@ -61,6 +61,7 @@ expect env_extra_vessel 0 run --vessel "$vessel" --payload "$work/env.sh" --time
 printf 'echo 1 > /proc/sys/kernel/sysrq; echo c > /proc/sysrq-trigger; sleep 100\n' >"$work/panic.sh"
 expect panic_is_125 125 run --vessel "$vessel" --payload "$work/panic.sh" --timeout 60 --log "$work/panic.log"
 contains panic_tail_printed "Kernel panic"
+contains panic_runs_again "kernel panicked in the middle of the payload"
 
 VESSEL_HARNESS_BOOT_DEADLINE=1 expect stalled_boot_is_retried 3 run --vessel "$vessel" \
   --payload "$work/rc3.sh" --timeout 60
