@@ -4,7 +4,7 @@
 #   run_harness.sh VESSEL_BINARY [--density|--density-full] [harness options...]
 # --density runs density.sh (overcommit of a 2 GiB L1, KSM: the ctest vmharness.vmm_density)
 # instead of payload.sh; --density-full also runs its run B (no reporting: L1 runs out of
-# memory; measured, not asserted; by hand only, ~15 min). Both allow one guest lost to a
+# memory; measured, not asserted; by hand only, ~15 min). Both allow guests lost to a
 # spurious shutdown of the L1's nested SVM in early boot (started once more, up to three guests
 # a run: one run lost two of its eleven boots so; see density.sh).
 set -euo pipefail
