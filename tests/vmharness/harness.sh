@@ -422,22 +422,16 @@ kernel_cmdline() {
 # a wedged or reset L1 the payload ran again; its first run's lines do not count).
 console_text() { tr -d '\r' <"$1" | awk '/^vmharness: ---- attempt [0-9]+ ----$/ { n = 0; delete l; next } { l[++n] = $0 } END { for (i = 1; i <= n; i++) print l[i] }'; }
 
-# True if the last boot in console log $1 started its payload and then ended without
-# the payload's exit marker and without a kernel panic or oops (L1 reset itself).
-l1_reset_itself() {
+# How the last boot in console log $1 ended when it started its payload and stopped
+# before the payload's exit marker: "panic" (its kernel panicked) or "reset" (no panic
+# or oops: L1 reset itself). Prints nothing otherwise.
+l1_ended_mid_payload() {
   local text
   text=$(console_text "$1")
-  grep -aq 'VESSEL-HARNESS-KVM=' <<<"$text" && ! grep -aq 'VESSEL-HARNESS-RC=' <<<"$text" &&
-    ! grep -aqE 'Kernel panic|Oops|BUG:|general protection' <<<"$text"
-}
-
-# True if the last boot in console log $1 started its payload and then its kernel
-# panicked before the payload's exit marker.
-l1_panicked_in_payload() {
-  local text
-  text=$(console_text "$1")
-  grep -aq 'VESSEL-HARNESS-KVM=' <<<"$text" && ! grep -aq 'VESSEL-HARNESS-RC=' <<<"$text" &&
-    grep -aq 'Kernel panic' <<<"$text"
+  grep -aq 'VESSEL-HARNESS-KVM=' <<<"$text" && ! grep -aq 'VESSEL-HARNESS-RC=' <<<"$text" || return 0
+  if grep -aq 'Kernel panic' <<<"$text"; then echo panic
+  elif ! grep -aqE 'Oops|BUG:|general protection' <<<"$text"; then echo reset
+  fi
 }
 
 # Summarises VESSEL-CHECK markers of console log $1; sets checks_failed.
@@ -586,12 +580,12 @@ cmd_run() {
     local next="running the payload again in a new L1 (attempt $((attempt + 1)) of $MAX_ATTEMPTS)"
     if [[ $qemu_rc == stalled ]]; then
       msg "L1 did not reach /init within ${deadline}s (kernel hang); booting again (attempt $((attempt + 1)) of $MAX_ATTEMPTS)"
-    elif [[ $qemu_rc == 0 ]] && l1_reset_itself "$console"; then
+    elif [[ $qemu_rc == 0 ]] && [[ $(l1_ended_mid_payload "$console") == reset ]]; then
       # Seen under load: L1 gone in the middle of a payload, no panic, no oops, QEMU
       # (-no-reboot) exiting 0, i.e. L1 reset itself (a triple fault in the emulated CPU).
       # As with a wedge, the payload runs again from the start in a new L1.
       msg "L1 reset itself in the middle of the payload (no panic on its console, QEMU exited 0); $next"
-    elif [[ $qemu_rc == 0 ]] && l1_panicked_in_payload "$console"; then
+    elif [[ $qemu_rc == 0 ]] && [[ $(l1_ended_mid_payload "$console") == panic ]]; then
       # Seen once in a density run: "corrupted stack end detected inside scheduler" in
       # L1's kernel (a vessel thread was current; no vessel code runs in the kernel). L1's
       # kernel is the test bed, not the code under test: the panic stays on the console
