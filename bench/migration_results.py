@@ -22,6 +22,7 @@ mean = lambda k: statistics.mean(vals[k]) if vals.get(k) else float("nan")
 label = lambda r: "idle" if r == 0 else f"{r} MiB/s"
 rows, panels = [], []
 for title, v, q in [("downtime (ms)", "vessel_downtime_ms", "qemu_downtime_ms"),
+                    ("guest-observed downtime (ms)", "vessel_guest_downtime_ms", "qemu_guest_downtime_ms"),
                     ("total migration time (ms)", "vessel_total_ms", "qemu_total_ms")]:
     vv = [mean((v, r)) for r in rates]
     qq = [mean((q, r)) for r in rates]
@@ -44,4 +45,7 @@ benchlib.save_results(
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel", "runs (vessel/QEMU)"], rows,
     "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)", panels,
     note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
-         f"each VMM's own downtime measure; {means}, whose destination guest verified its pages")
+         "downtime: each VMM's own measure (vessel: pause to the destination's RUNNING, its restore included; "
+         "QEMU: stop to completion on the source); guest-observed: the source guest's last output line to the "
+         "destination's first (the guest prints every 100 ms after summing all its pages, so the destination's "
+         f"first touch of its 512 MiB is in it); {means}, whose destination guest verified its pages")
