@@ -94,6 +94,7 @@ upgrade() {
   echo "VMM pid of d: $oldpid before the upgrade, $newpid after"
   [ -n "$newpid" ] && [ "$newpid" != "$oldpid" ] && state d | grep -q '"status": *"running"'
   pf $1-new-vmm-runs-the-vm $?
+  state d | grep -q "\"api_sock\": *\"$R/vm/d/api.sock\""; pf $1-state-names-the-renamed-socket $?
   [ ! -e $R/vm/d.upgrade ] && [ ! -e $R/vm/d.replaced ] && [ ! -e $R/vm/d/upgrade.sock ] && ! kill -0 "$oldpid" 2>/dev/null
   pf $1-old-vmm-gone-nothing-left $?
   before=$(tick_lines < $R/vm/d/serial.log.1 2>/dev/null | tail -1)
