@@ -17,8 +17,15 @@
 # adding up ("K"). A migration that has not completed after LIMIT seconds is
 # cancelled and reported (BENCH-ERROR). Prints "BENCH metric rate value" lines.
 # Environment: BENCH_RUNS (2), BENCH_RATES ("0 10 100 1000"), BENCH_VMMS
-# ("vessel qemu"), BENCH_LIMIT (240 s).
+# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (advise).
 B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
+# This L1 is the bench's host: huge pages for shared memory as an administrator
+# of a VM host would allow them (BENCH_SHMEM_THP, default advise; Debian's
+# default is never). QEMU's anonymous RAM gets them from "enabled" (always
+# here) and its MADV_HUGEPAGE; vessel's memfd RAM asks with MADV_HUGEPAGE.
+T=/sys/kernel/mm/transparent_hugepage
+echo "${BENCH_SHMEM_THP:-advise}" >$T/shmem_enabled || echo "BENCH-ERROR cannot set $T/shmem_enabled"
+echo "BENCH-HOST thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/enabled) shmem_thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/shmem_enabled)"
 RUNS=${BENCH_RUNS:-2}; LIMIT=${BENCH_LIMIT:-240}
 qemu() { $Q/lib/ld-linux-x86-64.so.2 --library-path $Q/lib $Q/qemu-system-x86_64 -L $Q/share "$@"; }
 qargs() { echo "-accel kvm -cpu host -M microvm,x-option-roms=off,rtc=on -m 512M -smp 1 -nodefaults -no-user-config -display none"; }

@@ -9,8 +9,11 @@ from collections import defaultdict
 import benchlib
 
 vals = defaultdict(list)
+host = ""
 for line in open(sys.argv[1], errors="replace"):
     p = line.split()
+    if len(p) == 5 and p[0] == "BENCH-HOST":
+        host = f"; L1's transparent huge pages: anonymous {p[2]}, shared memory {p[4]}"
     if len(p) == 4 and p[0] == "BENCH":
         try:
             vals[(p[1], int(p[2]))].append(float(p[3]))
@@ -48,4 +51,4 @@ benchlib.save_results(
          "downtime: each VMM's own measure (vessel: pause to the destination's RUNNING, its restore included; "
          "QEMU: stop to completion on the source); guest-observed: the source guest's last output line to the "
          "destination's first (the guest prints every 100 ms after summing all its pages, so the destination's "
-         f"first touch of its 512 MiB is in it); {means}, whose destination guest verified its pages")
+         f"first touch of its 512 MiB is in it){host}; {means}, whose destination guest verified its pages")
