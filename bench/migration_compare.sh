@@ -5,16 +5,21 @@
 # QEMU TCG: this host has no /dev/kvm); plus vessel's local `vm upgrade`.
 # Writes bench/results/migration.{csv,md,png}.
 #   bench/migration_compare.sh [VESSEL_BINARY]   (default build/vessel)
-# Environment: BENCH_RUNS (default 2).
+# Environment: BENCH_RUNS (default 2), BENCH_RATES (default "0 10 100 1000"),
+# BENCH_VMMS (default "vessel qemu"), BENCH_LIMIT (seconds a migration may take, 240),
+# BENCH_SHMEM_THP (L1's shmem_enabled, default advise).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 V=${1:-$HERE/../build/vessel}
 X=$(mktemp -d /tmp/vessel-bench-mig.XXXXXX); trap 'rm -rf "$X"' EXIT
 D=$X/bench-mig; mkdir -p "$D/qemu/lib" "$D/qemu/share"
 g++ -std=c++20 -O2 -static -DVESSEL_BINARY='"vessel"' -I "$HERE/../tests" -o "$D/migration_guest" "$HERE/migration_guest.cc"
+gcc -O2 -static -o "$D/migration_stamp" "$HERE/migration_stamp.c"
 cp /usr/bin/qemu-system-x86_64 "$D/qemu/"
 for lib in $(ldd /usr/bin/qemu-system-x86_64 | awk '/=>/ {print $3} /ld-linux/ {print $1}'); do cp -L "$lib" "$D/qemu/lib/"; done
 for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do [ -f /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f "$D/qemu/share/"; done
 "$HERE/../tests/vmharness/harness.sh" run --vessel "$V" --payload "$HERE/migration_l1.sh" --extra "$D" \
-  --memory 3072 --timeout 1500 --env "BENCH_RUNS=${BENCH_RUNS:-2}" | tee "$X/out.txt"
-python3 "$HERE/migration_results.py" "$X/out.txt"
+  --memory 3072 --timeout "${BENCH_TIMEOUT:-3000}" --env "BENCH_RUNS=${BENCH_RUNS:-2}" \
+  --env "BENCH_RATES=${BENCH_RATES:-0 10 100 1000}" --env "BENCH_VMMS=${BENCH_VMMS:-vessel qemu}" \
+  --env "BENCH_LIMIT=${BENCH_LIMIT:-240}" --env "BENCH_SHMEM_THP=${BENCH_SHMEM_THP:-advise}" | tee "$X/out.txt"
+[ -n "${BENCH_NO_RESULTS:-}" ] || python3 "$HERE/migration_results.py" "$X/out.txt"

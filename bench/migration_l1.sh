@@ -7,47 +7,74 @@
 #           downtime = pause to the destination's RUNNING, its total time);
 #   QEMU:   `-incoming tcp:` + HMP `migrate -d tcp:`, `info migrate` until
 #           completed (its "downtime" and "total time");
-# both with their default downtime budget (300 ms) and no bandwidth cap, for idle and 10, 100,
-# 1000 MiB/s; then `vm upgrade` (memfd hand-over) of the idle guest.
+# both with their default downtime budget (300 ms), no bandwidth cap and
+# auto-converge (vessel's default; QEMU's capability turned on), for idle and
+# 10, 100, 1000 MiB/s; then `vm upgrade` (memfd hand-over) of the idle guest.
+# Also the guest-observed downtime of both (bench/migration_stamp.c: the
+# source guest's last output line to the destination's first; it includes up
+# to one report interval of the guest, 100 ms).
 # A run counts only if the destination's guest then reports its pages
-# adding up ("K"). Prints "BENCH metric rate value" lines.
+# adding up ("K"). A migration that has not completed after LIMIT seconds is
+# cancelled and reported (BENCH-ERROR). Prints "BENCH metric rate value" lines.
+# Environment: BENCH_RUNS (2), BENCH_RATES ("0 10 100 1000"), BENCH_VMMS
+# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (advise).
 B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
-RUNS=${BENCH_RUNS:-2}
+# This L1 is the bench's host: huge pages for shared memory as an administrator
+# of a VM host would allow them (BENCH_SHMEM_THP, default advise; Debian's
+# default is never). QEMU's anonymous RAM gets them from "enabled" (always
+# here) and its MADV_HUGEPAGE; vessel's memfd RAM asks with MADV_HUGEPAGE.
+T=/sys/kernel/mm/transparent_hugepage
+echo "${BENCH_SHMEM_THP:-advise}" >$T/shmem_enabled || echo "BENCH-ERROR cannot set $T/shmem_enabled"
+echo "BENCH-HOST thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/enabled) shmem_thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/shmem_enabled)"
+RUNS=${BENCH_RUNS:-2}; LIMIT=${BENCH_LIMIT:-240}
 qemu() { $Q/lib/ld-linux-x86-64.so.2 --library-path $Q/lib $Q/qemu-system-x86_64 -L $Q/share "$@"; }
 qargs() { echo "-accel kvm -cpu host -M microvm,x-option-roms=off,rtc=on -m 512M -smp 1 -nodefaults -no-user-config -display none"; }
 # Waits up to $3 s for $2 "C ... K" reports in file $1.
 reports() { i=0; while [ $i -lt $(($3 * 10)) ]; do [ "$(grep -c ' K$' "$1" 2>/dev/null)" -ge "$2" ] && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 # The VMM's own measure in the last line ("migrated|upgraded ID ...: downtime X ms, total Y ms").
 num() { echo "$1" | grep -E '^(migrated|upgraded) ' | sed -n "s/.* $2 \([0-9.e+-]*\) ms.*/\1/p" | head -1; }
+# Guest-observed downtime: starts the stamper on source log $1, destination log $2.
+stamp() { $B/migration_stamp "$1" "$2" $((LIMIT + 60)) >/tmp/stamp.out 2>&1 & stamp_pid=$!; }
+stamped() { wait $stamp_pid 2>/dev/null && [ -n "$(cat /tmp/stamp.out)" ] && echo "BENCH $1_guest_downtime_ms $2 $(cat /tmp/stamp.out)"; }
 port=47300
-for rate in 0 10 100 1000; do
+for rate in ${BENCH_RATES:-0 10 100 1000}; do
   khz=$($B/migration_guest /tmp/g$rate.elf $rate)
   echo "BENCH-INFO guest ${rate} MiB/s, TSC $khz kHz"
   for run in $(seq $RUNS); do
-    echo "BENCH-PROGRESS $rate MiB/s run $run"
+   for vmm in ${BENCH_VMMS:-vessel qemu}; do
+    echo "BENCH-PROGRESS $vmm $rate MiB/s run $run $(date +%T)"
     port=$((port + 1))
-    rm -rf $R
-    vessel --root $R vm run -d --name s --kernel /tmp/g$rate.elf --memory 512M --cpus 1 || echo "BENCH-ERROR run"
-    reports $R/vm/s/serial.log 2 120 || echo "BENCH-ERROR vessel guest does not report"
-    vessel --root $R vm receive -d --name d --listen tcp:127.0.0.1:$port || echo "BENCH-ERROR receive"
-    out=$(vessel --root $R vm migrate s --to tcp:127.0.0.1:$port 2>/dev/null); echo "$out"
-    n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
-    if reports $R/vm/d/serial.log $((${n:-0} + 2)) 120 && ! grep -q ' X$' $R/vm/d/serial.log; then
-      echo "BENCH vessel_downtime_ms $rate $(num "$out" downtime)"
-      echo "BENCH vessel_total_ms $rate $(num "$out" total)"
-    else echo "BENCH-ERROR vessel destination guest does not verify"; tail -3 $R/vm/d/serial.log; fi
-    if [ $rate = 0 ]; then
-      out=$(vessel --root $R vm upgrade d 2>&1); echo "$out"
+    if [ $vmm = vessel ]; then
+      rm -rf $R
+      vessel --root $R vm run -d --name s --kernel /tmp/g$rate.elf --memory 512M --cpus 1 || echo "BENCH-ERROR run"
+      reports $R/vm/s/serial.log 2 120 || echo "BENCH-ERROR vessel guest does not report"
+      vessel --root $R vm receive -d --name d --listen tcp:127.0.0.1:$port || echo "BENCH-ERROR receive"
+      stamp $R/vm/s/serial.log $R/vm/d/serial.log
+      out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port 2>/tmp/progress.txt); echo "$out"
+      # The last progress line of each round (and phase).
+      awk '{k = $1 " " $3} k != last && prev != "" {print "BENCH-INFO vessel " prev} {prev = $0; last = k} END {print "BENCH-INFO vessel " prev}' /tmp/progress.txt
+      grep -h "received\|migration" $R/vm/d/vmm.log 2>/dev/null | tail -2 | sed 's/^/BENCH-INFO destination: /'
       n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
-      if reports $R/vm/d/serial.log $((${n:-0} + 2)) 60; then
-        echo "BENCH vessel_upgrade_downtime_ms $rate $(num "$out" downtime)"
-        echo "BENCH vessel_upgrade_total_ms $rate $(num "$out" total)"
-      else echo "BENCH-ERROR upgraded guest does not verify"; fi
+      if [ -n "$out" ] && reports $R/vm/d/serial.log $((${n:-0} + 2)) 120 && ! grep -q ' X$' $R/vm/d/serial.log; then
+        echo "BENCH vessel_downtime_ms $rate $(num "$out" downtime)"
+        echo "BENCH vessel_total_ms $rate $(num "$out" total)"
+        stamped vessel $rate
+      else echo "BENCH-ERROR vessel $rate MiB/s: migration did not complete in ${LIMIT}s or the destination guest does not verify"
+        tail -3 $R/vm/d/serial.log; tail -5 $R/vm/s/vmm.log $R/vm/d/vmm.log 2>/dev/null; fi
+      kill $stamp_pid 2>/dev/null
+      if [ $rate = 0 ]; then
+        out=$(vessel --root $R vm upgrade d 2>&1); echo "$out"
+        n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
+        if reports $R/vm/d/serial.log $((${n:-0} + 2)) 60; then
+          echo "BENCH vessel_upgrade_downtime_ms $rate $(num "$out" downtime)"
+          echo "BENCH vessel_upgrade_total_ms $rate $(num "$out" total)"
+        else echo "BENCH-ERROR upgraded guest does not verify"; fi
+      fi
+      for v in s d; do vessel --root $R vm kill $v >/dev/null 2>&1; done; sleep 0.5
+      for v in s d; do vessel --root $R vm delete --force $v >/dev/null 2>&1; done
+      continue
     fi
-    vessel --root $R vm kill d >/dev/null 2>&1; sleep 0.5
-    for v in s d; do vessel --root $R vm delete $v >/dev/null 2>&1; done
     # QEMU: the same guest and link.
-    port=$((port + 1))
     rm -f /tmp/qs.ser /tmp/qd.ser /tmp/qs.in /tmp/qs.out /tmp/qd.in /tmp/qd.out
     mkfifo /tmp/qs.in /tmp/qs.out /tmp/qd.in /tmp/qd.out
     qemu $(qargs) -serial file:/tmp/qs.ser -monitor pipe:/tmp/qs -kernel /tmp/g$rate.elf &
@@ -57,10 +84,13 @@ for rate in 0 10 100 1000; do
     exec 7>/tmp/qs.in 8</tmp/qs.out 5>/tmp/qd.in 6</tmp/qd.out
     reports /tmp/qs.ser 2 120 || echo "BENCH-ERROR qemu guest does not report"
     echo "migrate_set_parameter max-bandwidth 100G" >&7   # vessel's link is not capped either
+    echo "migrate_set_capability auto-converge on" >&7    # vessel throttles by default too
+    stamp /tmp/qs.ser /tmp/qd.ser
     echo "migrate -d tcp:127.0.0.1:$port" >&7
-    st=""; tt=""; dt=""
+    st=""; tt=""; dt=""; t0=$(date +%s)
     while [ -z "$st" ]; do
       sleep 0.2
+      if [ $(($(date +%s) - t0)) -gt $LIMIT ]; then echo "migrate_cancel" >&7; st=timeout; break; fi
       echo "info migrate" >&7
       while read -t 1 -r line <&8; do
         case "$line" in
@@ -68,7 +98,7 @@ for rate in 0 10 100 1000; do
           *"Migration status: failed"*) st=failed ;;
           "total time:"*) tt=$(echo "$line" | sed 's/[^0-9]*\([0-9]*\).*/\1/') ;;
           "downtime:"*) dt=$(echo "$line" | sed 's/[^0-9]*\([0-9]*\).*/\1/'); break ;;
-          "expected downtime:"*) break ;;
+          "expected downtime:"*) last_q=$line; break ;;
         esac
       done
     done
@@ -76,8 +106,11 @@ for rate in 0 10 100 1000; do
     if [ "$st" = ok ] && reports /tmp/qd.ser $((${n:-0} + 2)) 120 && ! grep -q ' X$' /tmp/qd.ser; then
       echo "BENCH qemu_downtime_ms $rate $dt"
       echo "BENCH qemu_total_ms $rate $tt"
-    else echo "BENCH-ERROR qemu migration $st, destination: $(tail -1 /tmp/qd.ser)"; fi
+      stamped qemu $rate
+    else echo "BENCH-ERROR qemu $rate MiB/s: migration $st (${LIMIT}s limit; last: $last_q), destination: $(tail -1 /tmp/qd.ser)"; fi
+    kill $stamp_pid 2>/dev/null
     kill -9 $qs $qd 2>/dev/null; exec 7>&- 8<&- 5>&- 6<&-; wait $qs $qd 2>/dev/null
+   done
   done
 done
 echo BENCH-DONE

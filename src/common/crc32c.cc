@@ -19,9 +19,37 @@ constexpr std::array<std::array<uint32_t, 256>, 8> make_tables() {
   return t;
 }
 constexpr auto kTables = make_tables();
+
+// The SSE 4.2 CRC32 instruction computes CRC-32C: 8 bytes per instruction
+// (about 10x the tables' speed, more under emulation), where the CPU has it.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(std::span<const uint8_t> data, uint32_t crc) {
+  uint64_t c = ~crc;
+  const uint8_t* p = data.data();
+  size_t n = data.size();
+  while (n >= 8) {
+    uint64_t v;
+    __builtin_memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return ~c32;
+}
+
+bool have_sse42() {
+  __builtin_cpu_init();  // may run before libgcc's own constructor did
+  return __builtin_cpu_supports("sse4.2");
+}
+const bool kHaveSse42 = have_sse42();
 }  // namespace
 
 uint32_t crc32c(std::span<const uint8_t> data, uint32_t crc) {
+  return kHaveSse42 ? crc32c_sse42(data, crc) : crc32c_portable(data, crc);
+}
+
+uint32_t crc32c_portable(std::span<const uint8_t> data, uint32_t crc) {
   crc = ~crc;
   const uint8_t* p = data.data();
   size_t n = data.size();

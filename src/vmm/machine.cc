@@ -28,6 +28,23 @@ Result<std::unique_ptr<Machine>> Machine::create_restored(const MachineConfig& c
   return m;
 }
 
+// KVM's 8259 pair starts as no firmware would leave it: every input unmasked
+// and vectors based at 0, and the boot CPU's LINT0 takes its output
+// (ExtINT). A guest that never programs the 8259 (Linux on hardware-reduced
+// ACPI uses the IOAPIC only) would take the legacy line of a device (COM1's
+// IRQ 4, the i8042's IRQ 1) a second time through the 8259, as exception
+// vector 4 or 1. As a BIOS does: vectors 0x08 and 0x70, everything masked
+// but the cascade. A guest that programs the 8259 (ICW1) resets all of it.
+Status Machine::mask_legacy_pic() {
+  for (auto [chip, base, imr] : {std::tuple{KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb}, std::tuple{KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff}}) {
+    kvm_irqchip c = TRYC(vm_.get_irqchip(static_cast<uint32_t>(chip)), "read the 8259's reset state");
+    c.chip.pic.irq_base = static_cast<uint8_t>(base);
+    c.chip.pic.imr = static_cast<uint8_t>(imr);
+    TRYC(vm_.set_irqchip(c), "mask the 8259's inputs");
+  }
+  return ok();
+}
+
 Status Machine::init(const MachineConfig& cfg, bool restoring) {
   cpus_ = cfg.cpus;
   irqchip_ = cfg.irqchip;
@@ -50,6 +67,7 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
   if (irqchip_) {
     TRY(vm_.create_irqchip());
     TRY(vm_.create_pit2());
+    if (!restoring) TRY(mask_legacy_pic());
   }
   uint32_t slot = 0;
   uint32_t slot_flags = track_dirty_ ? KVM_MEM_LOG_DIRTY_PAGES : 0;

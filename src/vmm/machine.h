@@ -165,6 +165,8 @@ class Machine : public VcpuHost {
 
  private:
   explicit Machine(GuestMemory mem) : mem_(std::move(mem)) {}
+  // Leaves the in-kernel 8259s as a BIOS would: based at 0x08/0x70, masked.
+  Status mask_legacy_pic();
   Status init(const MachineConfig& cfg, bool restoring = false);
   void stop_workers();
 

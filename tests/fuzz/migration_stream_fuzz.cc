@@ -1,8 +1,8 @@
 // libFuzzer target: the receiving side of a live migration stream. The input
 // is a sequence of frames (header, payload, CRC-32C) fed to StreamReceiver
 // as the receiver reads them; the first byte picks whether each frame's CRC
-// is taken as is or recomputed (so that mutations reach the HELLO, PAGES and
-// STATE decoders past the checksum). Guest RAM is a 1 MiB buffer: nothing may
+// is taken as is or recomputed (so that mutations reach the HELLO, MACHINE,
+// PAGES and STATE decoders past the checksum). Guest RAM is a 1 MiB buffer: nothing may
 // crash, write outside it, hang or allocate without bound.
 #include <cstdint>
 #include <cstring>
@@ -42,11 +42,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<BufferSink> sink;
   StreamReceiver::Limits limits;
   limits.max_memory = 1 << 20;
-  StreamReceiver sr(limits, [&](const Hello& h) -> Result<MemorySink*> {
-    sink = std::make_unique<BufferSink>(h.memory_size);
-    sink_ptr = sink.get();
-    return static_cast<MemorySink*>(sink_ptr);
-  });
+  bool memfd = false;
+  StreamReceiver sr(
+      limits,
+      [&](const Hello& h) -> Status {
+        memfd = h.memfd;
+        return ok();
+      },
+      [&](const vessel::vmm::snapshot::VmSpec& spec) -> Result<MemorySink*> {
+        if (spec.memory > limits.max_memory) __builtin_trap();  // checked against the HELLO's before
+        if (memfd) return static_cast<MemorySink*>(nullptr);
+        sink = std::make_unique<BufferSink>(spec.memory);
+        sink_ptr = sink.get();
+        return static_cast<MemorySink*>(sink_ptr);
+      });
   size_t pos = 0;
   while (pos + kFrameHeaderSize <= in.size()) {
     auto hdr = in.subspan(pos, kFrameHeaderSize);

@@ -172,16 +172,22 @@ void Vmm::finish_migration() {
   if (j.sending) {
     double downtime, total;
     unsigned rounds;
+    std::string parts;
     {
-      std::lock_guard lock(j.progress.mu);
-      downtime = j.progress.downtime_ms;
-      total = j.progress.total_ms;
-      rounds = j.progress.round;
+      const migration::Progress& p = j.progress;
+      std::lock_guard lock(p.mu);
+      downtime = p.downtime_ms;
+      total = p.total_ms;
+      rounds = p.round;
+      parts = cat(" (pause ", p.pause_ms, " ms, dirty log ", p.last_log_ms, " ms, last ", p.last_pages, " pages ",
+                  p.last_pages_ms, " ms, state capture ", p.capture_ms, " ms, destination restore ", p.restore_wait_ms,
+                  " ms; estimated fixed part ", p.fixed_estimate_ms, " ms of which the destination restore ",
+                  p.destination_estimate_ms, " ms)");
     }
     vm_.machine->request_stop(StopReason::kStopped);
     (void)vm_.machine->finish();
     status_ = VmStatus::kStopped;
-    exit_ = VmExit{"migrated", cat("to ", j.url, ": downtime ", downtime, " ms, total ", total, " ms, ", rounds, " rounds"),
+    exit_ = VmExit{"migrated", cat("to ", j.url, ": downtime ", downtime, " ms, total ", total, " ms, ", rounds, " rounds", parts),
                    ::time(nullptr)};
     log::info("vmm", cat("VM ", opts_.id, " migrated ", exit_->detail));
     return;
@@ -207,8 +213,8 @@ void Vmm::finish_migration() {
   started_at_ = static_cast<int64_t>(::time(nullptr));
   start_us_ = static_cast<uint64_t>(rc.restore_ms * 1000);
   log::info("vmm", cat("VM ", opts_.id, " received on ", j.url, ": ", rc.data_pages, " data pages, ", rc.zero_pages,
-                       " zero pages", rc.memfd ? " (memfd handed over)" : "", ", stream ", rc.stream_ms, " ms, restore ",
-                       rc.restore_ms, " ms"));
+                       " zero pages", rc.memfd ? " (memfd handed over)" : "", ", machine built in ", rc.build_ms,
+                       " ms while the pages came, stream ", rc.stream_ms, " ms, restore ", rc.restore_ms, " ms"));
 }
 
 json Vmm::migration_json() const {
@@ -229,7 +235,15 @@ json Vmm::migration_json() const {
          {"expected_downtime_ms", p.expected_downtime_ms},
          {"throttle_pct", p.throttle_pct},
          {"downtime_ms", p.downtime_ms},
-         {"total_ms", p.total_ms}};
+         {"total_ms", p.total_ms},
+         {"pause_ms", p.pause_ms},
+         {"last_dirty_log_ms", p.last_log_ms},
+         {"last_pages", p.last_pages},
+         {"last_pages_ms", p.last_pages_ms},
+         {"state_capture_ms", p.capture_ms},
+         {"destination_restore_ms", p.restore_wait_ms},
+         {"fixed_estimate_ms", p.fixed_estimate_ms},
+         {"destination_estimate_ms", p.destination_estimate_ms}};
   if (!p.error.empty()) j["error"] = p.error;
   return j;
 }

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/api/server.h"
+#include "vmm/arch/x86_64/layout.h"
 #include "vmm/instance/migration_job.h"
 #include "vmm/kvm/ksm.h"
 #include "vmm/virtio/balloon/balloon.h"
@@ -62,6 +63,38 @@ const char* exit_reason(StopReason r) {
     case StopReason::kError: return "error";
   }
   return "unknown";
+}
+
+// COM1's interrupt state and the interrupt controllers' view of its line
+// (IRQ 4), read without touching the guest: what a guest whose console went
+// silent needs looked at (a THR-empty interrupt pending in the UART that the
+// IOAPIC or the PIC does not pass on).
+json interrupt_json(Machine& m) {
+  SerialState u = m.serial().save();
+  json j{{"com1",
+          {{"ier", u.ier},
+           {"thr_interrupt_pending", u.thr_interrupt_pending},
+           {"irq_level", u.irq_level},
+           {"rx_count", u.rx_count},
+           {"mcr", u.mcr},
+           {"fcr", u.fcr}}}};
+  if (!m.has_irqchip()) return j;
+  if (auto c = m.vm_fd().get_irqchip(KVM_IRQCHIP_PIC_MASTER)) {
+    const kvm_pic_state& p = c->chip.pic;
+    j["pic_master"] = {{"irr", p.irr}, {"imr", p.imr}, {"isr", p.isr}, {"irq_base", p.irq_base},
+                       {"init_state", p.init_state}};
+  }
+  if (auto c = m.vm_fd().get_irqchip(KVM_IRQCHIP_IOAPIC)) {
+    const auto& a = c->chip.ioapic;
+    const auto& e = a.redirtbl[x86::kCom1Irq].fields;
+    j["ioapic"] = {{"irr", a.irr},
+                   {"com1_pin",
+                    {{"vector", e.vector},
+                     {"masked", e.mask},
+                     {"level_triggered", e.trig_mode},
+                     {"remote_irr", e.remote_irr}}}};
+  }
+  return j;
 }
 }  // namespace
 
@@ -315,6 +348,7 @@ json Vmm::state_json(bool stats) const {
   if (stats) {
     json s;
     s["serial_bytes"] = serial_->bytes();
+    if (vm_.machine) s["interrupts"] = interrupt_json(*vm_.machine);
     s["api_connections"] = api_->connections();
     s["metrics"] = metrics_totals();
     s["vmm_rss_kib"] = s["metrics"]["vmm"]["rss_kib"];

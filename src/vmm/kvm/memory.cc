@@ -33,6 +33,15 @@ std::vector<MemoryRegion> split_regions(uint8_t* base, uint64_t size, uint64_t h
   return r;
 }
 
+// Asks for transparent huge pages on the guest-RAM memfd's mapping, as QEMU
+// does on its RAM: where the host's administrator allows them for shared
+// memory (/sys/kernel/mm/transparent_hugepage/shmem_enabled "advise" or
+// "always"; vessel never changes it), KVM then maps the guest's memory in
+// 2 MiB pages, 512x fewer nested page faults on the first touch (after a
+// migration, every page). Under "never" (Debian's default) it changes nothing;
+// a kernel without THP refuses it, which is not an error either.
+void advise_huge_pages(void* p, uint64_t size) { (void)::madvise(p, size, MADV_HUGEPAGE); }
+
 }  // namespace
 
 Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable) {
@@ -55,6 +64,7 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
     if (::ftruncate(fd, static_cast<off_t>(size)) < 0) return Error::from_errno(cat("size guest RAM to ", size, " bytes"));
     p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+    advise_huge_pages(p, size);
   }
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
@@ -71,6 +81,7 @@ Result<GuestMemory> GuestMemory::adopt_memfd(UniqueFd fd, uint64_t size, uint64_
     return Error::invalid(cat("the guest RAM memfd is ", st.st_size, " bytes, the guest has ", size));
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
   if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+  advise_huge_pages(p, size);
   GuestMemory m;
   m.fd_ = std::move(fd);
   m.base_ = static_cast<uint8_t*>(p);

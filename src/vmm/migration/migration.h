@@ -2,18 +2,25 @@
 // receiving side.
 //
 //   Sender (source VMM, on its own thread while the guest runs):
-//     HELLO -> ACCEPT; dirty logging on; round 0 sends all of RAM (zero pages
-//     as a bit), rounds 1.. resend the pages dirtied meanwhile, until what is
-//     left fits `max_downtime_ms` at the measured bandwidth (or max_rounds);
-//     a guest dirtying faster than the link carries is throttled (auto-
-//     converge: it is paused for a growing share of every 100 ms slice).
-//     Then pause, send the last dirty pages, the vCPU/device state and END,
-//     and wait for RUNNING. Any failure before RUNNING resumes the guest here.
+//     HELLO -> ACCEPT; MACHINE (the spec: the destination builds the machine
+//     now and says READY); dirty logging on; round 0 sends all of RAM (zero
+//     pages as a bit), rounds 1.. resend the pages dirtied meanwhile, until
+//     what is left, plus the fixed costs of the stop (pause, last dirty log,
+//     state capture, the destination's restore), fits `max_downtime_ms` at the
+//     measured bandwidth (or max_rounds); a guest dirtying faster than the
+//     link carries is throttled (auto-converge: it is paused for a growing
+//     share of every 100 ms slice). Then (READY come) pause, send the last
+//     dirty pages, the vCPU/device state and END, and wait for RUNNING. Any
+//     failure before RUNNING resumes the guest here.
 //   Local (`memfd`): over a unix socket, the guest RAM's memfd is passed by
-//     SCM_RIGHTS instead of its pages: pause, MEMFD, STATE, END; the
-//     destination maps the same memory, so the downtime is the state only.
-//   Receiver: checks every frame (protocol.h), fills a fresh memfd-backed RAM
-//     (or maps the passed memfd), restores the machine, resumes it, says RUNNING.
+//     SCM_RIGHTS instead of its pages, before the pause: MACHINE, MEMFD,
+//     READY, then pause, STATE, END; the destination maps the same memory, so
+//     the downtime is the state only.
+//   Receiver: checks every frame (protocol.h); on MACHINE builds the machine
+//     (KVM VM, irqchip, memory slots, vCPUs) over a fresh memfd-backed RAM
+//     (or, on MEMFD, over the passed memfd) and says READY; fills the RAM
+//     with the pages; after END adds the devices, sets the state, resumes the
+//     guest and says RUNNING.
 #pragma once
 
 #include <atomic>
@@ -56,6 +63,13 @@ struct Progress {
   unsigned throttle_pct = 0;
   double downtime_ms = 0;          // pause -> RUNNING (when completed)
   double total_ms = 0;
+  // Where the downtime went (when completed): the pause itself, the last
+  // dirty log read, the last pages (and how many), the state capture, and
+  // from STATE sent to RUNNING (the destination's restore); the fixed part
+  // the estimate counted, and what the destination expected its restore to take.
+  double pause_ms = 0, last_log_ms = 0, last_pages_ms = 0, capture_ms = 0, restore_wait_ms = 0;
+  uint64_t last_pages = 0;
+  double fixed_estimate_ms = 0, destination_estimate_ms = 0;
   std::string destination;
   std::string error;
 };
@@ -78,6 +92,7 @@ struct Received {
   snapshot::Restored restored;  // the machine runs
   uint64_t data_pages = 0, zero_pages = 0;
   bool memfd = false;
+  double build_ms = 0;    // building the machine (before the source paused)
   double stream_ms = 0;   // HELLO to END
   double restore_ms = 0;  // END to running
 };

@@ -1,5 +1,6 @@
 #include "vmm/migration/protocol.h"
 
+#include <bit>
 #include <cstring>
 
 #include "common/crc32c.h"
@@ -50,6 +51,8 @@ constexpr uint32_t kMaxVersionString = 256;
 constexpr uint32_t kMaxCpuidEntries = 256;
 constexpr size_t kMaxText = 4096;
 constexpr uint32_t kMaxCpus = 254;
+// A machine spec of 64 devices with every string at its 4 KiB bound is ~1.1 MiB.
+constexpr uint64_t kMaxMachineSpec = 2ULL << 20;
 
 uint64_t bitmap_bytes(uint32_t count) { return (count + 7) / 8; }
 }  // namespace
@@ -61,6 +64,8 @@ std::string frame_name(uint32_t type) {
     case FrameType::kState: return "STATE";
     case FrameType::kMemfd: return "MEMFD";
     case FrameType::kEnd: return "END";
+    case FrameType::kMachine: return "MACHINE";
+    case FrameType::kReady: return "READY";
     case FrameType::kAccept: return "ACCEPT";
     case FrameType::kRefuse: return "REFUSE";
     case FrameType::kRunning: return "RUNNING";
@@ -73,9 +78,11 @@ uint64_t max_payload(FrameType type) {
   switch (type) {
     case FrameType::kHello:
       return 8 + 4 + 4 + kMaxVersionString + 8 + 4 + 4 + 4 + 4 + kMaxCpuidEntries * sizeof(kvm_cpuid_entry2);
-    case FrameType::kPages: return 8 + 4 + bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
+    case FrameType::kPages: return 8 + 4 + 2 * bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
     case FrameType::kState: return snapshot::kMaxStateFile;
     case FrameType::kMemfd: return 8;
+    case FrameType::kMachine: return kMaxMachineSpec;
+    case FrameType::kReady: return 16;
     case FrameType::kEnd:
     case FrameType::kAccept:
     case FrameType::kRunning: return 0;
@@ -178,28 +185,83 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
 }
 
 bool is_zero_page(const uint8_t* p) {
-  static const uint8_t kZero[kPageSize] = {};
-  return std::memcmp(p, kZero, kPageSize) == 0;
+  // Eight words at a time, OR-ed: stops at the first non-zero 64 bytes.
+  const auto* w = reinterpret_cast<const uint64_t*>(p);
+  for (size_t i = 0; i < kPageSize / 8; i += 8)
+    if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7]) return false;
+  return true;
 }
 
-std::vector<uint8_t> encode_pages(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+std::vector<uint8_t> encode_ready(const Ready& r) {
   std::vector<uint8_t> out;
-  out.reserve(12 + bitmap_bytes(count) + static_cast<size_t>(count) * kPageSize);
   Writer w{out};
-  w.put(offset);
-  w.put(count);
-  size_t bitmap_at = out.size();
-  out.resize(out.size() + bitmap_bytes(count));
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* p = page(i);
-    if (!p || is_zero_page(p)) continue;
-    out[bitmap_at + i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    w.bytes(p, kPageSize);
-  }
+  w.put(r.build_us);
+  w.put(r.restore_estimate_us);
   return out;
 }
 
-Result<uint64_t> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink) {
+Result<Ready> decode_ready(std::span<const uint8_t> payload) {
+  Reader r{payload, 0, "migration READY"};
+  Ready out;
+  out.build_us = TRY(r.get<uint64_t>("build time"));
+  out.restore_estimate_us = TRY(r.get<uint64_t>("restore estimate"));
+  if (r.left() != 0) return Error::invalid(cat("migration READY: ", r.left(), " bytes after the last field"));
+  if (out.build_us > kMaxRestoreEstimateUs)
+    return Error::invalid(cat("migration READY: build time ", out.build_us, " us exceeds ", kMaxRestoreEstimateUs));
+  if (out.restore_estimate_us > kMaxRestoreEstimateUs)
+    return Error::invalid(cat("migration READY: restore estimate ", out.restore_estimate_us, " us exceeds ",
+                              kMaxRestoreEstimateUs));
+  return out;
+}
+
+void PagesFrameBuilder::build(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+  size_t bitmap = bitmap_bytes(count);
+  size_t fixed = kFrameHeaderSize + 12 + 2 * bitmap;
+  size_t most = fixed + static_cast<size_t>(count) * kPageSize + kFrameTrailerSize;
+  if (buf_.size() < most) buf_.resize(most);
+  uint8_t* b = buf_.data();
+  uint32_t type = static_cast<uint32_t>(FrameType::kPages), reserved = 0;
+  std::memcpy(b, &type, 4);
+  std::memcpy(b + 4, &reserved, 4);
+  std::memcpy(b + kFrameHeaderSize, &offset, 8);
+  std::memcpy(b + kFrameHeaderSize + 8, &count, 4);
+  uint8_t* sent = b + kFrameHeaderSize + 12;
+  uint8_t* data_bits = sent + bitmap;
+  std::memset(sent, 0, 2 * bitmap);
+  uint8_t* data = b + fixed;
+  data_ = zero_ = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint8_t* p = page(i);
+    if (!p) continue;
+    sent[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    if (is_zero_page(p)) {
+      ++zero_;
+      continue;
+    }
+    data_bits[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+    std::memcpy(data, p, kPageSize);
+    data += kPageSize;
+    ++data_;
+  }
+  uint64_t length = static_cast<uint64_t>(data - (b + kFrameHeaderSize));
+  std::memcpy(b + 8, &length, 8);
+  uint32_t crc = crc32c(std::span<const uint8_t>(b, static_cast<size_t>(data - b)));
+  std::memcpy(data, &crc, 4);
+  size_ = static_cast<size_t>(data - b) + kFrameTrailerSize;
+}
+
+std::vector<uint8_t> encode_pages(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+  static const uint8_t kZero[kPageSize] = {};
+  PagesFrameBuilder b;
+  b.build(offset, count, [&](uint32_t i) {
+    const uint8_t* p = page(i);
+    return p ? p : kZero;
+  });
+  auto p = b.payload();
+  return std::vector<uint8_t>(p.begin(), p.end());
+}
+
+Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink) {
   Reader r{payload, 0, "migration PAGES"};
   uint64_t offset = TRY(r.get<uint64_t>("offset"));
   uint32_t count = TRY(r.get<uint32_t>("count"));
@@ -209,13 +271,19 @@ Result<uint64_t> apply_pages(std::span<const uint8_t> payload, uint64_t memory_s
   if (offset >= memory_size || (memory_size - offset) / kPageSize < count)
     return Error::invalid(cat("migration PAGES: pages ", offset, " + ", count, " x 4096 lie outside guest RAM of ",
                               memory_size, " bytes"));
-  auto bitmap = TRY(r.take(bitmap_bytes(count), "bitmap"));
-  uint64_t data = 0;
-  for (uint32_t i = 0; i < count; ++i) data += (bitmap[i / 8] >> (i % 8)) & 1;
-  if (count % 8 != 0 && (bitmap.back() >> (count % 8)) != 0)
+  auto sent = TRY(r.take(bitmap_bytes(count), "sent bitmap"));
+  auto data_bits = TRY(r.take(bitmap_bytes(count), "data bitmap"));
+  if (count % 8 != 0 && ((sent.back() >> (count % 8)) != 0 || (data_bits.back() >> (count % 8)) != 0))
     return Error::invalid("migration PAGES: bitmap bits set past the page count");
-  if (r.left() != data * kPageSize)
-    return Error::invalid(cat("migration PAGES: ", r.left(), " bytes of page data for ", data, " data pages"));
+  PagesApplied out;
+  for (size_t i = 0; i < sent.size(); ++i) {
+    if (data_bits[i] & ~sent[i]) return Error::invalid("migration PAGES: a data page that is not marked sent");
+    out.data += static_cast<uint64_t>(std::popcount(static_cast<unsigned>(data_bits[i])));
+    out.zero += static_cast<uint64_t>(std::popcount(static_cast<unsigned>(sent[i] & ~data_bits[i])));
+  }
+  if (r.left() != out.data * kPageSize)
+    return Error::invalid(cat("migration PAGES: ", r.left(), " bytes of page data for ", out.data, " data pages"));
+  auto bit = [](std::span<const uint8_t> b, uint32_t i) { return (b[i / 8] >> (i % 8)) & 1; };
   uint32_t zero_run = 0;
   auto flush_zero = [&](uint32_t end) -> Status {
     if (zero_run) TRY(sink.zero_pages(offset + (end - zero_run) * kPageSize, zero_run));
@@ -223,16 +291,18 @@ Result<uint64_t> apply_pages(std::span<const uint8_t> payload, uint64_t memory_s
     return ok();
   };
   for (uint32_t i = 0; i < count; ++i) {
-    if ((bitmap[i / 8] >> (i % 8)) & 1) {
+    if (bit(data_bits, i)) {
       TRY(flush_zero(i));
       auto p = TRY(r.take(kPageSize, "page data"));
       TRY(sink.write_page(offset + i * kPageSize, p.data()));
-    } else {
+    } else if (bit(sent, i)) {
       ++zero_run;
+    } else {
+      TRY(flush_zero(i));
     }
   }
   TRY(flush_zero(count));
-  return data;
+  return out;
 }
 
 std::vector<uint8_t> encode_text(const std::string& s) {
@@ -254,6 +324,20 @@ Status StreamReceiver::check_state() {
   if (s.spec.cpus != hello_.cpus || s.vcpus.size() != hello_.cpus)
     return Error::invalid(cat("migration STATE: ", s.vcpus.size(), " vCPU states for ", hello_.cpus, " vCPUs"));
   if (s.memory.diff) return Error::invalid("migration STATE: a diff snapshot state (memory comes in PAGES)");
+  if (s.spec.irqchip != spec_.irqchip)
+    return Error::invalid(cat("migration STATE: irqchip ", s.spec.irqchip ? "on" : "off", " differs from the MACHINE's (",
+                              spec_.irqchip ? "on" : "off", ")"));
+  return ok();
+}
+
+Status StreamReceiver::on_machine_frame(std::span<const uint8_t> payload) {
+  spec_ = TRYC(snapshot::decode_spec(payload), "migration MACHINE");
+  if (spec_.memory != hello_.memory_size)
+    return Error::invalid(cat("migration MACHINE: memory size ", spec_.memory, " differs from the HELLO's ", hello_.memory_size));
+  if (spec_.cpus != hello_.cpus)
+    return Error::invalid(cat("migration MACHINE: vCPU count ", spec_.cpus, " differs from the HELLO's ", hello_.cpus));
+  sink_ = TRY(on_machine_(spec_));
+  if (!sink_ && !hello_.memfd) return Error::invalid("migration MACHINE: the receiver has no memory for the pages");
   return ok();
 }
 
@@ -270,18 +354,21 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
       if (hello_.memory_size > limits_.max_memory)
         return Error::invalid(cat("migration HELLO: guest memory of ", hello_.memory_size,
                                   " bytes exceeds this receiver's limit of ", limits_.max_memory));
-      sink_ = TRY(on_hello_(hello_));
-      phase_ = Phase::kMemory;
+      TRY(on_hello_(hello_));
+      phase_ = Phase::kMachine;
       return ok();
     }
+    case Phase::kMachine:
+      if (h.type != FrameType::kMachine) return Error::invalid(cat("migration stream: ", name, " before MACHINE"));
+      TRY(on_machine_frame(payload));
+      phase_ = Phase::kMemory;
+      return ok();
     case Phase::kMemory:
       if (h.type == FrameType::kPages) {
         if (hello_.memfd) return Error::invalid("migration stream: PAGES in a memfd migration");
-        uint64_t data = TRY(apply_pages(payload, hello_.memory_size, *sink_));
-        data_pages_ += data;
-        uint32_t count;
-        std::memcpy(&count, payload.data() + 8, 4);
-        zero_pages_ += count - data;
+        auto applied = TRY(apply_pages(payload, hello_.memory_size, *sink_));
+        data_pages_ += applied.data;
+        zero_pages_ += applied.zero;
         got_pages_ = true;
         return ok();
       }

@@ -7,12 +7,19 @@
 //   HELLO (magic "VESSELMG", stream version, vessel version, guest RAM size,
 //          page size, vCPU count, the source host's KVM CPUID, memfd flag)
 //   <- ACCEPT | REFUSE(reason)
+//   MACHINE (the machine spec: vCPUs, memory, irqchip, devices; snapshot::encode_spec)
 //   [MEMFD (the guest RAM's memfd travels with it by SCM_RIGHTS; unix sockets only)]
+//   <- READY (the destination built the machine: KVM VM, irqchip, memory
+//            slots, vCPUs, over the RAM the pages go into; it says how long
+//            that took and how long it expects its final restore to take).
+//            It may come while PAGES flow; the sender waits for it before it
+//            pauses the guest, so that building is not part of the downtime.
 //   PAGES* (a run of up to kMaxRunPages pages at a RAM offset: a bitmap says
 //           which carry 4 KiB of data; the others are zero pages, sent as one bit)
 //   STATE (a snapshot state file: vCPUs, irqchip, clock, devices; see snapshot/state_file.h)
 //   END (the source is paused; nothing more comes)
 //   <- RUNNING (the destination runs the guest: the source may let go) | ERROR(reason)
+// (ERROR may also come instead of READY.)
 //
 // The stream is untrusted input: the receiver (StreamReceiver) checks every
 // frame's type, length bound and CRC, the order of the frames, that each page
@@ -34,8 +41,8 @@
 namespace vessel::vmm::migration {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'M', 'G'};
-// Bumped on any change of the frames or their payloads.
-inline constexpr uint32_t kStreamVersion = 1;
+// Bumped on any change of the frames or their payloads (2: MACHINE and READY).
+inline constexpr uint32_t kStreamVersion = 2;
 inline constexpr uint64_t kPageSize = 4096;
 // Pages in one PAGES frame (1 MiB of data at most).
 inline constexpr uint32_t kMaxRunPages = 256;
@@ -50,11 +57,13 @@ enum class FrameType : uint32_t {
   kState = 3,
   kMemfd = 4,
   kEnd = 5,
+  kMachine = 6,
   // Receiver -> sender.
   kAccept = 16,
   kRefuse = 17,
   kRunning = 18,
   kError = 19,
+  kReady = 20,
 };
 // "HELLO", "PAGES" ... (or "type N" for an unknown one).
 std::string frame_name(uint32_t type);
@@ -90,11 +99,51 @@ std::vector<uint8_t> encode_hello(const Hello& h);
 // both and the sender's vessel version), then every field.
 Result<Hello> decode_hello(std::span<const uint8_t> payload);
 
-// One page run to send: `count` pages at RAM offset `offset`; `page(i)`
-// gives the bytes of page i (nullptr or all zero: a zero page).
+// What the receiver says once its machine is built (READY).
+struct Ready {
+  uint64_t build_us = 0;             // how long building the machine took
+  uint64_t restore_estimate_us = 0;  // its expected END-to-running time
+};
+// At most this long an estimate may be (10 minutes).
+inline constexpr uint64_t kMaxRestoreEstimateUs = 600ULL * 1000 * 1000;
+std::vector<uint8_t> encode_ready(const Ready& r);
+// Checks the length (16 bytes) and the bound of each field.
+Result<Ready> decode_ready(std::span<const uint8_t> payload);
+
+// A PAGES payload: u64 RAM offset | u32 count (1..kMaxRunPages) | "sent"
+// bitmap | "data" bitmap (each (count + 7) / 8 bytes) | 4 KiB per data page.
+// A page of the window [offset, offset + count pages) whose sent bit is
+// clear is left as it is (so that scattered dirty pages share a frame); a
+// sent page without its data bit is a zero page; data bits lie within sent.
+
+// Encodes a window of `count` pages at RAM offset `offset` where every page
+// is sent: `page(i)` gives the bytes of page i (nullptr or all zero: a zero
+// page). Tests and tools; the sender builds frames with PagesFrameBuilder.
 std::vector<uint8_t> encode_pages(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page);
 // Whether a 4 KiB page is all zero.
 bool is_zero_page(const uint8_t* p);
+
+// A PAGES frame built in place (header, payload, CRC) in a buffer reused
+// from window to window: the page data is copied once, the CRC taken over
+// the copy (the guest may write its RAM meanwhile).
+class PagesFrameBuilder {
+ public:
+  // Encodes the window of `count` pages at `offset`: `page(i)` gives page i
+  // (nullptr: not sent); each sent page is tested for zero. The frame is
+  // bytes() until the next build; data_pages() and zero_pages() count what
+  // it carries.
+  void build(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page);
+  std::span<const uint8_t> bytes() const { return {buf_.data(), size_}; }
+  // The payload alone (without header and CRC).
+  std::span<const uint8_t> payload() const { return bytes().subspan(kFrameHeaderSize, size_ - kFrameHeaderSize - kFrameTrailerSize); }
+  uint32_t data_pages() const { return data_; }
+  uint32_t zero_pages() const { return zero_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+  size_t size_ = 0;
+  uint32_t data_ = 0, zero_ = 0;
+};
 
 // Where received pages go (guest RAM, or a buffer in tests and the fuzzer).
 class MemorySink {
@@ -106,31 +155,44 @@ class MemorySink {
   virtual Status zero_pages(uint64_t offset, uint64_t count) = 0;
 };
 
-// Checks a PAGES payload against RAM of `memory_size` bytes and applies it.
-// Returns the number of data pages (the rest were zero pages).
-Result<uint64_t> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink);
+// What one PAGES frame carried.
+struct PagesApplied {
+  uint64_t data = 0, zero = 0;
+};
+// Checks a PAGES payload against RAM of `memory_size` bytes (offset, count,
+// bitmaps, data length: nothing is written unless all of it is right) and
+// applies it.
+Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink);
 
 // A short text payload (REFUSE, ERROR): bounded, printable.
 std::vector<uint8_t> encode_text(const std::string& s);
 std::string decode_text(std::span<const uint8_t> payload);
 
 // The receiving side's checks, frame by frame, without any I/O: what the
-// receiver and the fuzzer feed. The order is HELLO, [MEMFD], PAGES*, STATE, END.
+// receiver and the fuzzer feed. The order is HELLO, MACHINE, [MEMFD],
+// PAGES*, STATE, END.
 class StreamReceiver {
  public:
   struct Limits {
     uint64_t max_memory = kMaxGuestMemory;
   };
-  // `on_hello` checks the HELLO (host CPU, memory) and returns where pages go
-  // (it is called once; an error refuses the stream).
-  using HelloFn = std::function<Result<MemorySink*>(const Hello&)>;
-  StreamReceiver(Limits limits, HelloFn on_hello) : limits_(limits), on_hello_(std::move(on_hello)) {}
+  // `on_hello` checks the HELLO (host CPU, memory); an error refuses the
+  // stream. `on_machine` gets the checked MACHINE spec (its vCPUs and memory
+  // those of the HELLO) and returns where pages go: the RAM of the machine it
+  // builds (nullptr in a memfd migration: the MEMFD brings the RAM). Each is
+  // called once.
+  using HelloFn = std::function<Status(const Hello&)>;
+  using MachineFn = std::function<Result<MemorySink*>(const snapshot::VmSpec&)>;
+  StreamReceiver(Limits limits, HelloFn on_hello, MachineFn on_machine)
+      : limits_(limits), on_hello_(std::move(on_hello)), on_machine_(std::move(on_machine)) {}
 
   // One frame, as read: its checked header and payload. `has_fd`: a file
   // descriptor came with it (only a MEMFD frame may carry one).
   Status on_frame(const FrameHeader& h, std::span<const uint8_t> payload, bool has_fd = false);
   bool finished() const { return phase_ == Phase::kDone; }
   const Hello& hello() const { return hello_; }
+  // The MACHINE's spec (valid once it came).
+  const snapshot::VmSpec& spec() const { return spec_; }
   // The decoded STATE (valid once finished()).
   snapshot::SnapshotState& state() { return state_; }
   uint64_t data_pages() const { return data_pages_; }
@@ -138,12 +200,15 @@ class StreamReceiver {
   bool got_memfd() const { return got_memfd_; }
 
  private:
-  enum class Phase { kHello, kMemory, kStated, kDone };
+  enum class Phase { kHello, kMachine, kMemory, kStated, kDone };
   Status check_state();
+  Status on_machine_frame(std::span<const uint8_t> payload);
   Limits limits_;
   HelloFn on_hello_;
+  MachineFn on_machine_;
   Phase phase_ = Phase::kHello;
   Hello hello_;
+  snapshot::VmSpec spec_;
   MemorySink* sink_ = nullptr;
   snapshot::SnapshotState state_;
   bool got_memfd_ = false;

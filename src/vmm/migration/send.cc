@@ -79,45 +79,53 @@ class Sender {
  public:
   Sender(Machine& m, Connection& c, const SendOptions& o, Progress& p) : m_(m), c_(c), o_(o), p_(p), pacer_(o.bandwidth) {}
 
-  // One PAGES frame per run of consecutive pages (at most kMaxRunPages).
+  // One PAGES frame for the window of `count` pages from `first_page` (at
+  // most kMaxRunPages); `sent(i)`: whether page first_page + i goes.
+  template <class SentFn>
+  Status send_window(uint64_t first_page, uint32_t count, SentFn sent) {
+    uint8_t* base = m_.memory().linear(first_page * kPageSize);
+    frame_.build(first_page * kPageSize, count,
+                 [&](uint32_t i) -> const uint8_t* { return sent(i) ? base + i * kPageSize : nullptr; });
+    if (m_.stopping()) return Error::invalid("the VM stopped during the migration");
+    TRY(c_.send_raw(frame_.bytes()));
+    pacer_.sent(frame_.bytes().size());
+    std::lock_guard lock(p_.mu);
+    p_.pages_sent += frame_.data_pages();
+    p_.zero_pages += frame_.zero_pages();
+    p_.bytes_sent = c_.bytes_sent();
+    return ok();
+  }
+
+  // Every page of [first_page, first_page + count).
   Status send_run(uint64_t first_page, uint64_t count) {
     while (count) {
       uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count, kMaxRunPages));
-      uint64_t off = first_page * kPageSize;
-      uint32_t data = 0;
-      auto payload = encode_pages(off, n, [&](uint32_t i) -> const uint8_t* {
-        const uint8_t* pg = m_.memory().linear(off + i * kPageSize);
-        if (!is_zero_page(pg)) ++data;
-        return pg;
-      });
-      if (m_.stopping()) return Error::invalid("the VM stopped during the migration");
-      TRY(c_.send(FrameType::kPages, payload));
-      pacer_.sent(payload.size());
-      std::lock_guard lock(p_.mu);
-      p_.pages_sent += data;
-      p_.zero_pages += n - data;
-      p_.bytes_sent = c_.bytes_sent();
+      TRY(send_window(first_page, n, [](uint32_t) { return true; }));
       first_page += n;
       count -= n;
     }
     return ok();
   }
 
-  // The pages whose bits are set; returns how many.
+  // The pages whose bits are set, in windows of kMaxRunPages that start at
+  // a set bit (scattered pages share a frame); returns how many.
   Result<uint64_t> send_bitmap(const std::vector<uint64_t>& bits) {
     uint64_t total = m_.memory().size() / kPageSize, sent = 0;
+    auto bit = [&](uint64_t p) { return (bits[p / 64] >> (p % 64)) & 1; };
     uint64_t page = 0;
     while (page < total) {
-      if (!((bits[page / 64] >> (page % 64)) & 1)) {
-        if (bits[page / 64] >> (page % 64) == 0) page = (page / 64 + 1) * 64;
-        else ++page;
+      uint64_t w = bits[page / 64] >> (page % 64);
+      if (w == 0) {
+        page = (page / 64 + 1) * 64;
         continue;
       }
-      uint64_t end = page;
-      while (end < total && ((bits[end / 64] >> (end % 64)) & 1)) ++end;
-      TRY(send_run(page, end - page));
-      sent += end - page;
-      page = end;
+      page += static_cast<uint64_t>(std::countr_zero(w));
+      if (page >= total) break;
+      uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(total - page, kMaxRunPages));
+      uint64_t first = page;
+      TRY(send_window(first, n, [&](uint32_t i) { return bit(first + i); }));
+      for (uint32_t i = 0; i < n; ++i) sent += bit(first + i);
+      page = first + n;
     }
     return sent;
   }
@@ -129,11 +137,42 @@ class Sender {
     return ok();
   }
 
+  // Reads READY if it came (within `timeout_ms`); an ERROR or anything
+  // else from the destination ends the migration.
+  Status poll_ready(int timeout_ms) {
+    if (ready_ || !TRY(c_.readable(timeout_ms))) return ok();
+    auto f = TRYC(c_.receive(o_.ack_timeout_ms), "read the destination's READY");
+    if (f.header.type == FrameType::kError || f.header.type == FrameType::kRefuse)
+      return Error::invalid(cat("the destination failed: ", decode_text(f.payload)));
+    if (f.header.type != FrameType::kReady)
+      return Error::invalid(cat("the destination sent ", frame_name(static_cast<uint32_t>(f.header.type)), ", not READY"));
+    ready_info_ = TRY(decode_ready(f.payload));
+    ready_ = true;
+    std::lock_guard lock(p_.mu);
+    p_.destination_estimate_ms = static_cast<double>(ready_info_.restore_estimate_us) / 1000.0;
+    return ok();
+  }
+  // Waits (up to the ACK timeout) until the destination's machine is built.
+  Status wait_ready() {
+    auto t = Clock::now();
+    while (!ready_) {
+      TRY(poll_ready(100));
+      if (ms_since(t) > o_.ack_timeout_ms)
+        return Error(ETIMEDOUT, cat("the destination did not build the machine within ", o_.ack_timeout_ms, " ms"));
+    }
+    return ok();
+  }
+  bool ready() const { return ready_; }
+  double destination_estimate_ms() const { return static_cast<double>(ready_info_.restore_estimate_us) / 1000.0; }
+
   Machine& m_;
   Connection& c_;
   const SendOptions& o_;
   Progress& p_;
   Pacer pacer_;
+  PagesFrameBuilder frame_;
+  bool ready_ = false;
+  Ready ready_info_;
 };
 
 uint64_t popcount(const std::vector<uint64_t>& bits) {
@@ -180,31 +219,84 @@ Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& s
   return snapshot::encode_state(s, VESSEL_VERSION);
 }
 
+// What the stop is expected to cost (ms) when `pages` are left: each page
+// (and the pages' worth of frames that may still be in flight, and the
+// state file) at `page_ms`, the last dirty log read (as long as the last one,
+// `log_ms`), and twice the destination's restore estimate: once for its
+// restore, once for the pause and state capture here (the same vCPU and
+// device state, read instead of set).
+struct Estimate {
+  double pages_ms = 0, fixed_ms = 0;
+  double total() const { return pages_ms + fixed_ms; }
+};
+Estimate estimate_stop(uint64_t pages, uint64_t in_flight_bytes, double page_ms, double log_ms, double destination_ms) {
+  constexpr uint64_t kStatePages = 4;  // a 1-vCPU state file is ~10-20 KiB
+  Estimate e;
+  e.pages_ms = static_cast<double>(pages) * page_ms;
+  e.fixed_ms = static_cast<double>(in_flight_bytes / kPageSize + kStatePages) * page_ms + log_ms + 2 * destination_ms;
+  return e;
+}
+
 Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::vector<uint64_t>& left) {
   Throttle throttle(m);
   unsigned throttle_pct = 0;
   auto t = Clock::now();
   uint64_t bytes0 = s.c_.bytes_sent();
+  uint64_t pages0 = 0;
+  {
+    std::lock_guard lock(p.mu);
+    pages0 = p.pages_sent + p.zero_pages;
+  }
   TRY(s.send_all());
+  double send_ms = ms_since(t);
+  // The cost of one page in the last round: measured on the last round that
+  // sent mostly data pages (as the last round will); until there is one,
+  // round 0's time over its data pages only (its zero pages cost time too:
+  // an estimate on the high side, while one over all its pages, most of them
+  // zero, was 50x too low in the bench at 10 MiB/s).
+  double page_ms = 0;
+  bool page_ms_from_data = false;
   for (unsigned round = 1;; ++round) {
-    double secs = std::max(ms_since(t) / 1000.0, 1e-6);
-    double bw = static_cast<double>(s.c_.bytes_sent() - bytes0) / secs;
+    uint64_t round_bytes = s.c_.bytes_sent() - bytes0;
+    uint64_t round_data = 0, round_pages = 0;
+    {
+      std::lock_guard lock(p.mu);
+      round_pages = p.pages_sent + p.zero_pages - pages0;
+      round_data = round_bytes / kPageSize;
+    }
+    if (round_data >= 64 && 2 * round_data >= round_pages) {
+      page_ms = send_ms / static_cast<double>(round_data);
+      page_ms_from_data = true;
+    } else if (!page_ms_from_data && round_pages > 0) {
+      page_ms = send_ms / static_cast<double>(std::max<uint64_t>(round_data, 1));
+    }
+    double bw = page_ms > 0 ? static_cast<double>(kPageSize) / page_ms * 1000.0 : 0;
+    auto tl = Clock::now();
     left = TRY(m.take_dirty_pages());
+    double log_ms = ms_since(tl);
+    double secs = std::max(ms_since(t) / 1000.0, 1e-6);
     uint64_t dirty = popcount(left);
     double dirty_rate = static_cast<double>(dirty * kPageSize) / secs;
-    double expected_ms = bw > 0 ? static_cast<double>(dirty * kPageSize) / bw * 1000.0 : 0;
+    TRY(s.poll_ready(0));
+    Estimate e = estimate_stop(dirty, std::min(round_bytes, s.c_.in_flight_bound()), page_ms, log_ms,
+                               s.destination_estimate_ms());
     {
       std::lock_guard lock(p.mu);
       p.round = round;
       p.dirty_pages = dirty;
       p.dirty_rate = dirty_rate;
-      if (s.c_.bytes_sent() - bytes0 > (64u << 10)) p.bandwidth = bw;  // too little sent to measure otherwise
-      p.expected_downtime_ms = p.bandwidth > 0 ? static_cast<double>(dirty * kPageSize) / p.bandwidth * 1000.0 : expected_ms;
-      expected_ms = p.expected_downtime_ms;
+      p.bandwidth = bw;
+      p.expected_downtime_ms = e.total();
+      p.fixed_estimate_ms = e.fixed_ms;
     }
     log::debug("migration", cat("round ", round, ": ", dirty, " dirty pages, ", static_cast<uint64_t>(dirty_rate),
-                                " B/s dirtied, ", static_cast<uint64_t>(bw), " B/s sent, downtime ~", expected_ms, " ms"));
-    if (expected_ms <= static_cast<double>(o.max_downtime_ms) || round >= o.max_rounds) break;
+                                " B/s dirtied, ", page_ms, " ms a page, downtime ~", e.total(), " ms (fixed ",
+                                e.fixed_ms, ")"));
+    bool done = e.total() <= static_cast<double>(o.max_downtime_ms) || round >= o.max_rounds;
+    if (done && s.ready()) break;
+    // The destination has not built its machine yet: wait for it (a round
+    // more then sends what was dirtied meanwhile).
+    if (done) TRY(s.wait_ready());
     if (o.auto_converge && round >= 2 && dirty_rate > bw / 2) {
       throttle_pct = throttle_pct == 0 ? 20 : std::min(throttle_pct + 10, 95u);
       throttle.set(throttle_pct);
@@ -213,7 +305,12 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
     }
     t = Clock::now();
     bytes0 = s.c_.bytes_sent();
+    {
+      std::lock_guard lock(p.mu);
+      pages0 = p.pages_sent + p.zero_pages;
+    }
     TRY(s.send_bitmap(left));
+    send_ms = ms_since(t);
     left.clear();
   }
   throttle.stop();  // before the final pause: it pauses and resumes too
@@ -242,13 +339,25 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
   TRYC(conn.send(FrameType::kHello, encode_hello(h)), "send HELLO");
   TRY(expect_reply(conn, FrameType::kAccept, o.ack_timeout_ms, "ACCEPT"));
 
+  TRYC(conn.send(FrameType::kMachine, snapshot::encode_spec(spec)), "send MACHINE");
+
   Sender s(m, conn, o, p);
   std::vector<uint64_t> left;
   bool logging = false;
   bool paused = false;
   Clock::time_point pause_at;
+  double pause_ms = 0, last_log_ms = 0, last_pages_ms = 0, capture_ms = 0, restore_wait_ms = 0;
+  uint64_t last_pages = 0;
   auto run = [&]() -> Status {
-    if (!o.memfd) {
+    if (o.memfd) {
+      // The RAM is shared: hand it over while the guest runs, then wait
+      // until the destination has built its machine over it.
+      uint64_t size = m.memory().size();
+      std::vector<uint8_t> payload(8);
+      std::memcpy(payload.data(), &size, 8);
+      TRYC(conn.send(FrameType::kMemfd, payload, m.memory().fd()), "send the guest RAM memfd");
+      TRY(s.wait_ready());
+    } else {
       TRYC(m.set_dirty_logging(true), "enable dirty page logging");
       logging = true;
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
@@ -258,23 +367,27 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     pause_at = Clock::now();
     TRYC(m.pause(), "pause the VM");
     paused = true;
-    if (o.memfd) {
-      uint64_t size = m.memory().size();
-      std::vector<uint8_t> payload(8);
-      std::memcpy(payload.data(), &size, 8);
-      TRYC(conn.send(FrameType::kMemfd, payload, m.memory().fd()), "send the guest RAM memfd");
-    } else {
+    pause_ms = ms_since(pause_at);
+    if (!o.memfd) {
+      auto tl = Clock::now();
       auto last = TRY(m.take_dirty_pages());
+      last_log_ms = ms_since(tl);
       for (size_t i = 0; i < last.size() && i < left.size(); ++i) last[i] |= left[i];
-      uint64_t n = TRY(s.send_bitmap(last));
+      auto tp = Clock::now();
+      last_pages = TRY(s.send_bitmap(last));
+      last_pages_ms = ms_since(tp);
       std::lock_guard lock(p.mu);
-      p.dirty_pages = n;
+      p.dirty_pages = last_pages;
     }
+    auto tc = Clock::now();
     auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
+    capture_ms = ms_since(tc);
+    auto tr = Clock::now();
     TRYC(conn.send(FrameType::kState, state), "send STATE");
     TRYC(conn.send(FrameType::kEnd, {}), "send END");
     set_phase(p, "waiting");
     TRY(expect_reply(conn, FrameType::kRunning, o.ack_timeout_ms, "RUNNING"));
+    restore_wait_ms = ms_since(tr);
     return ok();
   };
   Status st = run();
@@ -283,6 +396,12 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     p.bytes_sent = conn.bytes_sent();
     p.total_ms = ms_since(t0);
     if (paused) p.downtime_ms = ms_since(pause_at);
+    p.pause_ms = pause_ms;
+    p.last_log_ms = last_log_ms;
+    p.last_pages = last_pages;
+    p.last_pages_ms = last_pages_ms;
+    p.capture_ms = capture_ms;
+    p.restore_wait_ms = restore_wait_ms;
   }
   if (st) {
     set_phase(p, "completed");

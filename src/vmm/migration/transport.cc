@@ -104,6 +104,8 @@ Result<UniqueFd> listen_endpoint(const Endpoint& e) {
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
+  // Accepted connections inherit it (it must be set before the handshake).
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) return Error::from_errno(cat("bind ", e.text));
   if (::listen(fd, 4) < 0) return Error::from_errno(cat("listen ", e.text));
   return sock;
@@ -129,6 +131,7 @@ Result<UniqueFd> connect_endpoint(const Endpoint& e, int timeout_ms) {
   int fd = ::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Error::from_errno("socket");
   UniqueFd sock(fd);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) return Error::from_errno(cat("connect ", e.text));
     TRY(wait_fd(fd, POLLOUT, timeout_ms, cat("connect ", e.text).c_str()));
@@ -176,6 +179,13 @@ Status Connection::send_raw(std::span<const uint8_t> bytes, int pass_fd) {
   return ok();
 }
 
+uint64_t Connection::in_flight_bound() const {
+  int sndbuf = 0;
+  socklen_t len = sizeof sndbuf;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0 || sndbuf <= 0) sndbuf = 2 * kSocketBuffer;
+  return 2 * static_cast<uint64_t>(sndbuf);
+}
+
 Status Connection::send(FrameType type, std::span<const uint8_t> payload, int pass_fd) {
   return send_raw(encode_frame(type, payload), pass_fd);
 }
@@ -213,19 +223,37 @@ Status Connection::read_exact(std::span<uint8_t> out, int timeout_ms, UniqueFd* 
   return ok();
 }
 
-Result<Frame> Connection::receive(int timeout_ms) {
-  Frame f;
+Status Connection::receive_into(Frame& f, int timeout_ms) {
+  f.fd.reset();
   uint8_t hdr[kFrameHeaderSize];
   TRY(read_exact(hdr, timeout_ms, &f.fd));
   f.header = TRY(decode_frame_header(hdr));
-  f.payload.resize(f.header.length);
-  TRY(read_exact(f.payload, timeout_ms, &f.fd));
+  if (f.payload.size() < f.header.length) f.payload.resize(f.header.length);
+  std::span<uint8_t> body(f.payload.data(), f.header.length);
+  TRY(read_exact(body, timeout_ms, &f.fd));
   uint8_t crc_bytes[4];
   TRY(read_exact(crc_bytes, timeout_ms, &f.fd));
   uint32_t crc;
   std::memcpy(&crc, crc_bytes, 4);
-  TRY(check_frame_crc(hdr, f.payload, crc));
+  TRY(check_frame_crc(hdr, body, crc));
+  return ok();
+}
+
+Result<Frame> Connection::receive(int timeout_ms) {
+  Frame f;
+  TRY(receive_into(f, timeout_ms));
+  f.payload.resize(f.header.length);
   return f;
+}
+
+Result<bool> Connection::readable(int timeout_ms) {
+  pollfd p{fd_.get(), POLLIN, 0};
+  for (;;) {
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return Error::from_errno("poll the migration peer");
+    return r > 0;
+  }
 }
 
 }  // namespace vessel::vmm::migration

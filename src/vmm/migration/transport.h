@@ -27,6 +27,12 @@ struct Endpoint {
 // Parses "tcp:ADDR:PORT" or "unix:PATH"; `flag` names the option in errors.
 Result<Endpoint> parse_endpoint(const std::string& s, const std::string& flag);
 
+// The socket buffer each side asks for (the kernel doubles it): what is in
+// flight between the sender's writes and the receiver's reads stays within
+// a few of these, so the pages queued when the source pauses are few and
+// the sender can count them in its downtime estimate (in_flight_bound()).
+inline constexpr int kSocketBuffer = 256 << 10;
+
 // Binds and listens (a unix path that is a stale socket is replaced; one a
 // process listens on is refused).
 Result<UniqueFd> listen_endpoint(const Endpoint& e);
@@ -39,8 +45,12 @@ Result<UniqueFd> connect_endpoint(const Endpoint& e, int timeout_ms);
 // One frame as read.
 struct Frame {
   FrameHeader header{};
+  // The payload: exactly header.length bytes from receive(); from
+  // receive_into() possibly longer (a buffer reused from frame to frame):
+  // body() is the payload either way.
   std::vector<uint8_t> payload;
   UniqueFd fd;  // came with it (unix sockets)
+  std::span<const uint8_t> body() const { return {payload.data(), header.length}; }
 };
 
 // A connected stream socket speaking frames.
@@ -54,8 +64,16 @@ class Connection {
   Status send_raw(std::span<const uint8_t> bytes, int pass_fd = -1);
   // Reads one whole frame, checking header bound and CRC.
   Result<Frame> receive(int timeout_ms);
+  // The same into `f`, whose payload buffer is kept and grown as needed (no
+  // allocation or zeroing per frame); its fd is reset.
+  Status receive_into(Frame& f, int timeout_ms);
+  // Whether bytes (or the peer's close) wait to be read, within `timeout_ms`.
+  Result<bool> readable(int timeout_ms);
   // Bytes written so far.
   uint64_t bytes_sent() const { return sent_; }
+  // At most this many bytes written here may still wait for the peer to read
+  // them: this socket's send buffer and, as large, the peer's receive buffer.
+  uint64_t in_flight_bound() const;
   void set_timeout_ms(int t) { timeout_ms_ = t; }
 
  private:

@@ -209,18 +209,23 @@ Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const Create
 
 namespace {
 
-// The machine of state `s` over `mem`: its devices, the vCPU and device state, then
-// the vCPUs started (and resumed unless o.paused), into out.machine and out.stats.
-// `from_snapshot`: a restore or a clone records the snapshot (the parent of a later
-// diff) and gets a new VM generation ID (the guest is notified by resume()); a
-// migrated VM keeps its own.
-Status start_machine(const SnapshotState& s, GuestMemory mem, const RestoreOptions& o, bool from_snapshot,
-                     Clock::time_point t1, Restored& out) {
+// An empty machine for state `s` over `mem`: the KVM VM, irqchip, memory
+// slots and vCPUs without state (devices come with the state).
+Result<std::unique_ptr<Machine>> create_machine(const VmSpec& spec, GuestMemory mem, const RestoreOptions& o) {
   MachineConfig cfg;
   cfg.kvm_device = o.kvm_device;
   cfg.serial_out = o.serial_out;
   cfg.track_dirty_pages = o.track_dirty_pages;
-  auto m = TRYC(Machine::create_restored(machine_config(s.spec, std::move(cfg)), std::move(mem)), "create the VM");
+  return TRYC(Machine::create_restored(machine_config(spec, std::move(cfg)), std::move(mem)), "create the VM");
+}
+
+// Machine `m` of state `s` completed: its devices, the vCPU and device state,
+// then the vCPUs started (and resumed unless o.paused), into out.machine and
+// out.stats. `from_snapshot`: a restore or a clone records the snapshot (the
+// parent of a later diff) and gets a new VM generation ID (the guest is
+// notified by resume()); a migrated VM keeps its own.
+Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const RestoreOptions& o, bool from_snapshot,
+                     Clock::time_point t1, Restored& out) {
   TRY(add_devices(*m, s.spec));
   out.stats.machine_ms = ms_since(t1);
 
@@ -269,7 +274,7 @@ Result<Restored> restore_snapshot(const RestoreOptions& o) {
   GuestMemory mem = TRYC(GuestMemory::map_file(std::move(mem_fd), s.spec.memory, x86::kMmioHoleStart,
                                                x86::kMmioHoleEnd, o.prefault),
                          cat("memory file ", mem_path));
-  TRY(start_machine(s, std::move(mem), o, true, t1, out));
+  TRY(start_machine(s, TRY(create_machine(s.spec, std::move(mem), o)), o, true, t1, out));
   out.stats.total_ms = ms_since(t0);
   drop_overlays.dismiss();
   return out;
@@ -296,20 +301,28 @@ Status merge_snapshot(const MergeOptions& o) {
   return write_state_file(o.out_state, out, VESSEL_VERSION);
 }
 
-Result<Restored> restore_state(SnapshotState s, GuestMemory mem, const RestoreOptions& o) {
+Result<std::unique_ptr<Machine>> prepare_machine(const VmSpec& spec, GuestMemory mem, const RestoreOptions& o) {
+  if (mem.size() != spec.memory)
+    return Error::invalid(cat("guest memory is ", mem.size(), " bytes, the machine has ", spec.memory));
+  return create_machine(spec, std::move(mem), o);
+}
+
+Result<Restored> restore_prepared(std::unique_ptr<Machine> m, SnapshotState s, const RestoreOptions& o) {
   auto t0 = Clock::now();
   Restored out;
   if (s.memory.diff) return Error::invalid("a diff state cannot be restored on its own");
-  if (mem.size() != s.spec.memory)
-    return Error::invalid(cat("guest memory is ", mem.size(), " bytes, the state's machine has ", s.spec.memory));
+  if (s.spec.cpus != m->cpu_count() || s.spec.memory != m->memory().size() || s.spec.irqchip != m->has_irqchip())
+    return Error::invalid(cat("the state's machine (", s.spec.cpus, " vCPUs, ", s.spec.memory, " bytes, irqchip ",
+                              s.spec.irqchip ? "on" : "off", ") is not the one prepared (", m->cpu_count(), " vCPUs, ",
+                              m->memory().size(), " bytes, irqchip ", m->has_irqchip() ? "on" : "off", ")"));
+  if (m->virtio_count() != 0) return Error::invalid("the prepared machine already has devices");
   {
-    Kvm kvm = TRY(Kvm::open(o.kvm_device));
-    auto supported = TRY(kvm.supported_cpuid());
+    auto supported = TRY(m->kvm().supported_cpuid());
     for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
   }
   TRY(check_disks(s.disks));
   out.stats.load_ms = ms_since(t0);
-  TRY(start_machine(s, std::move(mem), o, false, Clock::now(), out));
+  TRY(start_machine(s, std::move(m), o, false, Clock::now(), out));
   out.stats.total_ms = ms_since(t0);
   out.state = std::move(s);
   return out;

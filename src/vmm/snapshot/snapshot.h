@@ -108,10 +108,17 @@ struct Restored {
 // without a feature the vCPUs use.
 Result<Restored> restore_snapshot(const RestoreOptions& o);
 
-// Restores a machine from a state that came without files (a live
-// migration): `mem` is its RAM already filled. The same checks as
-// restore_snapshot (host CPU, disks); o.state_path and o.memory_path are unused.
-Result<Restored> restore_state(SnapshotState s, GuestMemory mem, const RestoreOptions& o);
+// A live migration's restore, in two steps, so that the machine is built
+// before the source pauses. prepare_machine(): the machine of `spec` over
+// `mem` (its RAM, which the migration then fills): the KVM VM, irqchip,
+// memory slots and vCPUs, without state or devices.
+Result<std::unique_ptr<Machine>> prepare_machine(const VmSpec& spec, GuestMemory mem, const RestoreOptions& o);
+// restore_prepared(): state `s` (which came without files) set on machine
+// `m` from prepare_machine() (the same vCPUs, memory, irqchip): the same
+// checks as restore_snapshot (host CPU, disks), the devices added, the vCPU,
+// VM and device state set, the vCPUs started (and resumed unless o.paused).
+// o.state_path and o.memory_path are unused.
+Result<Restored> restore_prepared(std::unique_ptr<Machine> m, SnapshotState s, const RestoreOptions& o);
 
 struct MergeOptions {
   std::string base_state;

@@ -433,6 +433,19 @@ std::vector<uint8_t> encode_state(const SnapshotState& s, const std::string& ves
   return std::move(f.data());
 }
 
+std::vector<uint8_t> encode_spec(const VmSpec& s) {
+  ByteWriter w;
+  put_spec(w, s, kFormatVersion);
+  return std::move(w.data());
+}
+
+Result<VmSpec> decode_spec(std::span<const uint8_t> bytes) {
+  ByteReader r(bytes, "machine spec");
+  VmSpec s = TRY(get_spec(r, kFormatVersion));
+  TRY(r.finish());
+  return s;
+}
+
 Result<SnapshotState> decode_payload(std::span<const uint8_t> payload, uint32_t version) {
   ByteReader r(payload, "snapshot state");
   SnapshotState s;

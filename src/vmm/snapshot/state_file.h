@@ -49,6 +49,14 @@ Result<SnapshotState> decode_state(std::span<const uint8_t> file);
 // skipping header and checksum (fuzzing reaches deeper this way).
 Result<SnapshotState> decode_payload(std::span<const uint8_t> payload, uint32_t version = kFormatVersion);
 
+// The machine description alone, as the body of a SPEC section (format
+// kFormatVersion, no framing: the caller checks integrity): what a live
+// migration sends ahead of the memory, so that the destination builds the
+// machine while the pages still flow. decode_spec() checks every field and
+// that nothing follows; errors name the field ("machine spec: ...").
+std::vector<uint8_t> encode_spec(const VmSpec& s);
+Result<VmSpec> decode_spec(std::span<const uint8_t> bytes);
+
 // Reads (bounded by kMaxStateFile) and decodes a state file; errors name the path.
 Result<SnapshotState> read_state_file(const std::string& path);
 // Writes a state file atomically (temporary file + rename).

@@ -1,6 +1,7 @@
 // Tier-1 VMM tests: tiny machine-code guests on the host's /dev/kvm.
 #include <chrono>
 #include <thread>
+#include <tuple>
 
 #include "integration/vmm/tiny_guest.h"
 
@@ -209,6 +210,41 @@ TEST(VmmMachine, SmpMachineWithLargeMemoryAndHole) {
   RunResult r = (*m)->run();
   EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
   EXPECT_EQ(cap.get(), "smp");
+}
+
+// The in-kernel 8259s start masked, based at 0x08/0x70 (as a BIOS leaves
+// them): a guest that never programs them (Linux on hardware-reduced ACPI)
+// does not take an ISA device's line through them as an exception vector
+// (COM1's IRQ 4 came as vector 4 from KVM's reset state) on the boot CPU,
+// whose LINT0 is ExtINT.
+TEST(VmmMachine, UnprogrammedPicPassesNoLegacyIrq) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.print("up").raw({0xfb}).hlt().print("woke").hlt();  // sti; hlt: no IDT, so any interrupt triple-faults
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  for (auto [chip, base, imr] : {std::tuple{KVM_IRQCHIP_PIC_MASTER, 0x08, 0xfb}, std::tuple{KVM_IRQCHIP_PIC_SLAVE, 0x70, 0xff}}) {
+    auto pic = (*m)->vm_fd().get_irqchip(static_cast<uint32_t>(chip));
+    ASSERT_TRUE(pic) << pic.error().message();
+    EXPECT_EQ(pic->chip.pic.irq_base, base) << "chip " << chip;
+    EXPECT_EQ(pic->chip.pic.imr, imr) << "chip " << chip;
+  }
+  ASSERT_TRUE((*m)->start());
+  auto t0 = std::chrono::steady_clock::now();
+  while (cap.get() != "up" && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(10))
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // into its hlt
+  for (uint32_t irq : {1u, 4u}) {
+    ASSERT_TRUE((*m)->vm_fd().irq_line(irq, true));
+    ASSERT_TRUE((*m)->vm_fd().irq_line(irq, false));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  (*m)->request_stop(StopReason::kStopped);
+  RunResult r = (*m)->finish();
+  EXPECT_EQ(r.reason, StopReason::kStopped) << r.detail;
+  EXPECT_EQ(cap.get(), "up");
 }
 
 TEST(VmmMachine, BadKvmDeviceIsAnError) {

@@ -7,7 +7,7 @@
 // (K), with a count at least the source's last one (no page lost, no count
 // repeated); the VMM's downtime is printed for an idle and a dirtying guest.
 // `vm upgrade` moves the same guest to a new VMM process on this host, the
-// memfd handed over, and keeps the VM's id.
+// memfd handed over, and keeps the VM's id (twice).
 #include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -180,6 +180,18 @@ TEST_F(VmmMigrationCli, UpgradeMovesTheVmToANewVmmProcessKeepingItsId) {
   // The console before the upgrade is kept as serial.log.1; the guest goes on in serial.log.
   std::string old_log = slurp(serial_log("src") + ".1");
   EXPECT_NE(old_log.find(" K\n"), std::string::npos) << old_log;
+  ASSERT_TRUE(wait_reports("src", 3, 60)) << slurp(serial_log("src"));
+  for (const auto& [count, verdict] : reports("src")) EXPECT_EQ(verdict, 'K') << "count " << count;
+  // Again, from the VMM the first upgrade started (its directory was renamed
+  // from src.upgrade to src): its exit record must land in src, not in the
+  // new src.upgrade.
+  r = vessel({"vm", "upgrade", "src"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  int third = vmm_pid(*this, "src");
+  EXPECT_GT(third, 0);
+  EXPECT_NE(third, after) << "the VM must run in a new VMM process";
+  EXPECT_NE(::kill(after, 0), 0) << "the old VMM must have exited";
+  EXPECT_NE(::access((root_ + "/vm/src.upgrade").c_str(), F_OK), 0) << "the new VMM's temporary directory is left";
   ASSERT_TRUE(wait_reports("src", 3, 60)) << slurp(serial_log("src"));
   for (const auto& [count, verdict] : reports("src")) EXPECT_EQ(verdict, 'K') << "count " << count;
   // An upgrade of a VM that does not exist: one clear error.

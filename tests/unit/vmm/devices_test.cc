@@ -134,6 +134,53 @@ TEST_F(SerialFixture, FifoFullDropsInputAndSaveRestoreKeepsIt) {
   EXPECT_EQ(t.input_space(), 0u);
 }
 
+// A snapshot or migration taken while the guest's 8250 driver transmits: it
+// acknowledged THRE (IIR read), wrote bytes, and waits for the next THRE
+// interrupt (Linux sends only on it). The UART restored in the new VMM drives
+// its line high again (the new VM's interrupt controller never saw it), IIR
+// reports THRE, and the guest's next byte goes out and raises it again.
+TEST_F(SerialFixture, RestoreMidTransmitRaisesThePendingThreInterrupt) {
+  wr(2, 0x07);  // FIFO on, both FIFOs cleared
+  wr(1, Serial::kIerRda | Serial::kIerThre);
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirThre);  // the ISR acknowledges
+  wr(0, 'T');
+  wr(0, 'I');
+  SerialState st = s.save();
+  EXPECT_TRUE(st.thr_interrupt_pending);
+  EXPECT_TRUE(st.irq_level);
+
+  std::vector<bool> irq2;
+  std::string out2;
+  Serial t([&](bool l) { irq2.push_back(l); }, [&](uint8_t b) { out2.push_back(static_cast<char>(b)); });
+  t.restore(st);
+  ASSERT_EQ(irq2, std::vector<bool>{true});
+  uint8_t v = 0;
+  t.read(2, std::span<uint8_t>(&v, 1));
+  EXPECT_EQ(v, Serial::kIirFifo | Serial::kIirThre);
+  EXPECT_EQ(irq2, (std::vector<bool>{true, false}));
+  uint8_t c = 'C';
+  t.write(0, std::span<const uint8_t>(&c, 1));
+  EXPECT_EQ(out2, "C");
+  EXPECT_EQ(irq2, (std::vector<bool>{true, false, true}));
+}
+
+// Restoring a UART with nothing pending drives its line low (a line left high
+// by whatever came before in the new VM would be wrong).
+TEST_F(SerialFixture, RestoreWithNothingPendingDrivesTheLineLow) {
+  wr(1, Serial::kIerThre);
+  EXPECT_EQ(rd(2) & 0x0f, Serial::kIirThre);
+  SerialState st = s.save();
+  EXPECT_FALSE(st.thr_interrupt_pending);
+  EXPECT_FALSE(st.irq_level);
+  std::vector<bool> irq2;
+  Serial t([&](bool l) { irq2.push_back(l); }, nullptr);
+  t.restore(st);
+  EXPECT_EQ(irq2, std::vector<bool>{false});
+  uint8_t v = 0;
+  t.read(2, std::span<uint8_t>(&v, 1));
+  EXPECT_EQ(v & 0x0f, Serial::kIirNone);
+}
+
 // Linux's mc146818_set_time (hwclock --systohc): SET up, the time registers, SET down;
 // the clock then runs from the written time as the host's advances.
 TEST(Rtc, GuestSetsTheClock) {

@@ -1,5 +1,6 @@
 // GuestMemory backings: the shared memfd (default) and mergeable private
 // anonymous memory (--memory ...,mergeable=on), and the KSM counter reader.
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -18,8 +19,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Whether [p, p+len) is marked VM_MERGEABLE ("mg" in /proc/self/smaps VmFlags).
-bool marked_mergeable(const void* p) {
+// Whether the mapping holding `p` has VmFlags `flag` in /proc/self/smaps
+// ("mg": VM_MERGEABLE, "hg": VM_HUGEPAGE).
+bool vma_flag(const void* p, const char* flag) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   auto addr = reinterpret_cast<uintptr_t>(p);
@@ -30,7 +32,7 @@ bool marked_mergeable(const void* p) {
     if (std::sscanf(line.c_str(), "%lx-%lx %7s", &b, &e, perms) == 3) {  // a mapping's first line
       in_vma = addr >= b && addr < e;
     } else if (in_vma && line.rfind("VmFlags:", 0) == 0) {
-      return line.find(" mg") != std::string::npos;
+      return line.find(std::string(" ") + flag) != std::string::npos;
     }
   }
   return false;
@@ -41,7 +43,21 @@ TEST(GuestMemory, DefaultIsASharedMemfdNotMergeable) {
   ASSERT_TRUE(mem) << mem.error().message();
   EXPECT_GE(mem->fd(), 0);
   EXPECT_FALSE(mem->mergeable());
-  EXPECT_FALSE(marked_mergeable(mem->linear(0)));
+  EXPECT_FALSE(vma_flag(mem->linear(0), "mg"));
+}
+
+// The memfd's mapping asks for transparent huge pages (MADV_HUGEPAGE), so a
+// host that allows them for shared memory maps guest RAM in 2 MiB pages; so
+// does the VMM that adopts the memfd (vm upgrade).
+TEST(GuestMemory, MemfdMappingsAskForHugePages) {
+  if (!fs::exists("/sys/kernel/mm/transparent_hugepage")) GTEST_SKIP() << "this kernel has no transparent huge pages";
+  auto mem = GuestMemory::create(8 << 20, 3ULL << 30, 4ULL << 30);
+  ASSERT_TRUE(mem) << mem.error().message();
+  EXPECT_TRUE(vma_flag(mem->linear(0), "hg"));
+  UniqueFd dup(::fcntl(mem->fd(), F_DUPFD_CLOEXEC, 0));
+  auto adopted = GuestMemory::adopt_memfd(std::move(dup), 8 << 20, 3ULL << 30, 4ULL << 30);
+  ASSERT_TRUE(adopted) << adopted.error().message();
+  EXPECT_TRUE(vma_flag(adopted->linear(0), "hg"));
 }
 
 TEST(GuestMemory, MergeableIsPrivateAnonymousAndMarked) {
@@ -49,7 +65,7 @@ TEST(GuestMemory, MergeableIsPrivateAnonymousAndMarked) {
   ASSERT_TRUE(mem) << mem.error().message();
   EXPECT_EQ(mem->fd(), -1);
   EXPECT_TRUE(mem->mergeable());
-  EXPECT_TRUE(marked_mergeable(mem->linear(0)));
+  EXPECT_TRUE(vma_flag(mem->linear(0), "mg"));
   ASSERT_TRUE(mem->write_obj<uint64_t>(0x3008, 0x1234));
   ASSERT_TRUE(mem->write_obj<uint64_t>(0x7ff000, 0x5678));
   EXPECT_EQ(*mem->read_obj<uint64_t>(0x3008), 0x1234u);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <filesystem>
 
+#include "common/strings.h"
 #include "vmm/migration/protocol.h"
 #include "vmm/migration/transport.h"
 #include "vmm/snapshot/state_file.h"
@@ -74,6 +75,18 @@ Status feed(StreamReceiver& r, const std::vector<uint8_t>& frame, bool fd = fals
   return r.on_frame(h, payload, fd);
 }
 
+snapshot::VmSpec sample_spec() {
+  snapshot::VmSpec s = sample_state().spec;
+  snapshot::DeviceSpec rng;
+  rng.kind = snapshot::DeviceSpec::Kind::kRng;
+  s.devices.push_back(rng);
+  return s;
+}
+
+std::vector<uint8_t> machine_frame(const snapshot::VmSpec& s = sample_spec()) {
+  return encode_frame(FrameType::kMachine, snapshot::encode_spec(s));
+}
+
 std::vector<uint8_t> pages_frame(uint64_t offset, uint32_t count, const std::vector<std::vector<uint8_t>>& pages) {
   return encode_frame(FrameType::kPages, encode_pages(offset, count, [&](uint32_t i) -> const uint8_t* {
                         return i < pages.size() && !pages[i].empty() ? pages[i].data() : nullptr;
@@ -131,7 +144,14 @@ TEST(MigrationHello, RoundTripAndVersionCheck) {
   h.version = kStreamVersion + 1;
   d = decode_hello(encode_hello(h));
   ASSERT_FALSE(d);
-  EXPECT_NE(d.error().message().find("stream version 2 (from vessel 9.9.9)"), std::string::npos) << d.error().message();
+  EXPECT_NE(d.error().message().find(cat("stream version ", kStreamVersion + 1, " (from vessel 9.9.9)")), std::string::npos)
+      << d.error().message();
+  h.version = 1;  // a vessel from before MACHINE and READY
+  d = decode_hello(encode_hello(h));
+  ASSERT_FALSE(d);
+  EXPECT_NE(d.error().message().find(cat("stream version 1 (from vessel 9.9.9) is not this vessel's version ", kStreamVersion)),
+            std::string::npos)
+      << d.error().message();
 
   auto b = encode_hello(sample_hello());
   b[0] = 'X';
@@ -153,16 +173,69 @@ TEST(MigrationHello, RoundTripAndVersionCheck) {
 TEST(MigrationPages, ZeroPagesTravelAsBits) {
   std::vector<uint8_t> a(kPageSize, 0x11), z(kPageSize, 0), c(kPageSize, 0x33);
   auto payload = encode_pages(8 * kPageSize, 3, [&](uint32_t i) { return i == 0 ? a.data() : i == 1 ? z.data() : c.data(); });
-  EXPECT_EQ(payload.size(), 12u + 1 + 2 * kPageSize);  // the zero page costs one bit
+  EXPECT_EQ(payload.size(), 12u + 2 + 2 * kPageSize);  // the zero page costs two bits
   BufferSink sink(kMem);
   auto n = apply_pages(payload, kMem, sink);
   ASSERT_TRUE(n) << n.error().message();
-  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(n->data, 2u);
+  EXPECT_EQ(n->zero, 1u);
   EXPECT_EQ(sink.mem[8 * kPageSize], 0x11);
   EXPECT_EQ(sink.mem[9 * kPageSize + 100], 0);
   EXPECT_EQ(sink.mem[10 * kPageSize + 4095], 0x33);
   EXPECT_EQ(sink.mem[11 * kPageSize], 0xee);  // untouched
   EXPECT_EQ(sink.zeroed, 1u);
+}
+
+TEST(MigrationPages, ScatteredPagesShareAFrameAndTheOthersAreLeftAlone) {
+  std::vector<uint8_t> a(kPageSize, 0x11), z(kPageSize, 0);
+  PagesFrameBuilder b;
+  // Pages 0 (data), 2 (zero) and 255 (data) of a 256-page window; the rest not sent.
+  b.build(0, 256, [&](uint32_t i) -> const uint8_t* { return i == 0 || i == 255 ? a.data() : i == 2 ? z.data() : nullptr; });
+  EXPECT_EQ(b.data_pages(), 2u);
+  EXPECT_EQ(b.zero_pages(), 1u);
+  auto frame = std::vector<uint8_t>(b.bytes().begin(), b.bytes().end());
+  EXPECT_EQ(frame.size(), kFrameHeaderSize + 12 + 64 + 2 * kPageSize + kFrameTrailerSize);
+  auto h = decode_frame_header(std::span(frame).first(kFrameHeaderSize));
+  ASSERT_TRUE(h) << h.error().message();
+  uint32_t crc;
+  std::memcpy(&crc, frame.data() + frame.size() - 4, 4);
+  ASSERT_TRUE(check_frame_crc(std::span(frame).first(kFrameHeaderSize), b.payload(), crc));
+  BufferSink sink(kMem);
+  auto n = apply_pages(b.payload(), kMem, sink);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->data, 2u);
+  EXPECT_EQ(n->zero, 1u);
+  EXPECT_EQ(sink.mem[0], 0x11);
+  EXPECT_EQ(sink.mem[kPageSize], 0xee);  // not sent: untouched
+  EXPECT_EQ(sink.mem[2 * kPageSize], 0);
+  EXPECT_EQ(sink.mem[255 * kPageSize + 7], 0x11);
+  EXPECT_EQ(sink.writes, 2u);
+  EXPECT_EQ(sink.zeroed, 1u);
+  // The builder's buffer is reused: a smaller window after it is whole and right.
+  b.build(4 * kPageSize, 1, [&](uint32_t) { return a.data(); });
+  EXPECT_EQ(b.bytes().size(), kFrameHeaderSize + 12 + 2 + kPageSize + kFrameTrailerSize);
+  auto m = apply_pages(b.payload(), kMem, sink);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->data, 1u);
+}
+
+TEST(MigrationReady, RoundTripAndBounds) {
+  Ready r{1234, 5678};
+  auto d = decode_ready(encode_ready(r));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->build_us, 1234u);
+  EXPECT_EQ(d->restore_estimate_us, 5678u);
+  auto bytes = encode_ready(r);
+  bytes.pop_back();
+  auto t = decode_ready(bytes);
+  ASSERT_FALSE(t);
+  EXPECT_NE(t.error().message().find("READY: truncated at restore estimate"), std::string::npos) << t.error().message();
+  bytes = encode_ready(r);
+  bytes.push_back(0);
+  EXPECT_FALSE(decode_ready(bytes));
+  auto huge = decode_ready(encode_ready(Ready{1, kMaxRestoreEstimateUs + 1}));
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message().find("restore estimate"), std::string::npos);
 }
 
 TEST(MigrationPages, AddressesOutsideRamAndBadLengthsAreRefused) {
@@ -183,6 +256,11 @@ TEST(MigrationPages, AddressesOutsideRamAndBadLengthsAreRefused) {
   p = encode_pages(0, 2, one);
   p[12] |= 0x80;  // a bit past the count
   EXPECT_FALSE(apply_pages(p, kMem, sink));
+  p = encode_pages(0, 2, one);
+  p[12] &= ~1;  // data for a page not marked sent
+  auto ns = apply_pages(p, kMem, sink);
+  ASSERT_FALSE(ns);
+  EXPECT_NE(ns.error().message().find("not marked sent"), std::string::npos) << ns.error().message();
   p = encode_pages(0, 1, one);
   uint32_t zero = 0;
   std::memcpy(p.data() + 8, &zero, 4);
@@ -193,13 +271,24 @@ TEST(MigrationPages, AddressesOutsideRamAndBadLengthsAreRefused) {
 TEST(MigrationReceiver, AcceptsAWholeStream) {
   BufferSink sink(kMem);
   Hello seen;
-  StreamReceiver r({}, [&](const Hello& h) -> Result<MemorySink*> {
-    seen = h;
-    return &sink;
-  });
+  snapshot::VmSpec built;
+  StreamReceiver r(
+      {},
+      [&](const Hello& h) -> Status {
+        seen = h;
+        return ok();
+      },
+      [&](const snapshot::VmSpec& spec) -> Result<MemorySink*> {
+        built = spec;
+        return &sink;
+      });
   std::vector<uint8_t> a(kPageSize, 0x5a);
   ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
   EXPECT_EQ(seen.memory_size, kMem);
+  auto ms = feed(r, machine_frame());
+  ASSERT_TRUE(ms) << ms.error().message();
+  EXPECT_EQ(built.memory, kMem);
+  EXPECT_EQ(built.devices.size(), 1u);
   ASSERT_TRUE(feed(r, pages_frame(0, 4, {a, {}, a, {}})));
   ASSERT_TRUE(feed(r, pages_frame(0, 1, {{}})));  // a page that became zero
   auto st = feed(r, encode_frame(FrameType::kState, snapshot::encode_state(sample_state(), "1")));
@@ -219,7 +308,12 @@ TEST(MigrationReceiver, AcceptsAWholeStream) {
 
 TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
   BufferSink sink(kMem);
-  auto make = [&] { return StreamReceiver({}, [&](const Hello&) -> Result<MemorySink*> { return &sink; }); };
+  auto make = [&] {
+    return StreamReceiver(
+        {}, [](const Hello&) -> Status { return ok(); },
+        [&](const snapshot::VmSpec&) -> Result<MemorySink*> { return &sink; });
+  };
+  auto hello = [] { return encode_frame(FrameType::kHello, encode_hello(sample_hello())); };
   std::vector<uint8_t> a(kPageSize, 1);
   {
     auto r = make();
@@ -229,12 +323,14 @@ TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
   }
   {
     auto r = make();
-    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    ASSERT_TRUE(feed(r, hello()));
+    ASSERT_TRUE(feed(r, machine_frame()));
     EXPECT_FALSE(feed(r, encode_frame(FrameType::kEnd, {})));  // END before STATE
   }
   {
     auto r = make();
-    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    ASSERT_TRUE(feed(r, hello()));
+    ASSERT_TRUE(feed(r, machine_frame()));
     auto s = sample_state();
     s.spec.memory = 2 * kMem;
     s.memory.size = 2 * kMem;
@@ -244,14 +340,16 @@ TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
   }
   {
     auto r = make();
-    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    ASSERT_TRUE(feed(r, hello()));
+    ASSERT_TRUE(feed(r, machine_frame()));
     auto bytes = snapshot::encode_state(sample_state(), "1");
     bytes[bytes.size() / 2] ^= 1;  // the state's own CRC catches it
     EXPECT_FALSE(feed(r, encode_frame(FrameType::kState, bytes)));
   }
   {
     auto r = make();
-    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    ASSERT_TRUE(feed(r, hello()));
+    ASSERT_TRUE(feed(r, machine_frame()));
     EXPECT_FALSE(feed(r, pages_frame(0, 1, {a}), /*fd=*/true));  // an fd on a PAGES frame
     std::vector<uint8_t> sz(8);
     EXPECT_FALSE(feed(r, encode_frame(FrameType::kMemfd, sz), true));  // MEMFD without the memfd flag
@@ -259,11 +357,93 @@ TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
   {
     StreamReceiver::Limits lim;
     lim.max_memory = kMem / 2;
-    StreamReceiver r(lim, [&](const Hello&) -> Result<MemorySink*> { return &sink; });
-    auto s = feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello())));
+    StreamReceiver r(
+        lim, [](const Hello&) -> Status { return ok(); },
+        [&](const snapshot::VmSpec&) -> Result<MemorySink*> { return &sink; });
+    auto s = feed(r, hello());
     ASSERT_FALSE(s);
     EXPECT_NE(s.error().message().find("exceeds this receiver's limit"), std::string::npos);
   }
+}
+
+// MACHINE: after HELLO and before anything else, decoded with the snapshot
+// SPEC decoder, its vCPUs and memory those of the HELLO, the STATE's machine
+// the same; errors name the frame and field.
+TEST(MigrationReceiver, ChecksTheMachineFrame) {
+  BufferSink sink(kMem);
+  int built = 0;
+  auto make = [&] {
+    return StreamReceiver(
+        {}, [](const Hello&) -> Status { return ok(); },
+        [&](const snapshot::VmSpec&) -> Result<MemorySink*> {
+          ++built;
+          return &sink;
+        });
+  };
+  auto hello = [] { return encode_frame(FrameType::kHello, encode_hello(sample_hello())); };
+  auto refused = [&](const std::vector<uint8_t>& frame, const std::string& part) {
+    auto r = make();
+    EXPECT_TRUE(feed(r, hello()));
+    auto s = feed(r, frame);
+    ASSERT_FALSE(s) << part;
+    EXPECT_NE(s.error().message().find(part), std::string::npos) << s.error().message();
+  };
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, hello()));
+    auto s = feed(r, pages_frame(0, 1, {{}}));  // pages before the machine
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("PAGES before MACHINE"), std::string::npos) << s.error().message();
+  }
+  {
+    auto r = make();
+    auto s = feed(r, machine_frame());  // before HELLO
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("starts with MACHINE"), std::string::npos);
+  }
+  auto spec = sample_spec();
+  spec.memory = 2 * kMem;
+  refused(machine_frame(spec), "migration MACHINE: memory size 2097152 differs from the HELLO's");
+  spec = sample_spec();
+  spec.cpus = 2;
+  refused(machine_frame(spec), "migration MACHINE: vCPU count 2 differs");
+  auto bytes = snapshot::encode_spec(sample_spec());
+  bytes.pop_back();
+  refused(encode_frame(FrameType::kMachine, bytes), "migration MACHINE: machine spec:");
+  bytes = snapshot::encode_spec(sample_spec());
+  bytes.push_back(0);
+  refused(encode_frame(FrameType::kMachine, bytes), "unexpected bytes at the end");
+  bytes = snapshot::encode_spec(sample_spec());
+  bytes[0] = 0;  // 0 vCPUs
+  refused(encode_frame(FrameType::kMachine, bytes), "vCPU count");
+  EXPECT_EQ(built, 0) << "no machine for a refused MACHINE";
+  {
+    auto r = make();
+    ASSERT_TRUE(feed(r, hello()));
+    ASSERT_TRUE(feed(r, machine_frame()));
+    EXPECT_EQ(built, 1);
+    EXPECT_FALSE(feed(r, machine_frame()));  // twice
+    auto s = sample_state();
+    s.spec.irqchip = true;
+    s.vm.irqchip = true;
+    auto st = feed(r, encode_frame(FrameType::kState, snapshot::encode_state(s, "1")));
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().message().find("irqchip on differs from the MACHINE's"), std::string::npos)
+        << st.error().message();
+  }
+  {
+    // A receiver without memory for the pages (nullptr outside a memfd migration) is refused.
+    StreamReceiver r(
+        {}, [](const Hello&) -> Status { return ok(); },
+        [](const snapshot::VmSpec&) -> Result<MemorySink*> { return static_cast<MemorySink*>(nullptr); });
+    ASSERT_TRUE(feed(r, hello()));
+    EXPECT_FALSE(feed(r, machine_frame()));
+  }
+  // The frame's bound: a spec cannot claim more than 2 MiB.
+  auto f = machine_frame();
+  uint64_t huge = 3ULL << 20;
+  std::memcpy(f.data() + 8, &huge, 8);
+  EXPECT_FALSE(decode_frame_header(std::span(f).first(kFrameHeaderSize)));
 }
 
 TEST(MigrationEndpoint, ParsesTcpAndUnixAndNamesTheFlag) {
