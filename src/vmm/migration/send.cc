@@ -220,7 +220,7 @@ Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& s
 }
 
 // What the stop is expected to cost (ms) when `pages` are left: each page
-// (and the pages' worth of frames that may still be in flight, and the
+// (and the frames still queued for the destination, and the
 // state file) at `page_ms`, the last dirty log read (as long as the last one,
 // `log_ms`), and twice the destination's restore estimate: once for its
 // restore, once for the pause and state capture here (the same vCPU and
@@ -278,8 +278,19 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
     uint64_t dirty = popcount(left);
     double dirty_rate = static_cast<double>(dirty * kPageSize) / secs;
     TRY(s.poll_ready(0));
-    Estimate e = estimate_stop(dirty, std::min(round_bytes, s.c_.in_flight_bound()), page_ms, log_ms,
-                               s.destination_estimate_ms());
+    // What this round left queued for the destination would be delivered
+    // inside the pause: counted as it is (SIOCOUTQ), and when only it keeps
+    // the stop over the budget, delivered first while the guest runs.
+    uint64_t queued = std::min(round_bytes, s.c_.queued());
+    Estimate e = estimate_stop(dirty, queued, page_ms, log_ms, s.destination_estimate_ms());
+    double budget = static_cast<double>(o.max_downtime_ms);
+    double queued_ms = static_cast<double>(queued / kPageSize) * page_ms;
+    if (queued > 0 && e.total() - queued_ms <= budget) {
+      int wait_ms = static_cast<int>(std::clamp(3 * queued_ms, 20.0, 1000.0));
+      s.c_.drain(wait_ms);
+      queued = std::min(round_bytes, s.c_.queued());
+      e = estimate_stop(dirty, queued, page_ms, log_ms, s.destination_estimate_ms());
+    }
     {
       std::lock_guard lock(p.mu);
       p.round = round;
@@ -292,7 +303,7 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
     log::debug("migration", cat("round ", round, ": ", dirty, " dirty pages, ", static_cast<uint64_t>(dirty_rate),
                                 " B/s dirtied, ", page_ms, " ms a page, downtime ~", e.total(), " ms (fixed ",
                                 e.fixed_ms, ")"));
-    bool done = e.total() <= static_cast<double>(o.max_downtime_ms) || round >= o.max_rounds;
+    bool done = e.total() <= budget || round >= o.max_rounds;
     if (done && s.ready()) break;
     // The destination has not built its machine yet: wait for it (a round
     // more then sends what was dirtied meanwhile).

@@ -2,14 +2,18 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "common/strings.h"
 
@@ -104,8 +108,11 @@ Result<UniqueFd> listen_endpoint(const Endpoint& e) {
     int one = 1;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  // Accepted connections inherit it (it must be set before the handshake).
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  // What TCP has delivered here but the receiver has not processed yet is
+  // acknowledged, so the sender's SIOCOUTQ does not see it: a bounded receive
+  // buffer bounds it (kReceiveBuffer). Accepted connections inherit it (it
+  // must be set before the handshake).
+  if (a.family != AF_UNIX) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBuffer, sizeof kReceiveBuffer);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) return Error::from_errno(cat("bind ", e.text));
   if (::listen(fd, 4) < 0) return Error::from_errno(cat("listen ", e.text));
   return sock;
@@ -122,6 +129,10 @@ Result<UniqueFd> accept_one(int listen_fd, int timeout_ms, int cancel_fd) {
     int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0 && (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)) continue;
     if (fd < 0) return Error::from_errno("accept");
+    // READY and RUNNING are small frames the sender waits for: never held
+    // back by Nagle (fails harmlessly on a unix socket).
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return UniqueFd(fd);
   }
 }
@@ -131,7 +142,8 @@ Result<UniqueFd> connect_endpoint(const Endpoint& e, int timeout_ms) {
   int fd = ::socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Error::from_errno("socket");
   UniqueFd sock(fd);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
+  if (a.family == AF_UNIX && ::setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kSocketBuffer, sizeof kSocketBuffer) < 0)
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBuffer, sizeof kSocketBuffer);
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.ss), a.len) < 0) {
     if (errno != EINPROGRESS && errno != EAGAIN) return Error::from_errno(cat("connect ", e.text));
     TRY(wait_fd(fd, POLLOUT, timeout_ms, cat("connect ", e.text).c_str()));
@@ -184,6 +196,21 @@ uint64_t Connection::in_flight_bound() const {
   socklen_t len = sizeof sndbuf;
   if (::getsockopt(fd_.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) < 0 || sndbuf <= 0) sndbuf = 2 * kSocketBuffer;
   return 2 * static_cast<uint64_t>(sndbuf);
+}
+
+uint64_t Connection::queued() const {
+  int n = 0;
+  if (::ioctl(fd_.get(), SIOCOUTQ, &n) < 0 || n < 0) return in_flight_bound();
+  return static_cast<uint64_t>(n);
+}
+
+bool Connection::drain(int max_ms) const {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+  while (queued() > 0) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
 }
 
 Status Connection::send(FrameType type, std::span<const uint8_t> payload, int pass_fd) {

@@ -27,11 +27,19 @@ struct Endpoint {
 // Parses "tcp:ADDR:PORT" or "unix:PATH"; `flag` names the option in errors.
 Result<Endpoint> parse_endpoint(const std::string& s, const std::string& flag);
 
-// The socket buffer each side asks for (the kernel doubles it): what is in
-// flight between the sender's writes and the receiver's reads stays within
-// a few of these, so the pages queued when the source pauses are few and
-// the sender can count them in its downtime estimate (in_flight_bound()).
-inline constexpr int kSocketBuffer = 256 << 10;
+// The send buffer a unix-socket sender asks for (SO_SNDBUFFORCE where it may,
+// else up to the host's wmem_max): a unix stream queues no more than it,
+// and the default (~208 KiB) made the sender wait on the receiver every
+// ~50 pages. A TCP sender keeps the kernel's buffer autotuning (asking for a
+// size turns it off). What is queued when the source decides to stop is read
+// with SIOCOUTQ (Connection::queued), counted in the downtime estimate and
+// drained first, so a large buffer does not lengthen the pause.
+inline constexpr int kSocketBuffer = 4 << 20;
+// The receive buffer of a TCP receiver (the kernel doubles it, up to the
+// host's rmem_max): bytes TCP acknowledged that the receiver has not processed
+// yet are invisible to the sender's SIOCOUTQ; this keeps them to a few dozen
+// pages when the source pauses.
+inline constexpr int kReceiveBuffer = 256 << 10;
 
 // Binds and listens (a unix path that is a stale socket is replaced; one a
 // process listens on is refused).
@@ -74,6 +82,12 @@ class Connection {
   // At most this many bytes written here may still wait for the peer to read
   // them: this socket's send buffer and, as large, the peer's receive buffer.
   uint64_t in_flight_bound() const;
+  // Bytes written here that the peer has not taken yet (SIOCOUTQ: on TCP
+  // not yet acknowledged, on a unix socket not yet read); in_flight_bound()
+  // where the kernel does not say.
+  uint64_t queued() const;
+  // Waits up to `max_ms` until nothing written here is queued; whether it is so.
+  bool drain(int max_ms) const;
   void set_timeout_ms(int t) { timeout_ms_ = t; }
 
  private:

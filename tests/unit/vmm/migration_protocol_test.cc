@@ -503,5 +503,23 @@ TEST(MigrationConnection, FramesAndAnFdCrossASocketpair) {
   ::close(memfd);
 }
 
+// What the sender counts as still on its way to the destination (and drains
+// before the pause) is what the peer has not read yet.
+TEST(MigrationConnection, QueuedBytesAreWhatThePeerHasNotRead) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  Connection a{UniqueFd(sv[0])}, b{UniqueFd(sv[1])};
+  EXPECT_EQ(a.queued(), 0u);
+  EXPECT_TRUE(a.drain(10));
+  std::vector<uint8_t> page(4096, 7);
+  ASSERT_TRUE(a.send(FrameType::kError, page));
+  EXPECT_GE(a.queued(), page.size());
+  EXPECT_FALSE(a.drain(20));  // nobody reads
+  auto f = b.receive(1000);
+  ASSERT_TRUE(f) << f.error().message();
+  EXPECT_EQ(a.queued(), 0u);
+  EXPECT_TRUE(a.drain(10));
+}
+
 }  // namespace
 }  // namespace vessel::vmm::migration
