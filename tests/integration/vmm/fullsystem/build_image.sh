@@ -71,7 +71,8 @@ log "mmdebstrap bookworm from ${MIRROR:-deb.debian.org} (cache miss: $OUT)"
 # The system's tools only (a python3 shim of pyenv or the like on PATH costs seconds per
 # package); no path-exclude filters, which pipe every package through mmtarfilter.
 # force-unsafe-io: dpkg does not fsync each file it unpacks (the tree is thrown away if the
-# build fails, and mkfs copies it anyway): most of the install time on a busy disk.
+# build fails, and mkfs copies it anyway). With the tmpfs, mmdebstrap took 74-82 s at load
+# 5, against 98-107 s on the disk (load 2-5).
 if ! PATH=/usr/sbin:/usr/bin:/sbin:/bin nice mmdebstrap --mode=root --variant=minbase \
      --format=directory --dpkgopt=force-unsafe-io --aptopt='Acquire::Languages "none"' \
      --include=systemd,systemd-sysv,dbus,udev,iproute2,kmod,util-linux-extra,procps \

@@ -1,4 +1,4 @@
-# lib.sh: sourced (busybox sh, in L1) by payload.sh and bench/vm_fullsystem_payload.sh.
+# lib.sh: sourced (busybox sh, in L1) by payload.sh and bench/vm_fullsystem/payload.sh.
 # Boots the full-system guest (build_image.sh) under `vessel vm run` or QEMU/KVM with
 # the same kernel (/guest/vmlinuz), initrd (/fs/initrd.cpio.gz), disk and command line.
 # The disks come from harness.sh --disk: /dev/vda the raw image, /dev/vdb the qcow2 one
