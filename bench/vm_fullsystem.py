@@ -48,7 +48,8 @@ def main(path, runs, cpus):
     panels = [{"title": f"Debian 12 boot, {cpus} vCPU(s), medians", "ylabel": "time (s)",
                "groups": [label.replace(" (s)", "") for _, label in shown], "series": vmms,
                "values": {v: [med[(v, k)] for k, _ in shown] for v in vmms}}]
-    note = f"medians of {n['vessel']}+{n['qemu']} interleaved boots; nested KVM, shared 2-core host"
+    note = (f"medians of {n['vessel']}+{n['qemu']} interleaved boots after one unmeasured warm-up boot; "
+            "nested KVM, shared 2-core host")
     save_results("vm_fullsystem", ["vmm", "run", "rc", *[k for k, _ in METRICS]], raw,
                  ["metric (median)", "vessel", "QEMU microvm", "vessel / QEMU"], table,
                  "Full-system boot (Debian 12, systemd, virtio-blk root): vessel vs QEMU microvm", panels, note)
