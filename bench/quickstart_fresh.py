@@ -1,6 +1,10 @@
-"""Summarises a bench/quickstart_fresh.sh run (usage: quickstart_fresh.py OUT_DIR RC).
+"""Helpers of bench/quickstart_fresh.sh.
 
-Reads OUT_DIR/{quickstart.log,time.txt,timeline.txt,dpkg.log} and prints
+quickstart_fresh.py sample ROOT: every second, prints a line: the time, the host's 1-minute
+load average and /proc/stat's cpu counters, '|', then the command lines (first 60
+characters, spaces as '_') of every process whose root directory is ROOT.
+
+quickstart_fresh.py summary OUT_DIR RC: reads OUT_DIR/{quickstart.log,time.txt,timeline.txt,dpkg.log} and prints
   - quickstart.sh's own split (its last 'time:' line) and the run's wall and CPU time;
   - the timeline: seconds in which each phase's programs ran, from the once-a-second
     samples of the fresh root's processes (apt-get update, download, dpkg and what its
@@ -13,6 +17,7 @@ import collections
 import datetime
 import os
 import sys
+import time
 
 USER_HZ = os.sysconf("SC_CLK_TCK")
 
@@ -60,7 +65,8 @@ def timeline(path):
             last = busy
             loads.append(load)
             if prev_t is not None:
-                label = phase_of(rest.split())
+                # The chroot's top shell carries the whole command in its command line.
+                label = phase_of([n for n in rest.split() if not n.startswith("/bin/bash_-c_cd_/root/vessel")])
                 per[label] = per.get(label, 0.0) + (t - prev_t)
             prev_t = t
     busy_s = (last - first) / USER_HZ if first is not None else 0.0
@@ -101,8 +107,29 @@ def dpkg_steps(path):
     return kinds, pkgs
 
 
-def main():
-    out, rc = sys.argv[1], sys.argv[2]
+def sample(root):
+    while True:
+        names = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{pid}/root") != root:
+                    continue
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read(4096)
+            except OSError:
+                continue
+            names.append(cmd.replace(b"\0", b" ").decode(errors="replace").strip()[:60].replace(" ", "_"))
+        with open("/proc/loadavg") as f:
+            load = f.read().split()[0]
+        with open("/proc/stat") as f:
+            cpu = f.readline().split()[1:]
+        print(f"{time.time():.3f} {load} {' '.join(cpu)}|{' '.join(names)}", flush=True)
+        time.sleep(1)
+
+
+def summary(out, rc):
     lines = open(os.path.join(out, "quickstart.log"), errors="replace").read().splitlines()
     own = [ln for ln in lines if " time: packages" in ln]
     wall, user, sys_ = open(os.path.join(out, "time.txt")).read().split()[-3:]
@@ -131,4 +158,8 @@ def main():
         print(f"  packages set up (incl. trigger runs): {n}")
 
 
-main()
+if __name__ == "__main__":
+    if sys.argv[1] == "sample":
+        sample(sys.argv[2])
+    else:
+        summary(sys.argv[2], sys.argv[3])

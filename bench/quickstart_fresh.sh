@@ -84,23 +84,13 @@ EOF
 # VESSEL_QSFRESH_CMD: another command to time instead (e.g. one phase by hand).
 cmd=${VESSEL_QSFRESH_CMD:-./scripts/quickstart.sh}
 
+dpkg_lines=0  # mmdebstrap's own lines, if it kept them
+[[ -f $root/var/log/dpkg.log ]] && dpkg_lines=$(wc -l <"$root/var/log/dpkg.log")
 # Every second: the host's load and CPU counters, and the root's programs.
-sample() {
-  local p names
-  while :; do
-    names=''
-    for p in /proc/[0-9]*; do
-      [[ $(readlink "$p/root" 2>/dev/null) == "$root" ]] || continue
-      names+=" $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null | cut -c1-60 | tr ' ' '_')"
-    done
-    echo "$EPOCHREALTIME $(cut -d' ' -f1 /proc/loadavg) $(head -n1 /proc/stat | cut -d' ' -f3-)|$names"
-    sleep 1
-  done
-}
-dpkg_lines=$(wc -l <"$root/var/log/dpkg.log")  # mmdebstrap's own lines
 echo "start $EPOCHREALTIME" >"$out/timeline.txt"
-sample >>"$out/timeline.txt" &
+python3 "$repo/bench/quickstart_fresh.py" sample "$root" >>"$out/timeline.txt" &
 sampler=$!
+until [[ $(wc -l <"$out/timeline.txt") -ge 2 ]]; do sleep 0.2; done  # its first sample
 echo "== quickstart.sh in the fresh root (log: $out/quickstart.log)"
 t0=$EPOCHREALTIME
 set +e
@@ -113,5 +103,5 @@ rc=${PIPESTATUS[0]}
 set -e
 kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=''
 tail -n +$((dpkg_lines + 1)) "$root/var/log/dpkg.log" >"$out/dpkg.log" 2>/dev/null || true
-python3 "$repo/bench/quickstart_fresh.py" "$out" "$rc" | tee "$out/summary.txt"
+python3 "$repo/bench/quickstart_fresh.py" summary "$out" "$rc" | tee "$out/summary.txt"
 exit "$rc"
