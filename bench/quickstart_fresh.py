@@ -1,7 +1,8 @@
 """Helpers of bench/quickstart_fresh.sh.
 
-quickstart_fresh.py sample ROOT: every second, prints a line: the time, the host's 1-minute
-load average and /proc/stat's cpu counters, '|', then the command lines (first 60
+quickstart_fresh.py sample ROOT [CGROUP]: every second, prints a line: the time, the host's
+1-minute load average, the CPU nanoseconds used in CGROUP so far (cpuacct.usage, or
+cpu.stat's usage_usec on cgroup v2; 0 without), /proc/stat's cpu counters, '|', then the command lines (first 60
 characters, spaces as '_') of every process whose root directory is ROOT.
 
 quickstart_fresh.py summary OUT_DIR RC: reads OUT_DIR/{quickstart.log,time.txt,timeline.txt,dpkg.log} and prints
@@ -48,17 +49,18 @@ def phase_of(names):
 
 
 def timeline(path):
-    """Returns (seconds per phase in order of appearance, mean load, busy CPU-s of the host)."""
+    """Returns ({phase: [wall s, CPU s]} in order of appearance, mean load, busy CPU-s of the host)."""
     per = collections.OrderedDict()
     loads, first, last = [], None, None
-    prev_t = None
+    prev_t = prev_used = None
     with open(path) as f:
         for line in f:
             if line.startswith("start "):
                 continue
             head, _, rest = line.rstrip("\n").partition("|")
             fields = head.split()
-            t, load, cpu = float(fields[0]), float(fields[1]), [int(x) for x in fields[2:]]
+            t, load, used = float(fields[0]), float(fields[1]), int(fields[2]) / 1e9
+            cpu = [int(x) for x in fields[3:]]
             busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
             if first is None:
                 first = busy
@@ -67,8 +69,11 @@ def timeline(path):
             if prev_t is not None:
                 # The chroot's top shell carries the whole command in its command line.
                 label = phase_of([n for n in rest.split() if not n.startswith("/bin/bash_-c_cd_/root/vessel")])
-                per[label] = per.get(label, 0.0) + (t - prev_t)
-            prev_t = t
+                # The CPU used in an interval goes to the phase sampled at its end.
+                acc = per.setdefault(label, [0.0, 0.0])
+                acc[0] += t - prev_t
+                acc[1] += used - prev_used
+            prev_t, prev_used = t, used
     busy_s = (last - first) / USER_HZ if first is not None else 0.0
     return per, (sum(loads) / len(loads) if loads else 0.0), busy_s
 
@@ -107,7 +112,23 @@ def dpkg_steps(path):
     return kinds, pkgs
 
 
-def sample(root):
+def cgroup_ns(cg):
+    try:
+        with open(os.path.join(cg, "cpuacct.usage")) as f:
+            return int(f.read())
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(cg, "cpu.stat")) as f:
+            for line in f:
+                if line.startswith("usage_usec "):
+                    return int(line.split()[1]) * 1000
+    except OSError:
+        pass
+    return 0
+
+
+def sample(root, cg):
     while True:
         names = []
         for pid in os.listdir("/proc"):
@@ -125,7 +146,8 @@ def sample(root):
             load = f.read().split()[0]
         with open("/proc/stat") as f:
             cpu = f.readline().split()[1:]
-        print(f"{time.time():.3f} {load} {' '.join(cpu)}|{' '.join(names)}", flush=True)
+        used = cgroup_ns(cg) if cg else 0
+        print(f"{time.time():.3f} {load} {used} {' '.join(cpu)}|{' '.join(names)}", flush=True)
         time.sleep(1)
 
 
@@ -138,9 +160,10 @@ def summary(out, rc):
     print(f"whole run: wall {float(wall):.0f} s, CPU {float(user) + float(sys_):.0f} s "
           f"(user {float(user):.0f}, sys {float(sys_):.0f})")
     per, load, busy = timeline(os.path.join(out, "timeline.txt"))
-    print("\n== where the wall time went (the fresh root's programs, sampled every second)")
-    for label, s in per.items():
-        print(f"  {label:36s} {s:6.0f} s")
+    print("\n== where the time went (the fresh root's programs, sampled every second)")
+    print(f"  {'phase':36s} {'wall':>6s} {'CPU':>6s}")
+    for label, (w, c) in per.items():
+        print(f"  {label:36s} {w:6.0f} {c:6.0f} s")
     ours = float(user) + float(sys_)
     print(f"\n== host: mean 1-min load average {load:.1f} on {os.cpu_count()} CPUs; "
           f"host busy {busy:.0f} CPU-s in {float(wall):.0f} s, of which this run {ours:.0f}, "
@@ -160,6 +183,6 @@ def summary(out, rc):
 
 if __name__ == "__main__":
     if sys.argv[1] == "sample":
-        sample(sys.argv[2])
+        sample(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")
     else:
         summary(sys.argv[2], sys.argv[3])

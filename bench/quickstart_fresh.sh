@@ -46,7 +46,16 @@ fi
 
 work=$(mktemp -d /var/tmp/vessel-qsfresh.XXXXXX)
 root=$work/root
+# The run's CPU time by phase: its processes in a cpuacct cgroup of their own (v1 or v2).
+cg=''
+if [[ -d /sys/fs/cgroup/cpuacct ]]; then
+  cg=/sys/fs/cgroup/cpuacct/vessel-qsfresh-$$
+elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+  cg=/sys/fs/cgroup/vessel-qsfresh-$$
+fi
+[[ -n $cg ]] && { mkdir "$cg" 2>/dev/null || cg=''; }
 cleanup() {
+  [[ -n $cg ]] && { rmdir "$cg" 2>/dev/null || echo "quickstart_fresh: cannot remove cgroup $cg" >&2; }
   [[ -n ${sampler:-} ]] && { kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; }
   # The mounts lived in the inner namespace only; refuse to delete through one anyway.
   if findmnt -rn -o TARGET | grep -q "^$root"; then
@@ -71,6 +80,7 @@ echo "== clone of $(git -C "$repo" rev-parse --short HEAD) into /root/vessel"
 inner=$(cat <<'EOF'
 set -euo pipefail
 root=$1
+[[ -n $3 ]] && echo $$ >"$3/cgroup.procs"
 mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
@@ -88,13 +98,13 @@ dpkg_lines=0  # mmdebstrap's own lines, if it kept them
 [[ -f $root/var/log/dpkg.log ]] && dpkg_lines=$(wc -l <"$root/var/log/dpkg.log")
 # Every second: the host's load and CPU counters, and the root's programs.
 echo "start $EPOCHREALTIME" >"$out/timeline.txt"
-python3 "$repo/bench/quickstart_fresh.py" sample "$root" >>"$out/timeline.txt" &
+python3 "$repo/bench/quickstart_fresh.py" sample "$root" "$cg" >>"$out/timeline.txt" &
 sampler=$!
 until [[ $(wc -l <"$out/timeline.txt") -ge 2 ]]; do sleep 0.2; done  # its first sample
 echo "== quickstart.sh in the fresh root (log: $out/quickstart.log)"
 t0=$EPOCHREALTIME
 set +e
-/usr/bin/time -f '%e %U %S' -o "$out/time.txt" unshare --mount --propagation private bash -c "$inner" inner "$root" "$cmd" |
+/usr/bin/time -f '%e %U %S' -o "$out/time.txt" unshare --mount --propagation private bash -c "$inner" inner "$root" "$cmd" "$cg" |
   python3 -u -c 'import sys, time
 t0 = float(sys.argv[1])
 for line in iter(sys.stdin.readline, ""):
