@@ -26,17 +26,19 @@ USER_HZ = os.sysconf("SC_CLK_TCK")
 # specific programs first, so a sample with dpkg and mkinitramfs counts as initramfs.
 PHASES = [
     ("apt: update", ["apt-get_update"]),
+    ("deps: which are installed", ["dpkg-query"]),
     ("dpkg: initramfs (mkinitramfs)", ["mkinitramfs", "update-initramfs"]),
     ("dpkg: man-db trigger (mandb)", ["mandb"]),
     ("dpkg: depmod", ["depmod"]),
     ("dpkg: other maintainer scripts", ["/var/lib/dpkg/info/", "/usr/share/debconf/frontend"]),
     ("dpkg: unpack/configure", ["dpkg_--status-fd", "/usr/bin/dpkg", "dpkg_--"]),
+    ("build: configure (cmake)", ["cmake_-S"]),
+    ("build: compile/link", ["cc1plus", "ninja", "/usr/bin/ld", "collect2", "cmake_--build"]),
+    # scripts/guest-kernel.sh runs during the build: seen only when the build is done.
     ("guest kernel: extract", ["dpkg-deb"]),
     ("apt: download", ["/usr/lib/apt/methods/"]),
     ("apt: resolve/other", ["apt-get"]),
-    ("build: configure (cmake)", ["cmake_-S"]),
-    ("build: compile/link", ["cc1plus", "ninja", "/usr/bin/ld", "collect2", "cmake_--build"]),
-    ("demo: VM (harness, QEMU)", ["qemu-system", "harness.sh", "cpio"]),
+    ("demo: VM (harness, QEMU)", ["qemu-system", "harness.sh", "guest-initramfs"]),
     ("demo: container", ["vessel", "python3"]),
 ]
 
@@ -59,6 +61,8 @@ def timeline(path):
                 continue
             head, _, rest = line.rstrip("\n").partition("|")
             fields = head.split()
+            if len(fields) < 8 or not fields[0].replace(".", "").isdigit():
+                continue  # a command line with a newline (older samples)
             t, load, used = float(fields[0]), float(fields[1]), int(fields[2]) / 1e9
             cpu = [int(x) for x in fields[3:]]
             busy = sum(cpu) - cpu[3] - cpu[4]  # all but idle and iowait
@@ -141,7 +145,8 @@ def sample(root, cg):
                     cmd = f.read(4096)
             except OSError:
                 continue
-            names.append(cmd.replace(b"\0", b" ").decode(errors="replace").strip()[:60].replace(" ", "_"))
+            text = cmd.replace(b"\0", b" ").decode(errors="replace").strip()[:60]
+            names.append("".join("_" if c.isspace() else c for c in text))
         with open("/proc/loadavg") as f:
             load = f.read().split()[0]
         with open("/proc/stat") as f:

@@ -54,6 +54,7 @@ elif [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
   cg=/sys/fs/cgroup/vessel-qsfresh-$$
 fi
 [[ -n $cg ]] && { mkdir "$cg" 2>/dev/null || cg=''; }
+# shellcheck disable=SC2317 # invoked by the EXIT trap
 cleanup() {
   [[ -n $cg ]] && { rmdir "$cg" 2>/dev/null || echo "quickstart_fresh: cannot remove cgroup $cg" >&2; }
   [[ -n ${sampler:-} ]] && { kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; }
