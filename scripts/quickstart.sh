@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 kernel_job=''
 # On an early exit the fetch, if still running, finishes on its own (into its cache).
-trap '[[ -n $kernel_job ]] && kill "$kernel_job" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'if [[ -n $kernel_job ]]; then kill "$kernel_job" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 t_start=$SECONDS
 ./scripts/deps.sh quickstart
 t_deps=$SECONDS
@@ -29,6 +29,7 @@ kernel_job=$!
 t_build=$SECONDS
 c_build=$(tail -n 1 "$tmp/build.times" | awk '{ split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%d", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
 wait "$kernel_job"
+kernel_job=''
 if [[ $(cat "$tmp/kernel.rc") != 0 ]]; then
   cat "$tmp/kernel.log" >&2
   echo "vessel: no guest kernel for the VM demo (scripts/guest-kernel.sh failed)" >&2
