@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,7 +65,7 @@ static int exchange(int c, long bytes, int seed) {
   }
   char buf[65536];
   long got = 0;
-  ssize_t n;
+  ssize_t n = 0;
   while (got < bytes && (n = read(c, buf, sizeof buf)) > 0) {
     for (ssize_t i = 0; i < n; ++i)
       if (buf[i] != (char)((got + i) * 31 + seed)) {
@@ -76,7 +77,8 @@ static int exchange(int c, long bytes, int seed) {
   int st = 0;
   waitpid(w, &st, 0);
   if (got != bytes) {
-    fprintf(stderr, "vsock_echo: got %ld of %ld bytes back\n", got, bytes);
+    fprintf(stderr, "vsock_echo: got %ld of %ld bytes back on connection %d%s\n", got, bytes, seed,
+            n < 0 && errno == EAGAIN ? " (nothing came for 120 s)" : "");
     return 1;
   }
   return 0;
@@ -130,6 +132,10 @@ int main(int argc, char **argv) {
     int retries = 0;
     for (int i = 0; i < n; ++i) {
       int c = uds_socket(argv[2], 0);
+      /* A reply that never comes fails this connection after 120 s (named below)
+       * instead of holding the whole suite until its watchdog. */
+      struct timeval tv = {120, 0};
+      setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       char line[64];
       int len = snprintf(line, sizeof line, "CONNECT %s\n", argv[3]);
       if (write(c, line, (size_t)len) != len) die("write CONNECT");
