@@ -39,9 +39,11 @@ if [[ ! -s $tarball ]]; then
   echo "== mmdebstrap bookworm, default variant (once; cached as $tarball)"
   aptopts=()
   while IFS= read -r l; do [[ -n $l ]] && aptopts+=(--aptopt="$l"); done <<<"$aptconf"
-  nice mmdebstrap "${aptopts[@]}" bookworm "$tarball.tmp" http://deb.debian.org/debian >"$out/mmdebstrap.log" 2>&1 ||
-    { tail -n 20 "$out/mmdebstrap.log"; rm -f "$tarball.tmp"; exit 1; }
-  mv "$tarball.tmp" "$tarball"
+  # mmdebstrap picks the format by the name's extension: the temporary name must end in .tar
+  # (".tar.tmp" would make it a directory).
+  nice mmdebstrap "${aptopts[@]}" bookworm "$tarball.tmp.tar" http://deb.debian.org/debian >"$out/mmdebstrap.log" 2>&1 ||
+    { tail -n 20 "$out/mmdebstrap.log"; rm -rf "$tarball.tmp.tar"; exit 1; }
+  mv "$tarball.tmp.tar" "$tarball"
 fi
 
 work=$(mktemp -d /var/tmp/vessel-qsfresh.XXXXXX)

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 
 #include <utility>
 
@@ -42,6 +45,64 @@ std::vector<MemoryRegion> split_regions(uint8_t* base, uint64_t size, uint64_t h
 // a kernel without THP refuses it, which is not an error either.
 void advise_huge_pages(void* p, uint64_t size) { (void)::madvise(p, size, MADV_HUGEPAGE); }
 
+// The new mount API (Linux 5.2), by number: <linux/mount.h> clashes with glibc's <sys/mount.h>,
+// which other files of a unity build include.
+constexpr unsigned kRamFsopenCloexec = 1, kRamFsmountCloexec = 1;
+constexpr unsigned kRamFsconfigSetString = 1, kRamFsconfigCmdCreate = 6;
+constexpr unsigned kRamMountNosuid = 0x2, kRamMountNodev = 0x4, kRamMountNoexec = 0x8;
+
+// Whether the host's administrator left transparent huge pages on ("always" or
+// "madvise": vessel advises its RAM); "never" is respected.
+bool thp_allowed() {
+  int fd = ::open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);  // "always [madvise] never\n": bounded
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return std::strstr(buf, "[never]") == nullptr;
+}
+
+// Guest RAM as an unlinked file on a tmpfs of its own with huge=within_size,
+// which never appears in any mount table: fsopen() + fsmount() make a
+// detached mount, the file is created in it with O_TMPFILE, and once the
+// mount's fd is closed the tmpfs lives exactly as long as the file. Unlike
+// a memfd, whose pages follow the host-wide shmem_enabled setting (Debian:
+// "never", so 4 KiB pages), this gets 2 MiB pages where the kernel has
+// them: KVM maps guest RAM with 512x fewer nested page faults. Host settings
+// stay as they are. The file is a regular shmem file like a memfd (it can be
+// handed to another VMM, holes punched in it). Needs CAP_SYS_ADMIN; without
+// it, or on older kernels, nothing (the caller uses a memfd).
+UniqueFd huge_page_ram_file(uint64_t size) {
+  if (!thp_allowed()) return {};
+  UniqueFd fs(static_cast<int>(::syscall(SYS_fsopen, "tmpfs", kRamFsopenCloexec)));
+  if (!fs) return {};
+  auto set = [&](const char* key, const std::string& value) {
+    return ::syscall(SYS_fsconfig, fs.get(), kRamFsconfigSetString, key, value.c_str(), 0) == 0;
+  };
+  // size: the file's, so the tmpfs never refuses a page of it (the default is half the host's RAM).
+  if (!set("huge", "within_size") || !set("size", std::to_string(size)) || !set("nr_inodes", "4") ||
+      !set("mode", "0700") || ::syscall(SYS_fsconfig, fs.get(), kRamFsconfigCmdCreate, nullptr, nullptr, 0) != 0)
+    return {};
+  UniqueFd mnt(static_cast<int>(
+      ::syscall(SYS_fsmount, fs.get(), kRamFsmountCloexec, kRamMountNosuid | kRamMountNodev | kRamMountNoexec)));
+  if (!mnt) return {};
+  UniqueFd f(::openat(mnt.get(), ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  return f;
+}
+
+// The guest-RAM file of `size` bytes, all holes: a huge-page tmpfs file, else a memfd.
+Result<UniqueFd> ram_file(uint64_t size) {
+  UniqueFd fd = huge_page_ram_file(size);
+  if (!fd) {
+    fd.reset(::memfd_create("vessel-guest-ram", MFD_CLOEXEC));
+    if (!fd) return Error::from_errno("memfd_create guest RAM");
+  }
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return Error::from_errno(cat("size guest RAM to ", size, " bytes"));
+  return fd;
+}
+
 }  // namespace
 
 Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable) {
@@ -58,11 +119,8 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
     }
     m.mergeable_ = true;
   } else {
-    int fd = ::memfd_create("vessel-guest-ram", MFD_CLOEXEC);
-    if (fd < 0) return Error::from_errno("memfd_create guest RAM");
-    m.fd_.reset(fd);
-    if (::ftruncate(fd, static_cast<off_t>(size)) < 0) return Error::from_errno(cat("size guest RAM to ", size, " bytes"));
-    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    m.fd_ = TRY(ram_file(size));
+    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m.fd_.get(), 0);
     if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
     advise_huge_pages(p, size);
   }

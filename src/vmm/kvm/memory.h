@@ -1,5 +1,6 @@
-// GuestMemory: guest RAM backed by one memfd (so it can later be snapshotted
-// or shared), by private anonymous memory that KSM may merge (mergeable), or by a snapshot's memory file mapped MAP_PRIVATE (pages load
+// GuestMemory: guest RAM backed by one shared memory file (so it can later be
+// snapshotted or shared: an unlinked file on a huge-page tmpfs of its own where
+// the VMM may mount one, else a memfd; "the memfd" below means either), by private anonymous memory that KSM may merge (mergeable), or by a snapshot's memory file mapped MAP_PRIVATE (pages load
 // on demand, writes are copy-on-write), mapped once in the VMM and split into
 // regions around the MMIO hole. Every access from the VMM or a device is
 // bounds-checked here. The backing is linear: region offsets (fd_offset)

@@ -2,9 +2,11 @@
 // anonymous memory (--memory ...,mergeable=on), and the KSM counter reader.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -58,6 +60,68 @@ TEST(GuestMemory, MemfdMappingsAskForHugePages) {
   auto adopted = GuestMemory::adopt_memfd(std::move(dup), 8 << 20, 3ULL << 30, 4ULL << 30);
   ASSERT_TRUE(adopted) << adopted.error().message();
   EXPECT_TRUE(vma_flag(adopted->linear(0), "hg"));
+}
+
+// Read from /proc/self/smaps: the mapping's value of `field` ("ShmemPmdMapped:" ...), in kB.
+long smaps_kb(const void* p, const std::string& field) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  auto addr = reinterpret_cast<uintptr_t>(p);
+  bool in_vma = false;
+  while (std::getline(smaps, line)) {
+    unsigned long b = 0, e = 0;
+    char perms[8];
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &b, &e, perms) == 3) in_vma = addr >= b && addr < e;
+    else if (in_vma && line.rfind(field, 0) == 0) return std::atol(line.c_str() + field.size());
+  }
+  return -1;
+}
+
+std::string read_line(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s);
+  return s;
+}
+
+// As root, with transparent huge pages on, guest RAM is a file on a tmpfs of its own
+// mounted huge=within_size: the guest's touches fill it in 2 MiB pages whatever the
+// host-wide shmem_enabled says (Debian: never), which stays unchanged; no mount is left
+// in the mount table; a hole punched in it (a balloon's page) is freed.
+TEST(GuestMemory, RamGetsHugePagesFromAPrivateTmpfs) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root (CAP_SYS_ADMIN)";
+  std::string thp = read_line("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (thp.empty() || thp.find("[never]") != std::string::npos) GTEST_SKIP() << "transparent huge pages are off: '" << thp << "'";
+  std::string shmem_before = read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled");
+  std::string mounts_before = read_line("/proc/self/mountinfo");
+  size_t mount_count_before = 0;
+  { std::ifstream m("/proc/self/mountinfo"); std::string l; while (std::getline(m, l)) ++mount_count_before; }
+  constexpr uint64_t kSize = 64 << 20;
+  auto mem = GuestMemory::create(kSize, 3ULL << 30, 4ULL << 30);
+  ASSERT_TRUE(mem) << mem.error().message();
+  struct stat st {};
+  ASSERT_EQ(::fstat(mem->fd(), &st), 0);
+  EXPECT_EQ(st.st_nlink, 0u);  // unlinked: nobody can open it by name
+  char link[64];
+  ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(mem->fd())).c_str(), link, sizeof link - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(link, static_cast<size_t>(n)).rfind("/memfd:", 0), std::string::npos) << "still a memfd";
+  ASSERT_TRUE(mem->fill(0, 0x5a, kSize));
+  EXPECT_GE(smaps_kb(mem->linear(0), "ShmemPmdMapped:"), 32 * 1024) << "guest RAM is not in 2 MiB pages";
+  // A balloon's discard: the hole reads as zero and the data extents shrink.
+  ASSERT_EQ(::fallocate(mem->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8 << 20, 4 << 20), 0);
+  auto ranges = mem->populated_ranges();
+  ASSERT_TRUE(ranges) << ranges.error().message();
+  uint64_t total = 0;
+  for (auto [off, len] : *ranges) total += len;
+  EXPECT_EQ(total, kSize - (4 << 20));
+  EXPECT_EQ(*mem->read_obj<uint64_t>(9 << 20), 0u);  // (a read of the hole fills it again, with zeroes)
+  EXPECT_EQ(*mem->read_obj<uint64_t>(7 << 20), 0x5a5a5a5a5a5a5a5aULL);
+  EXPECT_EQ(read_line("/sys/kernel/mm/transparent_hugepage/shmem_enabled"), shmem_before);
+  size_t mount_count = 0;
+  { std::ifstream m("/proc/self/mountinfo"); std::string l; while (std::getline(m, l)) ++mount_count; }
+  EXPECT_EQ(mount_count, mount_count_before);
+  EXPECT_EQ(read_line("/proc/self/mountinfo"), mounts_before);
 }
 
 TEST(GuestMemory, MergeableIsPrivateAnonymousAndMarked) {

@@ -212,6 +212,21 @@ TEST_F(VsockTest, GuestConnectToNobodyGetsRst) {
   EXPECT_EQ(dev->connection_count(), 0u);
 }
 
+// With VIRTIO_F_EVENT_IDX the driver kicks only when its available index passes the
+// device's avail_event: a device that ran out of receive buffers with packets still to
+// deliver must publish it, or the driver's refill never wakes it (the connection hangs).
+TEST_F(VsockTest, OutOfReceiveBuffersAsksTheDriverToNotifyTheRefill) {
+  host.queues[0].state().event_idx = true;
+  for (uint32_t port = 6000; port < 6010; ++port) send(hdr(vsock::kOpRequest, 1234, port));  // 10 RSTs, 8 buffers
+  ASSERT_EQ(rx.used_idx(), 8);
+  uint16_t avail_event = *host.mem.read_obj<uint16_t>(rx.used_ring() + 4 + 8ULL * rx.size);
+  // The driver's next buffer (available index 8 -> 9) must notify: vring_need_event().
+  EXPECT_EQ(avail_event, 8);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(receive());  // each posts one buffer back
+  ASSERT_TRUE(dev->process_queue(host, 0));             // the driver's kick
+  EXPECT_EQ(rx.used_idx(), 10);
+}
+
 TEST_F(VsockTest, HostConnectsToTheGuest) {
   int c = connect_to(uds);
   ASSERT_EQ(::write(c, "CONNECT 52\n", 11), 11);

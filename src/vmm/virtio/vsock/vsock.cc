@@ -452,7 +452,12 @@ Status VsockDevice::process_rx(DeviceHost& host) {
       if (!data_conn) break;
     }
     auto chain = TRY(q.pop(host.memory()));
-    if (!chain) break;  // the driver's next receive buffers wake us (queue notify)
+    if (!chain) {
+      // With EVENT_IDX the driver notifies only past avail_event: publish it, or its refill
+      // never wakes us and what waits here (a control packet, a connection's data) hangs.
+      if (q.enable_notification()) continue;
+      break;  // the driver's next receive buffers wake us (queue notify)
+    }
     if (chain->writable_bytes < sizeof(Header)) {
       TRY(q.add_used(chain->head, 0));  // useless buffer
       used = true;
