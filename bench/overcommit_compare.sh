@@ -10,7 +10,8 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VESSEL=${1:-$HERE/../build/vessel}
 T=$HERE/../tests/integration/vmm/overcommit
-KVER=${KVER:-6.1.0-56-cloud-amd64}
+. "$(dirname "$0")/../tests/vmharness/kernel.sh"
+KVER=${KVER:-$HARNESS_KVER}
 X=$(mktemp -d /tmp/vessel-obench-XXXXXX); trap 'rm -rf "$X"' EXIT
 "$T/prepare.sh" "$X/overcommit" >/dev/null
 mkdir -p "$X/obench/mod" "$X/qemu/lib" "$X/qemu/share"

@@ -21,7 +21,7 @@
 #                        its tail
 #     --keep             keep the work dir (initramfs, console log) and print its path
 #     --kernel PATH      L1 and L2 kernel (default $VESSEL_HARNESS_KERNEL or
-#                        /boot/vmlinuz-6.1.0-56-cloud-amd64)
+#                        the newest /boot/vmlinuz-*-cloud-amd64: kernel.sh)
 #     --modules DIR      its modules (default /lib/modules/<version from the file name>)
 #     --machine M        QEMU machine: microvm (default) or q35
 #     --append ARGS      extra kernel command line arguments
@@ -119,7 +119,8 @@ help() { sed -n '2,/^set -/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 
 # ---- options ----------------------------------------------------------------------
 vessel='' payload='' timeout_sec=300 memory_mb=2048 cpus=2 log_file='' keep=0
-kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64} modules_dir=''
+. "$(dirname "${BASH_SOURCE[0]}")/kernel.sh"
+kernel=$VESSEL_HARNESS_KERNEL modules_dir=''
 machine=microvm append=''
 extras=() bins=() envs=() files=() disks=()
 # Modules L1 loads (in this order) when it has --disk disks.

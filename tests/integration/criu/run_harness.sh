@@ -25,7 +25,8 @@ if [[ ! -x $criu ]]; then
   exit 77
 fi
 ip=$(command -v ip || echo /usr/sbin/ip)
-kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}
+. "$(dirname "$0")/../../vmharness/kernel.sh"
+kernel=$VESSEL_HARNESS_KERNEL
 moddir=/lib/modules/$(basename "$kernel" | sed 's/^vmlinuz-//')
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vessel-criu-harness.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -7,8 +7,9 @@
 # then the outer init prints VESSEL_EXIT=<status of vessel vm run>.
 set -eu
 VESSEL=${1:-$(dirname "$0")/../../../build/vessel}; [ $# -gt 0 ] && shift
-KVER=6.1.0-56-cloud-amd64
-KERNEL=/boot/vmlinuz-$KVER
+. "$(dirname "$0")/../../vmharness/kernel.sh"
+KVER=$HARNESS_KVER
+KERNEL=$VESSEL_HARNESS_KERNEL
 INNER_KERNEL=${INNER_KERNEL:-$KERNEL}  # e.g. a vmlinux from extract_vmlinux.py: the PVH path
 WORK=$(mktemp -d /tmp/vessel-nested-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT

@@ -5,7 +5,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 vessel=$1; shift
-kernel=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+kernel=$VESSEL_HARNESS_KERNEL
 [ -r "$kernel" ] || { echo "SKIP: no kernel at $kernel (apt-get install linux-image-cloud-amd64)"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

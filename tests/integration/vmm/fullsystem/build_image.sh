@@ -7,7 +7,7 @@
 # line); systemd-networkd gives a NIC 10.4.0.2/24.
 #
 #   build_image.sh [KERNEL]      KERNEL: default $VESSEL_HARNESS_KERNEL or
-#                                /boot/vmlinuz-6.1.0-56-cloud-amd64 (the harness kernel)
+#                                the newest /boot/vmlinuz-*-cloud-amd64 (the harness kernel)
 # Prints the cache directory holding
 #   rootfs.raw     ext4, 1 GiB sparse (root=/dev/vda)
 #   rootfs.qcow2   the same as qcow2 (v3), followed by 256 MiB of zeros: the room its
@@ -22,7 +22,8 @@
 # missing unless VESSEL_HARNESS_REQUIRE=1 (then exit 1); any other failure exits 1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-KERNEL=${1:-${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}}
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+KERNEL=${1:-$VESSEL_HARNESS_KERNEL}
 CACHE=${VESSEL_TEST_CACHE:-/var/tmp/vessel-test-cache}
 BUSYBOX=${VESSEL_HARNESS_BUSYBOX:-/bin/busybox}
 MIRROR=${VESSEL_DEBIAN_MIRROR:-}   # empty: mmdebstrap's default mirrors

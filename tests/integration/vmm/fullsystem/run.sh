@@ -9,7 +9,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../../.." && pwd)
 vessel=$1; shift
-KERNEL=${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+KERNEL=$VESSEL_HARNESS_KERNEL
 KVER=$(basename "$KERNEL"); KVER=${KVER#vmlinuz-}
 # A missing prerequisite skips (exit 77), or fails with VESSEL_HARNESS_REQUIRE=1 (CI).
 skip() {

@@ -7,7 +7,8 @@
 set -eu
 OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-KVER=${KVER:-6.1.0-56-cloud-amd64}
+. "$HERE/../../../vmharness/kernel.sh"
+KVER=${KVER:-$HARNESS_KVER}
 MODS=/lib/modules/$KVER/kernel
 mkdir -p "$OUT"
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT

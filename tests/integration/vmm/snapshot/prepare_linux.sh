@@ -10,7 +10,8 @@
 set -eu
 OUT=$1
 HERE=$(cd "$(dirname "$0")" && pwd)
-KVER=${KVER:-6.1.0-56-amd64}
+. "$HERE/../../../vmharness/kernel.sh"
+KVER=${KVER:-$HARNESS_GENERIC_KVER}
 CACHE=${VESSEL_TEST_CACHE:-/var/tmp/vessel-test-cache}
 mkdir -p "$OUT"
 if [ -f "/boot/vmlinuz-$KVER" ] && [ -d "/lib/modules/$KVER" ]; then

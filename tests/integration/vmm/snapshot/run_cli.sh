@@ -20,7 +20,8 @@ rc=0; "$here/prepare_linux.sh" "$work/linux" || rc=$?
 if [ $rc = 77 ]; then echo "NOTE: the Linux guest part is skipped (see above)"; linux=; elif [ $rc != 0 ]; then exit $rc; fi
 cp "$here/linux_in_l1.sh" "$work/snapshot-linux/"
 # tun.ko of the L1 kernel (the harness's default, Debian's cloud kernel).
-l1kver=$(basename "${VESSEL_HARNESS_KERNEL:-/boot/vmlinuz-6.1.0-56-cloud-amd64}" | sed 's/^vmlinuz-//')
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+l1kver=$HARNESS_KVER
 cp "/lib/modules/$l1kver/kernel/drivers/net/tun.ko" "$work/snapshot-linux/" 2>/dev/null || true
 # shellcheck disable=SC2086
 exec "$here/../../../vmharness/harness.sh" run --vessel "$vessel" --payload "$here/cli_in_l1.sh" \

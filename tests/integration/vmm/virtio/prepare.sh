@@ -11,7 +11,8 @@
 set -eu
 OUT=$1; BENCH=${2:-}
 HERE=$(cd "$(dirname "$0")" && pwd)
-KVER=${KVER:-6.1.0-56-cloud-amd64}
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+KVER=${KVER:-$HARNESS_KVER}
 MODS=/lib/modules/$KVER/kernel
 mkdir -p "$OUT/img" "$OUT/www" "$OUT/mod" "$OUT/tools/bin" "$OUT/tools/lib"
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT

@@ -8,8 +8,9 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 VESSEL=${1:-$HERE/../../../../build/vessel}; BENCH=${2:-}
-KVER=6.1.0-56-cloud-amd64
-KERNEL=/boot/vmlinuz-$KVER
+. "$(dirname "$0")/../../../vmharness/kernel.sh"
+KVER=$HARNESS_KVER
+KERNEL=$VESSEL_HARNESS_KERNEL
 WORK=$(mktemp -d /tmp/vessel-virtio-XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 R=$WORK/l1
