@@ -21,9 +21,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Whether the mapping holding `p` has VmFlags `flag` in /proc/self/smaps
-// ("mg": VM_MERGEABLE, "hg": VM_HUGEPAGE).
-bool vma_flag(const void* p, const char* flag) {
+// The rest of the line starting with `field` ("VmFlags:", "ShmemPmdMapped:") in the
+// /proc/self/smaps entry of the mapping holding `p`; empty when there is none.
+std::string smaps_line(const void* p, const std::string& field) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   auto addr = reinterpret_cast<uintptr_t>(p);
@@ -31,13 +31,21 @@ bool vma_flag(const void* p, const char* flag) {
   while (std::getline(smaps, line)) {
     unsigned long b = 0, e = 0;
     char perms[8];
-    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &b, &e, perms) == 3) {  // a mapping's first line
-      in_vma = addr >= b && addr < e;
-    } else if (in_vma && line.rfind("VmFlags:", 0) == 0) {
-      return line.find(std::string(" ") + flag) != std::string::npos;
-    }
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &b, &e, perms) == 3) in_vma = addr >= b && addr < e;  // a mapping's first line
+    else if (in_vma && line.rfind(field, 0) == 0) return line.substr(field.size());
   }
-  return false;
+  return "";
+}
+
+// Whether the mapping holding `p` has VmFlags `flag` ("mg": VM_MERGEABLE, "hg": VM_HUGEPAGE).
+bool vma_flag(const void* p, const char* flag) {
+  return smaps_line(p, "VmFlags:").find(std::string(" ") + flag) != std::string::npos;
+}
+
+// A smaps size field of the mapping holding `p`, in kB (-1: none).
+long smaps_kb(const void* p, const std::string& field) {
+  std::string v = smaps_line(p, field);
+  return v.empty() ? -1 : std::atol(v.c_str());
 }
 
 TEST(GuestMemory, DefaultIsASharedMemfdNotMergeable) {
@@ -60,21 +68,6 @@ TEST(GuestMemory, MemfdMappingsAskForHugePages) {
   auto adopted = GuestMemory::adopt_memfd(std::move(dup), 8 << 20, 3ULL << 30, 4ULL << 30);
   ASSERT_TRUE(adopted) << adopted.error().message();
   EXPECT_TRUE(vma_flag(adopted->linear(0), "hg"));
-}
-
-// Read from /proc/self/smaps: the mapping's value of `field` ("ShmemPmdMapped:" ...), in kB.
-long smaps_kb(const void* p, const std::string& field) {
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  auto addr = reinterpret_cast<uintptr_t>(p);
-  bool in_vma = false;
-  while (std::getline(smaps, line)) {
-    unsigned long b = 0, e = 0;
-    char perms[8];
-    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &b, &e, perms) == 3) in_vma = addr >= b && addr < e;
-    else if (in_vma && line.rfind(field, 0) == 0) return std::atol(line.c_str() + field.size());
-  }
-  return -1;
 }
 
 std::string read_line(const std::string& path) {
