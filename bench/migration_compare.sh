@@ -7,7 +7,7 @@
 #   bench/migration_compare.sh [VESSEL_BINARY]   (default build/vessel)
 # Environment: BENCH_RUNS (default 2), BENCH_RATES (default "0 10 100 1000"),
 # BENCH_VMMS (default "vessel qemu"), BENCH_LIMIT (seconds a migration may take, 240),
-# BENCH_SHMEM_THP (L1's shmem_enabled, default advise).
+# BENCH_SHMEM_THP (L1's shmem_enabled, default unchanged: never).
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 V=${1:-$HERE/../build/vessel}
@@ -21,5 +21,5 @@ for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do [ -f /usr/shar
 "$HERE/../tests/vmharness/harness.sh" run --vessel "$V" --payload "$HERE/migration_l1.sh" --extra "$D" \
   --memory 3072 --timeout "${BENCH_TIMEOUT:-3000}" --env "BENCH_RUNS=${BENCH_RUNS:-2}" \
   --env "BENCH_RATES=${BENCH_RATES:-0 10 100 1000}" --env "BENCH_VMMS=${BENCH_VMMS:-vessel qemu}" \
-  --env "BENCH_LIMIT=${BENCH_LIMIT:-240}" --env "BENCH_SHMEM_THP=${BENCH_SHMEM_THP:-advise}" | tee "$X/out.txt"
+  --env "BENCH_LIMIT=${BENCH_LIMIT:-240}" --env "BENCH_SHMEM_THP=${BENCH_SHMEM_THP:-}" | tee "$X/out.txt"
 [ -n "${BENCH_NO_RESULTS:-}" ] || python3 "$HERE/migration_results.py" "$X/out.txt"

@@ -17,14 +17,13 @@
 # adding up ("K"). A migration that has not completed after LIMIT seconds is
 # cancelled and reported (BENCH-ERROR). Prints "BENCH metric rate value" lines.
 # Environment: BENCH_RUNS (2), BENCH_RATES ("0 10 100 1000"), BENCH_VMMS
-# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (advise).
+# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (L1's shmem_enabled; unset: unchanged).
 B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
-# This L1 is the bench's host: huge pages for shared memory as an administrator
-# of a VM host would allow them (BENCH_SHMEM_THP, default advise; Debian's
-# default is never). QEMU's anonymous RAM gets them from "enabled" (always
-# here) and its MADV_HUGEPAGE; vessel's memfd RAM asks with MADV_HUGEPAGE.
+# Huge pages: QEMU's anonymous RAM gets them from "enabled" (always here) and
+# its MADV_HUGEPAGE; vessel's RAM from its own huge=within_size tmpfs, whatever
+# shmem_enabled says (Debian's never, left as it is unless BENCH_SHMEM_THP is set).
 T=/sys/kernel/mm/transparent_hugepage
-echo "${BENCH_SHMEM_THP:-advise}" >$T/shmem_enabled || echo "BENCH-ERROR cannot set $T/shmem_enabled"
+[ -z "${BENCH_SHMEM_THP:-}" ] || echo "$BENCH_SHMEM_THP" >$T/shmem_enabled || echo "BENCH-ERROR cannot set $T/shmem_enabled"
 echo "BENCH-HOST thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/enabled) shmem_thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/shmem_enabled)"
 RUNS=${BENCH_RUNS:-2}; LIMIT=${BENCH_LIMIT:-240}
 qemu() { $Q/lib/ld-linux-x86-64.so.2 --library-path $Q/lib $Q/qemu-system-x86_64 -L $Q/share "$@"; }

@@ -32,8 +32,8 @@
 # seen while they boot: 483-510 MiB).
 # The full mode adds run B (the L1 runs out of memory: measured only, never in CI); by hand:
 #   tests/integration/vmm/overcommit/run_harness.sh build/vessel --density-full --timeout 1200 --memory 2048
-# L1's shmem THP is on (see below); add `--env DENSITY_SHMEM_THP=never` for 4 KiB pages
-# (each 600 MiB fill then takes 50-70 s instead of 11-16 s: about 8 min for CI's runs).
+# Guest RAM is in huge pages (see below; with 4 KiB pages each 600 MiB fill took 50-70 s
+# instead of 11-16 s: about 8 min for CI's runs).
 D=${OC_DIR:-/extra/overcommit}
 V=${VESSEL:-$(command -v vessel)}
 K=${OC_KERNEL:-$( [ -f /guest/vmlinuz ] && echo /guest/vmlinuz || echo /vmlinuz )}
@@ -175,14 +175,12 @@ fills() {
   echo "$done_n $back_n"
 }
 
-# L1 is this test's own machine: its shmem THP setting is chosen here, before
-# the VMMs map guest RAM (a memfd, so shmem). With "always" a nested page fault
-# maps 2 MiB instead of 4 KiB: under QEMU-TCG each of those faults is a nested
-# VM exit of about half a millisecond, so a 600 MiB fill takes a fraction of
-# the time. Free page reporting returns 2 MiB blocks: whole huge pages.
-# DENSITY_SHMEM_THP=never keeps the kernel's default, 4 KiB pages.
+# Guest RAM is in 2 MiB pages (a file on the VMM's own huge=within_size tmpfs,
+# whatever L1's shmem_enabled says, which stays Debian's "never"): a nested page
+# fault maps 2 MiB instead of 4 KiB; under QEMU-TCG each of those faults is a
+# nested VM exit of about half a millisecond, so a 600 MiB fill takes a fraction
+# of the time. Free page reporting returns 2 MiB blocks: whole huge pages.
 THP=/sys/kernel/mm/transparent_hugepage/shmem_enabled
-[ -w $THP ] && echo "${DENSITY_SHMEM_THP:-always}" > $THP
 measure l1-shmem-thp "$(sed 's/.*\[\(.*\)\].*/\1/' $THP 2>/dev/null)"
 measure l1-anon-thp "$(sed 's/.*\[\(.*\)\].*/\1/' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
 
