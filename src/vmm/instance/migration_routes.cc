@@ -214,7 +214,9 @@ void Vmm::finish_migration() {
   start_us_ = static_cast<uint64_t>(rc.restore_ms * 1000);
   log::info("vmm", cat("VM ", opts_.id, " received on ", j.url, ": ", rc.data_pages, " data pages, ", rc.zero_pages,
                        " zero pages", rc.memfd ? " (memfd handed over)" : "", ", machine built in ", rc.build_ms,
-                       " ms while the pages came, stream ", rc.stream_ms, " ms, restore ", rc.restore_ms, " ms"));
+                       " ms while the pages came, stream ", rc.stream_ms, " ms, restore ", rc.restore_ms, " ms (checks ",
+                       rc.restored.stats.load_ms, ", devices ", rc.restored.stats.machine_ms, ", state ",
+                       rc.restored.stats.apply_ms, ", vCPU start ", rc.restored.stats.start_ms, " ms)"));
 }
 
 json Vmm::migration_json() const {
