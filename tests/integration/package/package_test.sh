@@ -65,13 +65,14 @@ tarball=$cache/root-$key.tar
 if [[ ! -s $tarball ]]; then
   step "mmdebstrap bookworm (first run; cached as $tarball)"
   if ! printf '%s\n' "$sources" | mmdebstrap --variant=apt --include="$packages" \
-      --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$tarball.tmp" - >"$work/mmdebstrap.log" 2>&1; then
+      --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$tarball.tmp.tar" - >"$work/mmdebstrap.log" 2>&1; then
     tail -n 20 "$work/mmdebstrap.log"
-    rm -f "$tarball.tmp"
+    rm -rf "$tarball.tmp.tar"
     skip "mmdebstrap could not reach the Debian mirror of this host's apt sources"
   fi
+  # (mmdebstrap picks the format by the name's extension: "root-X.tar.tmp" made a directory)
+  mv "$tarball.tmp.tar" "$tarball"
   find "$cache" -name 'root-*.tar' ! -name "root-$key.tar" -delete   # one root per cache
-  mv "$tarball.tmp" "$tarball"
 fi
 step "unpack a fresh root"
 mkdir -p "$root"

@@ -71,6 +71,20 @@ check_boot() {
   check "$n-dmesg-as-qemu" [ -z "$extra" ]
 }
 
+# fs_vessel, booted once more (with a NOTE) when the guest died before its marker in a
+# shutdown that shows KVM's INIT-state registers: the spurious shutdowns of L1's nested
+# SVM under QEMU TCG (tests/vmharness/README.md; one vessel boot of four in an idle CI run
+# died so 0.6 s into the kernel, and tiny guests that only loop die so too). Any other
+# failure, or a second one, is checked as it is.
+fs_vessel_retry() {
+  fs_vessel "$@"
+  if ! grep -q '^FS-MARKER' "$1" && grep -q 'triple fault (KVM_EXIT_SHUTDOWN).*INIT state' "$1"; then
+    echo "NOTE: $1: the guest died in a spurious nested-SVM shutdown before its marker; booting it once more:"
+    tr -d '\r' <"$1" | grep -E 'triple fault|^\[' | tail -n 3 | sed 's/^/NOTE|   /'
+    fs_vessel "$@"
+  fi
+}
+
 # FS_BOOTS (harness.sh --env, for debugging): which of the boots to run.
 boots=${FS_BOOTS:-qemu vessel-raw vessel-qcow2}
 want() { case " $boots " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -90,14 +104,14 @@ FS_BOOT_TIMEOUT=$((budget / 2)) pids=
 # The reference: QEMU/KVM, 1 vCPU, raw disk (its own copy), poweroff.
 if want qemu; then fs_qemu $W/qemu.log 1 /dev/vdc poweroff & pids="$pids $!"; fi
 # vessel, 1 vCPU, raw, poweroff.
-if want vessel-raw; then fs_vessel $W/v1.log 1 /dev/vda poweroff & pids="$pids $!"; fi
+if want vessel-raw; then fs_vessel_retry $W/v1.log 1 /dev/vda poweroff & pids="$pids $!"; fi
 [ -z "$pids" ] || wait $pids
 # vessel, 2 vCPUs, qcow2, virtio-net on tap fs0 (set up once vessel made it), reboot.
 if want vessel-qcow2; then
   FS_BOOT_TIMEOUT=$((budget - ($(date +%s) - t1)))
   ( i=0; while [ $i -lt 1200 ] && ! ip link show fs0 >/dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
     ip addr add 10.4.0.1/24 dev fs0; ip link set fs0 up ) &
-  fs_vessel $W/v2.log 2 /dev/vdb reboot --net tap=fs0,mac=52:54:00:f5:00:02
+  fs_vessel_retry $W/v2.log 2 /dev/vdb reboot --net tap=fs0,mac=52:54:00:f5:00:02
 fi
 t2=$(date +%s)
 echo "all boots ended after $((t2 - t1)) s"

@@ -20,9 +20,11 @@ export VESSEL_TEST_BINARY=/usr/local/bin/vessel
 # on a loaded machine). Here, under nested SVM emulated by QEMU TCG, a running L2
 # guest now and then ends in a shutdown no guest instruction caused (2 of 300
 # fresh guests of the same loop, run 100 at a time, died so without taking any
-# exception; 2 runs of this test in ~25 lost one clone so): one such clone is
-# allowed and printed (NOTE: spurious shutdown). An exception in a clone, a
-# second loss, or any other stop still fails.
-export VESSEL_TEST_SPURIOUS_SHUTDOWNS=1
+# exception; 2 runs of this test in ~25 lost one clone so, and a run on an idle
+# host lost two: about 0.7 a run, so allowing one failed ~16% of runs, allowing
+# three ~0.6%): up to three such clones are allowed and printed (NOTE: spurious
+# shutdown); the other 97 must count and keep their pattern. An exception in a
+# clone, a fourth loss, or any other stop still fails.
+export VESSEL_TEST_SPURIOUS_SHUTDOWNS=3
 exec /usr/local/bin/vessel_integration_tests --gtest_color=no \
   --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMigration.*:VmmMachine.*:VmmVirtio.*-VmmSnapshot.RestoreTimesBySize'
