@@ -59,7 +59,7 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
         echo "BENCH vessel_total_ms $rate $(num "$out" total)"
         stamped vessel $rate
       else echo "BENCH-ERROR vessel $rate MiB/s: migration did not complete in ${LIMIT}s or the destination guest does not verify"
-        tail -3 $R/vm/d/serial.log; tail -5 $R/vm/s/vmm.log $R/vm/d/vmm.log 2>/dev/null; fi
+        tail -3 $R/vm/s/serial.log $R/vm/d/serial.log; vessel --root $R vm state --stats s 2>&1 | head -40; tail -5 $R/vm/s/vmm.log $R/vm/d/vmm.log 2>/dev/null; fi
       kill $stamp_pid 2>/dev/null
       if [ $rate = 0 ]; then
         out=$(vessel --root $R vm upgrade d 2>&1); echo "$out"

@@ -113,7 +113,9 @@ Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s) {
   }
   TRY(vcpu.set_mp_state(s.mp_state));
   TRY(vcpu.set_regs(s.regs));
-  TRY(vcpu.set_sregs(s.sregs));
+  const kvm_sregs& r = s.sregs;
+  TRYC(vcpu.set_sregs(r), cat("cr0=", hex(r.cr0), " cr3=", hex(r.cr3), " cr4=", hex(r.cr4), " efer=", hex(r.efer),
+                              " apic_base=", hex(r.apic_base), " cs.l=", static_cast<int>(r.cs.l)));
   if (!s.xsave.empty()) TRY(vcpu.set_xsave(s.xsave));
   else TRY(vcpu.set_fpu(s.fpu));
   if (s.has_xcrs) TRY(vcpu.set_xcrs(s.xcrs));
