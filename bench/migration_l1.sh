@@ -52,7 +52,7 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
       out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port 2>/tmp/progress.txt); echo "$out"
       # The last progress line of each round (and phase).
       awk '{k = $1 " " $3} k != last && prev != "" {print "BENCH-INFO vessel " prev} {prev = $0; last = k} END {print "BENCH-INFO vessel " prev}' /tmp/progress.txt
-      grep -h "received\|migration" $R/vm/d/vmm.log 2>/dev/null | tail -2 | sed 's/^/BENCH-INFO destination: /'
+      grep -h "received\|migration\|TSC" $R/vm/d/vmm.log 2>/dev/null | tail -3 | sed 's/^/BENCH-INFO destination: /'
       n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
       if [ -n "$out" ] && reports $R/vm/d/serial.log $((${n:-0} + 2)) 120 && ! grep -q ' X$' $R/vm/d/serial.log; then
         echo "BENCH vessel_downtime_ms $rate $(num "$out" downtime)"

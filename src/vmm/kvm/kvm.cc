@@ -387,6 +387,26 @@ Result<uint32_t> VcpuFd::get_tsc_khz() const {
   return static_cast<uint32_t>(r);
 }
 
+Result<std::optional<uint64_t>> VcpuFd::get_tsc_offset() const {
+  uint64_t offset = 0;
+  kvm_device_attr a{};
+  a.group = KVM_VCPU_TSC_CTRL;
+  a.attr = KVM_VCPU_TSC_OFFSET;
+  a.addr = reinterpret_cast<uint64_t>(&offset);
+  if (::ioctl(fd_.get(), KVM_HAS_DEVICE_ATTR, &a) < 0) return std::optional<uint64_t>{};
+  if (::ioctl(fd_.get(), KVM_GET_DEVICE_ATTR, &a) < 0) return Error::from_errno("KVM_GET_DEVICE_ATTR (TSC offset)");
+  return std::optional<uint64_t>(offset);
+}
+
+Status VcpuFd::set_tsc_offset(uint64_t offset) {
+  kvm_device_attr a{};
+  a.group = KVM_VCPU_TSC_CTRL;
+  a.attr = KVM_VCPU_TSC_OFFSET;
+  a.addr = reinterpret_cast<uint64_t>(&offset);
+  if (::ioctl(fd_.get(), KVM_SET_DEVICE_ATTR, &a) < 0) return Error::from_errno("KVM_SET_DEVICE_ATTR (TSC offset)");
+  return ok();
+}
+
 Status VcpuFd::set_tsc_khz(uint32_t khz) {
   if (::ioctl(fd_.get(), KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz)) < 0)
     return Error::from_errno(cat("KVM_SET_TSC_KHZ ", khz));

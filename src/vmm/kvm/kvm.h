@@ -6,6 +6,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -115,6 +116,11 @@ class VcpuFd {
   // KVM_GET_TSC_KHZ / KVM_SET_TSC_KHZ: the guest TSC frequency.
   Result<uint32_t> get_tsc_khz() const;
   Status set_tsc_khz(uint32_t khz);
+  // The guest TSC's offset from the host's (KVM_VCPU_TSC_CTRL / KVM_VCPU_TSC_OFFSET,
+  // Linux 5.16): nullopt when this KVM lacks the attribute. Setting it bypasses
+  // the matching KVM applies to a host write of MSR_IA32_TSC.
+  Result<std::optional<uint64_t>> get_tsc_offset() const;
+  Status set_tsc_offset(uint64_t offset);
 
  private:
   VcpuFd() = default;

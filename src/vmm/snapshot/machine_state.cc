@@ -172,6 +172,36 @@ Status capture_machine(Machine& m, SnapshotState& out) {
   return ok();
 }
 
+namespace {
+// KVM takes a host write of MSR_IA32_TSC that lands within a second of the TSC
+// it expects (its last write plus the time since) for an attempt to keep vCPUs
+// in step, and keeps its own offset instead (kvm_synchronize_tsc()): a machine
+// restored within about a second of being made (a migration's destination
+// builds its machine while the pages come) got a guest TSC up to a second off
+// the saved one, backwards too, and a guest pacing itself by the TSC stalled
+// that long. So vCPU 0's TSC is read back: when it is more than a millisecond
+// off, its offset is corrected through KVM_VCPU_TSC_OFFSET, which KVM takes as
+// it is, and every vCPU gets that one offset (they were in step when saved).
+// A KVM without the attribute (before Linux 5.16) keeps what the MSR write gave.
+Status settle_tsc(Machine& m, const SnapshotState& s) {
+  const VcpuState& v0 = s.vcpus.front();
+  auto saved = std::find_if(v0.msrs.begin(), v0.msrs.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTsc; });
+  if (saved == v0.msrs.end() || v0.tsc_khz == 0) return ok();
+  VcpuFd& cpu0 = m.vcpu_fd(0);
+  auto offset = TRY(cpu0.get_tsc_offset());
+  if (!offset) return ok();
+  kvm_msr_entry now{};
+  now.index = kMsrTsc;
+  if (TRY(cpu0.get_msrs(std::span<kvm_msr_entry>(&now, 1))) != 1) return ok();
+  const int64_t off_by = static_cast<int64_t>(saved->data - now.data);  // what the guest lacks
+  if (off_by <= static_cast<int64_t>(v0.tsc_khz) && -off_by <= static_cast<int64_t>(v0.tsc_khz)) return ok();
+  const uint64_t fixed = *offset + static_cast<uint64_t>(off_by);
+  for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(m.vcpu_fd(i).set_tsc_offset(fixed), cat("vCPU ", i));
+  log::info("snapshot", cat("restore: the guest TSC was ", off_by, " cycles off the saved one after KVM_SET_MSRS (KVM kept its own offset); set the offset"));
+  return ok();
+}
+}  // namespace
+
 Status apply_machine(Machine& m, const SnapshotState& s) {
   if (s.vcpus.size() != m.cpu_count()) return Error::invalid(cat("the snapshot has ", s.vcpus.size(), " vCPUs, the machine ", m.cpu_count()));
   if (s.vm.irqchip != m.has_irqchip()) return Error::invalid("the snapshot's irqchip setting differs from the machine's");
@@ -182,6 +212,7 @@ Status apply_machine(Machine& m, const SnapshotState& s) {
     TRY(m.vm_fd().set_pit2(s.vm.pit));
   }
   for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(apply_vcpu(m.vcpu_fd(i), s.vcpus[i]), cat("vCPU ", i));
+  if (!s.vcpus.empty()) TRYC(settle_tsc(m, s), "set the guest TSC");
   if (s.vm.has_clock) m.set_paused_clock(s.vm.clock);
 
   m.serial().restore(s.devices.serial);
