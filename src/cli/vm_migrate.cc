@@ -1,7 +1,7 @@
 // `vessel vm upgrade ID` (the same, locally, to a new VMM process that keeps
 // the id), `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
 // and `vessel vm migrate ID --to tcp:...|unix:... [--local] [--max-downtime MS]
-// [--bandwidth B/s]`: clients of PUT /vm.receive-migration (through the
+// [--bandwidth B/s] [--max-rounds N] [--postcopy]`: clients of PUT /vm.receive-migration (through the
 // launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
 // printing only; the engine is vmm/migration.
 #include <signal.h>
@@ -32,11 +32,17 @@ struct MigrateFlags {
   unsigned max_rounds = 30;
   bool local = false;
   bool no_auto_converge = false;
+  bool postcopy = false;
 };
 
 std::string progress_line(const json& m) {
   auto pages_mib = [](uint64_t p) { return static_cast<double>(p) * 4096 / (1 << 20); };
-  char buf[256];
+  std::string extra;
+  if (unsigned t = m.value("throttle_pct", 0u)) extra += cat(", throttled ", t, "%");
+  if (m.value("postcopy", false))
+    extra += cat(", post-copy of ", m.value("postcopy_pages", uint64_t{0}), " pages (",
+                 m.value("postcopy_requests", uint64_t{0}), " asked for)");
+  char buf[320];
   std::snprintf(buf, sizeof buf,
                 "%s: round %u, %.1f MiB sent (%llu zero pages), dirty %.1f MiB/s, link %.1f MiB/s, expected downtime "
                 "%.1f ms%s",
@@ -45,7 +51,7 @@ std::string progress_line(const json& m) {
                 static_cast<double>(m.value("dirty_rate_bps", uint64_t{0})) / (1 << 20),
                 static_cast<double>(m.value("bandwidth_bps", uint64_t{0})) / (1 << 20),
                 m.value("expected_downtime_ms", 0.0),
-                m.value("throttle_pct", 0u) ? cat(", throttled ", m.value("throttle_pct", 0u), "%").c_str() : "");
+                extra.c_str());
   return buf;
 }
 
@@ -60,7 +66,8 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
                {"max_downtime_ms", f.max_downtime_ms},
                {"bandwidth", f.bandwidth},
                {"max_rounds", f.max_rounds},
-               {"auto_converge", !f.no_auto_converge}};
+               {"auto_converge", !f.no_auto_converge},
+               {"postcopy", f.postcopy}};
   const std::string& sock = h.record.api_sock;
   TRY(vmm::api::call_ok(sock, "PUT", "/vm.send-migration", body.dump(), 15000));
   bool tty = ::isatty(STDERR_FILENO);
@@ -81,6 +88,8 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
     std::string phase = m.value("phase", "");
     if (phase == "failed") {
       if (tty && !last.empty()) std::fputc('\n', stderr);
+      if (m.value("source_lost", false))
+        return Error::invalid(cat("migration to ", f.to, " failed (the VM was stopped here): ", m.value("error", "")));
       return Error::invalid(cat("migration to ", f.to, " failed (the VM runs on here): ", m.value("error", "")));
     }
     std::string line = progress_line(m);
@@ -220,6 +229,11 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     cmd->add_flag("--local", f->local,
                   "same host, unix socket: hand the guest RAM memfd over instead of copying it (near-zero downtime)");
     cmd->add_flag("--no-auto-converge", f->no_auto_converge, "do not throttle a guest that dirties memory faster than the link");
+    cmd->add_flag("--postcopy", f->postcopy,
+                  "where pre-copy does not converge, run the guest on the destination at once and send the pages it "
+                  "lacks after it, those it touches first (instead of throttling it); a failure after that loses the "
+                  "guest")
+        ->excludes("--local");
     cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
   }
   {

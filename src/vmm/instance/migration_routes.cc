@@ -2,7 +2,7 @@
 //   PUT /vm.send-migration    {"destination_url": "tcp:ADDR:PORT" | "unix:PATH",
 //                              "local": false, "max_downtime_ms": 300,
 //                              "bandwidth": 0 (bytes/s, 0: no cap), "max_rounds": 30,
-//                              "auto_converge": true}
+//                              "auto_converge": true, "postcopy": false}
 //       Connects (an error here is the call's 400), then sends the running VM
 //       on a thread and answers 204 at once; progress: GET /vm.migration.
 //   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH"}
@@ -56,7 +56,9 @@ Status Vmm::send_migration(const json& body) {
     o.max_rounds = static_cast<unsigned>(*v);
   }
   if (auto v = TRY(r.boolean("auto_converge"))) o.auto_converge = *v;
+  if (auto v = TRY(r.boolean("postcopy"))) o.postcopy = *v;
   TRY(r.finish());
+  if (o.postcopy && o.memfd) return Error::invalid("postcopy: a local migration hands the memory over; it has nothing to post-copy");
   auto ep = TRY(migration::parse_endpoint(url, "destination_url"));
   if (o.memfd && ep.kind != migration::Endpoint::Kind::kUnix)
     return Error::invalid("local: a local migration passes the memory fd, so destination_url must be unix:PATH");
@@ -163,6 +165,20 @@ void Vmm::finish_migration() {
   if (j.thread.joinable()) j.thread.join();
   j.finished = true;
   j.listen.reset();  // the thread removed a unix socket's file already
+  bool lost = false;
+  {
+    std::lock_guard lock(j.progress.mu);
+    lost = j.progress.source_lost;
+  }
+  if (j.error && j.sending && lost) {
+    // Post-copy failed after the destination ran the guest: this copy is stale.
+    log::error("vmm", cat("VM ", opts_.id, ": migration to ", j.url, " failed: ", j.error->message()));
+    vm_.machine->request_stop(StopReason::kStopped);
+    (void)vm_.machine->finish();
+    status_ = VmStatus::kStopped;
+    exit_ = VmExit{"error", cat("migration to ", j.url, " failed: ", j.error->message()), ::time(nullptr)};
+    return;
+  }
   if (j.error) {
     log::warn("vmm", cat("VM ", opts_.id, ": migration ", j.sending ? "to " : "on ", j.url,
                          " failed: ", j.error->message(), j.sending ? " (the VM runs on here)" : ""));
@@ -179,7 +195,10 @@ void Vmm::finish_migration() {
       downtime = p.downtime_ms;
       total = p.total_ms;
       rounds = p.round;
-      parts = cat(" (pause ", p.pause_ms, " ms, dirty log ", p.last_log_ms, " ms, last ", p.last_pages, " pages ",
+      if (p.postcopy)
+        parts = cat(", post-copy of ", p.postcopy_pages, " pages in ", p.postcopy_ms, " ms, ", p.postcopy_requests,
+                    " asked for by the destination");
+      parts += cat(" (pause ", p.pause_ms, " ms, dirty log ", p.last_log_ms, " ms, last ", p.last_pages, " pages ",
                   p.last_pages_ms, " ms, state capture ", p.capture_ms, " ms, destination restore ", p.restore_wait_ms,
                   " ms; estimated fixed part ", p.fixed_estimate_ms, " ms of which the destination restore ",
                   p.destination_estimate_ms, " ms)");
@@ -213,7 +232,10 @@ void Vmm::finish_migration() {
   started_at_ = static_cast<int64_t>(::time(nullptr));
   start_us_ = static_cast<uint64_t>(rc.restore_ms * 1000);
   log::info("vmm", cat("VM ", opts_.id, " received on ", j.url, ": ", rc.data_pages, " data pages, ", rc.zero_pages,
-                       " zero pages", rc.memfd ? " (memfd handed over)" : "", ", machine built in ", rc.build_ms,
+                       " zero pages", rc.memfd ? " (memfd handed over)" : "",
+                       rc.postcopy_ms > 0 ? cat(", post-copy ", rc.postcopy_ms, " ms (", rc.postcopy_requested,
+                                                " pages asked for, ", rc.postcopy_zero_filled, " holes zero-filled)")
+                                          : std::string(), ", machine built in ", rc.build_ms,
                        " ms while the pages came, stream ", rc.stream_ms, " ms, restore ", rc.restore_ms, " ms (checks ",
                        rc.restored.stats.load_ms, ", devices ", rc.restored.stats.machine_ms, ", state ",
                        rc.restored.stats.apply_ms, ", vCPU start ", rc.restored.stats.start_ms, " ms)"));
@@ -245,7 +267,12 @@ json Vmm::migration_json() const {
          {"state_capture_ms", p.capture_ms},
          {"destination_restore_ms", p.restore_wait_ms},
          {"fixed_estimate_ms", p.fixed_estimate_ms},
-         {"destination_estimate_ms", p.destination_estimate_ms}};
+         {"destination_estimate_ms", p.destination_estimate_ms},
+         {"postcopy", p.postcopy},
+         {"postcopy_pages", p.postcopy_pages},
+         {"postcopy_requests", p.postcopy_requests},
+         {"postcopy_ms", p.postcopy_ms}};
+  if (p.source_lost) j["source_lost"] = true;
   if (!p.error.empty()) j["error"] = p.error;
   return j;
 }

@@ -92,9 +92,10 @@ UniqueFd huge_page_ram_file(uint64_t size) {
   return f;
 }
 
-// The guest-RAM file of `size` bytes, all holes: a huge-page tmpfs file, else a memfd.
-Result<UniqueFd> ram_file(uint64_t size) {
-  UniqueFd fd = huge_page_ram_file(size);
+// The guest-RAM file of `size` bytes, all holes: a huge-page tmpfs file (when
+// `huge`, where it can be made), else a memfd.
+Result<UniqueFd> ram_file(uint64_t size, bool huge) {
+  UniqueFd fd = huge ? huge_page_ram_file(size) : UniqueFd();
   if (!fd) {
     fd.reset(::memfd_create("vessel-guest-ram", MFD_CLOEXEC));
     if (!fd) return Error::from_errno("memfd_create guest RAM");
@@ -119,11 +120,24 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
     }
     m.mergeable_ = true;
   } else {
-    m.fd_ = TRY(ram_file(size));
+    m.fd_ = TRY(ram_file(size, true));
     p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m.fd_.get(), 0);
     if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
     advise_huge_pages(p, size);
   }
+  m.base_ = static_cast<uint8_t*>(p);
+  m.size_ = size;
+  m.regions_ = split_regions(m.base_, size, hole_start, hole_end);
+  return m;
+}
+
+Result<GuestMemory> GuestMemory::create_small_pages(uint64_t size, uint64_t hole_start, uint64_t hole_end) {
+  TRY(check_layout(size, hole_start, hole_end));
+  GuestMemory m;
+  m.fd_ = TRY(ram_file(size, false));
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m.fd_.get(), 0);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+  (void)::madvise(p, size, MADV_NOHUGEPAGE);
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
   m.regions_ = split_regions(m.base_, size, hole_start, hole_end);

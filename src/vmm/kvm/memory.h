@@ -37,6 +37,10 @@ class GuestMemory {
   // host's KSM (when an administrator runs it) may share identical pages
   // between guests; KSM cannot merge a shared memfd, so this has no fd.
   static Result<GuestMemory> create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable = false);
+  // RAM laid out as create() does, a memfd in 4 KiB pages (MADV_NOHUGEPAGE):
+  // for post-copy, whose holes must stay holes when punched one page at a
+  // time (a huge page may be zeroed in place instead).
+  static Result<GuestMemory> create_small_pages(uint64_t size, uint64_t hole_start, uint64_t hole_end);
   // RAM laid out as create() does, mapped MAP_PRIVATE from `fd` (a snapshot's
   // memory file of exactly `size` bytes: else an error naming both sizes).
   // With `prefault`, every page is read in now (MADV_POPULATE_READ, page

@@ -9,9 +9,17 @@
 //     state capture, the destination's restore), fits `max_downtime_ms` at the
 //     measured bandwidth (or max_rounds); a guest dirtying faster than the
 //     link carries is throttled (auto-converge: it is paused for a growing
-//     share of every 100 ms slice). Then (READY come) pause, send the last
-//     dirty pages, the vCPU/device state and END, and wait for RUNNING. Any
-//     failure before RUNNING resumes the guest here.
+//     share of every 100 ms slice), or with `postcopy` switched to post-copy.
+//     Then (READY come) pause, send the last dirty pages, the vCPU/device
+//     state and END, and wait for RUNNING. Any failure before RUNNING
+//     resumes the guest here.
+//   Post-copy: pause, send the bitmap of the pages not sent yet (POSTCOPY),
+//     the state and END; the destination runs the guest (RUNNING) and asks
+//     for each missing page its guest touches (REQUEST), sent before the
+//     rest, which follow in order; then COMPLETE, and DONE from the
+//     destination. A failure after RUNNING loses the guest (the destination
+//     stops its incomplete copy, the one here is stale): it is reported, and
+//     the VM here is not resumed.
 //   Local (`memfd`): over a unix socket, the guest RAM's memfd is passed by
 //     SCM_RIGHTS instead of its pages, before the pause: MACHINE, MEMFD,
 //     READY, then pause, STATE, END; the destination maps the same memory, so
@@ -43,6 +51,11 @@ struct SendOptions {
   unsigned max_rounds = 30;        // then stop and copy whatever is left
   bool auto_converge = true;       // throttle vCPUs that dirty faster than the link
   bool memfd = false;              // pass the RAM memfd (unix sockets on one host)
+  // Where pre-copy does not converge (the budget not met by max_rounds, or
+  // the guest dirtying faster than half the link from round 2), switch to
+  // post-copy instead of throttling: the guest runs on the destination at
+  // once and the pages it lacks follow, those it touches first.
+  bool postcopy = false;
   int connect_timeout_ms = 5000;
   int ack_timeout_ms = 60000;      // for ACCEPT and RUNNING
 };
@@ -70,6 +83,14 @@ struct Progress {
   double pause_ms = 0, last_log_ms = 0, last_pages_ms = 0, capture_ms = 0, restore_wait_ms = 0;
   uint64_t last_pages = 0;
   double fixed_estimate_ms = 0, destination_estimate_ms = 0;
+  // Post-copy: the pages the destination lacked when the guest moved, those
+  // it asked for (the guest waited on them), RUNNING to DONE.
+  bool postcopy = false;
+  uint64_t postcopy_pages = 0, postcopy_requests = 0;
+  double postcopy_ms = 0;
+  // The migration failed after the destination ran the guest (post-copy):
+  // the copy here is stale and must not run again.
+  bool source_lost = false;
   std::string destination;
   std::string error;
 };
@@ -95,6 +116,9 @@ struct Received {
   double build_ms = 0;    // building the machine (before the source paused)
   double stream_ms = 0;   // HELLO to END
   double restore_ms = 0;  // END to running
+  // Post-copy: RUNNING to DONE, the pages the guest waited for, the holes filled with zeroes.
+  double postcopy_ms = 0;
+  uint64_t postcopy_requested = 0, postcopy_zero_filled = 0;
 };
 
 // Reads a migration stream from `conn`, restores the machine and runs it,

@@ -47,6 +47,7 @@ struct Reader {
 };
 
 constexpr uint32_t kFlagMemfd = 1;
+constexpr uint32_t kFlagPostcopy = 2;
 constexpr uint32_t kMaxVersionString = 256;
 constexpr uint32_t kMaxCpuidEntries = 256;
 constexpr size_t kMaxText = 4096;
@@ -66,6 +67,10 @@ std::string frame_name(uint32_t type) {
     case FrameType::kEnd: return "END";
     case FrameType::kMachine: return "MACHINE";
     case FrameType::kReady: return "READY";
+    case FrameType::kPostcopy: return "POSTCOPY";
+    case FrameType::kComplete: return "COMPLETE";
+    case FrameType::kRequest: return "REQUEST";
+    case FrameType::kDone: return "DONE";
     case FrameType::kAccept: return "ACCEPT";
     case FrameType::kRefuse: return "REFUSE";
     case FrameType::kRunning: return "RUNNING";
@@ -83,6 +88,10 @@ uint64_t max_payload(FrameType type) {
     case FrameType::kMemfd: return 8;
     case FrameType::kMachine: return kMaxMachineSpec;
     case FrameType::kReady: return 16;
+    case FrameType::kPostcopy: return page_bitmap_bytes(kMaxGuestMemory);
+    case FrameType::kRequest: return 8;
+    case FrameType::kComplete:
+    case FrameType::kDone:
     case FrameType::kEnd:
     case FrameType::kAccept:
     case FrameType::kRunning: return 0;
@@ -142,7 +151,7 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
   w.put(h.memory_size);
   w.put(h.page_size);
   w.put(h.cpus);
-  w.put(h.memfd ? kFlagMemfd : 0u);
+  w.put((h.memfd ? kFlagMemfd : 0u) | (h.postcopy ? kFlagPostcopy : 0u));
   size_t n = std::min<size_t>(h.host_cpuid.size(), kMaxCpuidEntries);
   w.put(static_cast<uint32_t>(n));
   w.bytes(h.host_cpuid.data(), n * sizeof(kvm_cpuid_entry2));
@@ -174,8 +183,11 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   if (h.memory_size == 0 || h.memory_size % kPageSize != 0 || h.memory_size > kMaxGuestMemory)
     return Error::invalid(cat("migration HELLO: memory size ", h.memory_size, " is not a page multiple of 4 KiB to 1 TiB"));
   if (h.cpus == 0 || h.cpus > kMaxCpus) return Error::invalid(cat("migration HELLO: vCPU count ", h.cpus, " is not 1 to 254"));
-  if (flags & ~kFlagMemfd) return Error::invalid(cat("migration HELLO: unknown flags 0x", std::to_string(flags)));
+  if (flags & ~(kFlagMemfd | kFlagPostcopy))
+    return Error::invalid(cat("migration HELLO: unknown flags ", std::to_string(flags)));
   h.memfd = flags & kFlagMemfd;
+  h.postcopy = flags & kFlagPostcopy;
+  if (h.memfd && h.postcopy) return Error::invalid("migration HELLO: a memfd migration cannot be post-copy");
   if (n > kMaxCpuidEntries) return Error::invalid(cat("migration HELLO: ", n, " CPUID entries (at most 256)"));
   auto ents = TRY(r.take(static_cast<size_t>(n) * sizeof(kvm_cpuid_entry2), "CPUID entries"));
   h.host_cpuid.resize(n);
@@ -305,6 +317,42 @@ Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memo
   return out;
 }
 
+std::vector<uint8_t> encode_postcopy(const std::vector<uint64_t>& missing, uint64_t memory_size) {
+  std::vector<uint8_t> out(page_bitmap_bytes(memory_size));
+  std::memcpy(out.data(), missing.data(), std::min(out.size(), missing.size() * 8));
+  uint64_t pages = ram_pages(memory_size);
+  if (pages % 8) out.back() &= static_cast<uint8_t>((1u << (pages % 8)) - 1);
+  return out;
+}
+
+Result<std::vector<uint64_t>> decode_postcopy(std::span<const uint8_t> payload, uint64_t memory_size) {
+  uint64_t want = page_bitmap_bytes(memory_size);
+  if (payload.size() != want)
+    return Error::invalid(cat("migration POSTCOPY: bitmap of ", payload.size(), " bytes, the guest's RAM needs ", want));
+  uint64_t pages = ram_pages(memory_size);
+  if (pages % 8 && (payload.back() >> (pages % 8)))
+    return Error::invalid("migration POSTCOPY: a page past the end of guest RAM is marked missing");
+  std::vector<uint64_t> bits((pages + 63) / 64);
+  std::memcpy(bits.data(), payload.data(), payload.size());
+  return bits;
+}
+
+std::vector<uint8_t> encode_request(uint64_t offset) {
+  std::vector<uint8_t> out;
+  Writer w{out};
+  w.put(offset);
+  return out;
+}
+
+Result<uint64_t> decode_request(std::span<const uint8_t> payload, uint64_t memory_size) {
+  Reader r{payload, 0, "migration REQUEST"};
+  uint64_t off = TRY(r.get<uint64_t>("offset"));
+  if (r.left() != 0) return Error::invalid(cat("migration REQUEST: ", r.left(), " bytes after the offset"));
+  if (off % kPageSize || off >= memory_size)
+    return Error::invalid(cat("migration REQUEST: offset ", off, " is not a page of guest RAM"));
+  return off;
+}
+
 std::vector<uint8_t> encode_text(const std::string& s) {
   std::string t = s.substr(0, kMaxText);
   return std::vector<uint8_t>(t.begin(), t.end());
@@ -383,6 +431,14 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
         got_memfd_ = true;
         return ok();
       }
+      if (h.type == FrameType::kPostcopy) {
+        if (!hello_.postcopy || postcopy_) return out_of_order();
+        auto missing = TRY(decode_postcopy(payload, hello_.memory_size));
+        if (!on_postcopy_) return Error::invalid("migration POSTCOPY: this receiver does not take post-copy");
+        sink_ = TRY(on_postcopy_(std::move(missing)));
+        postcopy_ = true;
+        return ok();
+      }
       if (h.type == FrameType::kState) {
         if (hello_.memfd && !got_memfd_) return Error::invalid("migration stream: STATE before the MEMFD");
         state_ = TRYC(snapshot::decode_state(payload), "migration STATE");
@@ -393,9 +449,20 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
       return out_of_order();
     case Phase::kStated:
       if (h.type != FrameType::kEnd) return out_of_order();
+      phase_ = postcopy_ ? Phase::kPostcopy : Phase::kDone;
+      return ok();
+    case Phase::kPostcopy:
+      if (h.type == FrameType::kPages) {
+        auto applied = TRY(apply_pages(payload, hello_.memory_size, *sink_));
+        data_pages_ += applied.data;
+        zero_pages_ += applied.zero;
+        return ok();
+      }
+      if (h.type != FrameType::kComplete) return out_of_order();
       phase_ = Phase::kDone;
       return ok();
-    case Phase::kDone: return Error::invalid(cat("migration stream: ", name, " frame after END"));
+    case Phase::kDone:
+      return Error::invalid(cat("migration stream: ", name, " frame after ", postcopy_ ? "COMPLETE" : "END"));
   }
   return out_of_order();
 }

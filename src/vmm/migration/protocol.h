@@ -16,10 +16,19 @@
 //            pauses the guest, so that building is not part of the downtime.
 //   PAGES* (a run of up to kMaxRunPages pages at a RAM offset: a bitmap says
 //           which carry 4 KiB of data; the others are zero pages, sent as one bit)
+//   [POSTCOPY (post-copy, when the HELLO allowed it: the bitmap of the pages
+//             the destination does not have yet; the guest runs there
+//             before they come)]
 //   STATE (a snapshot state file: vCPUs, irqchip, clock, devices; see snapshot/state_file.h)
-//   END (the source is paused; nothing more comes)
+//   END (the source is paused; nothing more comes, except after a POSTCOPY:)
 //   <- RUNNING (the destination runs the guest: the source may let go) | ERROR(reason)
 // (ERROR may also come instead of READY.)
+// After a POSTCOPY, the destination runs the guest at once and each page the
+// guest (or a device) touches before it came is asked for:
+//   <- REQUEST* (u64 RAM offset of a missing page the guest waits for)
+//   PAGES* (the missing pages: those asked for first, the rest in order)
+//   COMPLETE (every missing page was sent)
+//   <- DONE (every page is in place: the source may let go)
 //
 // The stream is untrusted input: the receiver (StreamReceiver) checks every
 // frame's type, length bound and CRC, the order of the frames, that each page
@@ -41,8 +50,9 @@
 namespace vessel::vmm::migration {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'M', 'G'};
-// Bumped on any change of the frames or their payloads (2: MACHINE and READY).
-inline constexpr uint32_t kStreamVersion = 2;
+// Bumped on any change of the frames or their payloads (2: MACHINE and READY;
+// 3: post-copy).
+inline constexpr uint32_t kStreamVersion = 3;
 inline constexpr uint64_t kPageSize = 4096;
 // Pages in one PAGES frame (1 MiB of data at most).
 inline constexpr uint32_t kMaxRunPages = 256;
@@ -58,12 +68,16 @@ enum class FrameType : uint32_t {
   kMemfd = 4,
   kEnd = 5,
   kMachine = 6,
+  kPostcopy = 7,
+  kComplete = 8,
   // Receiver -> sender.
   kAccept = 16,
   kRefuse = 17,
   kRunning = 18,
   kError = 19,
   kReady = 20,
+  kRequest = 21,
+  kDone = 22,
 };
 // "HELLO", "PAGES" ... (or "type N" for an unknown one).
 std::string frame_name(uint32_t type);
@@ -92,6 +106,7 @@ struct Hello {
   uint32_t page_size = kPageSize;
   uint32_t cpus = 1;
   bool memfd = false;  // guest RAM comes as a memfd (MEMFD frame) instead of PAGES
+  bool postcopy = false;  // the sender may switch to post-copy (POSTCOPY frame)
   std::vector<kvm_cpuid_entry2> host_cpuid;  // the source host's KVM_GET_SUPPORTED_CPUID
 };
 std::vector<uint8_t> encode_hello(const Hello& h);
@@ -164,13 +179,29 @@ struct PagesApplied {
 // applies it.
 Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memory_size, MemorySink& sink);
 
+// The pages of a guest RAM of `memory_size` bytes, and the bytes of a bitmap of them.
+inline uint64_t ram_pages(uint64_t memory_size) { return memory_size / kPageSize; }
+inline uint64_t page_bitmap_bytes(uint64_t memory_size) { return (ram_pages(memory_size) + 7) / 8; }
+
+// A POSTCOPY payload: one bit per page of guest RAM (LSB first within each
+// byte), set for the pages the destination does not have yet.
+std::vector<uint8_t> encode_postcopy(const std::vector<uint64_t>& missing, uint64_t memory_size);
+// Checks the length (exactly one bit per page) and that no bit lies past the
+// last page; returns the bitmap as 64-bit words.
+Result<std::vector<uint64_t>> decode_postcopy(std::span<const uint8_t> payload, uint64_t memory_size);
+
+// A REQUEST payload: the RAM offset of one page.
+std::vector<uint8_t> encode_request(uint64_t offset);
+// Checks the length, the alignment and that the page lies in guest RAM.
+Result<uint64_t> decode_request(std::span<const uint8_t> payload, uint64_t memory_size);
+
 // A short text payload (REFUSE, ERROR): bounded, printable.
 std::vector<uint8_t> encode_text(const std::string& s);
 std::string decode_text(std::span<const uint8_t> payload);
 
 // The receiving side's checks, frame by frame, without any I/O: what the
 // receiver and the fuzzer feed. The order is HELLO, MACHINE, [MEMFD],
-// PAGES*, STATE, END.
+// PAGES*, [POSTCOPY], STATE, END, and after a POSTCOPY: PAGES*, COMPLETE.
 class StreamReceiver {
  public:
   struct Limits {
@@ -189,7 +220,15 @@ class StreamReceiver {
   // One frame, as read: its checked header and payload. `has_fd`: a file
   // descriptor came with it (only a MEMFD frame may carry one).
   Status on_frame(const FrameHeader& h, std::span<const uint8_t> payload, bool has_fd = false);
+  // `on_postcopy` gets the checked POSTCOPY bitmap and returns where the
+  // pages after END go; without it a POSTCOPY is refused.
+  using PostcopyFn = std::function<Result<MemorySink*>(std::vector<uint64_t> missing)>;
+  void set_postcopy(PostcopyFn fn) { on_postcopy_ = std::move(fn); }
+  // END came: the guest's state is in (after a POSTCOPY, pages still come).
+  bool ended() const { return phase_ == Phase::kPostcopy || phase_ == Phase::kDone; }
+  // Nothing more comes (END, or after a POSTCOPY, COMPLETE).
   bool finished() const { return phase_ == Phase::kDone; }
+  bool postcopy() const { return postcopy_; }
   const Hello& hello() const { return hello_; }
   // The MACHINE's spec (valid once it came).
   const snapshot::VmSpec& spec() const { return spec_; }
@@ -200,12 +239,14 @@ class StreamReceiver {
   bool got_memfd() const { return got_memfd_; }
 
  private:
-  enum class Phase { kHello, kMachine, kMemory, kStated, kDone };
+  enum class Phase { kHello, kMachine, kMemory, kStated, kPostcopy, kDone };
   Status check_state();
   Status on_machine_frame(std::span<const uint8_t> payload);
   Limits limits_;
   HelloFn on_hello_;
   MachineFn on_machine_;
+  PostcopyFn on_postcopy_;
+  bool postcopy_ = false;
   Phase phase_ = Phase::kHello;
   Hello hello_;
   snapshot::VmSpec spec_;

@@ -1,14 +1,19 @@
 // The receiving side of a live migration (see migration.h).
 #include <fcntl.h>
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/arch/x86_64/layout.h"
 #include "vmm/migration/migration.h"
+#include "vmm/migration/postcopy.h"
 #include "vmm/snapshot/cpu_check.h"
 
 namespace vessel::vmm::migration {
@@ -71,7 +76,14 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   ro.serial_out = o.serial_out;
   std::unique_ptr<Machine> machine;
   std::optional<RamSink> sink;
-  bool memfd = false;
+  std::unique_ptr<PostcopyPager> pager;
+  // The fault thread's REQUESTs go out while this thread answers too.
+  std::mutex send_mu;
+  auto send = [&](FrameType t, std::span<const uint8_t> payload) {
+    std::lock_guard lock(send_mu);
+    return conn.send(t, payload);
+  };
+  bool memfd = false, postcopy = false;
   bool ready_due = false;
   Received out;
   // The machine over `mem`, built now, while the source still runs.
@@ -91,30 +103,38 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
         auto supported = TRY(kvm.supported_cpuid());
         TRYC(snapshot::check_cpuid(h.host_cpuid, supported), "the source host's CPU has features this one lacks");
         memfd = h.memfd;
+        postcopy = h.postcopy;
         return ok();
       },
       [&](const snapshot::VmSpec& spec) -> Result<MemorySink*> {
         if (memfd) return static_cast<MemorySink*>(nullptr);  // MEMFD brings the memory
-        GuestMemory mem =
-            TRYC(GuestMemory::create(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd), "guest memory");
+        // Post-copy punches single pages out of the RAM: 4 KiB pages then.
+        GuestMemory mem = TRYC(postcopy ? GuestMemory::create_small_pages(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd)
+                                        : GuestMemory::create(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd),
+                               "guest memory");
         TRY(build(spec, std::move(mem)));
         sink.emplace(machine->memory());
         return &*sink;
       });
+  sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {
+    pager = TRY(PostcopyPager::start(machine->memory(), std::move(missing),
+                                     [&](uint64_t off) { return send(FrameType::kRequest, encode_request(off)); }));
+    return static_cast<MemorySink*>(pager.get());
+  });
   Clock::time_point t0;
   bool accepted = false;
   auto fail = [&](Error e) -> Error {
     // Best effort: the sender resumes its guest either way.
-    (void)conn.send(accepted ? FrameType::kError : FrameType::kRefuse, encode_text(e.message()));
+    (void)send(accepted ? FrameType::kError : FrameType::kRefuse, encode_text(e.message()));
     return e;
   };
   Frame f;
-  while (!sr.finished()) {
+  while (!sr.ended()) {
     if (auto s = conn.receive_into(f, o.timeout_ms); !s) return fail(std::move(s).error());
     if (!accepted) t0 = Clock::now();
     if (auto s = sr.on_frame(f.header, f.body(), static_cast<bool>(f.fd)); !s) return fail(std::move(s).error());
     if (f.header.type == FrameType::kHello) {
-      if (auto s = conn.send(FrameType::kAccept, {}); !s) return std::move(s).error().context("send ACCEPT");
+      if (auto s = send(FrameType::kAccept, {}); !s) return std::move(s).error().context("send ACCEPT");
       accepted = true;
     } else if (f.header.type == FrameType::kMemfd) {
       auto m = GuestMemory::adopt_memfd(std::move(f.fd), sr.hello().memory_size, x86::kMmioHoleStart, x86::kMmioHoleEnd);
@@ -127,29 +147,84 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
       // harness's nested KVM (KVM_CREATE_VM, the vCPUs and the memory slots
       // cost the most): a third of the build is the estimate.
       Ready r{to_us(out.build_ms), to_us(out.build_ms / 3)};
-      if (auto s = conn.send(FrameType::kReady, encode_ready(r)); !s) return std::move(s).error().context("send READY");
+      if (auto s = send(FrameType::kReady, encode_ready(r)); !s) return std::move(s).error().context("send READY");
       ready_due = false;
     }
   }
   out.stream_ms = elapsed_ms(t0);
-  out.data_pages = sr.data_pages();
-  out.zero_pages = sr.zero_pages();
   out.memfd = sr.got_memfd();
+  // Post-copy: the missing pages come while the guest runs; this thread
+  // reads them (and COMPLETE) while that one restores and runs the guest.
+  std::thread pages;
+  std::optional<Error> pages_error;
+  auto end_pages = [&] {
+    if (!pages.joinable()) return;
+    ::shutdown(conn.fd(), SHUT_RDWR);
+    pages.join();
+  };
+  if (sr.postcopy()) {
+    pages = std::thread([&] {
+      Frame g;
+      while (!sr.finished()) {
+        Status s = conn.receive_into(g, o.timeout_ms);
+        if (s) s = sr.on_frame(g.header, g.body(), static_cast<bool>(g.fd));
+        if (!s) {
+          pages_error = std::move(s).error().context("post-copy stream");
+          return;
+        }
+      }
+    });
+  }
   auto t1 = Clock::now();
   auto r = snapshot::restore_prepared(std::move(machine), std::move(sr.state()), ro);
-  if (!r) return fail(std::move(r).error().context("restore the migrated VM"));
+  if (!r) {
+    Error e = fail(std::move(r).error().context("restore the migrated VM"));
+    end_pages();
+    return e;
+  }
   out.restore_ms = elapsed_ms(t1);
   out.restored = std::move(*r);
-  if (auto s = conn.send(FrameType::kRunning, {}); !s) {
-    // The source may resume too: both would run. Stop ours; the source keeps the guest.
+  // Stops the guest here (the fault thread last: a vCPU waiting on a missing
+  // page goes on with a zero page only to see the stop).
+  auto stop_here = [&] {
     out.restored.machine->request_stop(StopReason::kStopped);
+    if (pager) pager->stop();
+    end_pages();
     (void)out.restored.machine->finish();
+  };
+  if (auto s = send(FrameType::kRunning, {}); !s) {
+    // The source may resume too: both would run. Stop ours; the source keeps the guest.
+    stop_here();
     return std::move(s).error().context("tell the source that the VM runs here (this copy was stopped)");
   }
+  if (pages.joinable()) {
+    auto tp = Clock::now();
+    pages.join();
+    Status st = pages_error ? Status(*pages_error) : pager->fault_error();
+    if (st && pager->missing() != 0)
+      st = Error::invalid(cat("the source said COMPLETE with ", pager->missing(), " pages not sent"));
+    if (st) st = send(FrameType::kDone, {}).context("send DONE");
+    if (!st) {
+      uint64_t left = pager->missing();
+      stop_here();
+      return Error(st.error().code(), cat("post-copy failed after the guest started here, with ", left,
+                                          " of its pages still on the source: the VM was stopped (",
+                                          st.error().message(), ")"));
+    }
+    out.postcopy_ms = elapsed_ms(tp);
+    out.postcopy_requested = pager->requested();
+    out.postcopy_zero_filled = pager->zero_filled();
+    pager->stop();
+  }
+  out.data_pages = sr.data_pages();
+  out.zero_pages = sr.zero_pages();
   log::info("migration", cat("received: machine built in ", out.build_ms, " ms before the pause; restore after END ",
                              out.restore_ms, " ms (checks ", out.restored.stats.load_ms, ", devices ",
                              out.restored.stats.machine_ms, ", state ", out.restored.stats.apply_ms, ", start ",
-                             out.restored.stats.start_ms, ")"));
+                             out.restored.stats.start_ms, ")",
+                             sr.postcopy() ? cat("; post-copy ", out.postcopy_ms, " ms, ", out.postcopy_requested,
+                                                 " pages asked for, ", out.postcopy_zero_filled, " holes zero-filled")
+                                           : std::string()));
   return out;
 }
 

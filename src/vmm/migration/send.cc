@@ -2,9 +2,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstring>
 #include <bit>
 #include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <optional>
 #include <thread>
 
 #include "common/log.h"
@@ -237,7 +240,9 @@ Estimate estimate_stop(uint64_t pages, uint64_t in_flight_bytes, double page_ms,
   return e;
 }
 
-Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::vector<uint64_t>& left) {
+// Pre-copy rounds until the stop fits the budget; `to_postcopy` set when
+// (with o.postcopy) the rounds do not converge and post-copy takes over.
+Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::vector<uint64_t>& left, bool& to_postcopy) {
   Throttle throttle(m);
   unsigned throttle_pct = 0;
   auto t = Clock::now();
@@ -303,12 +308,17 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
     log::debug("migration", cat("round ", round, ": ", dirty, " dirty pages, ", static_cast<uint64_t>(dirty_rate),
                                 " B/s dirtied, ", page_ms, " ms a page, downtime ~", e.total(), " ms (fixed ",
                                 e.fixed_ms, ")"));
+    bool stuck = round >= o.max_rounds || (round >= 2 && dirty_rate > bw / 2);
+    if (o.postcopy && e.total() > budget && stuck && s.ready()) {
+      to_postcopy = true;
+      break;
+    }
     bool done = e.total() <= budget || round >= o.max_rounds;
     if (done && s.ready()) break;
     // The destination has not built its machine yet: wait for it (a round
     // more then sends what was dirtied meanwhile).
     if (done) TRY(s.wait_ready());
-    if (o.auto_converge && round >= 2 && dirty_rate > bw / 2) {
+    if (o.auto_converge && !o.postcopy && round >= 2 && dirty_rate > bw / 2) {
       throttle_pct = throttle_pct == 0 ? 20 : std::min(throttle_pct + 10, 95u);
       throttle.set(throttle_pct);
       std::lock_guard lock(p.mu);
@@ -325,6 +335,145 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
     left.clear();
   }
   throttle.stop();  // before the final pause: it pauses and resumes too
+  return ok();
+}
+// What the destination says during post-copy, read on a thread of its own
+// while the pages go out.
+class PostcopyListener {
+ public:
+  PostcopyListener(Connection& c, uint64_t memory_size, int ack_timeout_ms)
+      : c_(c), memory_size_(memory_size), ack_timeout_ms_(ack_timeout_ms), t_([this] { loop(); }) {}
+  ~PostcopyListener() { stop(); }
+  void stop() {
+    stop_.store(true);
+    if (t_.joinable()) t_.join();
+  }
+  // Takes the REQUESTs so far; waits up to `wait_ms` for one (or an event) when there are none.
+  std::deque<uint64_t> take(int wait_ms) {
+    std::unique_lock lock(mu_);
+    if (requests_.empty() && !done_ && !error_ && wait_ms > 0)
+      cv_.wait_for(lock, std::chrono::milliseconds(wait_ms));
+    return std::exchange(requests_, {});
+  }
+  std::optional<Clock::time_point> running_at() const {
+    std::lock_guard lock(mu_);
+    return running_at_;
+  }
+  bool done() const {
+    std::lock_guard lock(mu_);
+    return done_;
+  }
+  std::optional<Error> error() const {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  void loop() {
+    while (!stop_.load()) {
+      auto readable = c_.readable(100);
+      Result<Frame> f = readable ? (*readable ? c_.receive(ack_timeout_ms_) : Result<Frame>(Frame{}))
+                                 : Result<Frame>(std::move(readable).error());
+      std::unique_lock lock(mu_);
+      if (!f) {
+        error_ = std::move(f).error().context("post-copy: read from the destination");
+        break;
+      }
+      if (!*readable) continue;
+      FrameType t = f->header.type;
+      if (t == FrameType::kRequest) {
+        auto off = decode_request(f->payload, memory_size_);
+        if (!off) {
+          error_ = std::move(off).error();
+          break;
+        }
+        requests_.push_back(*off);
+      } else if (t == FrameType::kRunning && !running_at_) {
+        running_at_ = Clock::now();
+      } else if (t == FrameType::kDone && running_at_) {
+        done_ = true;
+        break;
+      } else if (t == FrameType::kError || t == FrameType::kRefuse) {
+        error_ = Error::invalid(cat("the destination failed: ", decode_text(f->payload)));
+        break;
+      } else {
+        error_ = Error::invalid(cat("the destination sent ", frame_name(static_cast<uint32_t>(t)), " during post-copy"));
+        break;
+      }
+      lock.unlock();
+      cv_.notify_all();
+    }
+    cv_.notify_all();
+  }
+  Connection& c_;
+  uint64_t memory_size_;
+  int ack_timeout_ms_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<uint64_t> requests_;
+  std::optional<Clock::time_point> running_at_;
+  bool done_ = false;
+  std::optional<Error> error_;
+  std::atomic<bool> stop_{false};
+  std::thread t_;
+};
+
+// The pages the destination asks for, around them first.
+constexpr uint32_t kRequestWindowPages = 16;
+// Queued bytes the background pages may leave ahead of an asked-for page.
+constexpr uint64_t kPostcopyQueue = 256 << 10;
+
+// Sends the `missing` pages (the guest runs on the destination, or is being
+// restored there): asked-for ones first, the rest in order; then COMPLETE,
+// and waits for DONE. `lost`: set once the destination ran the guest.
+Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::vector<uint64_t> missing,
+                      PostcopyListener& in, Clock::time_point& running_at, bool& lost) {
+  uint64_t total = m.memory().size() / kPageSize;
+  auto unsent = [&](uint64_t page) { return (missing[page / 64] >> (page % 64)) & 1; };
+  // Sends the unsent pages of [first, first + n) and marks them sent.
+  auto send_from = [&](uint64_t first, uint64_t n) -> Status {
+    n = std::min<uint64_t>(n, total - first);
+    TRY(s.send_window(first, static_cast<uint32_t>(n), [&](uint32_t i) { return unsent(first + i); }));
+    for (uint64_t q = first; q < first + n; ++q) missing[q / 64] &= ~(1ULL << (q % 64));
+    return ok();
+  };
+  auto check = [&]() -> Status {
+    if (auto at = in.running_at(); at && !lost) {
+      lost = true;
+      running_at = *at;
+    }
+    if (auto e = in.error()) return *e;
+    return ok();
+  };
+  uint64_t cursor = 0, requests = 0;
+  for (;;) {
+    TRY(check());
+    bool backlog = s.c_.queued() > kPostcopyQueue;
+    for (uint64_t off : in.take(backlog ? 1 : 0)) {
+      ++requests;
+      if (unsent(off / kPageSize)) TRY(send_from(off / kPageSize, kRequestWindowPages));
+    }
+    {
+      std::lock_guard lock(p.mu);
+      p.postcopy_requests = requests;
+    }
+    if (backlog) continue;
+    while (cursor < total && !unsent(cursor)) {
+      uint64_t w = missing[cursor / 64] >> (cursor % 64);
+      cursor = w ? cursor + static_cast<uint64_t>(std::countr_zero(w)) : (cursor / 64 + 1) * 64;
+    }
+    if (cursor >= total) break;
+    TRY(send_from(cursor, kMaxRunPages));
+  }
+  TRYC(s.c_.send(FrameType::kComplete, {}), "send COMPLETE");
+  auto t = Clock::now();
+  while (!in.done()) {
+    TRY(check());
+    (void)in.take(100);  // asked for before they came: sent already
+    if (ms_since(t) > o.ack_timeout_ms)
+      return Error(ETIMEDOUT, cat("the destination did not confirm the last pages within ", o.ack_timeout_ms, " ms"));
+  }
+  TRY(check());
   return ok();
 }
 }  // namespace
@@ -345,6 +494,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
   h.memory_size = m.memory().size();
   h.cpus = m.cpu_count();
   h.memfd = o.memfd;
+  h.postcopy = o.postcopy && !o.memfd;
   h.host_cpuid = TRY(m.kvm().supported_cpuid());
   conn.set_timeout_ms(o.ack_timeout_ms);
   TRYC(conn.send(FrameType::kHello, encode_hello(h)), "send HELLO");
@@ -359,6 +509,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
   Clock::time_point pause_at;
   double pause_ms = 0, last_log_ms = 0, last_pages_ms = 0, capture_ms = 0, restore_wait_ms = 0;
   uint64_t last_pages = 0;
+  bool to_postcopy = false, lost = false;
   auto run = [&]() -> Status {
     if (o.memfd) {
       // The RAM is shared: hand it over while the guest runs, then wait
@@ -372,7 +523,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       TRYC(m.set_dirty_logging(true), "enable dirty page logging");
       logging = true;
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
-      TRY(precopy(s, m, p, o, left));
+      TRY(precopy(s, m, p, o, left, to_postcopy));
     }
     set_phase(p, "stop-and-copy");
     pause_at = Clock::now();
@@ -384,6 +535,35 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       auto last = TRY(m.take_dirty_pages());
       last_log_ms = ms_since(tl);
       for (size_t i = 0; i < last.size() && i < left.size(); ++i) last[i] |= left[i];
+      if (to_postcopy) {
+        uint64_t n = popcount(last);
+        {
+          std::lock_guard lock(p.mu);
+          p.phase = "postcopy";
+          p.postcopy = true;
+          p.postcopy_pages = n;
+          p.dirty_pages = n;
+        }
+        auto tc = Clock::now();
+        auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
+        capture_ms = ms_since(tc);
+        auto tr = Clock::now();
+        TRYC(conn.send(FrameType::kPostcopy, encode_postcopy(last, m.memory().size())), "send POSTCOPY");
+        TRYC(conn.send(FrameType::kState, state), "send STATE");
+        TRYC(conn.send(FrameType::kEnd, {}), "send END");
+        PostcopyListener in(conn, m.memory().size(), o.ack_timeout_ms);
+        auto tp = Clock::now();
+        Clock::time_point running_at;
+        Status st = serve_postcopy(s, m, p, o, std::move(last), in, running_at, lost);
+        in.stop();
+        if (lost) {
+          restore_wait_ms = std::chrono::duration<double, std::milli>(running_at - tr).count();
+          std::lock_guard lock(p.mu);
+          p.downtime_ms = std::chrono::duration<double, std::milli>(running_at - pause_at).count();
+          p.postcopy_ms = ms_since(tp);
+        }
+        return st;
+      }
       auto tp = Clock::now();
       last_pages = TRY(s.send_bitmap(last));
       last_pages_ms = ms_since(tp);
@@ -406,7 +586,8 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     std::lock_guard lock(p.mu);
     p.bytes_sent = conn.bytes_sent();
     p.total_ms = ms_since(t0);
-    if (paused) p.downtime_ms = ms_since(pause_at);
+    if (paused && !lost) p.downtime_ms = ms_since(pause_at);
+    p.source_lost = lost && !st;
     p.pause_ms = pause_ms;
     p.last_log_ms = last_log_ms;
     p.last_pages = last_pages;
@@ -418,6 +599,10 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     set_phase(p, "completed");
     return ok();
   }
+  // The destination ran the guest (post-copy) and failed: the copy here is
+  // stale, and stays paused for the caller to stop.
+  if (lost) return Error(st.error().code(), cat("post-copy failed after the destination started the guest: ",
+                                                st.error().message(), "; the guest is lost"));
   // The guest stays here: running again, without the logging's cost.
   if (paused) (void)m.resume();
   if (logging) (void)m.set_dirty_logging(false);
