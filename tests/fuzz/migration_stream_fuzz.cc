@@ -56,6 +56,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         sink_ptr = sink.get();
         return static_cast<MemorySink*>(sink_ptr);
       });
+  // Post-copy: the missing pages go into a second buffer after END.
+  std::unique_ptr<BufferSink> post;
+  sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {
+    if (!sink_ptr || missing.size() * 64 * kPageSize < sr.hello().memory_size) __builtin_trap();
+    post = std::make_unique<BufferSink>(sr.hello().memory_size);
+    return static_cast<MemorySink*>(post.get());
+  });
   size_t pos = 0;
   while (pos + kFrameHeaderSize <= in.size()) {
     auto hdr = in.subspan(pos, kFrameHeaderSize);

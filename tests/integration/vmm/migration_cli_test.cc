@@ -15,7 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <chrono>
+#include <future>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -129,14 +132,19 @@ double downtime_of(const std::string& out) {
   return std::stod(m[1]);
 }
 
-void migrate_over_tcp(VmmMigrationCli& t, double mib_per_s) {
+void migrate_over_tcp(VmmMigrationCli& t, double mib_per_s, std::vector<std::string> flags = {}) {
   uint16_t port = free_port();
   ASSERT_NE(port, 0);
   std::string url = "tcp:127.0.0.1:" + std::to_string(port);
   CliResult r = t.vessel({"vm", "receive", "-d", "--name", "dst", "--listen", url});
   ASSERT_EQ(r.status, 0) << r.err;
-  r = t.vessel({"vm", "migrate", "src", "--to", url});
+  std::vector<std::string> args{"vm", "migrate", "src", "--to", url};
+  args.insert(args.end(), flags.begin(), flags.end());
+  r = t.vessel(args);
   ASSERT_EQ(r.status, 0) << r.err;
+  if (!flags.empty() && flags[0] == "--postcopy") {
+    EXPECT_NE(r.out.find("post-copy of"), std::string::npos) << "it did not switch to post-copy: " << r.out;
+  }
   double downtime = downtime_of(r.out);
   EXPECT_GT(downtime, 0) << r.out;
   std::printf("tier-1 migration over TCP, 512 MiB guest dirtying %g MiB/s: %s", mib_per_s, r.out.c_str());
@@ -153,6 +161,69 @@ TEST_F(VmmMigrationCli, DirtyingGuestOf512MiBMovesOverTcpWithoutLosingAWrite) {
   VESSEL_REQUIRE_KVM();
   start_source(10);
   migrate_over_tcp(*this, 10);
+}
+
+int vmm_pid(VmmMigrationCli& t, const std::string& id);
+
+// A guest that dirties 100 MiB/s, with a budget pre-copy cannot meet in its
+// two rounds: it moves by post-copy. Its verification pass reads every page
+// of its 512 MiB each 100 ms, so on the destination it touches the missing
+// pages before they come, and must still see every write it made.
+TEST_F(VmmMigrationCli, FastDirtyingGuestMovesByPostCopyWithoutLosingAWrite) {
+  VESSEL_REQUIRE_KVM();
+  start_source(100);
+  migrate_over_tcp(*this, 100, {"--postcopy", "--max-rounds", "2", "--max-downtime", "1"});
+  CliResult r = vessel({"vm", "state", "dst"});
+  EXPECT_NE(r.out.find("\"status\": \"running\""), std::string::npos) << r.out;
+}
+
+// The source VMM dies in the middle of post-copy: the destination's guest
+// lacks pages that will never come, so the destination stops it and says
+// why; `vm delete` then leaves nothing.
+TEST_F(VmmMigrationCli, PostCopyWhoseSourceDiesStopsTheDestinationCleanly) {
+  VESSEL_REQUIRE_KVM();
+  start_source(10);
+  uint16_t port = free_port();
+  ASSERT_NE(port, 0);
+  std::string url = "tcp:127.0.0.1:" + std::to_string(port);
+  CliResult r = vessel({"vm", "receive", "-d", "--name", "dst", "--listen", url});
+  ASSERT_EQ(r.status, 0) << r.err;
+  int src_pid = vmm_pid(*this, "src");
+  ASSERT_GT(src_pid, 0);
+  std::string mdir = dir_ + "/migrate";
+  ASSERT_EQ(::mkdir(mdir.c_str(), 0700), 0);
+  // Slow (4 MB/s) so that post-copy lasts long enough to be cut.
+  auto mig = std::async(std::launch::async, [&] {
+    return run_vessel(root_, mdir, {"vm", "migrate", "src", "--to", url, "--postcopy", "--max-rounds", "1",
+                                    "--max-downtime", "1", "--bandwidth", "4000000"});
+  });
+  bool in_postcopy = false;
+  for (int i = 0; i < 1200 && !in_postcopy; ++i) {
+    in_postcopy = vessel({"vm", "state", "src"}).out.find("\"phase\": \"postcopy\"") != std::string::npos;
+    if (!in_postcopy) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(in_postcopy) << "the migration never reached post-copy: " << mig.get().err;
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ASSERT_EQ(::kill(src_pid, SIGKILL), 0);
+  CliResult m = mig.get();
+  EXPECT_NE(m.status, 0) << m.out;
+  // The destination stops its incomplete guest and says why.
+  std::string st;
+  for (int i = 0; i < 600; ++i) {
+    st = vessel({"vm", "state", "dst"}).out;
+    if (st.find("\"exit_reason\": \"error\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(st.find("post-copy failed after the guest started here"), std::string::npos) << st;
+  int dst_pid = vmm_pid(*this, "dst");
+  for (int i = 0; i < 300 && dst_pid > 0 && ::kill(dst_pid, 0) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(dst_pid <= 0 || ::kill(dst_pid, 0) != 0) << "the destination VMM did not exit";
+  for (const char* id : {"src", "dst"}) {
+    CliResult d = vessel({"vm", "delete", id});
+    EXPECT_EQ(d.status, 0) << id << ": " << d.err;
+    EXPECT_NE(::access((root_ + "/vm/" + id).c_str(), F_OK), 0) << id << "'s state directory is left";
+  }
 }
 
 // "pid": N of `vm state ID`.

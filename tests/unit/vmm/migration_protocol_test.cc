@@ -521,5 +521,106 @@ TEST(MigrationConnection, QueuedBytesAreWhatThePeerHasNotRead) {
   EXPECT_TRUE(a.drain(10));
 }
 
+
+TEST(MigrationPostcopy, BitmapAndRequestAreChecked) {
+  std::vector<uint64_t> missing(kMem / kPageSize / 64);
+  missing[0] = 0b1010;
+  missing[3] = 1ULL << 63;
+  auto b = encode_postcopy(missing, kMem);
+  ASSERT_EQ(b.size(), kMem / kPageSize / 8);
+  auto back = decode_postcopy(b, kMem);
+  ASSERT_TRUE(back) << back.error().message();
+  EXPECT_EQ(*back, missing);
+  b.pop_back();
+  auto short_one = decode_postcopy(b, kMem);
+  ASSERT_FALSE(short_one);
+  EXPECT_NE(short_one.error().message().find("bitmap of 31 bytes, the guest's RAM needs 32"), std::string::npos)
+      << short_one.error().message();
+  // 10 pages: the bits of pages 10..15 of the second byte must be clear.
+  std::vector<uint8_t> odd = {0xff, 0x03};
+  EXPECT_TRUE(decode_postcopy(odd, 10 * kPageSize));
+  odd[1] = 0x04;
+  auto past = decode_postcopy(odd, 10 * kPageSize);
+  ASSERT_FALSE(past);
+  EXPECT_NE(past.error().message().find("past the end"), std::string::npos);
+
+  auto r = decode_request(encode_request(5 * kPageSize), kMem);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, 5 * kPageSize);
+  EXPECT_FALSE(decode_request(encode_request(kMem), kMem));            // past RAM
+  EXPECT_FALSE(decode_request(encode_request(kPageSize + 8), kMem));   // not a page
+  EXPECT_FALSE(decode_request(std::vector<uint8_t>(4), kMem));         // short
+  EXPECT_FALSE(decode_request(std::vector<uint8_t>(12), kMem));        // long
+}
+
+TEST(MigrationPostcopy, HelloFlagsAndReceiverOrder) {
+  Hello h = sample_hello();
+  h.postcopy = true;
+  auto d = decode_hello(encode_hello(h));
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->postcopy);
+  h.memfd = true;
+  EXPECT_FALSE(decode_hello(encode_hello(h)));  // a memfd migration has nothing to post-copy
+
+  BufferSink pre(kMem), post(kMem);
+  std::vector<uint64_t> got;
+  auto make = [&](bool allow) {
+    StreamReceiver r({}, [](const Hello&) -> Status { return ok(); },
+                     [&](const snapshot::VmSpec&) -> Result<MemorySink*> { return &pre; });
+    if (allow)
+      r.set_postcopy([&](std::vector<uint64_t> m) -> Result<MemorySink*> {
+        got = std::move(m);
+        return &post;
+      });
+    return r;
+  };
+  std::vector<uint64_t> missing(kMem / kPageSize / 64);
+  missing[0] = 0b100;
+  auto pc = encode_frame(FrameType::kPostcopy, encode_postcopy(missing, kMem));
+  auto state = encode_frame(FrameType::kState, snapshot::encode_state(sample_state(), "1"));
+  std::vector<uint8_t> a(kPageSize, 0x77);
+  Hello ph = sample_hello();
+  ph.postcopy = true;
+  {
+    // A HELLO without the flag: POSTCOPY is out of order.
+    auto r = make(true);
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(sample_hello()))));
+    ASSERT_TRUE(feed(r, machine_frame()));
+    EXPECT_FALSE(feed(r, pc));
+  }
+  {
+    // A receiver without post-copy refuses it.
+    auto r = make(false);
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(ph))));
+    ASSERT_TRUE(feed(r, machine_frame()));
+    auto s = feed(r, pc);
+    ASSERT_FALSE(s);
+    EXPECT_NE(s.error().message().find("does not take post-copy"), std::string::npos);
+  }
+  auto r = make(true);
+  ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(ph))));
+  ASSERT_TRUE(feed(r, machine_frame()));
+  ASSERT_TRUE(feed(r, pages_frame(0, 2, {a, a})));
+  ASSERT_TRUE(feed(r, pc));
+  EXPECT_EQ(got, missing);
+  EXPECT_FALSE(r.ended());
+  EXPECT_FALSE(feed(r, pc));  // once only
+  ASSERT_TRUE(feed(r, state));
+  ASSERT_TRUE(feed(r, encode_frame(FrameType::kEnd, {})));
+  EXPECT_TRUE(r.ended());
+  EXPECT_FALSE(r.finished());
+  EXPECT_TRUE(r.postcopy());
+  // After END the missing pages come into the post-copy sink, then COMPLETE.
+  ASSERT_TRUE(feed(r, pages_frame(2 * kPageSize, 1, {a})));
+  EXPECT_EQ(post.writes, 1u);
+  EXPECT_EQ(pre.writes, 2u);
+  EXPECT_FALSE(feed(r, state));  // only PAGES and COMPLETE now
+  ASSERT_TRUE(feed(r, encode_frame(FrameType::kComplete, {})));
+  EXPECT_TRUE(r.finished());
+  auto after = feed(r, pages_frame(0, 1, {a}));
+  ASSERT_FALSE(after);
+  EXPECT_NE(after.error().message().find("after COMPLETE"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vessel::vmm::migration

@@ -2,7 +2,7 @@
 # Payload of ctest vmharness.vmm_migration, run as root in L1 (QEMU TCG with
 # nested SVM KVM): Debian's kernel with a busybox initramfs whose payload
 # dirties memory and prints "TICK n" is live-migrated between vessel VMMs:
-# over a unix socket, over TCP, and locally with the memfd handed over, then
+# over a unix socket, over TCP, over TCP by post-copy, and locally with the memfd handed over, then
 # `vm upgrade` moves it to a new VMM process under the same id, twice. Each
 # time the source VMM exits ("migrated"), the destination runs, and the ticks
 # continue without a gap or a repeat across the two consoles (checked on the
@@ -80,7 +80,10 @@ wait_for a "TICK 3" 180; pf guest-ticks $?
 
 migrate a b unix:/tmp/mig-b.sock
 migrate b c tcp:127.0.0.1:47113 --max-downtime 100
-migrate c d unix:/tmp/mig-d.sock --local
+# Post-copy: one round, then the guest runs on p at once and its pages follow.
+migrate c p tcp:127.0.0.1:47115 --postcopy --max-rounds 1 --max-downtime 1
+echo "$out" | grep -q "post-copy of"; pf migrate-p-was-post-copy $?
+migrate p d unix:/tmp/mig-d.sock --local
 
 # vm upgrade: d moves to a new VMM process under the same id, its RAM memfd
 # handed over; twice (the second time from a VMM that an upgrade started).
@@ -157,7 +160,7 @@ state f | tee /tmp/f.state | grep -q '"exit_reason": *"error"' && grep -q "unkno
 pf corrupted-stream-refused $?
 cat /tmp/f.state | grep exit_detail
 
-for v in a b c e f; do $V --root $R vm delete $v >/dev/null 2>&1; done
+for v in a b c p e f; do $V --root $R vm delete $v >/dev/null 2>&1; done
 $V --root $R vm kill d >/dev/null 2>&1; sleep 1; $V --root $R vm delete d >/dev/null 2>&1
 ls $R/vm
 echo ALL-DONE
