@@ -1,7 +1,7 @@
 // `vessel vm upgrade ID` (the same, locally, to a new VMM process that keeps
 // the id), `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
 // and `vessel vm migrate ID --to tcp:...|unix:... [--local] [--max-downtime MS]
-// [--bandwidth B/s] [--max-rounds N] [--postcopy]`: clients of PUT /vm.receive-migration (through the
+// [--bandwidth B/s] [--max-rounds N] [--postcopy [--postcopy-bandwidth B/s]]`: clients of PUT /vm.receive-migration (through the
 // launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
 // printing only; the engine is vmm/migration.
 #include <signal.h>
@@ -33,6 +33,7 @@ struct MigrateFlags {
   bool local = false;
   bool no_auto_converge = false;
   bool postcopy = false;
+  uint64_t postcopy_bandwidth = 0;
 };
 
 std::string progress_line(const json& m) {
@@ -67,7 +68,8 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
                {"bandwidth", f.bandwidth},
                {"max_rounds", f.max_rounds},
                {"auto_converge", !f.no_auto_converge},
-               {"postcopy", f.postcopy}};
+               {"postcopy", f.postcopy},
+               {"postcopy_bandwidth", f.postcopy_bandwidth}};
   const std::string& sock = h.record.api_sock;
   TRY(vmm::api::call_ok(sock, "PUT", "/vm.send-migration", body.dump(), 15000));
   bool tty = ::isatty(STDERR_FILENO);
@@ -234,6 +236,8 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
                   "lacks after it, those it touches first (instead of throttling it); a failure after that loses the "
                   "guest")
         ->excludes("--local");
+    cmd->add_option("--postcopy-bandwidth", f->postcopy_bandwidth,
+                    "cap on the pages post-copy sends unasked, bytes/s (default: none; asked-for pages go at once)");
     cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
   }
   {

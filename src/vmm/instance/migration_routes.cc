@@ -2,7 +2,8 @@
 //   PUT /vm.send-migration    {"destination_url": "tcp:ADDR:PORT" | "unix:PATH",
 //                              "local": false, "max_downtime_ms": 300,
 //                              "bandwidth": 0 (bytes/s, 0: no cap), "max_rounds": 30,
-//                              "auto_converge": true, "postcopy": false}
+//                              "auto_converge": true, "postcopy": false,
+//                              "postcopy_bandwidth": 0 (bytes/s of the pages not asked for)}
 //       Connects (an error here is the call's 400), then sends the running VM
 //       on a thread and answers 204 at once; progress: GET /vm.migration.
 //   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH"}
@@ -57,6 +58,7 @@ Status Vmm::send_migration(const json& body) {
   }
   if (auto v = TRY(r.boolean("auto_converge"))) o.auto_converge = *v;
   if (auto v = TRY(r.boolean("postcopy"))) o.postcopy = *v;
+  if (auto v = TRY(r.u64("postcopy_bandwidth"))) o.postcopy_bandwidth = *v;
   TRY(r.finish());
   if (o.postcopy && o.memfd) return Error::invalid("postcopy: a local migration hands the memory over; it has nothing to post-copy");
   auto ep = TRY(migration::parse_endpoint(url, "destination_url"));

@@ -56,6 +56,9 @@ struct SendOptions {
   // post-copy instead of throttling: the guest runs on the destination at
   // once and the pages it lacks follow, those it touches first.
   bool postcopy = false;
+  // bytes/s cap on the pages post-copy sends unasked (0: none; QEMU's
+  // max-postcopy-bandwidth): the pages the destination asks for go at once.
+  uint64_t postcopy_bandwidth = 0;
   int connect_timeout_ms = 5000;
   int ack_timeout_ms = 60000;      // for ACCEPT and RUNNING
 };

@@ -445,10 +445,16 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
     if (auto e = in.error()) return *e;
     return ok();
   };
-  uint64_t cursor = 0, requests = 0;
+  uint64_t cursor = 0, requests = 0, background = 0;
+  auto start = Clock::now();
+  // Whether the background pages are ahead of o.postcopy_bandwidth.
+  auto ahead = [&] {
+    return o.postcopy_bandwidth &&
+           static_cast<double>(background) / static_cast<double>(o.postcopy_bandwidth) > ms_since(start) / 1000.0;
+  };
   for (;;) {
     TRY(check());
-    bool backlog = s.c_.queued() > kPostcopyQueue;
+    bool backlog = s.c_.queued() > kPostcopyQueue || ahead();
     for (uint64_t off : in.take(backlog ? 1 : 0)) {
       ++requests;
       if (unsent(off / kPageSize)) TRY(send_from(off / kPageSize, kRequestWindowPages));
@@ -463,7 +469,9 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
       cursor = w ? cursor + static_cast<uint64_t>(std::countr_zero(w)) : (cursor / 64 + 1) * 64;
     }
     if (cursor >= total) break;
+    uint64_t before = s.c_.bytes_sent();
     TRY(send_from(cursor, kMaxRunPages));
+    background += s.c_.bytes_sent() - before;
   }
   TRYC(s.c_.send(FrameType::kComplete, {}), "send COMPLETE");
   auto t = Clock::now();

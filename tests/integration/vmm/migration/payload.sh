@@ -160,6 +160,30 @@ state f | tee /tmp/f.state | grep -q '"exit_reason": *"error"' && grep -q "unkno
 pf corrupted-stream-refused $?
 cat /tmp/f.state | grep exit_detail
 
+# Post-copy whose source dies mid-way (its background pages capped at
+# 100 kB/s keep it in post-copy):
+# the destination stops its incomplete guest and says why; delete leaves nothing.
+$V --root $R vm receive -d --name g --listen tcp:127.0.0.1:47116 || mark receive-g FAIL
+dpid=$(state d | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+gpid=$(state g | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' | head -1)
+$V --root $R vm migrate d --to tcp:127.0.0.1:47116 --postcopy --max-rounds 1 --max-downtime 1 \
+  --postcopy-bandwidth 100000 > /tmp/mig-g.out 2>&1 &
+mig=$!
+i=0; while [ $i -lt 600 ] && ! state d | grep -q '"phase": *"postcopy"'; do sleep 0.1; i=$((i + 1)); done
+state d | grep -q '"phase": *"postcopy"'; pf postcopy-source-dies-reached-post-copy $?
+sleep 1
+[ -n "$dpid" ] && kill -9 "$dpid"
+wait $mig
+i=0; while [ $i -lt 300 ] && ! state g | grep -q '"exit_reason": *"error"'; do sleep 0.1; i=$((i + 1)); done
+state g | tee /tmp/g.state | grep -q "post-copy failed after the guest started here"
+pf postcopy-source-dies-destination-stops-and-says-why $?
+grep exit_detail /tmp/g.state
+# (tearing a VM down takes seconds in L1: up to 30 s)
+i=0; while [ $i -lt 300 ] && kill -0 "$gpid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+echo "destination VMM $gpid gone after $i tenths of a second"
+[ "${gpid:-0}" -gt 0 ] && ! kill -0 "$gpid" 2>/dev/null; pf postcopy-source-dies-destination-vmm-exits $?
+$V --root $R vm delete g >/dev/null 2>&1 && [ ! -e $R/vm/g ]; pf postcopy-source-dies-delete-leaves-nothing $?
+
 for v in a b c p e f; do $V --root $R vm delete $v >/dev/null 2>&1; done
 $V --root $R vm kill d >/dev/null 2>&1; sleep 1; $V --root $R vm delete d >/dev/null 2>&1
 ls $R/vm
