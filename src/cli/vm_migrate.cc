@@ -195,6 +195,7 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
   {
     struct A {
       std::string listen, name, serial;
+      std::vector<std::string> nets;
       bool detach = false;
     };
     auto a = std::make_shared<A>();
@@ -203,6 +204,9 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     cmd->add_option("--name", a->name, "id of the received VM (default: generated, printed)");
     cmd->add_flag("-d,--detach", a->detach, "run the VMM detached");
     cmd->add_option("--serial", a->serial, "COM1 of the received VM: log (default), none or file:PATH");
+    cmd->add_option("--net", a->nets,
+                    "tap=NAME[,id=IFACE]: a NIC of the received VM on this host's tap NAME (repeatable; without id=, "
+                    "the VM's NICs in order; default: the source's tap names)");
     cmd->callback([a, &g] {
       if (!a->detach) return report(Error::invalid("vm receive runs detached: add -d (vm console attaches to COM1)"));
       auto ep = vmm::migration::parse_endpoint(a->listen, "--listen");
@@ -214,6 +218,19 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
       o.serial = a->serial.empty() ? "log" : a->serial;
       o.version = VESSEL_VERSION;
       o.receive_url = a->listen;
+      for (const auto& spec : a->nets) {
+        vmm::SnapshotLoad::NetOverride n;
+        for (const auto& kv : split(spec, ',')) {
+          auto eq = kv.find('=');
+          std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+          if (k == "tap") n.host_dev_name = v;
+          else if (k == "id") n.iface_id = v;
+          else return report(Error::invalid(cat("--net ", spec, ": unknown key '", k, "' (tap=NAME[,id=IFACE])")));
+        }
+        if (n.host_dev_name.empty() || n.host_dev_name.size() >= 16)
+          return report(Error::invalid(cat("--net ", spec, ": tap= must name a tap of 1 to 15 bytes")));
+        o.receive_nets.push_back(std::move(n));
+      }
       auto s = vmm::launch_detached(std::move(o));
       if (!s) return report(std::move(s).error().context(cat("receive ", id)));
       if (a->name.empty()) std::printf("%s\n", id.c_str());

@@ -6,8 +6,11 @@
 //                              "postcopy_bandwidth": 0 (bytes/s of the pages not asked for)}
 //       Connects (an error here is the call's 400), then sends the running VM
 //       on a thread and answers 204 at once; progress: GET /vm.migration.
-//   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH"}
-//       Before InstanceStart: waits there for a VM and runs it.
+//   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH",
+//                              "net_overrides": [{"iface_id": ID, "host_dev_name": TAP}]}
+//       Before InstanceStart: waits there for a VM and runs it (its NICs on
+//       these taps; the others on the source's tap names).
+//       A memfd migration also hands the taps over (one host: vm upgrade).
 //   GET /vm.migration          phase, round, pages, dirty rate, expected and
 //                              measured downtime (also in `vm state`).
 // The engine is vmm/migration; this file runs it next to the control loop.
@@ -100,7 +103,7 @@ Status Vmm::send_migration(const json& body) {
   return ok();
 }
 
-Status Vmm::receive_migration(const std::string& url) {
+Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets) {
   TRY(require_not_started("vm.receive-migration"));
   if (migrating()) return Error::invalid("vm.receive-migration: already waiting for a migration");
   auto ep = TRY(migration::parse_endpoint(url, "receiver_url"));
@@ -116,6 +119,22 @@ Status Vmm::receive_migration(const std::string& url) {
   o.kvm_device = opts_.config.kvm_device;
   SerialSink* sink = serial_.get();
   o.serial_out = [sink](uint8_t b) { sink->put(b); };
+  if (!nets.empty()) {
+    o.nets_for = [nets, id = opts_.id](const snapshot::SnapshotState& st) -> Result<std::vector<snapshot::NetOverride>> {
+      // Overrides without an iface_id name the VM's NICs in order.
+      VmConfig c;
+      if (!st.vm_config.empty()) c = TRYC(parse_vm_config_text(st.vm_config), "the migrated VM's config");
+      auto named = nets;
+      size_t k = 0;
+      for (auto& n : named) {
+        if (!n.iface_id.empty()) continue;
+        if (k >= c.nets.size())
+          return Error::invalid(cat("--net: ", nets.size(), " taps given, the migrated VM has ", c.nets.size(), " NICs"));
+        n.iface_id = c.nets[k++].iface_id;
+      }
+      return resolve_net_overrides(st, named, false, id);
+    };
+  }
   // The socket's file goes as soon as the one connection is in (or the wait
   // ends): by then `vm upgrade` may be about to rename the directory it is
   // in, and another receiver may listen on the same path.
@@ -221,6 +240,12 @@ void Vmm::finish_migration() {
   c.machine.vcpu_count = rc.restored.state.spec.cpus;
   c.machine.mem_size_mib = rc.restored.state.spec.memory >> 20;
   c.kvm_device = opts_.config.kvm_device;
+  {
+    // The NICs' taps here (the receiver's overrides).
+    size_t k = 0;
+    for (const auto& d : rc.restored.state.spec.devices)
+      if (d.kind == snapshot::DeviceSpec::Kind::kNet && k < c.nets.size()) c.nets[k++].host_dev_name = d.net.tap;
+  }
   BuiltVm vm;
   vm.machine = std::move(rc.restored.machine);
   size_t i = 0;
@@ -292,8 +317,23 @@ void Vmm::add_migration_routes() {
       JsonReader r(*body, "");
       TRY(r.check_object());
       std::string url = TRY(r.req_str("receiver_url"));
+      std::vector<SnapshotLoad::NetOverride> nets;
+      if (const json* no = r.find("net_overrides")) {
+        if (!no->is_array()) return Error::invalid("net_overrides: expected an array");
+        for (size_t i = 0; i < no->size(); ++i) {
+          JsonReader o((*no)[i], cat("net_overrides[", i, "]"));
+          TRY(o.check_object());
+          SnapshotLoad::NetOverride n;
+          n.iface_id = TRY(o.req_str("iface_id"));
+          n.host_dev_name = TRY(o.req_str("host_dev_name"));
+          if (n.host_dev_name.empty() || n.host_dev_name.size() >= 16)
+            return Error::invalid(cat(o.name("host_dev_name"), ": must be 1 to 15 bytes"));
+          TRY(o.finish());
+          nets.push_back(std::move(n));
+        }
+      }
       TRY(r.finish());
-      return receive_migration(url);
+      return receive_migration(url, std::move(nets));
     });
   });
   router_.add("GET", "/vm.migration", [this](const api::ApiCall&) { return api::json_ok(migration_json()); });

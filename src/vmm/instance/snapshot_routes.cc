@@ -140,15 +140,24 @@ virtio::MacAddress derived_mac(const virtio::MacAddress& base, const std::string
   return m;
 }
 
-// The restore's taps, MACs and overlays, from the API's overrides: NICs are
-// named by iface_id in the snapshot's VM config.
+// The restore's taps, MACs and overlays, from the API's overrides.
 Result<std::vector<snapshot::NetOverride>> net_overrides(const SnapshotLoad& l, const std::string& vm_id,
                                                          const std::string& state_path) {
-  std::vector<snapshot::NetOverride> out;
-  if (l.network_overrides.empty() && !l.clone) return out;
+  if (l.network_overrides.empty() && !l.clone) return std::vector<snapshot::NetOverride>{};
   auto st = TRY(snapshot::read_state_file(state_path));
+  return resolve_net_overrides(st, l.network_overrides, l.clone, vm_id);
+}
+}  // namespace
+
+Result<std::vector<snapshot::NetOverride>> resolve_net_overrides(const snapshot::SnapshotState& st,
+                                                                 const std::vector<SnapshotLoad::NetOverride>& overrides,
+                                                                 bool clone, const std::string& vm_id) {
+  std::vector<snapshot::NetOverride> out;
   VmConfig c;
   if (!st.vm_config.empty()) c = TRYC(parse_vm_config_text(st.vm_config), "the snapshot's VM config");
+  SnapshotLoad l;
+  l.network_overrides = overrides;
+  l.clone = clone;
   for (const auto& o : l.network_overrides) {
     bool found = false;
     for (size_t i = 0; i < c.nets.size(); ++i)
@@ -174,7 +183,6 @@ Result<std::vector<snapshot::NetOverride>> net_overrides(const SnapshotLoad& l, 
   }
   return out;
 }
-}  // namespace
 
 Status Vmm::snapshot_create(const json& body) {
   JsonReader r(body, "");

@@ -29,6 +29,7 @@
 #include "vmm/config/vm_config.h"
 #include "vmm/instance/serial_sink.h"
 #include "vmm/instance/state_dir.h"
+#include "vmm/snapshot/snapshot.h"
 #include "vmm/snapshot/state.h"
 
 namespace vessel::vmm {
@@ -53,6 +54,7 @@ struct SnapshotLoad {
     std::string host_dev_name;  // empty: the snapshot's
     std::string guest_mac;      // empty: the snapshot's (a clone: derived)
   };
+
   std::vector<NetOverride> network_overrides;
   // vessel: restore as a clone: each writable drive gets a qcow2 overlay in
   // the VM's state directory, each interface needs its own tap (an
@@ -64,6 +66,13 @@ struct SnapshotLoad {
 // enable_diff_snapshots, resume_vm, network_overrides [{iface_id,
 // host_dev_name}]; vessel's prefault, clone, network_overrides[].guest_mac).
 Result<SnapshotLoad> parse_snapshot_load(const nlohmann::json& body);
+
+// The taps and MACs `overrides` give the NICs of a VM in state `st` (named by
+// iface_id in its VM config). `clone`: every NIC needs a tap and gets a MAC
+// derived from `vm_id` unless one is given.
+Result<std::vector<snapshot::NetOverride>> resolve_net_overrides(const snapshot::SnapshotState& st,
+                                                                 const std::vector<SnapshotLoad::NetOverride>& overrides,
+                                                                 bool clone, const std::string& vm_id);
 
 // The machine a VmConfig builds (the order of build_vm(): drives, nets,
 // entropy): what snapshots and migrations record (snapshot_routes.cc).
@@ -78,6 +87,8 @@ struct VmmOptions {
   bool start = false;    // InstanceStart before serving (vm run -d)
   std::optional<SnapshotLoad> restore;  // restore this snapshot before serving (vm restore)
   std::string receive_url;  // vm receive: wait for a migrated VM on tcp:ADDR:PORT or unix:PATH
+  // vm receive: the taps its NICs use here (iface_id empty: the NICs in order).
+  std::vector<SnapshotLoad::NetOverride> receive_nets;
   // The state directory's name under <root>/vm when it is not `id`: vm upgrade
   // starts the new VMM of VM `id` beside the old one, then renames its
   // directory to `id` once the old VMM has handed the VM over and exited.
@@ -109,7 +120,7 @@ class Vmm {
   Status send_migration(const nlohmann::json& body);
   // PUT /vm.receive-migration (or `vm receive`): before InstanceStart, listens
   // on `url` and runs the VM that arrives there.
-  Status receive_migration(const std::string& url);
+  Status receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets);
   // What GET /vm.migration and `vm state` show of the last migration.
   nlohmann::json migration_json() const;
 

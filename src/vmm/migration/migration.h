@@ -32,6 +32,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -110,6 +111,9 @@ struct ReceiveOptions {
   Serial::OutFn serial_out;
   uint64_t max_memory = kMaxGuestMemory;
   int timeout_ms = 30000;  // silence from the sender that ends the stream
+  // Before the restore: the taps (and MACs) the received VM's NICs use here
+  // instead of the source's, from its state (an error refuses the VM).
+  std::function<Result<std::vector<snapshot::NetOverride>>(const snapshot::SnapshotState&)> nets_for;
 };
 
 struct Received {

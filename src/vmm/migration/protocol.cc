@@ -69,6 +69,7 @@ std::string frame_name(uint32_t type) {
     case FrameType::kReady: return "READY";
     case FrameType::kPostcopy: return "POSTCOPY";
     case FrameType::kComplete: return "COMPLETE";
+    case FrameType::kTap: return "TAP";
     case FrameType::kRequest: return "REQUEST";
     case FrameType::kDone: return "DONE";
     case FrameType::kAccept: return "ACCEPT";
@@ -86,6 +87,7 @@ uint64_t max_payload(FrameType type) {
     case FrameType::kPages: return 8 + 4 + 2 * bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
     case FrameType::kState: return snapshot::kMaxStateFile;
     case FrameType::kMemfd: return 8;
+    case FrameType::kTap: return 4;
     case FrameType::kMachine: return kMaxMachineSpec;
     case FrameType::kReady: return 16;
     case FrameType::kPostcopy: return page_bitmap_bytes(kMaxGuestMemory);
@@ -392,8 +394,8 @@ Status StreamReceiver::on_machine_frame(std::span<const uint8_t> payload) {
 Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> payload, bool has_fd) {
   std::string name = frame_name(static_cast<uint32_t>(h.type));
   if (payload.size() != h.length) return Error::invalid(cat("migration frame ", name, ": payload length mismatch"));
-  if (has_fd && h.type != FrameType::kMemfd)
-    return Error::invalid(cat("migration frame ", name, ": carries a file descriptor (only MEMFD may)"));
+  if (has_fd && h.type != FrameType::kMemfd && h.type != FrameType::kTap)
+    return Error::invalid(cat("migration frame ", name, ": carries a file descriptor (only MEMFD and TAP may)"));
   auto out_of_order = [&]() { return Error::invalid(cat("migration stream: unexpected ", name, " frame here")); };
   switch (phase_) {
     case Phase::kHello: {
@@ -429,6 +431,21 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
         if (size != hello_.memory_size)
           return Error::invalid(cat("migration MEMFD: size ", size, " differs from the HELLO's ", hello_.memory_size));
         got_memfd_ = true;
+        return ok();
+      }
+      if (h.type == FrameType::kTap) {
+        if (!got_memfd_) return out_of_order();
+        if (!has_fd) return Error::invalid("migration TAP: no file descriptor came with it");
+        if (payload.size() != 4) return Error::invalid("migration TAP: payload is not 4 bytes");
+        uint32_t nic;
+        std::memcpy(&nic, payload.data(), 4);
+        size_t nics = 0;
+        for (const auto& d : spec_.devices) nics += d.kind == snapshot::DeviceSpec::Kind::kNet;
+        if (nic >= nics) return Error::invalid(cat("migration TAP: NIC ", nic, ", the machine has ", nics));
+        tap_seen_.resize(nics);
+        if (tap_seen_[nic]) return Error::invalid(cat("migration TAP: NIC ", nic, " twice"));
+        tap_seen_[nic] = true;
+        last_tap_nic_ = nic;
         return ok();
       }
       if (h.type == FrameType::kPostcopy) {

@@ -19,6 +19,9 @@
 //   [POSTCOPY (post-copy, when the HELLO allowed it: the bitmap of the pages
 //             the destination does not have yet; the guest runs there
 //             before they come)]
+//   [TAP* (memfd migrations, after the pause: u32 NIC index, the NIC's open
+//         tap file by SCM_RIGHTS: a tap cannot be opened twice, and closing
+//         it would take the interface and its addresses away)]
 //   STATE (a snapshot state file: vCPUs, irqchip, clock, devices; see snapshot/state_file.h)
 //   END (the source is paused; nothing more comes, except after a POSTCOPY:)
 //   <- RUNNING (the destination runs the guest: the source may let go) | ERROR(reason)
@@ -70,6 +73,7 @@ enum class FrameType : uint32_t {
   kMachine = 6,
   kPostcopy = 7,
   kComplete = 8,
+  kTap = 9,
   // Receiver -> sender.
   kAccept = 16,
   kRefuse = 17,
@@ -237,6 +241,8 @@ class StreamReceiver {
   uint64_t data_pages() const { return data_pages_; }
   uint64_t zero_pages() const { return zero_pages_; }
   bool got_memfd() const { return got_memfd_; }
+  // The NIC a TAP frame named (valid right after on_frame() took one).
+  uint32_t last_tap_nic() const { return last_tap_nic_; }
 
  private:
   enum class Phase { kHello, kMachine, kMemory, kStated, kPostcopy, kDone };
@@ -253,6 +259,8 @@ class StreamReceiver {
   MemorySink* sink_ = nullptr;
   snapshot::SnapshotState state_;
   bool got_memfd_ = false;
+  std::vector<bool> tap_seen_;
+  uint32_t last_tap_nic_ = 0;
   bool got_pages_ = false;
   uint64_t data_pages_ = 0, zero_pages_ = 0;
 };

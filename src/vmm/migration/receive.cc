@@ -128,6 +128,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     (void)send(accepted ? FrameType::kError : FrameType::kRefuse, encode_text(e.message()));
     return e;
   };
+  std::vector<UniqueFd> taps;  // handed over with TAP frames, by NIC
   Frame f;
   while (!sr.ended()) {
     if (auto s = conn.receive_into(f, o.timeout_ms); !s) return fail(std::move(s).error());
@@ -136,6 +137,9 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     if (f.header.type == FrameType::kHello) {
       if (auto s = send(FrameType::kAccept, {}); !s) return std::move(s).error().context("send ACCEPT");
       accepted = true;
+    } else if (f.header.type == FrameType::kTap) {
+      if (taps.size() <= sr.last_tap_nic()) taps.resize(sr.last_tap_nic() + 1);
+      taps[sr.last_tap_nic()] = std::move(f.fd);
     } else if (f.header.type == FrameType::kMemfd) {
       auto m = GuestMemory::adopt_memfd(std::move(f.fd), sr.hello().memory_size, x86::kMmioHoleStart, x86::kMmioHoleEnd);
       if (!m) return fail(std::move(m).error().context("the passed guest RAM"));
@@ -174,6 +178,16 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
         }
       }
     });
+  }
+  for (const auto& t : taps) ro.tap_fds.push_back(t ? t.get() : -1);
+  if (o.nets_for) {
+    auto nets = o.nets_for(sr.state());
+    if (!nets) {
+      Error e = fail(std::move(nets).error());
+      end_pages();
+      return e;
+    }
+    ro.nets = std::move(*nets);
   }
   auto t1 = Clock::now();
   auto r = snapshot::restore_prepared(std::move(machine), std::move(sr.state()), ro);

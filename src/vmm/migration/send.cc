@@ -16,6 +16,7 @@
 #include "vmm/snapshot/machine_state.h"
 #include "vmm/snapshot/state_file.h"
 #include "vmm/virtio/block/block.h"
+#include "vmm/virtio/net/net.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "unknown"
@@ -577,6 +578,20 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       last_pages_ms = ms_since(tp);
       std::lock_guard lock(p.mu);
       p.dirty_pages = last_pages;
+    }
+    if (o.memfd) {
+      // The taps go along (the paused devices here leave them alone).
+      uint32_t nic = 0;
+      for (size_t i = 0; i < m.virtio_count(); ++i) {
+        auto* net = dynamic_cast<virtio::NetDevice*>(&m.virtio_transport(i).device());
+        if (!net) continue;
+        if (net->tap_fd() >= 0) {
+          std::vector<uint8_t> payload(4);
+          std::memcpy(payload.data(), &nic, 4);
+          TRYC(conn.send(FrameType::kTap, payload, net->tap_fd()), cat("hand over the tap of NIC ", nic));
+        }
+        ++nic;
+      }
     }
     auto tc = Clock::now();
     auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");

@@ -26,6 +26,18 @@ Result<Tap> Tap::open(const std::string& name, int vnet_hdr_size) {
   return t;
 }
 
+Result<Tap> Tap::adopt(UniqueFd fd, const std::string& name, int vnet_hdr_size) {
+  ifreq ifr{};
+  if (::ioctl(fd.get(), TUNGETIFF, &ifr) < 0) return Error::from_errno(cat("the handed-over fd of tap ", name, " is not a tap"));
+  if (!(ifr.ifr_flags & IFF_TAP) || !(ifr.ifr_flags & IFF_VNET_HDR))
+    return Error::invalid(cat("the handed-over fd of tap ", name, " is not a tap with virtio-net headers"));
+  if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &vnet_hdr_size) < 0) return Error::from_errno(cat("TUNSETVNETHDRSZ ", name));
+  Tap t;
+  t.fd_ = std::move(fd);
+  t.name_ = std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  return t;
+}
+
 Status Tap::set_offload(unsigned flags) {
   if (::ioctl(fd_.get(), TUNSETOFFLOAD, static_cast<unsigned long>(flags)) < 0)
     return Error::from_errno(cat("TUNSETOFFLOAD ", name_));

@@ -16,6 +16,9 @@ class Tap {
  public:
   // Opens (or creates, with CAP_NET_ADMIN) tap `name` with `vnet_hdr_size`-byte headers.
   static Result<Tap> open(const std::string& name, int vnet_hdr_size);
+  // Takes over an open tap file `fd` of tap `name` (handed over by another
+  // VMM on this host: the interface and its address stay), with `vnet_hdr_size`.
+  static Result<Tap> adopt(UniqueFd fd, const std::string& name, int vnet_hdr_size);
   int fd() const { return fd_.get(); }
   const std::string& name() const { return name_; }
   // TUNSETOFFLOAD: which offloads frames written *to* the guest may use.

@@ -45,7 +45,8 @@ uint32_t device_type(DeviceSpec::Kind k) {
   return 0;
 }
 
-Status add_devices(Machine& m, const VmSpec& spec) {
+Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_fds = {}) {
+  size_t nic = 0;
   for (const auto& d : spec.devices) {
     switch (d.kind) {
       case DeviceSpec::Kind::kBlock: {
@@ -55,7 +56,16 @@ Status add_devices(Machine& m, const VmSpec& spec) {
         break;
       }
       case DeviceSpec::Kind::kNet: {
-        auto dev = TRYC(virtio::NetDevice::create(d.net), cat("net tap ", d.net.tap));
+        int handed = nic < tap_fds.size() ? tap_fds[nic] : -1;
+        ++nic;
+        std::unique_ptr<virtio::NetDevice> dev;
+        if (handed >= 0) {
+          UniqueFd fd(::fcntl(handed, F_DUPFD_CLOEXEC, 0));
+          if (!fd) return Error::from_errno(cat("duplicate the handed-over fd of tap ", d.net.tap));
+          dev = TRYC(virtio::NetDevice::create_on_tap_fd(d.net, std::move(fd)), cat("net tap ", d.net.tap));
+        } else {
+          dev = TRYC(virtio::NetDevice::create(d.net), cat("net tap ", d.net.tap));
+        }
         TRY(m.add_virtio_device(std::move(dev), cat("virtio-net ", d.net.tap)));
         break;
       }
@@ -226,7 +236,7 @@ Result<std::unique_ptr<Machine>> create_machine(const VmSpec& spec, GuestMemory 
 // notified by resume()); a migrated VM keeps its own.
 Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const RestoreOptions& o, bool from_snapshot,
                      Clock::time_point t1, Restored& out) {
-  TRY(add_devices(*m, s.spec));
+  TRY(add_devices(*m, s.spec, o.tap_fds));
   out.stats.machine_ms = ms_since(t1);
 
   auto t2 = Clock::now();
@@ -321,6 +331,8 @@ Result<Restored> restore_prepared(std::unique_ptr<Machine> m, SnapshotState s, c
     for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
   }
   TRY(check_disks(s.disks));
+  std::vector<std::string> created;  // none: migrations make no overlays
+  TRY(apply_overrides(s, o, created));
   out.stats.load_ms = ms_since(t0);
   TRY(start_machine(s, std::move(m), o, false, Clock::now(), out));
   out.stats.total_ms = ms_since(t0);

@@ -78,6 +78,10 @@ struct RestoreOptions {
   // Non-empty: the vsock device listens on this unix socket instead of the
   // snapshot's (a clone next to a running VM cannot take its socket).
   std::string vsock_uds;
+  // Open tap files for the NICs, in NIC order (-1: open the spec's tap by
+  // name): handed over by the VMM that ran the VM on this host (vm upgrade),
+  // as the tap cannot be opened twice. Duplicated, not taken.
+  std::vector<int> tap_fds;
 };
 
 struct RestoreStats {

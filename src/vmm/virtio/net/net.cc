@@ -18,6 +18,11 @@ Result<std::unique_ptr<NetDevice>> NetDevice::create(const NetOptions& opts) {
   return create(UniqueFd(), opts, std::move(tap));
 }
 
+Result<std::unique_ptr<NetDevice>> NetDevice::create_on_tap_fd(const NetOptions& opts, UniqueFd tap_fd) {
+  auto tap = std::make_unique<net::Tap>(TRY(net::Tap::adopt(std::move(tap_fd), opts.tap, kHdrSize)));
+  return create(UniqueFd(), opts, std::move(tap));
+}
+
 Result<std::unique_ptr<NetDevice>> NetDevice::create(UniqueFd fd, const NetOptions& opts, std::unique_ptr<net::Tap> tap) {
   std::unique_ptr<NetDevice> d(new NetDevice());
   d->fd_ = std::move(fd);

@@ -44,6 +44,10 @@ class NetDevice : public VirtioDevice {
  public:
   // Opens tap `opts.tap`.
   static Result<std::unique_ptr<NetDevice>> create(const NetOptions& opts);
+  // Over an open tap file handed over by another VMM (vm upgrade).
+  static Result<std::unique_ptr<NetDevice>> create_on_tap_fd(const NetOptions& opts, UniqueFd tap_fd);
+  // The tap's file (-1 without a tap), to hand over.
+  int tap_fd() const { return tap_ ? tap_->fd() : -1; }
   // Over a datagram fd carrying frames with virtio-net headers (tests: a socketpair), or over `tap`.
   static Result<std::unique_ptr<NetDevice>> create(UniqueFd fd, const NetOptions& opts, std::unique_ptr<net::Tap> tap);
 

@@ -2,7 +2,7 @@
 # /init of the Linux guest of ctest vmharness.vmm_snapshot_cli (Debian's
 # generic kernel: it has the vmgenid driver). Mounts its virtio-blk disk and
 # runs a loop that counts, appends the count to the disk (synced), pings the
-# L1 bridge and prints one line per round:
+# L1 bridge and prints one line per round (and echoes TCP port 7000):
 #   TICK <n> ping=ok|fail ip=<ip> mac=<mac> gen=<VM generation ID>
 # When the generation ID changes (a restore or a clone), it waits for the
 # kernel's "crng reseeded due to virtual machine fork", re-probes virtio-net
@@ -25,6 +25,8 @@ netup
 mkdir -p /mnt && mount -t ext4 /dev/vda /mnt || echo "GUEST-ERROR mount"
 gen=$(genid)
 forks=$(dmesg | grep -c "virtual machine fork")
+# An echo server: the live-migration check keeps one TCP connection to it open.
+nc -ll -p 7000 -e cat &
 echo "GUEST-READY gen=$gen mac=$mac"
 n=$(cat /mnt/count 2>/dev/null || echo 0)
 while :; do

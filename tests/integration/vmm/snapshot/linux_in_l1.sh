@@ -131,4 +131,65 @@ pf restore-fsck $rc
 # The disk changed after the snapshot: a restore is refused, nothing left behind.
 out=$(vessel --root $R vm restore $SL -d --name lbad 2>&1); rc=$?; echo "$out"
 pf changed-disk-refused "$([ $rc != 0 ] && echo "$out" | grep -q 'changed since the snapshot' && [ ! -d $R/vm/lbad ]; echo $?)"
+# Live migration of the same guest with its disk and NIC, then vm upgrade: a
+# TCP connection from L1 to the guest's echo server (port 7000) exchanges a
+# line every 0.1 s throughout. The destination VMM runs the NIC on a tap of
+# its own (vm receive --net tap=vtap2; the source holds vtap1); L1 gives both
+# taps the same MAC and address, and moves the guest's route once the VM
+# moved (what a host's network setup does for a migrated VM). vm upgrade hands
+# the open tap over. Every line sent comes back, in order, on the one
+# connection; the count goes on across the consoles; the disk fscks clean.
+rm -f $W/www/stop
+GIP=10.3.52.86  # from MAC 52:54:00:12:34:56
+# tapmig TAP [route]: once vessel opened TAP, L1's side of it (MAC, 10.3.0.1), and the guest's route when asked.
+tapmig() {
+  ( for i in $(seq 600); do ip link show $1 >/dev/null 2>&1 && break; sleep 0.1; done
+    ip link set $1 address 02:00:0a:03:00:01; ip addr add 10.3.0.1/32 dev $1; ip link set $1 up
+    [ -n "${2:-}" ] && ip route replace $GIP/32 dev $1 ) &
+}
+lmlog() { cat $R/vm/$1/serial.log.1 $R/vm/$1/serial.log 2>/dev/null | tr -d '\r'; }
+ticks_of() { sed -n 's/^TICK \([0-9]*\) .*/\1/p'; }
+tapmig vtap1 route
+vessel --root $R vm run -d --name lm --kernel $L/vmlinuz --initrd $L/inner.cpio.gz --memory 256M --cpus 1 \
+  --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 || fail "linux run lm"
+wait_for lm '^TICK [0-9]+ ping=ok' 150; r=$?; pf mig-boot-ping $r; [ $r = 0 ] || why lm
+( i=0; while [ $i -lt 6000 ]; do i=$((i + 1)); echo "E $i"; sleep 0.1; done ) | nc $GIP 7000 > /tmp/lm.echo 2>&1 &
+ncpid=$!
+# echoed N SECONDS: until line "E N" came back.
+echoed() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "^E $1\$" /tmp/lm.echo && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
+last_echo() { tail -n 1 /tmp/lm.echo | sed -n 's/^E \([0-9]*\)$/\1/p'; }
+echoed 10 60; r=$?; pf mig-echo-connected $r
+[ $r = 0 ] || { echo "echo: $(tail -3 /tmp/lm.echo)"; why lm; }
+tapmig vtap2
+vessel --root $R vm receive -d --name lm2 --listen unix:/tmp/lm2.sock --net tap=vtap2 || fail "receive lm2"
+out=$(vessel --root $R vm migrate lm --to unix:/tmp/lm2.sock 2>&1); rc=$?
+ip route replace $GIP/32 dev vtap2
+echo "$out" | tail -2
+pf mig-migrate $rc
+e0=$(last_echo)
+echoed $((${e0:-0} + 30)) 90; r=$?; pf mig-connection-survives-migration $r
+[ $r = 0 ] || { echo "last echo ${e0} then $(last_echo)"; why lm2; }
+kill -0 $ncpid 2>/dev/null; pf mig-nc-still-connected-after-migration $?
+wait_for lm2 '^TICK [0-9]+ ping=ok' 60; pf mig-ping-after-migration $?
+out=$(vessel --root $R vm upgrade lm2 2>&1); rc=$?
+echo "$out" | tail -2
+pf mig-upgrade $rc
+e1=$(last_echo)
+echoed $((${e1:-0} + 30)) 90; r=$?; pf mig-connection-survives-upgrade $r
+[ $r = 0 ] || { echo "last echo ${e1} then $(last_echo)"; why lm2; }
+kill -0 $ncpid 2>/dev/null; pf mig-nc-still-connected-after-upgrade $?
+n=$(grep -c . /tmp/lm.echo)
+pf mig-every-line-echoed-in-order "$(awk '$0 != "E " NR { bad = 1 } END { exit bad }' /tmp/lm.echo; echo $?)"
+echo "echo connection: $n lines back in order across the migration and the upgrade"
+kill $ncpid 2>/dev/null
+# The count goes on across the three consoles (the source's, then the destination's before and after the upgrade).
+seq_ok=$({ log lm; lmlog lm2; } | ticks_of | awk 'NR > 1 && $1 != prev + 1 && $1 != prev { bad = 1; print "gap " prev " " $1 } { prev = $1 } END { exit bad }'; echo $?)
+pf mig-count-continues "$seq_ok"
+touch $W/www/stop
+wait_for lm2 '^GUEST-STOPPED clean' 60; pf mig-clean-stop $?
+sleep 2
+vessel --root $R vm kill lm2 >/dev/null 2>&1; vessel --root $R vm delete lm2; vessel --root $R vm delete lm >/dev/null 2>&1
+e2fsck -fn $W/disk.img > /tmp/lx.fsck 2>&1; rc=$?; [ $rc = 0 ] || cat /tmp/lx.fsck
+pf mig-fsck $rc
+rm -f $W/www/stop
 kill $httpd_pid 2>/dev/null
