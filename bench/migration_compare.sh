@@ -7,9 +7,13 @@
 #   bench/migration_compare.sh [VESSEL_BINARY]   (default build/vessel)
 # Environment: BENCH_RUNS (default 2), BENCH_RATES (default "0 10 100 1000"),
 # BENCH_VMMS (default "vessel qemu"), BENCH_LIMIT (seconds a migration may take, 240),
-# BENCH_SHMEM_THP (L1's shmem_enabled, default unchanged: never).
+# BENCH_SHMEM_THP (L1's shmem_enabled, default unchanged: never), BENCH_POSTCOPY=1
+# (both VMMs post-copy: vessel --postcopy, QEMU postcopy-ram + migrate_start_postcopy;
+# results in bench/results/migration_postcopy.*; rates then default to "100 1000").
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
+rates="0 10 100 1000"; name=migration
+[ -z "${BENCH_POSTCOPY:-}" ] || { rates="100 1000"; name=migration_postcopy; }
 V=${1:-$HERE/../build/vessel}
 X=$(mktemp -d /tmp/vessel-bench-mig.XXXXXX); trap 'rm -rf "$X"' EXIT
 D=$X/bench-mig; mkdir -p "$D/qemu/lib" "$D/qemu/share"
@@ -20,6 +24,7 @@ for lib in $(ldd /usr/bin/qemu-system-x86_64 | awk '/=>/ {print $3} /ld-linux/ {
 for f in bios-microvm.bin qboot.rom linuxboot_dma.bin pvh.bin; do [ -f /usr/share/qemu/$f ] && cp -L /usr/share/qemu/$f "$D/qemu/share/"; done
 "$HERE/../tests/vmharness/harness.sh" run --vessel "$V" --payload "$HERE/migration_l1.sh" --extra "$D" \
   --memory 3072 --timeout "${BENCH_TIMEOUT:-3000}" --env "BENCH_RUNS=${BENCH_RUNS:-2}" \
-  --env "BENCH_RATES=${BENCH_RATES:-0 10 100 1000}" --env "BENCH_VMMS=${BENCH_VMMS:-vessel qemu}" \
-  --env "BENCH_LIMIT=${BENCH_LIMIT:-240}" --env "BENCH_SHMEM_THP=${BENCH_SHMEM_THP:-}" | tee "$X/out.txt"
-[ -n "${BENCH_NO_RESULTS:-}" ] || python3 "$HERE/migration_results.py" "$X/out.txt"
+  --env "BENCH_RATES=${BENCH_RATES:-$rates}" --env "BENCH_VMMS=${BENCH_VMMS:-vessel qemu}" \
+  --env "BENCH_LIMIT=${BENCH_LIMIT:-240}" --env "BENCH_SHMEM_THP=${BENCH_SHMEM_THP:-}" \
+  --env "BENCH_POSTCOPY=${BENCH_POSTCOPY:-}" | tee "$X/out.txt"
+[ -n "${BENCH_NO_RESULTS:-}" ] || python3 "$HERE/migration_results.py" "$X/out.txt" "$name"

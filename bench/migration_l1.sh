@@ -17,7 +17,10 @@
 # adding up ("K"). A migration that has not completed after LIMIT seconds is
 # cancelled and reported (BENCH-ERROR). Prints "BENCH metric rate value" lines.
 # Environment: BENCH_RUNS (2), BENCH_RATES ("0 10 100 1000"), BENCH_VMMS
-# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (L1's shmem_enabled; unset: unchanged).
+# ("vessel qemu"), BENCH_LIMIT (240 s), BENCH_SHMEM_THP (L1's shmem_enabled; unset: unchanged),
+# BENCH_POSTCOPY (set: vessel `vm migrate --postcopy`, which switches where
+# pre-copy does not converge; QEMU postcopy-ram on both sides and
+# migrate_start_postcopy right after migrate, so it switches after its first pass).
 B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
 # Huge pages: QEMU's anonymous RAM gets them from "enabled" (always here) and
 # its MADV_HUGEPAGE; vessel's RAM from its own huge=within_size tmpfs, whatever
@@ -25,7 +28,8 @@ B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
 T=/sys/kernel/mm/transparent_hugepage
 [ -z "${BENCH_SHMEM_THP:-}" ] || echo "$BENCH_SHMEM_THP" >$T/shmem_enabled || echo "BENCH-ERROR cannot set $T/shmem_enabled"
 echo "BENCH-HOST thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/enabled) shmem_thp $(sed -n 's/.*\[\(.*\)\].*/\1/p' $T/shmem_enabled)"
-RUNS=${BENCH_RUNS:-2}; LIMIT=${BENCH_LIMIT:-240}
+RUNS=${BENCH_RUNS:-2}; LIMIT=${BENCH_LIMIT:-240}; PC=${BENCH_POSTCOPY:-}
+[ -z "$PC" ] || echo "BENCH-INFO post-copy runs" 
 qemu() { $Q/lib/ld-linux-x86-64.so.2 --library-path $Q/lib $Q/qemu-system-x86_64 -L $Q/share "$@"; }
 qargs() { echo "-accel kvm -cpu host -M microvm,x-option-roms=off,rtc=on -m 512M -smp 1 -nodefaults -no-user-config -display none"; }
 # Waits up to $3 s for $2 "C ... K" reports in file $1.
@@ -49,7 +53,7 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
       reports $R/vm/s/serial.log 2 120 || echo "BENCH-ERROR vessel guest does not report"
       vessel --root $R vm receive -d --name d --listen tcp:127.0.0.1:$port || echo "BENCH-ERROR receive"
       stamp $R/vm/s/serial.log $R/vm/d/serial.log
-      out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port 2>/tmp/progress.txt); echo "$out"
+      out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port ${PC:+--postcopy} 2>/tmp/progress.txt); echo "$out"
       # The last progress line of each round (and phase).
       awk '{k = $1 " " $3} k != last && prev != "" {print "BENCH-INFO vessel " prev} {prev = $0; last = k} END {print "BENCH-INFO vessel " prev}' /tmp/progress.txt
       grep -h "received\|migration\|TSC" $R/vm/d/vmm.log 2>/dev/null | tail -3 | sed 's/^/BENCH-INFO destination: /'
@@ -61,7 +65,7 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
       else echo "BENCH-ERROR vessel $rate MiB/s: migration did not complete in ${LIMIT}s or the destination guest does not verify"
         tail -3 $R/vm/s/serial.log $R/vm/d/serial.log; vessel --root $R vm state --stats s 2>&1 | head -40; tail -5 $R/vm/s/vmm.log $R/vm/d/vmm.log 2>/dev/null; fi
       kill $stamp_pid 2>/dev/null
-      if [ $rate = 0 ]; then
+      if [ $rate = 0 ] && [ -z "$PC" ]; then
         out=$(vessel --root $R vm upgrade d 2>&1); echo "$out"
         n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
         if reports $R/vm/d/serial.log $((${n:-0} + 2)) 60; then
@@ -83,9 +87,14 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
     exec 7>/tmp/qs.in 8</tmp/qs.out 5>/tmp/qd.in 6</tmp/qd.out
     reports /tmp/qs.ser 2 120 || echo "BENCH-ERROR qemu guest does not report"
     echo "migrate_set_parameter max-bandwidth 100G" >&7   # vessel's link is not capped either
-    echo "migrate_set_capability auto-converge on" >&7    # vessel throttles by default too
+    if [ -n "$PC" ]; then
+      echo "migrate_set_capability postcopy-ram on" >&7; echo "migrate_set_capability postcopy-ram on" >&5
+    else
+      echo "migrate_set_capability auto-converge on" >&7    # vessel throttles by default too
+    fi
     stamp /tmp/qs.ser /tmp/qd.ser
     echo "migrate -d tcp:127.0.0.1:$port" >&7
+    [ -z "$PC" ] || echo "migrate_start_postcopy" >&7
     st=""; tt=""; dt=""; t0=$(date +%s)
     while [ -z "$st" ]; do
       sleep 0.2

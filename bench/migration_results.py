@@ -8,6 +8,8 @@ from collections import defaultdict
 
 import benchlib
 
+name = sys.argv[2] if len(sys.argv) > 2 else "migration"
+postcopy = name.endswith("postcopy")
 vals = defaultdict(list)
 host = ""
 for line in open(sys.argv[1], errors="replace"):
@@ -44,9 +46,10 @@ counts = sorted({len(v) for v in vals.values()})
 runs = "no" if not counts else str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
 means = "one run each" if runs == "1" else f"means of {runs} runs"
 benchlib.save_results(
-    "migration", ["metric", "dirty_mib_per_s", "value"], raw,
+    name, ["metric", "dirty_mib_per_s", "value"], raw,
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel", "runs (vessel/QEMU)"], rows,
-    "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)", panels,
+    "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)"
+    + (", post-copy (vessel --postcopy, QEMU postcopy-ram)" if postcopy else ""), panels,
     note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
          "downtime: each VMM's own measure (vessel: pause to the destination's RUNNING, its restore included; "
          "QEMU: stop to completion on the source); guest-observed: the source guest's last output line to the "
