@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -77,7 +78,13 @@ Result<std::unique_ptr<PostcopyPager>> PostcopyPager::start(GuestMemory& mem, st
 
 PostcopyPager::~PostcopyPager() { stop(); }
 
+void PostcopyPager::fence() {
+  (void)::mprotect(base_, size_, PROT_NONE);
+  stop();
+}
+
 void PostcopyPager::stop() {
+  std::lock_guard lock(stop_mu_);
   if (thread_.joinable()) {
     uint64_t one = 1;
     (void)!::write(stop_event_.get(), &one, sizeof one);

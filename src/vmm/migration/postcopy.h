@@ -58,6 +58,10 @@ class PostcopyPager : public MemorySink {
   // VM must be stopped first (its vCPUs then see a kick, not the zero page,
   // unless they were waiting).
   void stop();
+  // After a failure: makes guest RAM inaccessible (PROT_NONE), then stop()s,
+  // so that a vCPU or device waiting on a missing page gets a fault (KVM:
+  // EFAULT) instead of a zero page it would act on, e.g. write to a disk.
+  void fence();
 
  private:
   PostcopyPager(const GuestMemory& mem, std::vector<uint64_t> missing, AskFn ask);
@@ -81,6 +85,7 @@ class PostcopyPager : public MemorySink {
   UniqueFd stop_event_;
   std::thread thread_;
   std::atomic<uint64_t> missing_count_{0}, requested_count_{0}, zero_filled_{0};
+  std::mutex stop_mu_;
   mutable std::mutex error_mu_;
   std::optional<Error> error_;
 };

@@ -198,11 +198,12 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   }
   out.restore_ms = elapsed_ms(t1);
   out.restored = std::move(*r);
-  // Stops the guest here (the fault thread last: a vCPU waiting on a missing
-  // page goes on with a zero page only to see the stop).
+  // Stops the guest here; after a post-copy failure its RAM is fenced
+  // first, so nothing waiting on a page that never came goes on with a zero
+  // page instead.
   auto stop_here = [&] {
     out.restored.machine->request_stop(StopReason::kStopped);
-    if (pager) pager->stop();
+    if (pager) pager->fence();
     end_pages();
     (void)out.restored.machine->finish();
   };

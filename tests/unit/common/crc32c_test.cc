@@ -18,6 +18,10 @@ TEST(Crc32c, FastPathMatchesTheTablesForEveryLengthAndAlignment) {
     for (size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 1000u, 4096u}) {
       std::span<const uint8_t> s(buf.data() + start, len);
       EXPECT_EQ(crc32c(s), crc32c_portable(s)) << start << "+" << len;
+      if (crc32c_has_instruction()) {
+        EXPECT_EQ(crc32c_instruction(s), crc32c_portable(s)) << start << "+" << len;
+        EXPECT_EQ(crc32c_instruction(s, 7), crc32c_portable(s, 7)) << start << "+" << len;
+      }
       EXPECT_EQ(crc32c(s, 0x12345678), crc32c_portable(s, 0x12345678)) << start << "+" << len;
     }
   const char* v = "123456789";
