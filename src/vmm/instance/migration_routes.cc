@@ -318,20 +318,7 @@ void Vmm::add_migration_routes() {
       TRY(r.check_object());
       std::string url = TRY(r.req_str("receiver_url"));
       std::vector<SnapshotLoad::NetOverride> nets;
-      if (const json* no = r.find("net_overrides")) {
-        if (!no->is_array()) return Error::invalid("net_overrides: expected an array");
-        for (size_t i = 0; i < no->size(); ++i) {
-          JsonReader o((*no)[i], cat("net_overrides[", i, "]"));
-          TRY(o.check_object());
-          SnapshotLoad::NetOverride n;
-          n.iface_id = TRY(o.req_str("iface_id"));
-          n.host_dev_name = TRY(o.req_str("host_dev_name"));
-          if (n.host_dev_name.empty() || n.host_dev_name.size() >= 16)
-            return Error::invalid(cat(o.name("host_dev_name"), ": must be 1 to 15 bytes"));
-          TRY(o.finish());
-          nets.push_back(std::move(n));
-        }
-      }
+      if (const json* no = r.find("net_overrides")) nets = TRY(parse_net_overrides(*no, "net_overrides", false));
       TRY(r.finish());
       return receive_migration(url, std::move(nets));
     });

@@ -98,25 +98,35 @@ Result<SnapshotLoad> parse_snapshot_load(const json& body) {
   if (auto v = TRY(r.boolean("resume_vm"))) l.resume = *v;
   if (auto v = TRY(r.boolean("prefault"))) l.prefault = *v;  // vessel
   if (auto v = TRY(r.boolean("clone"))) l.clone = *v;        // vessel
-  if (const json* no = r.find("network_overrides")) {
-    if (!no->is_array()) return Error::invalid("network_overrides: expected an array");
-    for (size_t i = 0; i < no->size(); ++i) {
-      JsonReader o((*no)[i], cat("network_overrides[", i, "]"));
-      TRY(o.check_object());
-      SnapshotLoad::NetOverride n;
-      n.iface_id = TRY(o.req_str("iface_id"));
+  if (const json* no = r.find("network_overrides")) l.network_overrides = TRY(parse_net_overrides(*no, "network_overrides", true));
+  TRY(r.finish());
+  return l;
+}
+
+Result<std::vector<SnapshotLoad::NetOverride>> parse_net_overrides(const json& arr, const std::string& field,
+                                                                   bool for_restore) {
+  std::vector<SnapshotLoad::NetOverride> out;
+  if (!arr.is_array()) return Error::invalid(cat(field, ": expected an array"));
+  for (size_t i = 0; i < arr.size(); ++i) {
+    JsonReader o(arr[i], cat(field, "[", i, "]"));
+    TRY(o.check_object());
+    SnapshotLoad::NetOverride n;
+    n.iface_id = TRY(o.req_str("iface_id"));
+    if (for_restore) {
       n.host_dev_name = TRY(o.str("host_dev_name")).value_or("");
       n.guest_mac = TRY(o.str("guest_mac")).value_or("");  // vessel
       if (!n.guest_mac.empty()) TRYC(parse_mac(n.guest_mac), o.name("guest_mac"));
-      if (n.host_dev_name.size() >= 16) return Error::invalid(cat(o.name("host_dev_name"), ": longer than 15 bytes"));
-      for (const auto& prev : l.network_overrides)
-        if (prev.iface_id == n.iface_id) return Error::invalid(cat(o.name("iface_id"), ": '", n.iface_id, "' is given twice"));
-      TRY(o.finish());
-      l.network_overrides.push_back(std::move(n));
+    } else {
+      n.host_dev_name = TRY(o.req_str("host_dev_name"));
+      if (n.host_dev_name.empty()) return Error::invalid(cat(o.name("host_dev_name"), ": empty"));
     }
+    if (n.host_dev_name.size() >= 16) return Error::invalid(cat(o.name("host_dev_name"), ": longer than 15 bytes"));
+    for (const auto& prev : out)
+      if (prev.iface_id == n.iface_id) return Error::invalid(cat(o.name("iface_id"), ": '", n.iface_id, "' is given twice"));
+    TRY(o.finish());
+    out.push_back(std::move(n));
   }
-  TRY(r.finish());
-  return l;
+  return out;
 }
 
 namespace {

@@ -66,6 +66,11 @@ struct SnapshotLoad {
 // enable_diff_snapshots, resume_vm, network_overrides [{iface_id,
 // host_dev_name}]; vessel's prefault, clone, network_overrides[].guest_mac).
 Result<SnapshotLoad> parse_snapshot_load(const nlohmann::json& body);
+// A JSON array of {iface_id, host_dev_name} (`field` names it in errors):
+// for a restore host_dev_name is optional and guest_mac allowed; for a
+// received migration host_dev_name is required and the MAC stays the VM's.
+Result<std::vector<SnapshotLoad::NetOverride>> parse_net_overrides(const nlohmann::json& arr, const std::string& field,
+                                                                   bool for_restore);
 
 // The taps and MACs `overrides` give the NICs of a VM in state `st` (named by
 // iface_id in its VM config). `clone`: every NIC needs a tap and gets a MAC

@@ -50,5 +50,23 @@ TEST(SnapshotLoadBody, BadOverridesNameTheField) {
   EXPECT_NE(err(R"({"snapshot_path":"s","clone":"yes"})").find("clone"), std::string::npos);
 }
 
+TEST(ReceiveMigrationBody, NetOverridesNeedATapAndTakeNoMac) {
+  auto ok = parse_net_overrides(json::parse(R"([{"iface_id":"eth0","host_dev_name":"vtap2"}])"), "net_overrides", false);
+  ASSERT_TRUE(ok.ok()) << ok.error().message();
+  ASSERT_EQ(ok->size(), 1u);
+  EXPECT_EQ((*ok)[0].host_dev_name, "vtap2");
+  auto err = [](const char* body) {
+    auto l = parse_net_overrides(json::parse(body), "net_overrides", false);
+    EXPECT_FALSE(l.ok()) << body;
+    return l.ok() ? std::string() : l.error().message();
+  };
+  EXPECT_NE(err(R"([{"iface_id":"eth0"}])").find("net_overrides[0].host_dev_name"), std::string::npos);
+  EXPECT_NE(err(R"([{"iface_id":"eth0","host_dev_name":""}])").find("empty"), std::string::npos);
+  EXPECT_NE(err(R"([{"iface_id":"eth0","host_dev_name":"t","guest_mac":"02:00:00:00:00:01"}])")
+                .find("net_overrides[0].guest_mac"),
+            std::string::npos);
+  EXPECT_NE(err(R"({})").find("net_overrides: expected an array"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace vessel::vmm

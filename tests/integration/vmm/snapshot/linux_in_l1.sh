@@ -158,6 +158,13 @@ ncpid=$!
 # echoed N SECONDS: until line "E N" came back.
 echoed() { i=0; while [ $i -lt $(($2 * 10)) ]; do grep -q "^E $1\$" /tmp/lm.echo && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 last_echo() { tail -n 1 /tmp/lm.echo | sed -n 's/^E \([0-9]*\)$/\1/p'; }
+# goes_on STEP: the echoes go on past the last one now, on the same connection.
+goes_on() {
+  e=$(last_echo)
+  echoed $((${e:-0} + 30)) 90; r=$?; pf mig-connection-survives-$1 $r
+  [ $r = 0 ] || { echo "last echo ${e} then $(last_echo)"; why lm2; }
+  kill -0 $ncpid 2>/dev/null; pf mig-nc-still-connected-after-$1 $?
+}
 echoed 10 60; r=$?; pf mig-echo-connected $r
 [ $r = 0 ] || { echo "echo: $(tail -3 /tmp/lm.echo)"; why lm; }
 tapmig vtap2
@@ -166,18 +173,12 @@ out=$(vessel --root $R vm migrate lm --to unix:/tmp/lm2.sock 2>&1); rc=$?
 ip route replace $GIP/32 dev vtap2
 echo "$out" | tail -2
 pf mig-migrate $rc
-e0=$(last_echo)
-echoed $((${e0:-0} + 30)) 90; r=$?; pf mig-connection-survives-migration $r
-[ $r = 0 ] || { echo "last echo ${e0} then $(last_echo)"; why lm2; }
-kill -0 $ncpid 2>/dev/null; pf mig-nc-still-connected-after-migration $?
+goes_on migration
 wait_for lm2 '^TICK [0-9]+ ping=ok' 60; pf mig-ping-after-migration $?
 out=$(vessel --root $R vm upgrade lm2 2>&1); rc=$?
 echo "$out" | tail -2
 pf mig-upgrade $rc
-e1=$(last_echo)
-echoed $((${e1:-0} + 30)) 90; r=$?; pf mig-connection-survives-upgrade $r
-[ $r = 0 ] || { echo "last echo ${e1} then $(last_echo)"; why lm2; }
-kill -0 $ncpid 2>/dev/null; pf mig-nc-still-connected-after-upgrade $?
+goes_on upgrade
 n=$(grep -c . /tmp/lm.echo)
 pf mig-every-line-echoed-in-order "$(awk '$0 != "E " NR { bad = 1 } END { exit bad }' /tmp/lm.echo; echo $?)"
 echo "echo connection: $n lines back in order across the migration and the upgrade"
