@@ -232,7 +232,9 @@ Result<std::vector<uint64_t>> Machine::take_dirty_pages() {
   uint32_t slot = 0;
   for (const auto& r : mem_.regions()) {
     uint64_t pages = r.size / GuestMemory::kPageSize;
-    auto log = TRY(vm_.get_dirty_log(slot++, pages));
+    auto log = TRY(vm_.get_dirty_log(slot, pages));
+    if (manual_dirty_protect_) TRY(vm_.clear_dirty_log(slot, pages, log));
+    ++slot;
     uint64_t first = r.fd_offset / GuestMemory::kPageSize;
     for (uint64_t p = 0; p < pages; ++p)
       if (log[p / 64] >> (p % 64) & 1) bits[(first + p) / 64] |= 1ULL << ((first + p) % 64);
@@ -242,6 +244,9 @@ Result<std::vector<uint64_t>> Machine::take_dirty_pages() {
 
 Status Machine::set_dirty_logging(bool on) {
   if (track_dirty_configured_ || track_dirty_ == on) return ok();
+  // Before the slots log: they then start all dirty (the first
+  // take_dirty_pages() returns every page) without a write-protect pass.
+  if (on && !manual_dirty_protect_) manual_dirty_protect_ = vm_.enable_manual_dirty_protect();
   uint32_t slot = 0;
   for (const auto& r : mem_.regions())
     TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, on ? KVM_MEM_LOG_DIRTY_PAGES : 0));

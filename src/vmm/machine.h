@@ -132,6 +132,8 @@ class Machine : public VcpuHost {
   std::optional<kvm_clock_data> paused_clock() const;
   void set_paused_clock(const kvm_clock_data& c);
   bool tracks_dirty_pages() const { return track_dirty_; }
+  // Whether set_dirty_logging() got KVM's manual dirty-log protection (VmFd::enable_manual_dirty_protect).
+  bool manual_dirty_protect() const { return manual_dirty_protect_; }
   // Pages written since the last call (or since the machine was made): KVM's
   // dirty log of every slot merged with the VMM's own writes, one bit per
   // 4 KiB page of the linear backing. An error without track_dirty_pages.
@@ -196,6 +198,7 @@ class Machine : public VcpuHost {
   bool irqchip_ = true;
   bool track_dirty_ = false;
   bool track_dirty_configured_ = false;  // by MachineConfig (set_dirty_logging(false) keeps it)
+  bool manual_dirty_protect_ = false;    // set_dirty_logging() turned KVM's manual protection on
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

@@ -163,6 +163,26 @@ Result<std::vector<uint64_t>> VmFd::get_dirty_log(uint32_t slot, uint64_t pages)
   return bits;
 }
 
+bool VmFd::enable_manual_dirty_protect() {
+  const uint64_t want = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET;
+  int have = check_extension(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+  if (have <= 0 || (static_cast<uint64_t>(have) & want) != want) return false;
+  kvm_enable_cap c{};
+  c.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+  c.args[0] = want;
+  return ::ioctl(fd_.get(), KVM_ENABLE_CAP, &c) == 0;
+}
+
+Status VmFd::clear_dirty_log(uint32_t slot, uint64_t pages, std::vector<uint64_t>& bits) {
+  kvm_clear_dirty_log d{};
+  d.slot = slot;
+  d.first_page = 0;
+  d.num_pages = static_cast<uint32_t>(pages);
+  d.dirty_bitmap = bits.data();
+  if (::ioctl(fd_.get(), KVM_CLEAR_DIRTY_LOG, &d) < 0) return Error::from_errno(cat("KVM_CLEAR_DIRTY_LOG slot ", slot));
+  return ok();
+}
+
 Result<kvm_irqchip> VmFd::get_irqchip(uint32_t chip_id) const {
   kvm_irqchip c{};
   c.chip_id = chip_id;

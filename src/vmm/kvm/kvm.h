@@ -50,6 +50,14 @@ class VmFd {
   // KVM_GET_DIRTY_LOG: the slot's pages written since the last call (one bit per 4 KiB page,
   // `pages` bits), and clears them.
   Result<std::vector<uint64_t>> get_dirty_log(uint32_t slot, uint64_t pages);
+  // KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 with KVM_DIRTY_LOG_INITIALLY_SET where
+  // KVM offers both (Linux 5.3+): KVM_GET_DIRTY_LOG then leaves the bits and
+  // the pages' write protection alone (clear_dirty_log() clears and
+  // re-protects), and a slot that starts logging starts all dirty instead of
+  // write-protecting all of it at once. Whether it is on.
+  bool enable_manual_dirty_protect();
+  // KVM_CLEAR_DIRTY_LOG of `bits` (as get_dirty_log() returned them) over the slot's `pages`.
+  Status clear_dirty_log(uint32_t slot, uint64_t pages, std::vector<uint64_t>& bits);
   // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: chip 0 PIC master, 1 PIC slave, 2 IOAPIC.
   Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
   Status set_irqchip(const kvm_irqchip& chip);

@@ -1,5 +1,7 @@
 // Tier-1 VMM tests: tiny machine-code guests on the host's /dev/kvm.
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 #include <tuple>
 
@@ -245,6 +247,36 @@ TEST(VmmMachine, UnprogrammedPicPassesNoLegacyIrq) {
   RunResult r = (*m)->finish();
   EXPECT_EQ(r.reason, StopReason::kStopped) << r.detail;
   EXPECT_EQ(cap.get(), "up");
+}
+
+// Dirty logging turned on while the machine exists (as a live migration
+// does): after the first take (everything, when KVM's manual protection
+// makes slots start dirty), a take reports the page the guest wrote and not
+// the ones it left alone, and the next take no longer reports it.
+TEST(VmmMachine, DirtyLoggingTurnedOnLaterReportsWhatTheGuestWrites) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  Code c;
+  c.long_mode = true;
+  c.mmio_write8(0x300000, 0x5a).poweroff().hlt();
+  auto m = make_guest(c, config(cap));
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE((*m)->set_dirty_logging(true));
+  std::printf("KVM manual dirty-log protection: %s\n", (*m)->manual_dirty_protect() ? "on" : "off (not offered)");
+  auto first = (*m)->take_dirty_pages();
+  ASSERT_TRUE(first) << first.error().message();
+  auto bit = [](const std::vector<uint64_t>& b, uint64_t page) { return (b[page / 64] >> (page % 64)) & 1; };
+  if ((*m)->manual_dirty_protect()) EXPECT_TRUE(bit(*first, 0x380)) << "slots start dirty";
+  RunResult r = (*m)->run();
+  EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  auto after = (*m)->take_dirty_pages();
+  ASSERT_TRUE(after) << after.error().message();
+  EXPECT_TRUE(bit(*after, 0x300)) << "the page the guest wrote";
+  EXPECT_FALSE(bit(*after, 0x380)) << "a page nobody wrote";
+  auto again = (*m)->take_dirty_pages();
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(bit(*again, 0x300)) << "taken already";
+  EXPECT_EQ(std::memcmp((*m)->memory().linear(0x300000), "\x5a", 1), 0);
 }
 
 TEST(VmmMachine, BadKvmDeviceIsAnError) {
