@@ -388,6 +388,13 @@ class PostcopyListener {
           error_ = std::move(off).error();
           break;
         }
+        // More outstanding than the guest has pages: not a destination asking
+        // for what its guest touches (the queue stays bounded either way).
+        if (requests_.size() >= memory_size_ / kPageSize) {
+          error_ = Error::invalid(cat("the destination asked for more than ", memory_size_ / kPageSize,
+                                      " pages without the source catching up"));
+          break;
+        }
         requests_.push_back(*off);
       } else if (t == FrameType::kRunning && !running_at_) {
         running_at_ = Clock::now();
