@@ -7,7 +7,11 @@
 # guest's RNG reseeds), then stop cleanly and their overlays fsck clean; the
 # snapshot is restored in place in a new VMM (the count continues, the ping
 # resumes, the disk fscks clean after shutdown); a restore against the disk
-# it changed is refused. Prints VESSEL-CHECK lines.
+# it changed is refused. Then the same guest is live-migrated to another VMM
+# (its NIC on a tap of that VMM's own) and `vm upgrade`d, with a TCP
+# connection from L1 to its echo server kept busy throughout: the connection
+# survives both, every line comes back in order, the count goes on, the disk
+# fscks clean. Prints VESSEL-CHECK lines.
 L=/extra/linux; W=/tmp/lx; SL=/tmp/snap-linux
 [ -e /dev/net/tun ] || insmod /extra/snapshot-linux/tun.ko 2>/dev/null
 [ -e /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; }
