@@ -445,12 +445,15 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
     for (uint64_t q = first; q < first + n; ++q) missing[q / 64] &= ~(1ULL << (q % 64));
     return ok();
   };
+  // The error first: the listener records RUNNING before any error that
+  // comes after it, so a failure after RUNNING is always seen as one.
   auto check = [&]() -> Status {
+    auto e = in.error();
     if (auto at = in.running_at(); at && !lost) {
       lost = true;
       running_at = *at;
     }
-    if (auto e = in.error()) return *e;
+    if (e) return *e;
     return ok();
   };
   uint64_t cursor = 0, requests = 0, background = 0;
