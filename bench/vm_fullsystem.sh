@@ -19,7 +19,7 @@ trap 'rm -f "$out"' EXIT
   --extra "$fs" --disk "$img/rootfs.raw" --file "$img/initrd.cpio.gz:/fs/initrd.cpio.gz" \
   --bin /usr/bin/qemu-system-x86_64 --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin \
   --file /usr/share/qemu/linuxboot_dma.bin:/usr/share/qemu/linuxboot_dma.bin \
-  --env RUNS="$runs" --env CPUS="$cpus" --timeout $(((runs * 2 + 1) * 400 + 60)) --log "$out" >/dev/null || true
+  --env RUNS="$runs" --env CPUS="$cpus" --env FS_DROP_CACHES="${FS_DROP_CACHES:-0}" --timeout $(((runs * 2 + 1) * 400 + 60)) --log "$out" >/dev/null || true
 grep '^BOOT' "$out" || { echo "no BOOT lines; console tail:"; tail -n 40 "$out"; exit 1; }
 cp "$out" "${VESSEL_BENCH_LOG:-/tmp/vm_fullsystem.log}"
 cd "$here" && python3 vm_fullsystem.py "$out" "$runs" "$cpus"

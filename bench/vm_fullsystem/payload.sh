@@ -22,7 +22,12 @@ vmstat_delta() { for kv in $2; do k=${kv%%=*}; b=$(echo " $1" | sed -n "s/.* $k=
 # RAM's 2 MiB pages free instead of paying for direct compaction inside its boot (the
 # first boot of a run found L1's memory unfragmented and started its kernel up to ~50 s
 # sooner). L1 is the bench's own machine; both VMMs get the same.
-compact() { [ "${FS_COMPACT:-1}" = 1 ] && [ -w /proc/sys/vm/compact_memory ] && echo 1 >/proc/sys/vm/compact_memory; return 0; }
+# FS_DROP_CACHES=1: L1 also writes back and drops its page cache first (the previous
+# boot's disk writes), to see whether that is what scatters the time before the guest's clock.
+compact() {
+  if [ "${FS_DROP_CACHES:-0}" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
+  [ "${FS_COMPACT:-1}" = 1 ] && [ -w /proc/sys/vm/compact_memory ] && echo 1 >/proc/sys/vm/compact_memory; return 0
+}
 i=0
 while [ "$i" -lt "$runs" ]; do
   order="vessel qemu"; [ $((i % 2)) = 1 ] && order="qemu vessel"
