@@ -104,6 +104,17 @@ Result<UniqueFd> ram_file(uint64_t size, bool huge) {
   return fd;
 }
 
+// A new guest-RAM file of `size` bytes (ram_file()) mapped shared, asking for
+// huge pages, or (not `huge`) refusing them.
+Result<std::pair<UniqueFd, uint8_t*>> map_ram_file(uint64_t size, bool huge) {
+  UniqueFd fd = TRY(ram_file(size, huge));
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd.get(), 0);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
+  if (huge) advise_huge_pages(p, size);
+  else (void)::madvise(p, size, MADV_NOHUGEPAGE);
+  return std::pair<UniqueFd, uint8_t*>(std::move(fd), static_cast<uint8_t*>(p));
+}
+
 }  // namespace
 
 Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint64_t hole_end, bool mergeable) {
@@ -120,10 +131,9 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
     }
     m.mergeable_ = true;
   } else {
-    m.fd_ = TRY(ram_file(size, true));
-    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m.fd_.get(), 0);
-    if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
-    advise_huge_pages(p, size);
+    auto [fd, base] = TRY(map_ram_file(size, true));
+    m.fd_ = std::move(fd);
+    p = base;
   }
   m.base_ = static_cast<uint8_t*>(p);
   m.size_ = size;
@@ -134,11 +144,9 @@ Result<GuestMemory> GuestMemory::create(uint64_t size, uint64_t hole_start, uint
 Result<GuestMemory> GuestMemory::create_small_pages(uint64_t size, uint64_t hole_start, uint64_t hole_end) {
   TRY(check_layout(size, hole_start, hole_end));
   GuestMemory m;
-  m.fd_ = TRY(ram_file(size, false));
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, m.fd_.get(), 0);
-  if (p == MAP_FAILED) return Error::from_errno(cat("map ", size, " bytes of guest RAM"));
-  (void)::madvise(p, size, MADV_NOHUGEPAGE);
-  m.base_ = static_cast<uint8_t*>(p);
+  auto [fd, base] = TRY(map_ram_file(size, false));
+  m.fd_ = std::move(fd);
+  m.base_ = base;
   m.size_ = size;
   m.regions_ = split_regions(m.base_, size, hole_start, hole_end);
   return m;

@@ -28,18 +28,34 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
+// The first set bit of `bits` at or after `from`, or `total` when none is below it.
+uint64_t next_set(const std::vector<uint64_t>& bits, uint64_t from, uint64_t total) {
+  while (from < total) {
+    uint64_t w = bits[from / 64] >> (from % 64);
+    if (w) return std::min(total, from + static_cast<uint64_t>(std::countr_zero(w)));
+    from = (from / 64 + 1) * 64;
+  }
+  return total;
+}
+
 // Keeps the stream under `bw` bytes/s (0: no limit).
 class Pacer {
  public:
   explicit Pacer(uint64_t bw) : bw_(bw), start_(Clock::now()) {}
+  // Counts `n` bytes and waits until they are due.
   void sent(uint64_t n) {
-    if (!bw_) return;
-    bytes_ += n;
-    auto due = start_ + std::chrono::duration<double>(static_cast<double>(bytes_) / static_cast<double>(bw_));
-    if (due > Clock::now()) std::this_thread::sleep_until(due);
+    count(n);
+    if (ahead()) std::this_thread::sleep_until(due());
   }
+  // Counts `n` bytes without waiting; ahead() says whether the stream is ahead of the rate.
+  void count(uint64_t n) { bytes_ += n; }
+  bool ahead() const { return bw_ && due() > Clock::now(); }
 
  private:
+  Clock::time_point due() const {
+    return start_ + std::chrono::duration_cast<Clock::duration>(
+                        std::chrono::duration<double>(static_cast<double>(bytes_) / static_cast<double>(bw_)));
+  }
   uint64_t bw_;
   Clock::time_point start_;
   uint64_t bytes_ = 0;
@@ -116,15 +132,7 @@ class Sender {
   Result<uint64_t> send_bitmap(const std::vector<uint64_t>& bits) {
     uint64_t total = m_.memory().size() / kPageSize, sent = 0;
     auto bit = [&](uint64_t p) { return (bits[p / 64] >> (p % 64)) & 1; };
-    uint64_t page = 0;
-    while (page < total) {
-      uint64_t w = bits[page / 64] >> (page % 64);
-      if (w == 0) {
-        page = (page / 64 + 1) * 64;
-        continue;
-      }
-      page += static_cast<uint64_t>(std::countr_zero(w));
-      if (page >= total) break;
+    for (uint64_t page = next_set(bits, 0, total); page < total; page = next_set(bits, page, total)) {
       uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(total - page, kMaxRunPages));
       uint64_t first = page;
       TRY(send_window(first, n, [&](uint32_t i) { return bit(first + i); }));
@@ -373,14 +381,13 @@ class PostcopyListener {
   void loop() {
     while (!stop_.load()) {
       auto readable = c_.readable(100);
-      Result<Frame> f = readable ? (*readable ? c_.receive(ack_timeout_ms_) : Result<Frame>(Frame{}))
-                                 : Result<Frame>(std::move(readable).error());
+      if (readable && !*readable) continue;
+      Result<Frame> f = readable ? c_.receive(ack_timeout_ms_) : Result<Frame>(std::move(readable).error());
       std::unique_lock lock(mu_);
       if (!f) {
         error_ = std::move(f).error().context("post-copy: read from the destination");
         break;
       }
-      if (!*readable) continue;
       FrameType t = f->header.type;
       if (t == FrameType::kRequest) {
         auto off = decode_request(f->payload, memory_size_);
@@ -456,16 +463,11 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
     if (e) return *e;
     return ok();
   };
-  uint64_t cursor = 0, requests = 0, background = 0;
-  auto start = Clock::now();
-  // Whether the background pages are ahead of o.postcopy_bandwidth.
-  auto ahead = [&] {
-    return o.postcopy_bandwidth &&
-           static_cast<double>(background) / static_cast<double>(o.postcopy_bandwidth) > ms_since(start) / 1000.0;
-  };
+  uint64_t cursor = 0, requests = 0;
+  Pacer background(o.postcopy_bandwidth);  // the pages not asked for
   for (;;) {
     TRY(check());
-    bool backlog = s.c_.queued() > kPostcopyQueue || ahead();
+    bool backlog = s.c_.queued() > kPostcopyQueue || background.ahead();
     for (uint64_t off : in.take(backlog ? 1 : 0)) {
       ++requests;
       if (unsent(off / kPageSize)) TRY(send_from(off / kPageSize, kRequestWindowPages));
@@ -475,14 +477,11 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
       p.postcopy_requests = requests;
     }
     if (backlog) continue;
-    while (cursor < total && !unsent(cursor)) {
-      uint64_t w = missing[cursor / 64] >> (cursor % 64);
-      cursor = w ? cursor + static_cast<uint64_t>(std::countr_zero(w)) : (cursor / 64 + 1) * 64;
-    }
+    cursor = next_set(missing, cursor, total);
     if (cursor >= total) break;
     uint64_t before = s.c_.bytes_sent();
     TRY(send_from(cursor, kMaxRunPages));
-    background += s.c_.bytes_sent() - before;
+    background.count(s.c_.bytes_sent() - before);
   }
   TRYC(s.c_.send(FrameType::kComplete, {}), "send COMPLETE");
   auto t = Clock::now();
@@ -549,9 +548,10 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     TRYC(m.pause(), "pause the VM");
     paused = true;
     pause_ms = ms_since(pause_at);
+    std::vector<uint64_t> last;  // post-copy: the pages the destination still lacks
     if (!o.memfd) {
       auto tl = Clock::now();
-      auto last = TRY(m.take_dirty_pages());
+      last = TRY(m.take_dirty_pages());
       last_log_ms = ms_since(tl);
       for (size_t i = 0; i < last.size() && i < left.size(); ++i) last[i] |= left[i];
       if (to_postcopy) {
@@ -563,31 +563,14 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
           p.postcopy_pages = n;
           p.dirty_pages = n;
         }
-        auto tc = Clock::now();
-        auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
-        capture_ms = ms_since(tc);
-        auto tr = Clock::now();
         TRYC(conn.send(FrameType::kPostcopy, encode_postcopy(last, m.memory().size())), "send POSTCOPY");
-        TRYC(conn.send(FrameType::kState, state), "send STATE");
-        TRYC(conn.send(FrameType::kEnd, {}), "send END");
-        PostcopyListener in(conn, m.memory().size(), o.ack_timeout_ms);
+      } else {
         auto tp = Clock::now();
-        Clock::time_point running_at;
-        Status st = serve_postcopy(s, m, p, o, std::move(last), in, running_at, lost);
-        in.stop();
-        if (lost) {
-          restore_wait_ms = std::chrono::duration<double, std::milli>(running_at - tr).count();
-          std::lock_guard lock(p.mu);
-          p.downtime_ms = std::chrono::duration<double, std::milli>(running_at - pause_at).count();
-          p.postcopy_ms = ms_since(tp);
-        }
-        return st;
+        last_pages = TRY(s.send_bitmap(last));
+        last_pages_ms = ms_since(tp);
+        std::lock_guard lock(p.mu);
+        p.dirty_pages = last_pages;
       }
-      auto tp = Clock::now();
-      last_pages = TRY(s.send_bitmap(last));
-      last_pages_ms = ms_since(tp);
-      std::lock_guard lock(p.mu);
-      p.dirty_pages = last_pages;
     }
     if (o.memfd) {
       // The taps go along (the paused devices here leave them alone).
@@ -609,6 +592,20 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     auto tr = Clock::now();
     TRYC(conn.send(FrameType::kState, state), "send STATE");
     TRYC(conn.send(FrameType::kEnd, {}), "send END");
+    if (to_postcopy) {
+      PostcopyListener in(conn, m.memory().size(), o.ack_timeout_ms);
+      auto tp = Clock::now();
+      Clock::time_point running_at;
+      Status st = serve_postcopy(s, m, p, o, std::move(last), in, running_at, lost);
+      in.stop();
+      if (lost) {
+        restore_wait_ms = std::chrono::duration<double, std::milli>(running_at - tr).count();
+        std::lock_guard lock(p.mu);
+        p.downtime_ms = std::chrono::duration<double, std::milli>(running_at - pause_at).count();
+        p.postcopy_ms = ms_since(tp);
+      }
+      return st;
+    }
     set_phase(p, "waiting");
     TRY(expect_reply(conn, FrameType::kRunning, o.ack_timeout_ms, "RUNNING"));
     restore_wait_ms = ms_since(tr);
