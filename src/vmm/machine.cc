@@ -69,6 +69,8 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
     TRY(vm_.create_pit2());
     if (!restoring) TRY(mask_legacy_pic());
   }
+  // The ring, before any vCPU exists (KVM refuses it after).
+  if (cfg.dirty_ring_entries) ring_entries_ = vm_.enable_dirty_ring(cfg.dirty_ring_entries, &ring_note_);
   uint32_t slot = 0;
   uint32_t slot_flags = track_dirty_ ? KVM_MEM_LOG_DIRTY_PAGES : 0;
   for (const auto& r : mem_.regions()) TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, slot_flags));
@@ -100,13 +102,13 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
   size_t mmap_size = TRY(kvm_.vcpu_mmap_size());
   if (restoring) {  // the snapshot sets CPUID, MSRs, FPU, LAPIC and the rest
     for (unsigned i = 0; i < cpus_; ++i)
-      vcpus_.push_back(std::make_unique<Vcpu>(TRY(VcpuFd::create(vm_, i, mmap_size)), pio_, mmio_, *this));
+      vcpus_.push_back(std::make_unique<Vcpu>(TRY(create_vcpu(i, mmap_size)), pio_, mmio_, *this));
     return ok();
   }
   auto supported = TRY(kvm_.supported_cpuid());
   auto msrs = x86::boot_msrs();
   for (unsigned i = 0; i < cpus_; ++i) {
-    VcpuFd fd = TRY(VcpuFd::create(vm_, i, mmap_size));
+    VcpuFd fd = TRY(create_vcpu(i, mmap_size));
     TRYC(fd.set_cpuid(x86::normalize_cpuid(supported, i, cpus_)), cat("vCPU ", i));
     TRYC(fd.set_msrs(msrs), cat("vCPU ", i));
     TRYC(fd.set_fpu(x86::default_fpu()), cat("vCPU ", i));
@@ -118,6 +120,12 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
     vcpus_.push_back(std::make_unique<Vcpu>(std::move(fd), pio_, mmio_, *this));
   }
   return ok();
+}
+
+Result<VcpuFd> Machine::create_vcpu(unsigned i, size_t mmap_size) {
+  VcpuFd fd = TRY(VcpuFd::create(vm_, i, mmap_size));
+  if (ring_entries_) rings_.push_back(TRY(DirtyRing::map(fd.fd(), i, ring_entries_)));
+  return fd;
 }
 
 Machine::~Machine() {
@@ -228,6 +236,10 @@ void Machine::set_paused_clock(const kvm_clock_data& c) {
 
 Result<std::vector<uint64_t>> Machine::take_dirty_pages() {
   if (!track_dirty_) return Error::invalid("the VM was not created with dirty page tracking");
+  if (ring_entries_) {
+    TRY(harvest_dirty_rings());
+    return mem_.take_dirty();
+  }
   std::vector<uint64_t> bits = mem_.take_dirty();
   uint32_t slot = 0;
   for (const auto& r : mem_.regions()) {
@@ -246,16 +258,45 @@ Status Machine::set_dirty_logging(bool on) {
   if (track_dirty_configured_ || track_dirty_ == on) return ok();
   // Before the slots log: they then start all dirty (the first
   // take_dirty_pages() returns every page) without a write-protect pass.
-  if (on && !manual_dirty_protect_) manual_dirty_protect_ = vm_.enable_manual_dirty_protect();
-  uint32_t slot = 0;
-  for (const auto& r : mem_.regions())
-    TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, on ? KVM_MEM_LOG_DIRTY_PAGES : 0));
-  if (on) {
+  // Not with a ring: KVM would then not write-protect the slots at all.
+  if (on && !ring_entries_ && !manual_dirty_protect_) manual_dirty_protect_ = vm_.enable_manual_dirty_protect();
+  if (on) {  // before the slots log, so no ring entry finds it off
     mem_.enable_dirty_tracking();
     (void)mem_.take_dirty();
   }
+  uint32_t slot = 0;
+  for (const auto& r : mem_.regions())
+    TRY(vm_.set_user_memory_region(slot++, r.guest_addr, r.size, r.host, on ? KVM_MEM_LOG_DIRTY_PAGES : 0));
   track_dirty_ = on;
+  // Logging off: what the rings still hold is of no use (and would be
+  // reported by the next logging's first take_dirty_pages()).
+  if (!on && ring_entries_) {
+    TRY(harvest_dirty_rings());
+    (void)mem_.take_dirty();
+  }
   return ok();
+}
+
+Status Machine::harvest_dirty_rings() {
+  std::lock_guard lock(ring_mu_);
+  const auto& regions = mem_.regions();
+  uint64_t harvested = 0;
+  for (auto& ring : rings_) {
+    harvested += ring.harvest([&](uint32_t slot, uint64_t offset) {
+      // Address space 0 (the high half) and one of our slots, within it.
+      if (slot >= regions.size() || offset >= regions[slot].size / GuestMemory::kPageSize) return;
+      mem_.mark_dirty(regions[slot].guest_addr + offset * GuestMemory::kPageSize, GuestMemory::kPageSize);
+    });
+  }
+  if (harvested) TRY(vm_.reset_dirty_rings());
+  return ok();
+}
+
+void Machine::dirty_ring_full(Vcpu& vcpu) {
+  ring_full_exits_.fetch_add(1, std::memory_order_relaxed);
+  if (Status st = harvest_dirty_rings(); !st)
+    request_stop(StopReason::kError, cat("vCPU ", vcpu.id(), ": its dirty ring is full and could not be emptied: ",
+                                         st.error().message()));
 }
 
 void Machine::request_stop(StopReason reason, std::string detail) {

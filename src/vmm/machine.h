@@ -52,6 +52,10 @@ struct MachineConfig {
   // KVM dirty page logging on the memory slots (and of the VMM's own writes):
   // what diff snapshots are made of.
   bool track_dirty_pages = false;
+  // Dirty pages come from a ring of this many entries per vCPU where KVM
+  // offers one (KVM_CAP_DIRTY_LOG_RING: the cost follows the pages written,
+  // not the size of guest RAM); else, and with 0, from the slots' bitmaps.
+  uint32_t dirty_ring_entries = 4096;
   // Guest RAM as private anonymous memory marked MADV_MERGEABLE (KSM may
   // share identical pages between guests) instead of a shared memfd.
   bool mergeable = false;
@@ -134,6 +138,12 @@ class Machine : public VcpuHost {
   bool tracks_dirty_pages() const { return track_dirty_; }
   // Whether set_dirty_logging() got KVM's manual dirty-log protection (VmFd::enable_manual_dirty_protect).
   bool manual_dirty_protect() const { return manual_dirty_protect_; }
+  // The entries of each vCPU's dirty ring, 0 when the bitmaps are used
+  // (dirty_ring_note() then says why, unless the config asked for none).
+  uint32_t dirty_ring_entries() const { return ring_entries_; }
+  const std::string& dirty_ring_note() const { return ring_note_; }
+  // How many times a vCPU stopped because its dirty ring was full.
+  uint64_t dirty_ring_full_exits() const { return ring_full_exits_.load(std::memory_order_relaxed); }
   // Pages written since the last call (or since the machine was made): KVM's
   // dirty log of every slot merged with the VMM's own writes, one bit per
   // 4 KiB page of the linear backing. An error without track_dirty_pages.
@@ -164,12 +174,18 @@ class Machine : public VcpuHost {
   bool stopping() const override { return stopping_.load(std::memory_order_acquire); }
   bool restart_announced() const override { return acpi_pm_->s5_announced(); }
   void park_if_paused(Vcpu& vcpu) override;
+  void dirty_ring_full(Vcpu& vcpu) override;
 
  private:
   explicit Machine(GuestMemory mem) : mem_(std::move(mem)) {}
   // Leaves the in-kernel 8259s as a BIOS would: based at 0x08/0x70, masked.
   Status mask_legacy_pic();
   Status init(const MachineConfig& cfg, bool restoring = false);
+  // Creates vCPU `i` and maps its dirty ring when there is one.
+  Result<VcpuFd> create_vcpu(unsigned i, size_t mmap_size);
+  // Moves every ring's entries into the memory's dirty bitmap and resets the
+  // rings (under ring_mu_). An error only from KVM_RESET_DIRTY_RINGS.
+  Status harvest_dirty_rings();
   void stop_workers();
 
   // A virtio-mmio device and what connects it to KVM.
@@ -199,6 +215,11 @@ class Machine : public VcpuHost {
   bool track_dirty_ = false;
   bool track_dirty_configured_ = false;  // by MachineConfig (set_dirty_logging(false) keeps it)
   bool manual_dirty_protect_ = false;    // set_dirty_logging() turned KVM's manual protection on
+  uint32_t ring_entries_ = 0;
+  std::string ring_note_;
+  std::vector<DirtyRing> rings_;  // one per vCPU with a ring, guarded by ring_mu_
+  std::mutex ring_mu_;
+  std::atomic<uint64_t> ring_full_exits_{0};
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

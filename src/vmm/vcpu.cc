@@ -117,6 +117,7 @@ bool Vcpu::handle_exit() {
       return true;
     }
     case KVM_EXIT_INTR: intr_.add(); return true;
+    case KVM_EXIT_DIRTY_RING_FULL: host_.dirty_ring_full(*this); return true;
     case KVM_EXIT_HLT: host_.request_stop(StopReason::kHalt); return false;
     case KVM_EXIT_SHUTDOWN:
       if (host_.restart_announced()) host_.request_stop(StopReason::kReset, "triple fault after a restart request");

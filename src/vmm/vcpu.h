@@ -40,6 +40,9 @@ class VcpuHost {
   // machine is paused (returns at once otherwise) and clears the vCPU's
   // immediate_exit unless another pause is already pending.
   virtual void park_if_paused(class Vcpu& vcpu) = 0;
+  // Called by a vCPU thread whose dirty ring is full (KVM_EXIT_DIRTY_RING_FULL):
+  // the host harvests the rings before the vCPU enters the guest again.
+  virtual void dirty_ring_full(class Vcpu& vcpu) = 0;
 };
 
 // vCPU exits by reason (Firecracker's VcpuMetrics names where it has them).

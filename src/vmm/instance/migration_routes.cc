@@ -223,6 +223,9 @@ void Vmm::finish_migration() {
                   p.last_pages_ms, " ms, state capture ", p.capture_ms, " ms, destination restore ", p.restore_wait_ms,
                   " ms; estimated fixed part ", p.fixed_estimate_ms, " ms of which the destination restore ",
                   p.destination_estimate_ms, " ms)");
+      if (!p.dirty_log.empty())
+        parts += cat(", dirty pages from the ", p.dirty_log,
+                     p.dirty_log == "ring" ? cat(" (", p.dirty_ring_full_exits, " full-ring exits)") : std::string());
     }
     vm_.machine->request_stop(StopReason::kStopped);
     (void)vm_.machine->finish();
@@ -285,6 +288,8 @@ json Vmm::migration_json() const {
          {"bandwidth_bps", static_cast<uint64_t>(p.bandwidth)},
          {"expected_downtime_ms", p.expected_downtime_ms},
          {"throttle_pct", p.throttle_pct},
+         {"dirty_log", p.dirty_log},
+         {"dirty_ring_full_exits", p.dirty_ring_full_exits},
          {"downtime_ms", p.downtime_ms},
          {"total_ms", p.total_ms},
          {"pause_ms", p.pause_ms},

@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "common/strings.h"
@@ -183,6 +185,36 @@ Status VmFd::clear_dirty_log(uint32_t slot, uint64_t pages, std::vector<uint64_t
   return ok();
 }
 
+uint32_t VmFd::enable_dirty_ring(uint32_t entries, std::string* why) {
+  // The acquire/release flavour where offered (Linux 6.1; on x86 the same ring).
+  long cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
+  int max_bytes = check_extension(cap);
+  if (max_bytes <= 0) max_bytes = check_extension(cap = KVM_CAP_DIRTY_LOG_RING);
+  if (max_bytes <= 0) {
+    if (why) *why = "this KVM has no dirty ring (KVM_CAP_DIRTY_LOG_RING)";
+    return 0;
+  }
+  uint64_t bytes = uint64_t{entries} * sizeof(kvm_dirty_gfn);
+  while (bytes > static_cast<uint64_t>(max_bytes)) bytes /= 2;
+  if (bytes < 4096 || (bytes & (bytes - 1)) != 0) {
+    if (why) *why = cat("dirty ring of ", entries, " entries: KVM allows at most ", max_bytes, " bytes");
+    return 0;
+  }
+  kvm_enable_cap c{};
+  c.cap = static_cast<uint32_t>(cap);
+  c.args[0] = bytes;
+  if (::ioctl(fd_.get(), KVM_ENABLE_CAP, &c) < 0) {
+    if (why) *why = cat("KVM_ENABLE_CAP KVM_CAP_DIRTY_LOG_RING (", bytes, " bytes): ", std::strerror(errno));
+    return 0;
+  }
+  return static_cast<uint32_t>(bytes / sizeof(kvm_dirty_gfn));
+}
+
+Status VmFd::reset_dirty_rings() {
+  if (::ioctl(fd_.get(), KVM_RESET_DIRTY_RINGS, 0) < 0) return Error::from_errno("KVM_RESET_DIRTY_RINGS");
+  return ok();
+}
+
 Result<kvm_irqchip> VmFd::get_irqchip(uint32_t chip_id) const {
   kvm_irqchip c{};
   c.chip_id = chip_id;
@@ -261,6 +293,26 @@ Result<VcpuFd> VcpuFd::create(VmFd& vm, unsigned id, size_t mmap_size) {
   v.run_ = static_cast<kvm_run*>(p);
   v.mmap_size_ = mmap_size;
   return v;
+}
+
+Result<DirtyRing> DirtyRing::map(int vcpu_fd, unsigned vcpu_id, uint32_t entries) {
+  if (entries == 0 || (entries & (entries - 1)) != 0)
+    return Error::invalid(cat("dirty ring of ", entries, " entries: not a power of two"));
+  DirtyRing r;
+  size_t len = size_t{entries} * sizeof(kvm_dirty_gfn);
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd,
+                   static_cast<off_t>(KVM_DIRTY_LOG_PAGE_OFFSET) * 4096);
+  if (p == MAP_FAILED) return Error::from_errno(cat("map the dirty ring of vCPU ", vcpu_id));
+  r.gfns_ = static_cast<kvm_dirty_gfn*>(p);
+  r.entries_ = entries;
+  return r;
+}
+
+DirtyRing::DirtyRing(DirtyRing&& o) noexcept
+    : gfns_(std::exchange(o.gfns_, nullptr)), entries_(o.entries_), fetch_(o.fetch_) {}
+
+DirtyRing::~DirtyRing() {
+  if (gfns_) ::munmap(gfns_, size_t{entries_} * sizeof(kvm_dirty_gfn));
 }
 
 VcpuFd::VcpuFd(VcpuFd&& o) noexcept

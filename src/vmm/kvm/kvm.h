@@ -58,6 +58,15 @@ class VmFd {
   bool enable_manual_dirty_protect();
   // KVM_CLEAR_DIRTY_LOG of `bits` (as get_dirty_log() returned them) over the slot's `pages`.
   Status clear_dirty_log(uint32_t slot, uint64_t pages, std::vector<uint64_t>& bits);
+  // KVM_CAP_DIRTY_LOG_RING (Linux 5.11): each vCPU gets a ring of `entries`
+  // dirty-page records (DirtyRing) instead of the slots' bitmaps (then
+  // KVM_GET_DIRTY_LOG fails). Only before the first vCPU exists. Returns the
+  // entries enabled: fewer when KVM's maximum is smaller, 0 when this KVM
+  // has no ring or refused it (`why` then says which).
+  uint32_t enable_dirty_ring(uint32_t entries, std::string* why = nullptr);
+  // KVM_RESET_DIRTY_RINGS: write-protects again the pages of every ring entry
+  // harvested (DirtyRing::harvest) and frees those entries.
+  Status reset_dirty_rings();
   // KVM_GET_IRQCHIP / KVM_SET_IRQCHIP: chip 0 PIC master, 1 PIC slave, 2 IOAPIC.
   Result<kvm_irqchip> get_irqchip(uint32_t chip_id) const;
   Status set_irqchip(const kvm_irqchip& chip);
@@ -77,6 +86,39 @@ class VmFd {
 
  private:
   UniqueFd fd_;
+};
+
+// A vCPU's dirty ring (VmFd::enable_dirty_ring), mapped from its fd. KVM
+// publishes an entry (slot, page offset in the slot) when the vCPU first
+// writes a write-protected page; harvest() takes them in order.
+// Not thread-safe: one harvester at a time (the machine's lock).
+class DirtyRing {
+ public:
+  static Result<DirtyRing> map(int vcpu_fd, unsigned vcpu_id, uint32_t entries);
+  DirtyRing(DirtyRing&&) noexcept;
+  DirtyRing& operator=(DirtyRing&&) = delete;
+  ~DirtyRing();
+
+  // Calls fn(slot, offset) for each entry published since the last call,
+  // marks it harvested (for VmFd::reset_dirty_rings) and returns how many.
+  template <class F>
+  uint32_t harvest(F&& fn) {
+    uint32_t n = 0;
+    for (; n < entries_; ++n) {
+      kvm_dirty_gfn& g = gfns_[fetch_ & (entries_ - 1)];
+      if (!(__atomic_load_n(&g.flags, __ATOMIC_ACQUIRE) & KVM_DIRTY_GFN_F_DIRTY)) break;
+      fn(g.slot, g.offset);
+      __atomic_store_n(&g.flags, static_cast<uint32_t>(KVM_DIRTY_GFN_F_RESET), __ATOMIC_RELEASE);
+      ++fetch_;
+    }
+    return n;
+  }
+
+ private:
+  DirtyRing() = default;
+  kvm_dirty_gfn* gfns_ = nullptr;
+  uint32_t entries_ = 0;  // a power of two
+  uint32_t fetch_ = 0;
 };
 
 // A vCPU fd with its mapped kvm_run area.

@@ -78,6 +78,10 @@ struct Progress {
   double bandwidth = 0;            // bytes/s measured in the last round
   double expected_downtime_ms = 0;
   unsigned throttle_pct = 0;
+  // How the dirty pages were found: "ring" (KVM's per-vCPU dirty rings) or
+  // "bitmap" (the slots' dirty bitmaps); the times a vCPU waited on a full ring.
+  std::string dirty_log;
+  uint64_t dirty_ring_full_exits = 0;
   double downtime_ms = 0;          // pause -> RUNNING (when completed)
   double total_ms = 0;
   // Where the downtime went (when completed): the pause itself, the last

@@ -540,6 +540,10 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     } else {
       TRYC(m.set_dirty_logging(true), "enable dirty page logging");
       logging = true;
+      {
+        std::lock_guard lock(p.mu);
+        p.dirty_log = m.dirty_ring_entries() ? "ring" : "bitmap";
+      }
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
       TRY(precopy(s, m, p, o, left, to_postcopy));
     }
@@ -611,9 +615,11 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     restore_wait_ms = ms_since(tr);
     return ok();
   };
+  uint64_t ring_full_before = m.dirty_ring_full_exits();
   Status st = run();
   {
     std::lock_guard lock(p.mu);
+    p.dirty_ring_full_exits = m.dirty_ring_full_exits() - ring_full_before;
     p.bytes_sent = conn.bytes_sent();
     p.total_ms = ms_since(t0);
     if (paused && !lost) p.downtime_ms = ms_since(pause_at);

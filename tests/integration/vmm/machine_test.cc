@@ -252,21 +252,30 @@ TEST(VmmMachine, UnprogrammedPicPassesNoLegacyIrq) {
 // Dirty logging turned on while the machine exists (as a live migration
 // does): after the first take (everything, when KVM's manual protection
 // makes slots start dirty), a take reports the page the guest wrote and not
-// the ones it left alone, and the next take no longer reports it.
-TEST(VmmMachine, DirtyLoggingTurnedOnLaterReportsWhatTheGuestWrites) {
-  VESSEL_REQUIRE_KVM();
+// the ones it left alone, and the next take no longer reports it. With the
+// slots' bitmaps (ring_entries 0) and with the dirty ring where KVM has one.
+void dirty_logging_reports_what_the_guest_writes(uint32_t ring_entries) {
   SerialCapture cap;
   Code c;
   c.long_mode = true;
   c.mmio_write8(0x300000, 0x5a).poweroff().hlt();
-  auto m = make_guest(c, config(cap));
+  MachineConfig cfg = config(cap);
+  cfg.dirty_ring_entries = ring_entries;
+  auto m = make_guest(c, cfg);
   ASSERT_TRUE(m) << m.error().message();
+  if (ring_entries == 0) {
+    EXPECT_EQ((*m)->dirty_ring_entries(), 0u);
+  }
   ASSERT_TRUE((*m)->set_dirty_logging(true));
-  std::printf("KVM manual dirty-log protection: %s\n", (*m)->manual_dirty_protect() ? "on" : "off (not offered)");
+  std::printf("dirty ring: %u entries%s%s; KVM manual dirty-log protection: %s\n", (*m)->dirty_ring_entries(),
+              (*m)->dirty_ring_note().empty() ? "" : ", ", (*m)->dirty_ring_note().c_str(),
+              (*m)->manual_dirty_protect() ? "on" : "off");
   auto first = (*m)->take_dirty_pages();
   ASSERT_TRUE(first) << first.error().message();
   auto bit = [](const std::vector<uint64_t>& b, uint64_t page) { return (b[page / 64] >> (page % 64)) & 1; };
-  if ((*m)->manual_dirty_protect()) EXPECT_TRUE(bit(*first, 0x380)) << "slots start dirty";
+  if ((*m)->manual_dirty_protect()) {
+    EXPECT_TRUE(bit(*first, 0x380)) << "slots start dirty";
+  }
   RunResult r = (*m)->run();
   EXPECT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
   auto after = (*m)->take_dirty_pages();
@@ -277,6 +286,57 @@ TEST(VmmMachine, DirtyLoggingTurnedOnLaterReportsWhatTheGuestWrites) {
   ASSERT_TRUE(again);
   EXPECT_FALSE(bit(*again, 0x300)) << "taken already";
   EXPECT_EQ(std::memcmp((*m)->memory().linear(0x300000), "\x5a", 1), 0);
+}
+
+TEST(VmmMachine, DirtyLoggingTurnedOnLaterReportsWhatTheGuestWrites) {
+  VESSEL_REQUIRE_KVM();
+  dirty_logging_reports_what_the_guest_writes(0);
+}
+
+TEST(VmmMachine, DirtyRingReportsWhatTheGuestWrites) {
+  VESSEL_REQUIRE_KVM();
+  dirty_logging_reports_what_the_guest_writes(4096);
+}
+
+// A guest that writes more pages than its dirty ring holds: the vCPU stops
+// on the full ring (KVM_EXIT_DIRTY_RING_FULL) until the machine empties it,
+// and no page is lost on the way.
+TEST(VmmMachine, FullDirtyRingIsEmptiedAndLosesNoPage) {
+  VESSEL_REQUIRE_KVM();
+  SerialCapture cap;
+  constexpr uint64_t kFirst = 0x400, kPages = 8192;  // 32 MiB from 4 MiB
+  Code c;
+  c.long_mode = true;
+  // mov rax, kFirst * 4096; mov ecx, kPages; L: mov byte [rax], 1; add rax, 0x1000; loop L
+  c.raw({0x48, 0xb8, 0x00, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00});
+  c.raw({0xb9, 0x00, 0x20, 0x00, 0x00});
+  c.raw({0xc6, 0x00, 0x01, 0x48, 0x05, 0x00, 0x10, 0x00, 0x00, 0xe2, 0xf5});
+  c.poweroff().hlt();
+  MachineConfig cfg = config(cap);
+  cfg.dirty_ring_entries = 512;  // the smallest KVM takes (one page of entries) is 256
+  auto m = make_guest(c, cfg);
+  ASSERT_TRUE(m) << m.error().message();
+  if ((*m)->dirty_ring_entries() == 0) GTEST_SKIP() << "no dirty ring here: " << (*m)->dirty_ring_note();
+  ASSERT_TRUE((*m)->set_dirty_logging(true));
+  ASSERT_TRUE((*m)->take_dirty_pages());
+  RunResult r = (*m)->run();
+  ASSERT_EQ(r.reason, StopReason::kPoweroff) << r.detail;
+  auto bits = (*m)->take_dirty_pages();
+  ASSERT_TRUE(bits) << bits.error().message();
+  uint64_t missing = 0, extra = 0;
+  for (uint64_t p = 0; p < (64ULL << 20) / 4096; ++p) {
+    bool set = ((*bits)[p / 64] >> (p % 64)) & 1;
+    bool written = p >= kFirst && p < kFirst + kPages;
+    if (written && !set) ++missing;
+    if (!written && set && p != kCodeAddr / 4096) ++extra;
+  }
+  EXPECT_EQ(missing, 0u) << "pages the guest wrote that the log lost";
+  EXPECT_LT(extra, 16u) << "pages reported that the guest did not write (its stack may count)";
+  std::printf("%llu full-ring exits for %llu pages with a ring of %u\n",
+              static_cast<unsigned long long>((*m)->dirty_ring_full_exits()),
+              static_cast<unsigned long long>(kPages), (*m)->dirty_ring_entries());
+  EXPECT_GE((*m)->dirty_ring_full_exits(), kPages / 512 / 2) << "the ring did fill";
+  EXPECT_EQ(*static_cast<const uint8_t*>((*m)->memory().linear((kFirst + kPages - 1) * 4096)), 1);
 }
 
 TEST(VmmMachine, BadKvmDeviceIsAnError) {
