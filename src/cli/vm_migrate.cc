@@ -196,6 +196,7 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     struct A {
       std::string listen, name, serial;
       std::vector<std::string> nets;
+      std::string vsock;
       bool detach = false;
     };
     auto a = std::make_shared<A>();
@@ -207,6 +208,9 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     cmd->add_option("--net", a->nets,
                     "tap=NAME[,id=IFACE]: a NIC of the received VM on this host's tap NAME (repeatable; without id=, "
                     "the VM's NICs in order; default: the source's tap names)");
+    cmd->add_option("--vsock", a->vsock,
+                    "uds=PATH: the received VM's vsock listens on PATH here (default: the source's path, which a VMM "
+                    "on the same host still holds)");
     cmd->callback([a, &g] {
       if (!a->detach) return report(Error::invalid("vm receive runs detached: add -d (vm console attaches to COM1)"));
       auto ep = vmm::migration::parse_endpoint(a->listen, "--listen");
@@ -230,6 +234,11 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
         if (n.host_dev_name.empty() || n.host_dev_name.size() >= 16)
           return report(Error::invalid(cat("--net ", spec, ": tap= must name a tap of 1 to 15 bytes")));
         o.receive_nets.push_back(std::move(n));
+      }
+      if (!a->vsock.empty()) {
+        if (a->vsock.rfind("uds=", 0) != 0 || a->vsock.size() == 4)
+          return report(Error::invalid(cat("--vsock ", a->vsock, ": expected uds=PATH")));
+        o.receive_vsock_uds = absolute_path(a->vsock.substr(4));
       }
       auto s = vmm::launch_detached(std::move(o));
       if (!s) return report(std::move(s).error().context(cat("receive ", id)));

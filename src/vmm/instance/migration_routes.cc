@@ -7,10 +7,13 @@
 //       Connects (an error here is the call's 400), then sends the running VM
 //       on a thread and answers 204 at once; progress: GET /vm.migration.
 //   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH",
-//                              "net_overrides": [{"iface_id": ID, "host_dev_name": TAP}]}
+//                              "net_overrides": [{"iface_id": ID, "host_dev_name": TAP}],
+//                              "vsock_override": {"uds_path": PATH}}
 //       Before InstanceStart: waits there for a VM and runs it (its NICs on
-//       these taps; the others on the source's tap names).
-//       A memfd migration also hands the taps over (one host: vm upgrade).
+//       these taps; the others on the source's tap names; its vsock on PATH
+//       instead of the source's socket path).
+//       A memfd migration also hands the taps and the vsock's socket over
+//       (one host: vm upgrade).
 //   GET /vm.migration          phase, round, pages, dirty rate, expected and
 //                              measured downtime (also in `vm state`).
 // The engine is vmm/migration; this file runs it next to the control loop.
@@ -103,10 +106,13 @@ Status Vmm::send_migration(const json& body) {
   return ok();
 }
 
-Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets) {
+Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets,
+                              const std::string& vsock_uds) {
   TRY(require_not_started("vm.receive-migration"));
   if (migrating()) return Error::invalid("vm.receive-migration: already waiting for a migration");
   auto ep = TRY(migration::parse_endpoint(url, "receiver_url"));
+  if (!vsock_uds.empty() && (vsock_uds.size() >= 97 || vsock_uds.find('\0') != std::string::npos))
+    return Error::invalid(cat("vsock_override.uds_path '", vsock_uds, "': too long for a unix socket with its _PORT suffix"));
   auto job = std::make_shared<MigrationJob>();
   job->sending = false;
   job->url = url;
@@ -119,6 +125,7 @@ Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::
   o.kvm_device = opts_.config.kvm_device;
   SerialSink* sink = serial_.get();
   o.serial_out = [sink](uint8_t b) { sink->put(b); };
+  o.vsock_uds = vsock_uds.empty() ? "" : absolute_path(vsock_uds);
   if (!nets.empty()) {
     o.nets_for = [nets, id = opts_.id](const snapshot::SnapshotState& st) -> Result<std::vector<snapshot::NetOverride>> {
       // Overrides without an iface_id name the VM's NICs in order.
@@ -243,19 +250,8 @@ void Vmm::finish_migration() {
   c.machine.vcpu_count = rc.restored.state.spec.cpus;
   c.machine.mem_size_mib = rc.restored.state.spec.memory >> 20;
   c.kvm_device = opts_.config.kvm_device;
-  {
-    // The NICs' taps here (the receiver's overrides).
-    size_t k = 0;
-    for (const auto& d : rc.restored.state.spec.devices)
-      if (d.kind == snapshot::DeviceSpec::Kind::kNet && k < c.nets.size()) c.nets[k++].host_dev_name = d.net.tap;
-  }
-  BuiltVm vm;
-  vm.machine = std::move(rc.restored.machine);
-  size_t i = 0;
-  for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
-  for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
-  if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
-  if (i != vm.machine->virtio_count()) vm.devices.clear();
+  // The devices as received: the NICs on the taps here (the receiver's overrides).
+  BuiltVm vm = adopt_machine(std::move(rc.restored.machine), rc.restored.state, c);
   opts_.config = std::move(c);
   vm_ = std::move(vm);
   status_ = VmStatus::kRunning;
@@ -324,8 +320,16 @@ void Vmm::add_migration_routes() {
       std::string url = TRY(r.req_str("receiver_url"));
       std::vector<SnapshotLoad::NetOverride> nets;
       if (const json* no = r.find("net_overrides")) nets = TRY(parse_net_overrides(*no, "net_overrides", false));
+      std::string vsock_uds;
+      if (const json* vo = r.find("vsock_override")) {
+        JsonReader v(*vo, "vsock_override");
+        TRY(v.check_object());
+        vsock_uds = TRY(v.req_str("uds_path"));
+        if (vsock_uds.empty()) return Error::invalid("vsock_override.uds_path: empty");
+        TRY(v.finish());
+      }
       TRY(r.finish());
-      return receive_migration(url, std::move(nets));
+      return receive_migration(url, std::move(nets), vsock_uds);
     });
   });
   router_.add("GET", "/vm.migration", [this](const api::ApiCall&) { return api::json_ok(migration_json()); });

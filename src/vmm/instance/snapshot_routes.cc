@@ -214,6 +214,46 @@ Status Vmm::snapshot_create(const json& body) {
   return ok();
 }
 
+BuiltVm Vmm::adopt_machine(std::unique_ptr<Machine> m, const snapshot::SnapshotState& st, VmConfig& c) {
+  {  // the devices as restored: a clone's overlays, taps and MACs
+    size_t i = 0, n = 0;
+    auto drives = c.drives_in_order();
+    for (const auto& d : st.spec.devices) {
+      if (d.kind == snapshot::DeviceSpec::Kind::kBlock && i < drives.size())
+        const_cast<DriveConfig*>(drives[i++])->path_on_host = d.path;
+      if (d.kind == snapshot::DeviceSpec::Kind::kNet && n < c.nets.size()) {
+        c.nets[n].host_dev_name = d.net.tap;
+        if (d.net.mac_set) c.nets[n].guest_mac = mac_text(d.net.mac);
+        ++n;
+      }
+    }
+  }
+  BuiltVm vm;
+  vm.machine = std::move(m);
+  size_t i = 0;
+  for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
+  for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
+  if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
+  if (c.balloon && i < vm.machine->virtio_count()) {
+    auto* t = &vm.machine->virtio_transport(i++);
+    vm.balloon = dynamic_cast<virtio::BalloonDevice*>(&t->device());
+    vm.devices.push_back({"balloon", "balloon", t});
+  }
+  if (c.vsock && i < vm.machine->virtio_count()) {
+    auto* t = &vm.machine->virtio_transport(i++);
+    vm.vsock = dynamic_cast<virtio::VsockDevice*>(&t->device());
+    vm.devices.push_back({"vsock", "vsock", t});
+    for (const auto& d : st.spec.devices)
+      if (d.kind == snapshot::DeviceSpec::Kind::kVsock) c.vsock->uds_path = d.vsock.uds_path;
+  }
+  if (i != vm.machine->virtio_count() || (c.balloon && !vm.balloon) || (c.vsock && !vm.vsock)) {
+    vm.devices.clear();  // a config that does not describe the devices: no handles
+    vm.balloon = nullptr;
+    vm.vsock = nullptr;
+  }
+  return vm;
+}
+
 Status Vmm::snapshot_load(const SnapshotLoad& l) {
   if (status_ != VmStatus::kNotStarted)
     return Error::invalid(cat("snapshot/load: only before the VM starts (it is ", status_name(status_), ")"));
@@ -242,42 +282,7 @@ Status Vmm::snapshot_load(const SnapshotLoad& l) {
   c.machine.mem_size_mib = r.state.spec.memory >> 20;
   c.machine.track_dirty_pages = l.track_dirty_pages;
   c.kvm_device = opts_.config.kvm_device;
-  {  // the devices as restored: a clone's overlays, taps and MACs
-    size_t i = 0, n = 0;
-    auto drives = c.drives_in_order();
-    for (const auto& d : r.state.spec.devices) {
-      if (d.kind == snapshot::DeviceSpec::Kind::kBlock && i < drives.size())
-        const_cast<DriveConfig*>(drives[i++])->path_on_host = d.path;
-      if (d.kind == snapshot::DeviceSpec::Kind::kNet && n < c.nets.size()) {
-        c.nets[n].host_dev_name = d.net.tap;
-        if (d.net.mac_set) c.nets[n].guest_mac = mac_text(d.net.mac);
-        ++n;
-      }
-    }
-  }
-  BuiltVm vm;
-  vm.machine = std::move(r.machine);
-  size_t i = 0;
-  for (const DriveConfig* d : c.drives_in_order()) vm.devices.push_back({"block", d->drive_id, &vm.machine->virtio_transport(i++)});
-  for (const auto& n : c.nets) vm.devices.push_back({"net", n.iface_id, &vm.machine->virtio_transport(i++)});
-  if (c.entropy) vm.devices.push_back({"rng", "entropy", &vm.machine->virtio_transport(i++)});
-  if (c.balloon && i < vm.machine->virtio_count()) {
-    auto* t = &vm.machine->virtio_transport(i++);
-    vm.balloon = dynamic_cast<virtio::BalloonDevice*>(&t->device());
-    vm.devices.push_back({"balloon", "balloon", t});
-  }
-  if (c.vsock && i < vm.machine->virtio_count()) {
-    auto* t = &vm.machine->virtio_transport(i++);
-    vm.vsock = dynamic_cast<virtio::VsockDevice*>(&t->device());
-    vm.devices.push_back({"vsock", "vsock", t});
-    for (const auto& d : r.state.spec.devices)
-      if (d.kind == snapshot::DeviceSpec::Kind::kVsock) c.vsock->uds_path = d.vsock.uds_path;
-  }
-  if (i != vm.machine->virtio_count() || (c.balloon && !vm.balloon) || (c.vsock && !vm.vsock)) {
-    vm.devices.clear();  // a config that does not describe the devices: no handles
-    vm.balloon = nullptr;
-    vm.vsock = nullptr;
-  }
+  BuiltVm vm = adopt_machine(std::move(r.machine), r.state, c);
   opts_.config = std::move(c);
   vm_ = std::move(vm);
   status_ = l.resume ? VmStatus::kRunning : VmStatus::kPaused;

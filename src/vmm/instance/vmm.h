@@ -94,6 +94,8 @@ struct VmmOptions {
   std::string receive_url;  // vm receive: wait for a migrated VM on tcp:ADDR:PORT or unix:PATH
   // vm receive: the taps its NICs use here (iface_id empty: the NICs in order).
   std::vector<SnapshotLoad::NetOverride> receive_nets;
+  // vm receive: the unix socket its vsock listens on here (empty: the source's path).
+  std::string receive_vsock_uds;
   // The state directory's name under <root>/vm when it is not `id`: vm upgrade
   // starts the new VMM of VM `id` beside the old one, then renames its
   // directory to `id` once the old VMM has handed the VM over and exited.
@@ -119,13 +121,18 @@ class Vmm {
   Status snapshot_create(const nlohmann::json& body);
   // PUT /snapshot/load: restores a snapshot into this not yet started VMM.
   Status snapshot_load(const SnapshotLoad& l);
+  // A restored or received machine with the handles of its devices (API
+  // routes, metrics), `c` (the VM's config) updated to the devices as
+  // restored (a clone's overlays, taps, MACs, vsock socket).
+  static BuiltVm adopt_machine(std::unique_ptr<Machine> m, const snapshot::SnapshotState& st, VmConfig& c);
   // PUT /vm.send-migration: connects to the destination and starts sending
   // the running VM on a thread (migration_routes.cc); the VMM exits once the
   // destination runs it, else the guest resumes here.
   Status send_migration(const nlohmann::json& body);
   // PUT /vm.receive-migration (or `vm receive`): before InstanceStart, listens
   // on `url` and runs the VM that arrives there.
-  Status receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets);
+  Status receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets,
+                           const std::string& vsock_uds = {});
   // What GET /vm.migration and `vm state` show of the last migration.
   nlohmann::json migration_json() const;
 

@@ -44,6 +44,10 @@
 #include "vmm/migration/transport.h"
 #include "vmm/snapshot/snapshot.h"
 
+namespace vessel::vmm::virtio {
+class VsockDevice;
+}
+
 namespace vessel::vmm::migration {
 
 struct SendOptions {
@@ -103,6 +107,9 @@ struct Progress {
   std::string error;
 };
 
+// The machine's vsock device (nullptr: none).
+virtio::VsockDevice* vsock_of(Machine& m);
+
 // Sends the running machine `m` (described by `spec`; `vm_config` travels
 // opaque, as in snapshots) over `conn`. On success the destination runs the
 // guest and `m` is left paused (the caller stops it); on failure `m` runs
@@ -118,6 +125,9 @@ struct ReceiveOptions {
   // Before the restore: the taps (and MACs) the received VM's NICs use here
   // instead of the source's, from its state (an error refuses the VM).
   std::function<Result<std::vector<snapshot::NetOverride>>(const snapshot::SnapshotState&)> nets_for;
+  // Non-empty: the vsock device listens on this unix socket instead of the
+  // source's path (a VMM on the same host still holds that one).
+  std::string vsock_uds;
 };
 
 struct Received {

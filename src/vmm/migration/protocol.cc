@@ -70,6 +70,7 @@ std::string frame_name(uint32_t type) {
     case FrameType::kPostcopy: return "POSTCOPY";
     case FrameType::kComplete: return "COMPLETE";
     case FrameType::kTap: return "TAP";
+    case FrameType::kVsock: return "VSOCK";
     case FrameType::kRequest: return "REQUEST";
     case FrameType::kDone: return "DONE";
     case FrameType::kAccept: return "ACCEPT";
@@ -87,7 +88,8 @@ uint64_t max_payload(FrameType type) {
     case FrameType::kPages: return 8 + 4 + 2 * bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
     case FrameType::kState: return snapshot::kMaxStateFile;
     case FrameType::kMemfd: return 8;
-    case FrameType::kTap: return 4;
+    case FrameType::kTap:
+    case FrameType::kVsock: return 4;
     case FrameType::kMachine: return kMaxMachineSpec;
     case FrameType::kReady: return 16;
     case FrameType::kPostcopy: return page_bitmap_bytes(kMaxGuestMemory);
@@ -173,9 +175,9 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   h.vessel_version.assign(vs.begin(), vs.end());
   for (char& c : h.vessel_version)
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
-  if (h.version != kStreamVersion)
+  if (h.version < kMinStreamVersion || h.version > kStreamVersion)
     return Error::invalid(cat("migration HELLO: stream version ", h.version, " (from vessel ", h.vessel_version,
-                              ") is not this vessel's version ", kStreamVersion));
+                              ") is not one this vessel takes (", kMinStreamVersion, " to ", kStreamVersion, ")"));
   h.memory_size = TRY(r.get<uint64_t>("memory size"));
   h.page_size = TRY(r.get<uint32_t>("page size"));
   h.cpus = TRY(r.get<uint32_t>("vCPU count"));
@@ -394,8 +396,8 @@ Status StreamReceiver::on_machine_frame(std::span<const uint8_t> payload) {
 Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> payload, bool has_fd) {
   std::string name = frame_name(static_cast<uint32_t>(h.type));
   if (payload.size() != h.length) return Error::invalid(cat("migration frame ", name, ": payload length mismatch"));
-  if (has_fd && h.type != FrameType::kMemfd && h.type != FrameType::kTap)
-    return Error::invalid(cat("migration frame ", name, ": carries a file descriptor (only MEMFD and TAP may)"));
+  if (has_fd && h.type != FrameType::kMemfd && h.type != FrameType::kTap && h.type != FrameType::kVsock)
+    return Error::invalid(cat("migration frame ", name, ": carries a file descriptor (only MEMFD, TAP and VSOCK may)"));
   auto out_of_order = [&]() { return Error::invalid(cat("migration stream: unexpected ", name, " frame here")); };
   switch (phase_) {
     case Phase::kHello: {
@@ -446,6 +448,19 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
         if (tap_seen_[nic]) return Error::invalid(cat("migration TAP: NIC ", nic, " twice"));
         tap_seen_[nic] = true;
         last_tap_nic_ = nic;
+        return ok();
+      }
+      if (h.type == FrameType::kVsock) {
+        if (!got_memfd_) return out_of_order();
+        if (!has_fd) return Error::invalid("migration VSOCK: no file descriptor came with it");
+        if (payload.size() != 4) return Error::invalid("migration VSOCK: payload is not 4 bytes");
+        uint32_t index;
+        std::memcpy(&index, payload.data(), 4);
+        size_t socks = 0;
+        for (const auto& d : spec_.devices) socks += d.kind == snapshot::DeviceSpec::Kind::kVsock;
+        if (index >= socks) return Error::invalid(cat("migration VSOCK: vsock device ", index, ", the machine has ", socks));
+        if (vsock_seen_) return Error::invalid("migration VSOCK: twice");
+        vsock_seen_ = true;
         return ok();
       }
       if (h.type == FrameType::kPostcopy) {

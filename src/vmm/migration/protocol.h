@@ -22,6 +22,9 @@
 //   [TAP* (memfd migrations, after the pause: u32 NIC index, the NIC's open
 //         tap file by SCM_RIGHTS: a tap cannot be opened twice, and closing
 //         it would take the interface and its addresses away)]
+//   [VSOCK (memfd migrations, after the pause: u32 0, the vsock device's
+//          listening unix socket by SCM_RIGHTS: its path cannot be bound
+//          twice, and host programs keep connecting to the same path)]
 //   STATE (a snapshot state file: vCPUs, irqchip, clock, devices; see snapshot/state_file.h)
 //   END (the source is paused; nothing more comes, except after a POSTCOPY:)
 //   <- RUNNING (the destination runs the guest: the source may let go) | ERROR(reason)
@@ -54,8 +57,11 @@ namespace vessel::vmm::migration {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'M', 'G'};
 // Bumped on any change of the frames or their payloads (2: MACHINE and READY;
-// 3: post-copy).
-inline constexpr uint32_t kStreamVersion = 3;
+// 3: post-copy; 4: VSOCK). A receiver also takes streams from
+// kMinStreamVersion on (an older vessel's `vm upgrade` to this one): 3 differs
+// from 4 only by a frame it never sends.
+inline constexpr uint32_t kStreamVersion = 4;
+inline constexpr uint32_t kMinStreamVersion = 3;
 inline constexpr uint64_t kPageSize = 4096;
 // Pages in one PAGES frame (1 MiB of data at most).
 inline constexpr uint32_t kMaxRunPages = 256;
@@ -74,6 +80,7 @@ enum class FrameType : uint32_t {
   kPostcopy = 7,
   kComplete = 8,
   kTap = 9,
+  kVsock = 10,
   // Receiver -> sender.
   kAccept = 16,
   kRefuse = 17,
@@ -243,6 +250,7 @@ class StreamReceiver {
   bool got_memfd() const { return got_memfd_; }
   // The NIC a TAP frame named (valid right after on_frame() took one).
   uint32_t last_tap_nic() const { return last_tap_nic_; }
+  bool got_vsock() const { return vsock_seen_; }
 
  private:
   enum class Phase { kHello, kMachine, kMemory, kStated, kPostcopy, kDone };
@@ -261,6 +269,7 @@ class StreamReceiver {
   bool got_memfd_ = false;
   std::vector<bool> tap_seen_;
   uint32_t last_tap_nic_ = 0;
+  bool vsock_seen_ = false;
   bool got_pages_ = false;
   uint64_t data_pages_ = 0, zero_pages_ = 0;
 };

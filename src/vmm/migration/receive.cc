@@ -15,6 +15,7 @@
 #include "vmm/migration/migration.h"
 #include "vmm/migration/postcopy.h"
 #include "vmm/snapshot/cpu_check.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 namespace vessel::vmm::migration {
 
@@ -129,6 +130,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     return e;
   };
   std::vector<UniqueFd> taps;  // handed over with TAP frames, by NIC
+  UniqueFd vsock_listener;     // and the VSOCK frame's socket
   Frame f;
   while (!sr.ended()) {
     if (auto s = conn.receive_into(f, o.timeout_ms); !s) return fail(std::move(s).error());
@@ -140,6 +142,8 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     } else if (f.header.type == FrameType::kTap) {
       if (taps.size() <= sr.last_tap_nic()) taps.resize(sr.last_tap_nic() + 1);
       taps[sr.last_tap_nic()] = std::move(f.fd);
+    } else if (f.header.type == FrameType::kVsock) {
+      vsock_listener = std::move(f.fd);
     } else if (f.header.type == FrameType::kMemfd) {
       auto m = GuestMemory::adopt_memfd(std::move(f.fd), sr.hello().memory_size, x86::kMmioHoleStart, x86::kMmioHoleEnd);
       if (!m) return fail(std::move(m).error().context("the passed guest RAM"));
@@ -180,6 +184,8 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     });
   }
   for (const auto& t : taps) ro.tap_fds.push_back(t ? t.get() : -1);
+  ro.vsock_listener_fd = vsock_listener ? vsock_listener.get() : -1;
+  ro.vsock_uds = o.vsock_uds;
   if (o.nets_for) {
     auto nets = o.nets_for(sr.state());
     if (!nets) {
@@ -212,6 +218,9 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     stop_here();
     return std::move(s).error().context("tell the source that the VM runs here (this copy was stopped)");
   }
+  // The source lets go of the vsock's path now (it removes it no more): this VMM does.
+  if (vsock_listener)
+    if (virtio::VsockDevice* vs = vsock_of(*out.restored.machine)) vs->set_owns_path(true);
   if (pages.joinable()) {
     auto tp = Clock::now();
     pages.join();

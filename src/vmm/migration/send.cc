@@ -17,12 +17,19 @@
 #include "vmm/snapshot/state_file.h"
 #include "vmm/virtio/block/block.h"
 #include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "unknown"
 #endif
 
 namespace vessel::vmm::migration {
+
+virtio::VsockDevice* vsock_of(Machine& m) {
+  for (size_t i = 0; i < m.virtio_count(); ++i)
+    if (auto* vs = dynamic_cast<virtio::VsockDevice*>(&m.virtio_transport(i).device())) return vs;
+  return nullptr;
+}
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -589,6 +596,11 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
         }
         ++nic;
       }
+      // So does the vsock's listening socket: its path cannot be bound twice.
+      if (virtio::VsockDevice* vs = vsock_of(m)) {
+        std::vector<uint8_t> payload(4, 0);
+        TRYC(conn.send(FrameType::kVsock, payload, vs->listener_fd()), cat("hand over the vsock socket ", vs->uds_path()));
+      }
     }
     auto tc = Clock::now();
     auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
@@ -632,6 +644,9 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     p.restore_wait_ms = restore_wait_ms;
   }
   if (st) {
+    // The new VMM listens on the vsock's path now: this one must leave it.
+    if (o.memfd)
+      if (virtio::VsockDevice* vs = vsock_of(m)) vs->set_owns_path(false);
     set_phase(p, "completed");
     return ok();
   }

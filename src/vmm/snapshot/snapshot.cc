@@ -45,7 +45,7 @@ uint32_t device_type(DeviceSpec::Kind k) {
   return 0;
 }
 
-Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_fds = {}) {
+Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_fds = {}, int vsock_fd = -1) {
   size_t nic = 0;
   for (const auto& d : spec.devices) {
     switch (d.kind) {
@@ -78,7 +78,14 @@ Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_f
         break;
       }
       case DeviceSpec::Kind::kVsock: {
-        auto dev = TRYC(virtio::VsockDevice::create(d.vsock), cat("vsock ", d.vsock.uds_path));
+        std::unique_ptr<virtio::VsockDevice> dev;
+        if (vsock_fd >= 0) {
+          UniqueFd fd(::fcntl(vsock_fd, F_DUPFD_CLOEXEC, 0));
+          if (!fd) return Error::from_errno(cat("duplicate the handed-over socket of vsock ", d.vsock.uds_path));
+          dev = TRYC(virtio::VsockDevice::adopt(d.vsock, std::move(fd)), cat("vsock ", d.vsock.uds_path));
+        } else {
+          dev = TRYC(virtio::VsockDevice::create(d.vsock), cat("vsock ", d.vsock.uds_path));
+        }
         TRY(m.add_virtio_device(std::move(dev), "virtio-vsock"));
         break;
       }
@@ -236,7 +243,7 @@ Result<std::unique_ptr<Machine>> create_machine(const VmSpec& spec, GuestMemory 
 // notified by resume()); a migrated VM keeps its own.
 Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const RestoreOptions& o, bool from_snapshot,
                      Clock::time_point t1, Restored& out) {
-  TRY(add_devices(*m, s.spec, o.tap_fds));
+  TRY(add_devices(*m, s.spec, o.tap_fds, o.vsock_listener_fd));
   out.stats.machine_ms = ms_since(t1);
 
   auto t2 = Clock::now();

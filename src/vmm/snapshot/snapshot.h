@@ -82,6 +82,10 @@ struct RestoreOptions {
   // name): handed over by the VMM that ran the VM on this host (vm upgrade),
   // as the tap cannot be opened twice. Duplicated, not taken.
   std::vector<int> tap_fds;
+  // The vsock device's listening socket, handed over the same way (-1: bind
+  // the spec's uds_path). Duplicated, not taken; the device leaves the path
+  // in place until its VMM owns it (VsockDevice::set_owns_path).
+  int vsock_listener_fd = -1;
 };
 
 struct RestoreStats {

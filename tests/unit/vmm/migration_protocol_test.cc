@@ -149,9 +149,14 @@ TEST(MigrationHello, RoundTripAndVersionCheck) {
   h.version = 1;  // a vessel from before MACHINE and READY
   d = decode_hello(encode_hello(h));
   ASSERT_FALSE(d);
-  EXPECT_NE(d.error().message().find(cat("stream version 1 (from vessel 9.9.9) is not this vessel's version ", kStreamVersion)),
+  EXPECT_NE(d.error().message().find(cat("stream version 1 (from vessel 9.9.9) is not one this vessel takes (",
+                                         kMinStreamVersion, " to ", kStreamVersion, ")")),
             std::string::npos)
       << d.error().message();
+  h.version = kMinStreamVersion;  // an older vessel's vm upgrade to this one
+  d = decode_hello(encode_hello(h));
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->version, kMinStreamVersion);
 
   auto b = encode_hello(sample_hello());
   b[0] = 'X';
@@ -363,6 +368,79 @@ TEST(MigrationReceiver, RefusesFramesOutOfOrderAndMismatchedState) {
     auto s = feed(r, hello());
     ASSERT_FALSE(s);
     EXPECT_NE(s.error().message().find("exceeds this receiver's limit"), std::string::npos);
+  }
+}
+
+// A memfd migration's hand-overs: TAP per NIC and one VSOCK, each with its
+// fd, after the MEMFD and before STATE, naming a device the machine has, once.
+TEST(MigrationReceiver, TapAndVsockHandOversAreChecked) {
+  snapshot::VmSpec spec = sample_spec();
+  snapshot::DeviceSpec net, vs;
+  net.kind = snapshot::DeviceSpec::Kind::kNet;
+  net.net.tap = "vtap0";
+  vs.kind = snapshot::DeviceSpec::Kind::kVsock;
+  vs.vsock = {3, "/tmp/v.sock"};
+  spec.devices.push_back(net);
+  spec.devices.push_back(vs);
+  auto make = [] {
+    return StreamReceiver(
+        {}, [](const Hello&) -> Status { return ok(); },
+        [](const snapshot::VmSpec&) -> Result<MemorySink*> { return static_cast<MemorySink*>(nullptr); });
+  };
+  Hello h = sample_hello();
+  h.memfd = true;
+  auto u32 = [](uint32_t v) {
+    std::vector<uint8_t> b(4);
+    std::memcpy(b.data(), &v, 4);
+    return b;
+  };
+  std::vector<uint8_t> size(8);
+  std::memcpy(size.data(), &kMem, 8);
+  auto start = [&](StreamReceiver& r, bool memfd_too) {
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(h))));
+    ASSERT_TRUE(feed(r, machine_frame(spec)));
+    if (memfd_too) ASSERT_TRUE(feed(r, encode_frame(FrameType::kMemfd, size), true));
+  };
+  {
+    auto r = make();
+    start(r, true);
+    ASSERT_TRUE(feed(r, encode_frame(FrameType::kTap, u32(0)), true));
+    EXPECT_EQ(r.last_tap_nic(), 0u);
+    auto v = feed(r, encode_frame(FrameType::kVsock, u32(0)), true);
+    ASSERT_TRUE(v) << v.error().message();
+    EXPECT_TRUE(r.got_vsock());
+    auto twice = feed(r, encode_frame(FrameType::kVsock, u32(0)), true);
+    ASSERT_FALSE(twice);
+    EXPECT_NE(twice.error().message().find("VSOCK: twice"), std::string::npos) << twice.error().message();
+  }
+  {
+    auto r = make();
+    start(r, false);
+    auto early = feed(r, encode_frame(FrameType::kVsock, u32(0)), true);
+    ASSERT_FALSE(early) << "VSOCK before the MEMFD";
+    EXPECT_NE(early.error().message().find("unexpected VSOCK"), std::string::npos) << early.error().message();
+  }
+  {
+    auto r = make();
+    start(r, true);
+    auto nofd = feed(r, encode_frame(FrameType::kVsock, u32(0)), false);
+    ASSERT_FALSE(nofd);
+    EXPECT_NE(nofd.error().message().find("no file descriptor"), std::string::npos) << nofd.error().message();
+    auto second = feed(r, encode_frame(FrameType::kVsock, u32(1)), true);
+    ASSERT_FALSE(second);
+    EXPECT_NE(second.error().message().find("vsock device 1, the machine has 1"), std::string::npos)
+        << second.error().message();
+    EXPECT_FALSE(feed(r, encode_frame(FrameType::kVsock, std::vector<uint8_t>(5)), true)) << "5 bytes";
+    auto nic = feed(r, encode_frame(FrameType::kTap, u32(1)), true);
+    ASSERT_FALSE(nic);
+    EXPECT_NE(nic.error().message().find("NIC 1, the machine has 1"), std::string::npos) << nic.error().message();
+  }
+  {
+    auto r = make();
+    start(r, true);
+    auto fd_on_end = feed(r, encode_frame(FrameType::kEnd, {}), true);
+    ASSERT_FALSE(fd_on_end);
+    EXPECT_NE(fd_on_end.error().message().find("only MEMFD, TAP and VSOCK may"), std::string::npos);
   }
 }
 

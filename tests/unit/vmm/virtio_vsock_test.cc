@@ -366,6 +366,45 @@ TEST_F(VsockTest, TransportResetAfterRestore) {
   EXPECT_EQ(*host.mem.read_obj<uint32_t>(kRxData + 0x2f0000), vsock::kEventTransportReset);
 }
 
+// vm upgrade: the new VMM's device adopts the old one's listening socket.
+// The path stays while the old device goes (it no longer owns it), host
+// connections reach the new device, and the path goes with the device that
+// owns it then.
+TEST_F(VsockTest, AdoptedListenerTakesHostConnectionsAndOwnsThePathOnlyWhenTold) {
+  UniqueFd copy(::fcntl(dev->listener_fd(), F_DUPFD_CLOEXEC, 0));
+  auto adopted = VsockDevice::adopt({kGuestCid, uds}, std::move(copy));
+  ASSERT_TRUE(adopted) << adopted.error().message();
+  std::unique_ptr<VsockDevice> b = std::move(*adopted);
+  dev->set_owns_path(false);
+  dev.reset();
+  ASSERT_EQ(::access(uds.c_str(), F_OK), 0) << "the old device removed the path it handed over";
+  ASSERT_TRUE(b->activate(host));
+  int c = connect_to(uds);
+  ASSERT_EQ(::write(c, "CONNECT 52\n", 11), 11);
+  ASSERT_TRUE(b->process_event(host, b->event_fds()[0]));
+  auto req = receive();
+  ASSERT_TRUE(req) << "the new device did not take the host's connection";
+  EXPECT_EQ(req->first.op, vsock::kOpRequest);
+  EXPECT_EQ(req->first.dst_port, 52u);
+  ::close(c);
+  b->set_owns_path(true);
+  b.reset();
+  EXPECT_NE(::access(uds.c_str(), F_OK), 0) << "the path is left behind";
+}
+
+TEST_F(VsockTest, AdoptRefusesWhatIsNotItsListeningSocket) {
+  auto expect_refused = [&](int fd, const std::string& uds_path, const std::string& why) {
+    auto r = VsockDevice::adopt({kGuestCid, uds_path}, UniqueFd(fd));
+    ASSERT_FALSE(r) << why;
+    EXPECT_NE(r.error().message().find(uds_path), std::string::npos) << r.error().message();
+  };
+  expect_refused(::fcntl(dev->listener_fd(), F_DUPFD_CLOEXEC, 0), dir + "/other.sock", "bound to another path");
+  expect_refused(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), uds, "not listening");
+  expect_refused(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), uds, "not a stream socket");
+  expect_refused(::open("/dev/null", O_RDONLY | O_CLOEXEC), uds, "not a socket");
+  EXPECT_EQ(::access(uds.c_str(), F_OK), 0) << "a refused adoption removed the path";
+}
+
 TEST(Vsock, CreateChecksItsInput) {
   char tmpl[] = "/tmp/vessel-vsock-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);

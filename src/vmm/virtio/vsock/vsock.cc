@@ -1,5 +1,6 @@
 #include "vmm/virtio/vsock/vsock.h"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include "common/log.h"
@@ -77,20 +79,55 @@ Result<std::unique_ptr<VsockDevice>> VsockDevice::create(const VsockOptions& o) 
     if (::bind(d->listener_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
       return Error::from_errno(cat("vsock: bind ", o.uds_path));
   }
-  d->uds_path_ = o.uds_path;  // from here on the destructor removes it
+  d->uds_path_ = o.uds_path;
+  d->owns_path_ = true;  // from here on the destructor removes it
   if (::listen(d->listener_.get(), 128) < 0) return Error::from_errno(cat("vsock: listen ", o.uds_path));
-  int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) return Error::from_errno("epoll_create1");
-  d->epoll_.reset(ep);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = d->listener_.get();
-  if (::epoll_ctl(ep, EPOLL_CTL_ADD, d->listener_.get(), &ev) < 0) return Error::from_errno("epoll_ctl");
+  TRY(d->watch_listener());
   return d;
 }
 
+Result<std::unique_ptr<VsockDevice>> VsockDevice::adopt(const VsockOptions& o, UniqueFd listener) {
+  if (o.guest_cid < kMinGuestCid || o.guest_cid > kMaxGuestCid)
+    return Error::invalid(cat("vsock guest CID must be between ", kMinGuestCid, " and ", kMaxGuestCid, ", not ", o.guest_cid));
+  auto opt = [&](int name) {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return ::getsockopt(listener.get(), SOL_SOCKET, name, &v, &len) == 0 ? v : -1;
+  };
+  if (opt(SO_DOMAIN) != AF_UNIX || opt(SO_TYPE) != SOCK_STREAM || opt(SO_ACCEPTCONN) != 1)
+    return Error::invalid(cat("vsock: the socket handed over for ", o.uds_path, " is not a listening unix stream socket"));
+  sockaddr_un a{};
+  socklen_t len = sizeof a;
+  if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len) < 0)
+    return Error::from_errno("vsock: getsockname of the socket handed over");
+  size_t n = len > offsetof(sockaddr_un, sun_path) ? ::strnlen(a.sun_path, len - offsetof(sockaddr_un, sun_path)) : 0;
+  std::string bound(a.sun_path, n);
+  if (bound != o.uds_path)
+    return Error::invalid(cat("vsock: the socket handed over is bound to '", bound, "', not to uds_path ", o.uds_path));
+  int fl = ::fcntl(listener.get(), F_GETFL);
+  if (fl < 0 || ::fcntl(listener.get(), F_SETFL, fl | O_NONBLOCK) < 0)
+    return Error::from_errno("vsock: make the socket handed over non-blocking");
+  std::unique_ptr<VsockDevice> d(new VsockDevice());
+  d->cid_ = o.guest_cid;
+  d->listener_ = std::move(listener);
+  d->uds_path_ = o.uds_path;
+  TRY(d->watch_listener());
+  return d;
+}
+
+Status VsockDevice::watch_listener() {
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return Error::from_errno("epoll_create1");
+  epoll_.reset(ep);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = listener_.get();
+  if (::epoll_ctl(ep, EPOLL_CTL_ADD, listener_.get(), &ev) < 0) return Error::from_errno("epoll_ctl");
+  return ok();
+}
+
 VsockDevice::~VsockDevice() {
-  if (!uds_path_.empty()) ::unlink(uds_path_.c_str());
+  if (owns_path_) ::unlink(uds_path_.c_str());
 }
 
 void VsockDevice::read_config(uint64_t offset, std::span<uint8_t> data) const {

@@ -65,6 +65,12 @@ class VsockDevice : public VirtioDevice {
 
   // Listens on `o.uds_path` (a stale socket nobody answers on is replaced; a live one is an error).
   static Result<std::unique_ptr<VsockDevice>> create(const VsockOptions& o);
+  // Over a socket that already listens on `o.uds_path`, handed over by the
+  // VMM that ran the VM on this host (vm upgrade): checked to be a listening
+  // unix stream socket bound to that path. The path stays in place when the
+  // device goes, until set_owns_path(true) (the VMM that handed it over still
+  // needs it if the hand-over fails).
+  static Result<std::unique_ptr<VsockDevice>> adopt(const VsockOptions& o, UniqueFd listener);
   ~VsockDevice() override;
 
   uint32_t device_type() const override { return vsock::kTypeVsock; }
@@ -79,6 +85,11 @@ class VsockDevice : public VirtioDevice {
 
   uint64_t guest_cid() const { return cid_; }
   const std::string& uds_path() const { return uds_path_; }
+  // The listening socket (what a hand-over passes on).
+  int listener_fd() const { return listener_.get(); }
+  // Whether the destructor removes uds_path: a device made by create() does;
+  // a VMM that handed its socket over stops, the one that took it starts.
+  void set_owns_path(bool owns) { owns_path_ = owns; }
   size_t connection_count() const { return conns_.size(); }
   const VsockCounters& counters() const { return counters_; }
 
@@ -116,6 +127,8 @@ class VsockDevice : public VirtioDevice {
   using Key = std::pair<uint32_t, uint32_t>;  // host port, guest port
 
   VsockDevice() = default;
+  // Watches the listener (epoll), once listener_ listens on uds_path_.
+  Status watch_listener();
   Status process_tx(DeviceHost& host);
   // Fills receive buffers: control packets first, then data of readable connections.
   Status process_rx(DeviceHost& host);
@@ -133,6 +146,7 @@ class VsockDevice : public VirtioDevice {
 
   uint64_t cid_ = 0;
   std::string uds_path_;
+  bool owns_path_ = false;
   UniqueFd listener_, epoll_;
   std::map<Key, Conn> conns_;
   std::map<int, PendingHost> pending_host_;
