@@ -77,7 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pos += 4;
     if (fix_crc) crc = crc32c(payload, crc32c(hdr));
     if (!check_frame_crc(hdr, payload, crc)) return 0;
-    if (!sr.on_frame(*h, payload, h->type == FrameType::kMemfd && (data[0] & 2))) return 0;
+    // A hand-over frame may say an fd came with it (a flag of the input).
+    bool handover = h->type == FrameType::kMemfd || h->type == FrameType::kTap || h->type == FrameType::kVsock;
+    if (!sr.on_frame(*h, payload, handover && (data[0] & 2))) return 0;
     if (sr.finished()) return 0;
   }
   return 0;

@@ -27,6 +27,8 @@ gen=$(genid)
 forks=$(dmesg | grep -c "virtual machine fork")
 # An echo server: the live-migration check keeps one TCP connection to it open.
 nc -ll -p 7000 -e cat &
+# And one on vsock port 5000, when the VM has a vsock (L1 connects through the VMM's socket).
+[ -e /dev/vsock ] && vsock_echo listen 5000 &
 echo "GUEST-READY gen=$gen mac=$mac"
 n=$(cat /mnt/count 2>/dev/null || echo 0)
 while :; do

@@ -11,7 +11,10 @@
 # (its NIC on a tap of that VMM's own) and `vm upgrade`d, with a TCP
 # connection from L1 to its echo server kept busy throughout: the connection
 # survives both, every line comes back in order, the count goes on, the disk
-# fscks clean. Prints VESSEL-CHECK lines.
+# fscks clean; L1 reaches the guest's vsock echo server through the VMM's
+# socket before, after the migration (the receiver's own socket) and after the
+# upgrade (the same socket, handed over), and no socket file is left. Prints
+# VESSEL-CHECK lines.
 L=/extra/linux; W=/tmp/lx; SL=/tmp/snap-linux
 [ -e /dev/net/tun ] || insmod /extra/snapshot-linux/tun.ko 2>/dev/null
 [ -e /dev/net/tun ] || { mkdir -p /dev/net; mknod /dev/net/tun c 10 200; }
@@ -155,8 +158,16 @@ lmlog() { cat $R/vm/$1/serial.log.1 $R/vm/$1/serial.log 2>/dev/null | tr -d '\r'
 ticks_of() { sed -n 's/^TICK \([0-9]*\) .*/\1/p'; }
 tapmig vtap1 route
 vessel --root $R vm run -d --name lm --kernel $L/vmlinuz --initrd $L/inner.cpio.gz --memory 256M --cpus 1 \
-  --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 || fail "linux run lm"
+  --cmdline "$cmdline" --disk $W/disk.img --net tap=vtap1,mac=52:54:00:12:34:56 --vsock cid=3,uds=$W/lm.vsock \
+  || fail "linux run lm"
 wait_for lm '^TICK [0-9]+ ping=ok' 150; r=$?; pf mig-boot-ping $r; [ $r = 0 ] || why lm
+# vsock_at PATH STEP: 3 connections through the VMM's socket PATH to the guest's port 5000, each echoed.
+vsock_at() {
+  out=$($L/vsock_echo uds-connect $1 5000 3 20000 2>&1); r=$?
+  [ $r = 0 ] || echo "vsock $2: $out"
+  pf mig-vsock-$2 $r
+}
+vsock_at $W/lm.vsock before
 ( i=0; while [ $i -lt 6000 ]; do i=$((i + 1)); echo "E $i"; sleep 0.1; done ) | nc $GIP 7000 > /tmp/lm.echo 2>&1 &
 ncpid=$!
 # echoed N SECONDS: until line "E N" came back.
@@ -172,17 +183,23 @@ goes_on() {
 echoed 10 60; r=$?; pf mig-echo-connected $r
 [ $r = 0 ] || { echo "echo: $(tail -3 /tmp/lm.echo)"; why lm; }
 tapmig vtap2
-vessel --root $R vm receive -d --name lm2 --listen unix:/tmp/lm2.sock --net tap=vtap2 || fail "receive lm2"
+vessel --root $R vm receive -d --name lm2 --listen unix:/tmp/lm2.sock --net tap=vtap2 --vsock uds=$W/lm2.vsock \
+  || fail "receive lm2"
 out=$(vessel --root $R vm migrate lm --to unix:/tmp/lm2.sock 2>&1); rc=$?
 ip route replace $GIP/32 dev vtap2
 echo "$out" | tail -2
 pf mig-migrate $rc
 goes_on migration
 wait_for lm2 '^TICK [0-9]+ ping=ok' 60; pf mig-ping-after-migration $?
+vsock_at $W/lm2.vsock after-migration
+# gone PATH: until PATH is no more (10 s: its VMM may still be exiting).
+gone() { i=0; while [ -e $1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done; [ ! -e $1 ]; }
+pf mig-vsock-source-socket-removed "$(gone $W/lm.vsock; echo $?)"
 out=$(vessel --root $R vm upgrade lm2 2>&1); rc=$?
 echo "$out" | tail -2
 pf mig-upgrade $rc
 goes_on upgrade
+vsock_at $W/lm2.vsock after-upgrade
 n=$(grep -c . /tmp/lm.echo)
 pf mig-every-line-echoed-in-order "$(awk '$0 != "E " NR { bad = 1 } END { exit bad }' /tmp/lm.echo; echo $?)"
 echo "echo connection: $n lines back in order across the migration and the upgrade"
@@ -194,6 +211,7 @@ touch $W/www/stop
 wait_for lm2 '^GUEST-STOPPED clean' 60; pf mig-clean-stop $?
 sleep 2
 vessel --root $R vm kill lm2 >/dev/null 2>&1; vessel --root $R vm delete lm2; vessel --root $R vm delete lm >/dev/null 2>&1
+pf mig-vsock-sockets-removed "$(gone $W/lm2.vsock && gone $W/lm.vsock; echo $?)"
 e2fsck -fn $W/disk.img > /tmp/lx.fsck 2>&1; rc=$?; [ $rc = 0 ] || cat /tmp/lx.fsck
 pf mig-fsck $rc
 rm -f $W/www/stop
