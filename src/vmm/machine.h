@@ -117,8 +117,11 @@ class Machine : public VcpuHost {
   // get no boot state: the snapshot's state is set before start_paused().
   static Result<std::unique_ptr<Machine>> create_restored(const MachineConfig& cfg, GuestMemory mem);
   // Starts the vCPU threads parked (no entry point needed; the virtio workers
-  // wait too): returns with paused() true; resume() runs the guest.
+  // wait too): returns with paused() true; resume() runs the guest. Until the
+  // first resume(), devices may still be added and the state set (a
+  // migration's destination starts the threads before the source pauses).
   Status start_paused();
+  bool started() const { return !threads_.empty(); }
 
   unsigned cpu_count() const { return cpus_; }
   // The exits of all vCPUs so far (metrics).
@@ -220,6 +223,7 @@ class Machine : public VcpuHost {
   std::vector<DirtyRing> rings_;  // one per vCPU with a ring, guarded by ring_mu_
   std::mutex ring_mu_;
   std::atomic<uint64_t> ring_full_exits_{0};
+  bool ran_ = false;  // start() or resume() let the guest run (devices can no longer be added)
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

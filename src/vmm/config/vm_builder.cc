@@ -52,6 +52,7 @@ Result<BuiltVm> build_vm(const VmConfig& c, Serial::OutFn serial_out) {
   mc.memory = c.machine.mem_size_mib << 20;
   mc.track_dirty_pages = c.machine.track_dirty_pages;  // diff snapshots
   mc.mergeable = c.mem_mergeable;
+  mc.dirty_ring_entries = c.dirty_ring_entries;
   mc.serial_out = std::move(serial_out);
   BuiltVm vm;
   vm.machine = TRYC(Machine::create(mc), "create the VM");

@@ -282,6 +282,12 @@ Result<VmConfig> parse_vm_config(const json& j) {
     c.kvm_device = TRY(vr.str("kvm_device")).value_or(c.kvm_device);
     TRY(check_path(c.kvm_device, "vessel.kvm_device"));
     c.mem_mergeable = TRY(vr.boolean("mem_mergeable")).value_or(false);
+    if (auto n = TRY(vr.u64("dirty_ring_entries"))) {
+      if (*n != 0 && (*n < 256 || *n > 65536 || (*n & (*n - 1)) != 0))
+        return Error::invalid(cat("vessel.dirty_ring_entries: must be 0 (dirty bitmaps) or a power of two from 256 to "
+                                  "65536, not ", *n));
+      c.dirty_ring_entries = static_cast<uint32_t>(*n);
+    }
     TRY(vr.finish());
   }
   TRY(r.finish());
@@ -348,6 +354,7 @@ json to_json(const VmConfig& c) {
   }
   if (c.kvm_device != "/dev/kvm") j["vessel"]["kvm_device"] = c.kvm_device;
   if (c.mem_mergeable) j["vessel"]["mem_mergeable"] = true;
+  if (c.dirty_ring_entries != VmConfig::kDefaultDirtyRingEntries) j["vessel"]["dirty_ring_entries"] = c.dirty_ring_entries;
   return j;
 }
 

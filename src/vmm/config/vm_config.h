@@ -128,6 +128,11 @@ struct VmConfig {
   // Guest RAM that KSM may merge ("vessel": {"mem_mergeable": true}); off
   // by default: page sharing between guests is a timing side channel.
   bool mem_mergeable = false;
+  // Entries of each vCPU's KVM dirty ring where the host offers one
+  // ("vessel": {"dirty_ring_entries": N}; 0: the memory slots' dirty bitmaps;
+  // QEMU's dirty-ring-size, counted in entries).
+  uint32_t dirty_ring_entries = kDefaultDirtyRingEntries;
+  static constexpr uint32_t kDefaultDirtyRingEntries = 4096;
 
   // Boot arguments with root= added for a root drive (as Firecracker does).
   std::string effective_boot_args() const;

@@ -159,6 +159,14 @@ TEST(VmConfigJson, MergeableMemoryIsAVesselKeyOffByDefault) {
   auto again = parse_vm_config(to_json(*c));
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_TRUE(again->mem_mergeable);
+  auto ring = parse_vm_config_text(R"({"vessel": {"dirty_ring_entries": 0}})");
+  ASSERT_TRUE(ring) << ring.error().message();
+  EXPECT_EQ(ring->dirty_ring_entries, 0u);
+  EXPECT_EQ(to_json(*ring)["vessel"]["dirty_ring_entries"], 0);
+  EXPECT_EQ(plain->dirty_ring_entries, VmConfig::kDefaultDirtyRingEntries);
+  auto odd = parse_vm_config_text(R"({"vessel": {"dirty_ring_entries": 1000}})");
+  ASSERT_FALSE(odd);
+  EXPECT_NE(odd.error().message().find("vessel.dirty_ring_entries: must be 0"), std::string::npos) << odd.error().message();
   auto bad = parse_vm_config_text(R"({"vessel": {"mem_mergeable": "yes"}})");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("vessel.mem_mergeable"), std::string::npos) << bad.error().message();
