@@ -435,32 +435,25 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
         got_memfd_ = true;
         return ok();
       }
-      if (h.type == FrameType::kTap) {
+      if (h.type == FrameType::kTap || h.type == FrameType::kVsock) {
+        // A hand-over (memfd migrations): u32 index of the device among those
+        // of its kind, its fd with it, each device once.
         if (!got_memfd_) return out_of_order();
-        if (!has_fd) return Error::invalid("migration TAP: no file descriptor came with it");
-        if (payload.size() != 4) return Error::invalid("migration TAP: payload is not 4 bytes");
-        uint32_t nic;
-        std::memcpy(&nic, payload.data(), 4);
-        size_t nics = 0;
-        for (const auto& d : spec_.devices) nics += d.kind == snapshot::DeviceSpec::Kind::kNet;
-        if (nic >= nics) return Error::invalid(cat("migration TAP: NIC ", nic, ", the machine has ", nics));
-        tap_seen_.resize(nics);
-        if (tap_seen_[nic]) return Error::invalid(cat("migration TAP: NIC ", nic, " twice"));
-        tap_seen_[nic] = true;
-        last_tap_nic_ = nic;
-        return ok();
-      }
-      if (h.type == FrameType::kVsock) {
-        if (!got_memfd_) return out_of_order();
-        if (!has_fd) return Error::invalid("migration VSOCK: no file descriptor came with it");
-        if (payload.size() != 4) return Error::invalid("migration VSOCK: payload is not 4 bytes");
+        if (!has_fd) return Error::invalid(cat("migration ", name, ": no file descriptor came with it"));
+        if (payload.size() != 4) return Error::invalid(cat("migration ", name, ": payload is not 4 bytes"));
+        bool tap = h.type == FrameType::kTap;
+        auto kind = tap ? snapshot::DeviceSpec::Kind::kNet : snapshot::DeviceSpec::Kind::kVsock;
+        const char* device = tap ? "NIC" : "vsock device";
         uint32_t index;
         std::memcpy(&index, payload.data(), 4);
-        size_t socks = 0;
-        for (const auto& d : spec_.devices) socks += d.kind == snapshot::DeviceSpec::Kind::kVsock;
-        if (index >= socks) return Error::invalid(cat("migration VSOCK: vsock device ", index, ", the machine has ", socks));
-        if (vsock_seen_) return Error::invalid("migration VSOCK: twice");
-        vsock_seen_ = true;
+        size_t count = 0;
+        for (const auto& d : spec_.devices) count += d.kind == kind;
+        if (index >= count) return Error::invalid(cat("migration ", name, ": ", device, " ", index, ", the machine has ", count));
+        std::vector<bool>& seen = tap ? tap_seen_ : vsock_seen_;
+        seen.resize(count);
+        if (seen[index]) return Error::invalid(cat("migration ", name, ": ", device, " ", index, " twice"));
+        seen[index] = true;
+        if (tap) last_tap_nic_ = index;
         return ok();
       }
       if (h.type == FrameType::kPostcopy) {

@@ -250,7 +250,7 @@ class StreamReceiver {
   bool got_memfd() const { return got_memfd_; }
   // The NIC a TAP frame named (valid right after on_frame() took one).
   uint32_t last_tap_nic() const { return last_tap_nic_; }
-  bool got_vsock() const { return vsock_seen_; }
+  bool got_vsock() const { return !vsock_seen_.empty(); }
 
  private:
   enum class Phase { kHello, kMachine, kMemory, kStated, kPostcopy, kDone };
@@ -269,7 +269,7 @@ class StreamReceiver {
   bool got_memfd_ = false;
   std::vector<bool> tap_seen_;
   uint32_t last_tap_nic_ = 0;
-  bool vsock_seen_ = false;
+  std::vector<bool> vsock_seen_;
   bool got_pages_ = false;
   uint64_t data_pages_ = 0, zero_pages_ = 0;
 };

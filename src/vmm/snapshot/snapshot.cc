@@ -45,6 +45,13 @@ uint32_t device_type(DeviceSpec::Kind k) {
   return 0;
 }
 
+// A duplicate of an fd another VMM handed over (RestoreOptions: taps, vsock).
+Result<UniqueFd> dup_handed(int fd, const std::string& what) {
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy) return Error::from_errno(cat("duplicate the handed-over fd of ", what));
+  return copy;
+}
+
 Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_fds = {}, int vsock_fd = -1) {
   size_t nic = 0;
   for (const auto& d : spec.devices) {
@@ -60,9 +67,8 @@ Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_f
         ++nic;
         std::unique_ptr<virtio::NetDevice> dev;
         if (handed >= 0) {
-          UniqueFd fd(::fcntl(handed, F_DUPFD_CLOEXEC, 0));
-          if (!fd) return Error::from_errno(cat("duplicate the handed-over fd of tap ", d.net.tap));
-          dev = TRYC(virtio::NetDevice::create_on_tap_fd(d.net, std::move(fd)), cat("net tap ", d.net.tap));
+          dev = TRYC(virtio::NetDevice::create_on_tap_fd(d.net, TRY(dup_handed(handed, cat("tap ", d.net.tap)))),
+                     cat("net tap ", d.net.tap));
         } else {
           dev = TRYC(virtio::NetDevice::create(d.net), cat("net tap ", d.net.tap));
         }
@@ -80,9 +86,8 @@ Status add_devices(Machine& m, const VmSpec& spec, const std::vector<int>& tap_f
       case DeviceSpec::Kind::kVsock: {
         std::unique_ptr<virtio::VsockDevice> dev;
         if (vsock_fd >= 0) {
-          UniqueFd fd(::fcntl(vsock_fd, F_DUPFD_CLOEXEC, 0));
-          if (!fd) return Error::from_errno(cat("duplicate the handed-over socket of vsock ", d.vsock.uds_path));
-          dev = TRYC(virtio::VsockDevice::adopt(d.vsock, std::move(fd)), cat("vsock ", d.vsock.uds_path));
+          dev = TRYC(virtio::VsockDevice::adopt(d.vsock, TRY(dup_handed(vsock_fd, cat("vsock ", d.vsock.uds_path)))),
+                     cat("vsock ", d.vsock.uds_path));
         } else {
           dev = TRYC(virtio::VsockDevice::create(d.vsock), cat("vsock ", d.vsock.uds_path));
         }

@@ -28,6 +28,7 @@
 #include "integration/vmm/migration/dirty_guest.h"
 #include "integration/vmm/tiny_guest.h"
 #include "integration/vmm/tiny_pvh.h"
+#include "vmm/config/vm_config.h"
 
 namespace vessel::vmm::testing {
 namespace {
@@ -74,14 +75,23 @@ class VmmMigrationCli : public ::testing::Test {
     return true;
   }
 
-  // Starts VM "src" running the dirty guest at `mib_per_s`.
-  void start_source(double mib_per_s) {
+  // Starts VM "src" running the dirty guest at `mib_per_s`; `dirty_ring_entries`
+  // 0: its dirty pages come from the slots' bitmaps (a config file says so).
+  void start_source(double mib_per_s, uint32_t dirty_ring_entries = VmConfig::kDefaultDirtyRingEntries) {
     uint32_t khz = tsc_khz();
     ASSERT_GT(khz, 0u);
     std::string elf = dir_ + "/dirty.elf";
     auto bytes = pvh_elf(dirty_guest_at(mib_per_s, khz, 100));
     std::ofstream(elf, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    CliResult r = vessel({"vm", "run", "-d", "--name", "src", "--kernel", elf, "--memory", "512M", "--cpus", "1"});
+    std::vector<std::string> args{"vm", "run", "-d", "--name", "src", "--kernel", elf, "--memory", "512M", "--cpus", "1"};
+    if (dirty_ring_entries != VmConfig::kDefaultDirtyRingEntries) {
+      std::string config = dir_ + "/src.json";
+      std::ofstream(config) << "{\"boot-source\": {\"kernel_image_path\": \"" << elf
+                            << "\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 512}, "
+                            << "\"vessel\": {\"dirty_ring_entries\": " << dirty_ring_entries << "}}";
+      args = {"vm", "run", "-d", "--name", "src", "--config-file", config};
+    }
+    CliResult r = vessel(args);
     ASSERT_EQ(r.status, 0) << r.err;
     ASSERT_TRUE(wait_reports("src", 3, 120)) << "the guest does not report: " << slurp(serial_log("src"));
   }
@@ -110,6 +120,7 @@ class VmmMigrationCli : public ::testing::Test {
   }
 
   std::string dir_, root_;
+  std::string last_migration_;  // what the last migrate_over_tcp() printed
 };
 
 uint16_t free_port() {
@@ -148,6 +159,7 @@ void migrate_over_tcp(VmmMigrationCli& t, double mib_per_s, std::vector<std::str
   double downtime = downtime_of(r.out);
   EXPECT_GT(downtime, 0) << r.out;
   std::printf("tier-1 migration over TCP, 512 MiB guest dirtying %g MiB/s: %s", mib_per_s, r.out.c_str());
+  t.last_migration_ = r.out;
   t.expect_continues("src", "dst", mib_per_s > 0);
 }
 
@@ -161,6 +173,14 @@ TEST_F(VmmMigrationCli, DirtyingGuestOf512MiBMovesOverTcpWithoutLosingAWrite) {
   VESSEL_REQUIRE_KVM();
   start_source(10);
   migrate_over_tcp(*this, 10);
+}
+
+// The same with the dirty ring turned off: the slots' bitmaps report the pages.
+TEST_F(VmmMigrationCli, DirtyingGuestMovesWithDirtyBitmapsToo) {
+  VESSEL_REQUIRE_KVM();
+  start_source(10, 0);
+  migrate_over_tcp(*this, 10);
+  EXPECT_NE(last_migration_.find("dirty pages from the bitmap"), std::string::npos) << last_migration_;
 }
 
 int vmm_pid(VmmMigrationCli& t, const std::string& id);

@@ -411,7 +411,7 @@ TEST(MigrationReceiver, TapAndVsockHandOversAreChecked) {
     EXPECT_TRUE(r.got_vsock());
     auto twice = feed(r, encode_frame(FrameType::kVsock, u32(0)), true);
     ASSERT_FALSE(twice);
-    EXPECT_NE(twice.error().message().find("VSOCK: twice"), std::string::npos) << twice.error().message();
+    EXPECT_NE(twice.error().message().find("VSOCK: vsock device 0 twice"), std::string::npos) << twice.error().message();
   }
   {
     auto r = make();

@@ -34,22 +34,11 @@ TEST(BalloonLive, StatisticsArePolledThroughTheWorker) {
   auto worker = DeviceWorker::create(t, "balloon-test");
   ASSERT_TRUE(worker) << worker.error().message();
   (*worker)->start();
-  auto wr = [&](uint64_t off, uint32_t v) { t.write(off, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 4)); };
-  uint64_t features = bit(kFVersion1) | bit(kFEventIdx) | bit(kBalloonFStatsVq);
-  wr(mmio::kStatus, kStatusAcknowledge);
-  wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver);
-  wr(mmio::kDriverFeaturesSel, 0);
-  wr(mmio::kDriverFeatures, static_cast<uint32_t>(features));
-  wr(mmio::kDriverFeaturesSel, 1);
-  wr(mmio::kDriverFeatures, static_cast<uint32_t>(features >> 32));
-  wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+  testing::MmioDriver driver{t};
+  auto wr = [&](uint64_t off, uint32_t v) { driver.wr(off, v); };
+  driver.negotiate(bit(kFVersion1) | bit(kFEventIdx) | bit(kBalloonFStatsVq));
   TestRing ring(mem, 16);  // the statistics queue (index 2)
-  wr(mmio::kQueueSel, 2);
-  wr(mmio::kQueueNum, ring.size);
-  wr(mmio::kQueueDescLow, static_cast<uint32_t>(TestRing::kDesc));
-  wr(mmio::kQueueDriverLow, static_cast<uint32_t>(TestRing::kAvail));
-  wr(mmio::kQueueDeviceLow, static_cast<uint32_t>(TestRing::kUsed));
-  wr(mmio::kQueueReady, 1);
+  driver.setup_queue(2, ring);
   // One statistics entry: available_memory (tag 6) = `v`.
   auto post = [&](uint16_t head, uint64_t v) {
     uint8_t e[10];

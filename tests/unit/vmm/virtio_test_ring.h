@@ -6,7 +6,9 @@
 #include <cstring>
 
 #include "vmm/kvm/memory.h"
+#include "vmm/virtio/mmio.h"
 #include "vmm/virtio/queue.h"
+#include "vmm/virtio/virtio.h"
 
 namespace vessel::vmm::virtio::testing {
 
@@ -57,6 +59,32 @@ struct TestRing {
     uint64_t at = kUsed + 4 + 8ULL * (i % size);
     return {*mem.read_obj<uint32_t>(at), *mem.read_obj<uint32_t>(at + 4)};
   }
+};
+
+// Drives a virtio-mmio transport as a driver does, by register writes.
+struct MmioDriver {
+  MmioTransport& t;
+  void wr(uint64_t off, uint32_t v) { t.write(off, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 4)); }
+  // ACKNOWLEDGE, DRIVER, the features, FEATURES_OK.
+  void negotiate(uint64_t features) {
+    wr(mmio::kStatus, kStatusAcknowledge);
+    wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver);
+    wr(mmio::kDriverFeaturesSel, 0);
+    wr(mmio::kDriverFeatures, static_cast<uint32_t>(features));
+    wr(mmio::kDriverFeaturesSel, 1);
+    wr(mmio::kDriverFeatures, static_cast<uint32_t>(features >> 32));
+    wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+  }
+  // Queue `index` on ring `r`'s addresses, ready.
+  void setup_queue(unsigned index, const TestRing& r) {
+    wr(mmio::kQueueSel, index);
+    wr(mmio::kQueueNum, r.size);
+    wr(mmio::kQueueDescLow, static_cast<uint32_t>(TestRing::kDesc));
+    wr(mmio::kQueueDriverLow, static_cast<uint32_t>(TestRing::kAvail));
+    wr(mmio::kQueueDeviceLow, static_cast<uint32_t>(TestRing::kUsed));
+    wr(mmio::kQueueReady, 1);
+  }
+  void driver_ok() { wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk); }
 };
 
 }  // namespace vessel::vmm::virtio::testing

@@ -34,24 +34,15 @@ TEST(DeviceWorker, PauseParksTheThreadAndStartWakesIt) {
   GuestMemory mem = testing::make_memory();
   MmioTransport t(std::make_unique<RngDevice>(), mem, true);
   t.set_irq([] {});
-  auto wr = [&](uint64_t off, uint32_t v) { t.write(off, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 4)); };
-  uint64_t features = bit(kFVersion1);
-  wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver);
-  wr(mmio::kDriverFeaturesSel, 1);
-  wr(mmio::kDriverFeatures, static_cast<uint32_t>(features >> 32));
-  wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+  testing::MmioDriver driver{t};
+  driver.negotiate(bit(kFVersion1));
   TestRing ring(mem, 16);
-  wr(mmio::kQueueSel, 0);
-  wr(mmio::kQueueNum, ring.size);
-  wr(mmio::kQueueDescLow, static_cast<uint32_t>(TestRing::kDesc));
-  wr(mmio::kQueueDriverLow, static_cast<uint32_t>(TestRing::kAvail));
-  wr(mmio::kQueueDeviceLow, static_cast<uint32_t>(TestRing::kUsed));
-  wr(mmio::kQueueReady, 1);
-  wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
+  driver.setup_queue(0, ring);
+  driver.driver_ok();
   auto request = [&](uint16_t head) {
     ring.desc(head, TestRing::kData + 64 * head, 64, kDescFWrite);
     ring.publish(head);
-    wr(mmio::kQueueNotify, 0);
+    driver.wr(mmio::kQueueNotify, 0);
   };
 
   auto w = DeviceWorker::create(t, "rng-test");
