@@ -3,7 +3,8 @@
 # machine (exits, resets, pause), virtio notification,
 # the CLI, the detached VMM and its API with pause/resume, snapshots:
 # restore, diff + merge, bad files, clones, restore times; live migration
-# between two machines of one process, memfd hand-over, faults)
+# between two machines of one process, memfd hand-over, faults; between two
+# VMM processes through the CLI)
 # on the L1's nested KVM, for hosts without a usable /dev/kvm of their own.
 # The test binary comes in with --bin; the CLI and API tests run the L1's
 # copy of vessel (VESSEL_TEST_BINARY).
@@ -13,9 +14,9 @@ cd /tmp
 export VESSEL_TEST_BINARY=/usr/local/bin/vessel
 # RestoreTimesBySize only prints
 # timings (minutes under TCG): run it by hand. VmmMigrationCli (a 512 MiB
-# guest between two VMM processes over TCP, vm upgrade) takes ~2.5 min a test
-# here (the guest reads all its pages every report): it runs where the host
-# has /dev/kvm, else by hand in L1 (--gtest_filter='VmmMigrationCli.*').
+# guest between two VMM processes over TCP, with the dirty ring and with
+# bitmaps, post-copy, the source dying in post-copy, vm upgrade) takes about
+# a minute here.
 # ClonesShareTheSnapshotMemory runs 100 clones at once (80 s idle here, up to 8 min
 # on a loaded machine). Here, under nested SVM emulated by QEMU TCG, a running L2
 # guest now and then ends in a shutdown no guest instruction caused (2 of 300
@@ -27,4 +28,4 @@ export VESSEL_TEST_BINARY=/usr/local/bin/vessel
 # clone, a fourth loss, or any other stop still fails.
 export VESSEL_TEST_SPURIOUS_SHUTDOWNS=3
 exec /usr/local/bin/vessel_integration_tests --gtest_color=no \
-  --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMigration.*:VmmMachine.*:VmmVirtio.*-VmmSnapshot.RestoreTimesBySize'
+  --gtest_filter='VmmCli.*:VmmCliVirtio.*:VmApi.*:VmmSnapshot.*:VmmMigration.*:VmmMigrationCli.*:VmmMachine.*:VmmVirtio.*-VmmSnapshot.RestoreTimesBySize'
