@@ -50,25 +50,10 @@ struct MmioTest : ::testing::Test {
     t.read(off, std::span<uint8_t>(reinterpret_cast<uint8_t*>(&v), 4));
     return v;
   }
-  void wr(uint64_t off, uint32_t v) { t.write(off, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 4)); }
-  void negotiate(uint64_t features) {
-    wr(mmio::kStatus, kStatusAcknowledge);
-    wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver);
-    wr(mmio::kDriverFeaturesSel, 0);
-    wr(mmio::kDriverFeatures, static_cast<uint32_t>(features));
-    wr(mmio::kDriverFeaturesSel, 1);
-    wr(mmio::kDriverFeatures, static_cast<uint32_t>(features >> 32));
-    wr(mmio::kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
-  }
-  void setup_queue(unsigned index, const TestRing& r) {
-    wr(mmio::kQueueSel, index);
-    wr(mmio::kQueueNum, r.size);
-    wr(mmio::kQueueDescLow, static_cast<uint32_t>(TestRing::kDesc));
-    wr(mmio::kQueueDescHigh, 0);
-    wr(mmio::kQueueDriverLow, static_cast<uint32_t>(TestRing::kAvail));
-    wr(mmio::kQueueDeviceLow, static_cast<uint32_t>(TestRing::kUsed));
-    wr(mmio::kQueueReady, 1);
-  }
+  testing::MmioDriver driver{t};
+  void wr(uint64_t off, uint32_t v) { driver.wr(off, v); }
+  void negotiate(uint64_t features) { driver.negotiate(features); }
+  void setup_queue(unsigned index, const TestRing& r) { driver.setup_queue(index, r); }
   static constexpr uint32_t kAll = kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk;
 };
 

@@ -80,6 +80,7 @@ struct MmioDriver {
     wr(mmio::kQueueSel, index);
     wr(mmio::kQueueNum, r.size);
     wr(mmio::kQueueDescLow, static_cast<uint32_t>(TestRing::kDesc));
+    wr(mmio::kQueueDescHigh, 0);
     wr(mmio::kQueueDriverLow, static_cast<uint32_t>(TestRing::kAvail));
     wr(mmio::kQueueDeviceLow, static_cast<uint32_t>(TestRing::kUsed));
     wr(mmio::kQueueReady, 1);
