@@ -144,7 +144,7 @@ constexpr uint32_t kVirtioGsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19,
 }  // namespace
 
 Result<virtio::MmioTransport*> Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> dev, std::string name) {
-  if (ran_) return Error::invalid("virtio devices must be added before the VM starts");
+  if (!threads_.empty()) return Error::invalid("virtio devices must be added before the VM starts");
   size_t i = virtio_.size();
   if (i >= std::size(kVirtioGsis)) return Error::invalid(cat("too many virtio devices (", std::size(kVirtioGsis), " at most)"));
   VirtioSlot slot;
@@ -194,7 +194,6 @@ Status Machine::start() {
   if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
   TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
   Vcpu::install_kick_handler();
-  ran_ = true;
   for (auto& v : virtio_) v.worker->start();
   for (auto& v : vcpus_) {
     Vcpu* p = v.get();
@@ -344,7 +343,7 @@ Status Machine::pause() {
       return Error::invalid("the VM stopped while pausing");
     }
   }
-  for (auto& v : virtio_) v.worker->pause();
+  for (auto& v : virtio_) v.worker->stop();
   auto clock = vm_.get_clock();
   clock_saved_ = static_cast<bool>(clock);
   if (clock) clock_ = *clock;
@@ -355,7 +354,6 @@ Status Machine::pause() {
 Status Machine::resume() {
   if (!paused()) return Error::invalid("the VM is not paused");
   if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
-  ran_ = true;
   for (auto& v : virtio_) v.worker->start();
   paused_.store(false, std::memory_order_release);
   {

@@ -54,8 +54,9 @@ struct MachineConfig {
   bool track_dirty_pages = false;
   // Dirty pages come from a ring of this many entries per vCPU where KVM
   // offers one (KVM_CAP_DIRTY_LOG_RING: the cost follows the pages written,
-  // not the size of guest RAM); else, and with 0, from the slots' bitmaps.
-  uint32_t dirty_ring_entries = 4096;
+  // not the size of guest RAM); else, and with 0 (the default), from the
+  // slots' bitmaps.
+  uint32_t dirty_ring_entries = 0;
   // Guest RAM as private anonymous memory marked MADV_MERGEABLE (KSM may
   // share identical pages between guests) instead of a shared memfd.
   bool mergeable = false;
@@ -117,11 +118,8 @@ class Machine : public VcpuHost {
   // get no boot state: the snapshot's state is set before start_paused().
   static Result<std::unique_ptr<Machine>> create_restored(const MachineConfig& cfg, GuestMemory mem);
   // Starts the vCPU threads parked (no entry point needed; the virtio workers
-  // wait too): returns with paused() true; resume() runs the guest. Until the
-  // first resume(), devices may still be added and the state set (a
-  // migration's destination starts the threads before the source pauses).
+  // wait too): returns with paused() true; resume() runs the guest.
   Status start_paused();
-  bool started() const { return !threads_.empty(); }
 
   unsigned cpu_count() const { return cpus_; }
   // The exits of all vCPUs so far (metrics).
@@ -223,7 +221,6 @@ class Machine : public VcpuHost {
   std::vector<DirtyRing> rings_;  // one per vCPU with a ring, guarded by ring_mu_
   std::mutex ring_mu_;
   std::atomic<uint64_t> ring_full_exits_{0};
-  bool ran_ = false;  // start() or resume() let the guest run (devices can no longer be added)
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

@@ -75,9 +75,6 @@ void Vcpu::run_loop() {
   sigemptyset(&set);
   sigaddset(&set, kick_signal());
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
-  // A machine started paused (a restore) parks here before any KVM_RUN: its
-  // state may be set after the threads exist.
-  host_.park_if_paused(*this);
   while (!host_.stopping()) {
     int r = fd_.run();
     if (r == -EINTR || r == -EAGAIN) {

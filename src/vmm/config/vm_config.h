@@ -129,10 +129,12 @@ struct VmConfig {
   // by default: page sharing between guests is a timing side channel.
   bool mem_mergeable = false;
   // Entries of each vCPU's KVM dirty ring where the host offers one
-  // ("vessel": {"dirty_ring_entries": N}; 0: the memory slots' dirty bitmaps;
-  // QEMU's dirty-ring-size, counted in entries).
+  // ("vessel": {"dirty_ring_entries": N, e.g. 4096}; 0, the default: the memory
+  // slots' dirty bitmaps; QEMU's dirty-ring-size, counted in entries, also off
+  // by default). Off by default: with rings on every VM, the VM harness's L1
+  // wedged again and again (see README, "Dirty pages").
   uint32_t dirty_ring_entries = kDefaultDirtyRingEntries;
-  static constexpr uint32_t kDefaultDirtyRingEntries = 4096;
+  static constexpr uint32_t kDefaultDirtyRingEntries = 0;
 
   // Boot arguments with root= added for a root drive (as Firecracker does).
   std::string effective_boot_args() const;

@@ -261,7 +261,7 @@ Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const R
   out.stats.apply_ms = ms_since(t2);
 
   auto t3 = Clock::now();
-  if (!m->started()) TRYC(m->start_paused(), "start the vCPUs");
+  TRYC(m->start_paused(), "start the vCPUs");
   if (!o.paused) TRYC(m->resume(), "resume the VM");
   out.stats.start_ms = ms_since(t3);
   out.machine = std::move(m);
@@ -326,10 +326,7 @@ Status merge_snapshot(const MergeOptions& o) {
 Result<std::unique_ptr<Machine>> prepare_machine(const VmSpec& spec, GuestMemory mem, const RestoreOptions& o) {
   if (mem.size() != spec.memory)
     return Error::invalid(cat("guest memory is ", mem.size(), " bytes, the machine has ", spec.memory));
-  auto m = TRY(create_machine(spec, std::move(mem), o));
-  // The vCPU threads too, parked: creating them is then not in the downtime.
-  TRYC(m->start_paused(), "start the vCPUs");
-  return m;
+  return create_machine(spec, std::move(mem), o);
 }
 
 Result<Restored> restore_prepared(std::unique_ptr<Machine> m, SnapshotState s, const RestoreOptions& o) {

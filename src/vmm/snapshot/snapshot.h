@@ -119,7 +119,7 @@ Result<Restored> restore_snapshot(const RestoreOptions& o);
 // A live migration's restore, in two steps, so that the machine is built
 // before the source pauses. prepare_machine(): the machine of `spec` over
 // `mem` (its RAM, which the migration then fills): the KVM VM, irqchip,
-// memory slots and vCPUs with their threads (parked), without state or devices.
+// memory slots and vCPUs, without state or devices.
 Result<std::unique_ptr<Machine>> prepare_machine(const VmSpec& spec, GuestMemory mem, const RestoreOptions& o);
 // restore_prepared(): state `s` (which came without files) set on machine
 // `m` from prepare_machine() (the same vCPUs, memory, irqchip): the same

@@ -43,57 +43,16 @@ Result<std::unique_ptr<DeviceWorker>> DeviceWorker::create(MmioTransport& t, std
 }
 
 void DeviceWorker::start() {
-  if (!thread_.joinable()) {
-    thread_ = std::thread([this] { run(); });
-    return;
-  }
-  {
-    std::lock_guard lock(mu_);
-    pause_requested_ = false;
-  }
-  cv_.notify_all();
-}
-
-void DeviceWorker::signal() {
-  uint64_t one = 1;
-  (void)!::write(stop_.get(), &one, sizeof one);
-}
-
-void DeviceWorker::pause() {
-  if (!thread_.joinable()) return;
-  std::unique_lock lock(mu_);
-  if (pause_requested_) return;
-  pause_requested_ = true;
-  signal();
-  cv_.wait(lock, [this] { return parked_ || exit_; });
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
 void DeviceWorker::stop() {
   if (!thread_.joinable()) return;
-  {
-    std::lock_guard lock(mu_);
-    exit_ = true;
-  }
-  cv_.notify_all();
-  signal();
+  uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
   thread_.join();
   uint64_t drained;  // re-arm for a later start()
   (void)!::read(stop_.get(), &drained, sizeof drained);
-  std::lock_guard lock(mu_);
-  exit_ = pause_requested_ = parked_ = false;
-}
-
-bool DeviceWorker::park() {
-  uint64_t drained;
-  (void)!::read(stop_.get(), &drained, sizeof drained);
-  std::unique_lock lock(mu_);
-  if (exit_) return false;
-  if (!pause_requested_) return true;
-  parked_ = true;
-  cv_.notify_all();
-  cv_.wait(lock, [this] { return !pause_requested_ || exit_; });
-  parked_ = false;
-  return !exit_;
 }
 
 void DeviceWorker::run() {
@@ -103,20 +62,13 @@ void DeviceWorker::run() {
     if (n < 0) {
       if (errno == EINTR) continue;
       log::error("virtio", cat(name_, ": epoll_wait failed: ", strerror(errno)));
-      std::lock_guard lock(mu_);
-      parked_ = true;  // a pause() must not wait for it
-      cv_.notify_all();
       return;
     }
-    // The stop eventfd last: the device events of this batch are handled
-    // first (an edge-triggered one would not come again).
-    bool stop_seen = false;
     for (int i = 0; i < n; ++i) {
       uint64_t kind = evs[i].data.u64 >> 32;
       uint32_t value = static_cast<uint32_t>(evs[i].data.u64);
-      if (kind == kStop) {
-        stop_seen = true;
-      } else if (kind == kQueue) {
+      if (kind == kStop) return;
+      if (kind == kQueue) {
         uint64_t count;
         (void)!::read(t_.notify_fds()[value].get(), &count, sizeof count);
         t_.handle_notify(value);
@@ -124,7 +76,6 @@ void DeviceWorker::run() {
         t_.handle_event(static_cast<int>(value));
       }
     }
-    if (stop_seen && !park()) return;
   }
 }
 

@@ -159,10 +159,10 @@ TEST(VmConfigJson, MergeableMemoryIsAVesselKeyOffByDefault) {
   auto again = parse_vm_config(to_json(*c));
   ASSERT_TRUE(again) << again.error().message();
   EXPECT_TRUE(again->mem_mergeable);
-  auto ring = parse_vm_config_text(R"({"vessel": {"dirty_ring_entries": 0}})");
+  auto ring = parse_vm_config_text(R"({"vessel": {"dirty_ring_entries": 4096}})");
   ASSERT_TRUE(ring) << ring.error().message();
-  EXPECT_EQ(ring->dirty_ring_entries, 0u);
-  EXPECT_EQ(to_json(*ring)["vessel"]["dirty_ring_entries"], 0);
+  EXPECT_EQ(ring->dirty_ring_entries, 4096u);
+  EXPECT_EQ(to_json(*ring)["vessel"]["dirty_ring_entries"], 4096);
   EXPECT_EQ(plain->dirty_ring_entries, VmConfig::kDefaultDirtyRingEntries);
   auto odd = parse_vm_config_text(R"({"vessel": {"dirty_ring_entries": 1000}})");
   ASSERT_FALSE(odd);
