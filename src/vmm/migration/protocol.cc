@@ -85,7 +85,7 @@ uint64_t max_payload(FrameType type) {
   switch (type) {
     case FrameType::kHello:
       return 8 + 4 + 4 + kMaxVersionString + 8 + 4 + 4 + 4 + 4 + kMaxCpuidEntries * sizeof(kvm_cpuid_entry2);
-    case FrameType::kPages: return 8 + 4 + 2 * bitmap_bytes(kMaxRunPages) + kMaxRunPages * kPageSize;
+    case FrameType::kPages: return 8 + 4 + 2 * bitmap_bytes(kMaxWindowPages) + kMaxRunPages * kPageSize;
     case FrameType::kState: return snapshot::kMaxStateFile;
     case FrameType::kMemfd: return 8;
     case FrameType::kTap:
@@ -230,40 +230,56 @@ Result<Ready> decode_ready(std::span<const uint8_t> payload) {
   return out;
 }
 
-void PagesFrameBuilder::build(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+uint8_t* PagesFrameBuilder::begin(uint64_t offset, uint32_t count, size_t most) {
   size_t bitmap = bitmap_bytes(count);
   size_t fixed = kFrameHeaderSize + 12 + 2 * bitmap;
-  size_t most = fixed + static_cast<size_t>(count) * kPageSize + kFrameTrailerSize;
-  if (buf_.size() < most) buf_.resize(most);
+  size_t need = fixed + most * kPageSize + kFrameTrailerSize;
+  if (buf_.size() < need) buf_.resize(need);
   uint8_t* b = buf_.data();
   uint32_t type = static_cast<uint32_t>(FrameType::kPages), reserved = 0;
   std::memcpy(b, &type, 4);
   std::memcpy(b + 4, &reserved, 4);
   std::memcpy(b + kFrameHeaderSize, &offset, 8);
   std::memcpy(b + kFrameHeaderSize + 8, &count, 4);
-  uint8_t* sent = b + kFrameHeaderSize + 12;
-  uint8_t* data_bits = sent + bitmap;
-  std::memset(sent, 0, 2 * bitmap);
-  uint8_t* data = b + fixed;
-  data_ = zero_ = 0;
-  for (uint32_t i = 0; i < count; ++i) {
-    const uint8_t* p = page(i);
-    if (!p) continue;
-    sent[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    if (is_zero_page(p)) {
-      ++zero_;
-      continue;
-    }
-    data_bits[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-    std::memcpy(data, p, kPageSize);
-    data += kPageSize;
-    ++data_;
+  sent_bits_ = b + kFrameHeaderSize + 12;
+  data_bits_ = sent_bits_ + bitmap;
+  std::memset(sent_bits_, 0, 2 * bitmap);
+  data_count_ = zero_count_ = 0;
+  return data_ = b + fixed;
+}
+
+void PagesFrameBuilder::add(uint32_t i, const uint8_t* p) {
+  sent_bits_[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+  if (is_zero_page(p)) {
+    ++zero_count_;
+    return;
   }
-  uint64_t length = static_cast<uint64_t>(data - (b + kFrameHeaderSize));
+  data_bits_[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
+  std::memcpy(data_, p, kPageSize);
+  data_ += kPageSize;
+  ++data_count_;
+}
+
+void PagesFrameBuilder::finish() {
+  uint8_t* b = buf_.data();
+  uint64_t length = static_cast<uint64_t>(data_ - (b + kFrameHeaderSize));
   std::memcpy(b + 8, &length, 8);
-  uint32_t crc = crc32c(std::span<const uint8_t>(b, static_cast<size_t>(data - b)));
-  std::memcpy(data, &crc, 4);
-  size_ = static_cast<size_t>(data - b) + kFrameTrailerSize;
+  uint32_t crc = crc32c(std::span<const uint8_t>(b, static_cast<size_t>(data_ - b)));
+  std::memcpy(data_, &crc, 4);
+  size_ = static_cast<size_t>(data_ - b) + kFrameTrailerSize;
+}
+
+void PagesFrameBuilder::build(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
+  begin(offset, count, count);
+  for (uint32_t i = 0; i < count; ++i)
+    if (const uint8_t* p = page(i)) add(i, p);
+  finish();
+}
+
+void PagesFrameBuilder::build(uint64_t offset, uint32_t count, std::span<const uint32_t> sent, const uint8_t* base) {
+  begin(offset, count, sent.size());
+  for (uint32_t i : sent) add(i, base + static_cast<size_t>(i) * kPageSize);
+  finish();
 }
 
 std::vector<uint8_t> encode_pages(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page) {
@@ -281,8 +297,8 @@ Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memo
   Reader r{payload, 0, "migration PAGES"};
   uint64_t offset = TRY(r.get<uint64_t>("offset"));
   uint32_t count = TRY(r.get<uint32_t>("count"));
-  if (count == 0 || count > kMaxRunPages)
-    return Error::invalid(cat("migration PAGES: page count ", count, " is not 1 to ", kMaxRunPages));
+  if (count == 0 || count > kMaxWindowPages)
+    return Error::invalid(cat("migration PAGES: page count ", count, " is not 1 to ", kMaxWindowPages));
   if (offset % kPageSize != 0) return Error::invalid(cat("migration PAGES: offset ", offset, " is not page aligned"));
   if (offset >= memory_size || (memory_size - offset) / kPageSize < count)
     return Error::invalid(cat("migration PAGES: pages ", offset, " + ", count, " x 4096 lie outside guest RAM of ",
@@ -297,6 +313,8 @@ Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memo
     out.data += static_cast<uint64_t>(std::popcount(static_cast<unsigned>(data_bits[i])));
     out.zero += static_cast<uint64_t>(std::popcount(static_cast<unsigned>(sent[i] & ~data_bits[i])));
   }
+  if (out.data > kMaxRunPages)
+    return Error::invalid(cat("migration PAGES: ", out.data, " data pages, more than ", kMaxRunPages, " in a frame"));
   if (r.left() != out.data * kPageSize)
     return Error::invalid(cat("migration PAGES: ", r.left(), " bytes of page data for ", out.data, " data pages"));
   auto bit = [](std::span<const uint8_t> b, uint32_t i) { return (b[i / 8] >> (i % 8)) & 1; };
@@ -307,6 +325,11 @@ Result<PagesApplied> apply_pages(std::span<const uint8_t> payload, uint64_t memo
     return ok();
   };
   for (uint32_t i = 0; i < count; ++i) {
+    if (i % 8 == 0 && sent[i / 8] == 0) {  // eight pages not sent: a wide window is mostly such
+      TRY(flush_zero(i));
+      i += 7;
+      continue;
+    }
     if (bit(data_bits, i)) {
       TRY(flush_zero(i));
       auto p = TRY(r.take(kPageSize, "page data"));

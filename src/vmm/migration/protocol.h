@@ -14,8 +14,9 @@
 //            that took and how long it expects its final restore to take).
 //            It may come while PAGES flow; the sender waits for it before it
 //            pauses the guest, so that building is not part of the downtime.
-//   PAGES* (a run of up to kMaxRunPages pages at a RAM offset: a bitmap says
-//           which carry 4 KiB of data; the others are zero pages, sent as one bit)
+//   PAGES* (up to kMaxRunPages pages of a window of up to kMaxWindowPages at a
+//           RAM offset: bitmaps say which are sent and which of those carry 4 KiB
+//           of data; the others are zero pages, sent as one bit)
 //   [POSTCOPY (post-copy, when the HELLO allowed it: the bitmap of the pages
 //             the destination does not have yet; the guest runs there
 //             before they come)]
@@ -57,14 +58,18 @@ namespace vessel::vmm::migration {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'M', 'G'};
 // Bumped on any change of the frames or their payloads (2: MACHINE and READY;
-// 3: post-copy; 4: VSOCK). A receiver also takes streams from
-// kMinStreamVersion on (an older vessel's `vm upgrade` to this one): 3 differs
-// from 4 only by a frame it never sends.
-inline constexpr uint32_t kStreamVersion = 4;
+// 3: post-copy; 4: VSOCK; 5: PAGES windows of up to kMaxWindowPages). A receiver
+// also takes streams from kMinStreamVersion on (an older vessel's `vm upgrade` to
+// this one): 3 and 4 differ from 5 only by a frame 3 never sends and narrower
+// windows.
+inline constexpr uint32_t kStreamVersion = 5;
 inline constexpr uint32_t kMinStreamVersion = 3;
 inline constexpr uint64_t kPageSize = 4096;
-// Pages in one PAGES frame (1 MiB of data at most).
+// Pages sent in one PAGES frame (1 MiB of data at most).
 inline constexpr uint32_t kMaxRunPages = 256;
+// The window one PAGES frame covers (128 MiB of RAM; its two bitmaps 4 KiB each), so
+// that scattered dirty pages share frames (stream version 5; 4 and 3: kMaxRunPages).
+inline constexpr uint32_t kMaxWindowPages = 32768;
 // Largest guest RAM a receiver accepts (1 TiB), before its own limit.
 inline constexpr uint64_t kMaxGuestMemory = 1ULL << 40;
 inline constexpr size_t kFrameHeaderSize = 16;
@@ -136,11 +141,12 @@ std::vector<uint8_t> encode_ready(const Ready& r);
 // Checks the length (16 bytes) and the bound of each field.
 Result<Ready> decode_ready(std::span<const uint8_t> payload);
 
-// A PAGES payload: u64 RAM offset | u32 count (1..kMaxRunPages) | "sent"
-// bitmap | "data" bitmap (each (count + 7) / 8 bytes) | 4 KiB per data page.
-// A page of the window [offset, offset + count pages) whose sent bit is
-// clear is left as it is (so that scattered dirty pages share a frame); a
-// sent page without its data bit is a zero page; data bits lie within sent.
+// A PAGES payload: u64 RAM offset | u32 count (1..kMaxWindowPages) | "sent"
+// bitmap | "data" bitmap (each (count + 7) / 8 bytes) | 4 KiB per data page
+// (at most kMaxRunPages). A page of the window [offset, offset + count pages)
+// whose sent bit is clear is left as it is (so that scattered dirty pages share
+// a frame); a sent page without its data bit is a zero page; data bits lie
+// within sent.
 
 // Encodes a window of `count` pages at RAM offset `offset` where every page
 // is sent: `page(i)` gives the bytes of page i (nullptr or all zero: a zero
@@ -159,16 +165,27 @@ class PagesFrameBuilder {
   // bytes() until the next build; data_pages() and zero_pages() count what
   // it carries.
   void build(uint64_t offset, uint32_t count, const std::function<const uint8_t*(uint32_t)>& page);
+  // The same for the pages `sent` of the window (ascending indexes below
+  // `count`, at most kMaxRunPages of them: the receiver takes no more), the
+  // page at index i at `base` + i * 4 KiB.
+  void build(uint64_t offset, uint32_t count, std::span<const uint32_t> sent, const uint8_t* base);
   std::span<const uint8_t> bytes() const { return {buf_.data(), size_}; }
   // The payload alone (without header and CRC).
   std::span<const uint8_t> payload() const { return bytes().subspan(kFrameHeaderSize, size_ - kFrameHeaderSize - kFrameTrailerSize); }
-  uint32_t data_pages() const { return data_; }
-  uint32_t zero_pages() const { return zero_; }
+  uint32_t data_pages() const { return data_count_; }
+  uint32_t zero_pages() const { return zero_count_; }
 
  private:
+  // Starts a frame of `count` pages with room for `most` data pages; returns where the data goes.
+  uint8_t* begin(uint64_t offset, uint32_t count, size_t most);
+  // Marks page `i` sent and copies it unless it is a zero page.
+  void add(uint32_t i, const uint8_t* p);
+  // Writes the length and the CRC.
+  void finish();
   std::vector<uint8_t> buf_;
   size_t size_ = 0;
-  uint32_t data_ = 0, zero_ = 0;
+  uint8_t *sent_bits_ = nullptr, *data_bits_ = nullptr, *data_ = nullptr;
+  uint32_t data_count_ = 0, zero_count_ = 0;
 };
 
 // Where received pages go (guest RAM, or a buffer in tests and the fuzzer).

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <chrono>
 #include <condition_variable>
@@ -106,13 +107,10 @@ class Sender {
  public:
   Sender(Machine& m, Connection& c, const SendOptions& o, Progress& p) : m_(m), c_(c), o_(o), p_(p), pacer_(o.bandwidth) {}
 
-  // One PAGES frame for the window of `count` pages from `first_page` (at
-  // most kMaxRunPages); `sent(i)`: whether page first_page + i goes.
-  template <class SentFn>
-  Status send_window(uint64_t first_page, uint32_t count, SentFn sent) {
-    uint8_t* base = m_.memory().linear(first_page * kPageSize);
-    frame_.build(first_page * kPageSize, count,
-                 [&](uint32_t i) -> const uint8_t* { return sent(i) ? base + i * kPageSize : nullptr; });
+  // One PAGES frame for the window of `count` pages from `first_page`: the
+  // pages first_page + i for i in `sent` (ascending, at most kMaxRunPages).
+  Status send_pages(uint64_t first_page, uint32_t count, std::span<const uint32_t> sent) {
+    frame_.build(first_page * kPageSize, count, sent, m_.memory().linear(first_page * kPageSize));
     if (m_.stopping()) return Error::invalid("the VM stopped during the migration");
     TRY(c_.send_raw(frame_.bytes()));
     pacer_.sent(frame_.bytes().size());
@@ -125,28 +123,41 @@ class Sender {
 
   // Every page of [first_page, first_page + count).
   Status send_run(uint64_t first_page, uint64_t count) {
+    static const auto kAll = [] {
+      std::array<uint32_t, kMaxRunPages> a{};
+      for (uint32_t i = 0; i < kMaxRunPages; ++i) a[i] = i;
+      return a;
+    }();
     while (count) {
       uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(count, kMaxRunPages));
-      TRY(send_window(first_page, n, [](uint32_t) { return true; }));
+      TRY(send_pages(first_page, n, std::span(kAll).first(n)));
       first_page += n;
       count -= n;
     }
     return ok();
   }
 
-  // The pages whose bits are set, in windows of kMaxRunPages that start at
-  // a set bit (scattered pages share a frame); returns how many.
-  Result<uint64_t> send_bitmap(const std::vector<uint64_t>& bits) {
-    uint64_t total = m_.memory().size() / kPageSize, sent = 0;
-    auto bit = [&](uint64_t p) { return (bits[p / 64] >> (p % 64)) & 1; };
-    for (uint64_t page = next_set(bits, 0, total); page < total; page = next_set(bits, page, total)) {
-      uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(total - page, kMaxRunPages));
-      uint64_t first = page;
-      TRY(send_window(first, n, [&](uint32_t i) { return bit(first + i); }));
-      for (uint32_t i = 0; i < n; ++i) sent += bit(first + i);
-      page = first + n;
+  // The pages of [from, end) whose bits are set, kMaxRunPages to a frame
+  // whose window (at most kMaxWindowPages) starts at a set bit: scattered
+  // pages share frames. Clears the bits it sends when `clear`; returns how many.
+  Result<uint64_t> send_set(std::vector<uint64_t>& bits, uint64_t from, uint64_t end, bool clear) {
+    uint64_t sent = 0;
+    for (uint64_t first = next_set(bits, from, end); first < end; first = next_set(bits, first, end)) {
+      uint64_t limit = std::min<uint64_t>(end, first + kMaxWindowPages), last = first;
+      idx_.clear();
+      for (uint64_t q = first; q < limit && idx_.size() < kMaxRunPages; q = next_set(bits, q + 1, limit)) {
+        idx_.push_back(static_cast<uint32_t>(q - first));
+        if (clear) bits[q / 64] &= ~(1ULL << (q % 64));
+        last = q;
+      }
+      TRY(send_pages(first, static_cast<uint32_t>(last - first + 1), idx_));
+      sent += idx_.size();
+      first = last + 1;
     }
     return sent;
+  }
+  Result<uint64_t> send_bitmap(std::vector<uint64_t>& bits) {
+    return send_set(bits, 0, m_.memory().size() / kPageSize, false);
   }
 
   // Round 0: every page that may hold data (the memfd's data extents).
@@ -190,6 +201,7 @@ class Sender {
   Progress& p_;
   Pacer pacer_;
   PagesFrameBuilder frame_;
+  std::vector<uint32_t> idx_;  // send_set's pages of one frame
   bool ready_ = false;
   Ready ready_info_;
 };
@@ -454,9 +466,7 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
   auto unsent = [&](uint64_t page) { return (missing[page / 64] >> (page % 64)) & 1; };
   // Sends the unsent pages of [first, first + n) and marks them sent.
   auto send_from = [&](uint64_t first, uint64_t n) -> Status {
-    n = std::min<uint64_t>(n, total - first);
-    TRY(s.send_window(first, static_cast<uint32_t>(n), [&](uint32_t i) { return unsent(first + i); }));
-    for (uint64_t q = first; q < first + n; ++q) missing[q / 64] &= ~(1ULL << (q % 64));
+    TRY(s.send_set(missing, first, std::min<uint64_t>(first + n, total), true));
     return ok();
   };
   // The error first: the listener records RUNNING before any error that

@@ -224,6 +224,58 @@ TEST(MigrationPages, ScatteredPagesShareAFrameAndTheOthersAreLeftAlone) {
   EXPECT_EQ(m->data, 1u);
 }
 
+TEST(MigrationPages, AWideWindowCarriesPagesFarApart) {
+  constexpr uint64_t kBig = uint64_t{kMaxWindowPages} * kPageSize * 2;  // 256 MiB
+  std::vector<uint8_t> ram(uint64_t{kMaxWindowPages} * kPageSize, 0);
+  ram[0] = 1;
+  ram[1000 * kPageSize + 5] = 2;
+  ram[(kMaxWindowPages - 1) * kPageSize + 4095] = 3;
+  const uint32_t sent[] = {0, 7, 1000, kMaxWindowPages - 1};  // page 7 is a zero page
+  PagesFrameBuilder b;
+  b.build(kMaxWindowPages * kPageSize, kMaxWindowPages, sent, ram.data());
+  EXPECT_EQ(b.data_pages(), 3u);
+  EXPECT_EQ(b.zero_pages(), 1u);
+  // Two 4 KiB bitmaps and the data: one frame where 256-page windows took three.
+  EXPECT_EQ(b.payload().size(), 12 + 2 * (kMaxWindowPages / 8) + 3 * kPageSize);
+  auto h = decode_frame_header(b.bytes().first(kFrameHeaderSize));
+  ASSERT_TRUE(h) << h.error().message();
+  BufferSink sink(kBig);
+  auto n = apply_pages(b.payload(), kBig, sink);
+  ASSERT_TRUE(n) << n.error().message();
+  EXPECT_EQ(n->data, 3u);
+  EXPECT_EQ(n->zero, 1u);
+  uint64_t base = uint64_t{kMaxWindowPages} * kPageSize;
+  EXPECT_EQ(sink.mem[base], 1);
+  EXPECT_EQ(sink.mem[base + 1000 * kPageSize + 5], 2);
+  EXPECT_EQ(sink.mem[base + (kMaxWindowPages - 1) * kPageSize + 4095], 3);
+  EXPECT_EQ(sink.mem[base + 7 * kPageSize], 0);
+  EXPECT_EQ(sink.mem[base + 8 * kPageSize], 0xee);  // not sent: untouched
+  EXPECT_EQ(sink.writes, 3u);
+  EXPECT_EQ(sink.zeroed, 1u);
+}
+
+TEST(MigrationPages, WindowsAndDataPastTheBoundsAreRefused) {
+  constexpr uint64_t kBig = uint64_t{kMaxWindowPages} * kPageSize * 2;
+  BufferSink sink(kBig);
+  std::vector<uint8_t> a(kPageSize, 0x11);
+  // A window one page wider than the most.
+  PagesFrameBuilder b;
+  const uint32_t first[] = {0};
+  b.build(0, kMaxWindowPages + 1, first, a.data());
+  auto w = apply_pages(b.payload(), kBig, sink);
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().message().find(cat("page count ", kMaxWindowPages + 1, " is not 1 to ", kMaxWindowPages)),
+            std::string::npos)
+      << w.error().message();
+  // More data pages than a frame may carry.
+  auto many = encode_pages(0, kMaxRunPages + 1, [&](uint32_t) { return a.data(); });
+  auto m = apply_pages(many, kBig, sink);
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message().find(cat(kMaxRunPages + 1, " data pages, more than ", kMaxRunPages)), std::string::npos)
+      << m.error().message();
+  EXPECT_EQ(sink.writes, 0u);
+}
+
 TEST(MigrationReady, RoundTripAndBounds) {
   Ready r{1234, 5678};
   auto d = decode_ready(encode_ready(r));
@@ -399,7 +451,9 @@ TEST(MigrationReceiver, TapAndVsockHandOversAreChecked) {
   auto start = [&](StreamReceiver& r, bool memfd_too) {
     ASSERT_TRUE(feed(r, encode_frame(FrameType::kHello, encode_hello(h))));
     ASSERT_TRUE(feed(r, machine_frame(spec)));
-    if (memfd_too) ASSERT_TRUE(feed(r, encode_frame(FrameType::kMemfd, size), true));
+    if (memfd_too) {
+      ASSERT_TRUE(feed(r, encode_frame(FrameType::kMemfd, size), true));
+    }
   };
   {
     auto r = make();
