@@ -349,6 +349,33 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
        "guest_mac"},
       {"PUT", "/metrics", R"({"metrics_path": "/nonexistent/dir/m"})", 400, "metrics_path"},
       {"PUT", "/actions", "[1,2,3]", 400, "expected a JSON object"},
+      // Migration: each field of the send and the receive named; nothing starts listening.
+      {"PUT", "/vm.send-migration", "{}", 400, "destination_url: missing"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "ftp:x"})", 400, "destination_url"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x", "max_rounds": 0})", 400, "max_rounds"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "tcp:127.0.0.1:1", "local": true})", 400,
+       "destination_url must be unix"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x", "local": true, "postcopy": true})", 400,
+       "postcopy"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x"})", 400, "must be running"},
+      {"PUT", "/vm.receive-migration", "{}", 400, "receiver_url: missing"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "tcp:nowhere"})", 400, "receiver_url"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "net_overrides": {}})", 400,
+       "net_overrides: expected an array"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "vsock_override": "/v.sock"})", 400,
+       "vsock_override"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "vsock_override": {}})", 400,
+       "vsock_override.uds_path: missing"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "vsock_override": {"uds_path": ""}})", 400,
+       "vsock_override.uds_path: empty"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "vsock_override": {"uds_path": 7}})", 400,
+       "vsock_override.uds_path: expected a string"},
+      {"PUT", "/vm.receive-migration",
+       R"({"receiver_url": "unix:/tmp/x", "vsock_override": {"uds_path": "/v.sock", "cid": 3}})", 400,
+       "vsock_override.cid: unknown field"},
+      {"PUT", "/vm.receive-migration",
+       R"({"receiver_url": "unix:/tmp/x", "vsock_override": {"uds_path": ")" + std::string(100, 'v') + R"("}})", 400,
+       "too long for a unix socket"},
   };
   for (const auto& c : cases) {
     auto resp = call(api, c.method, c.path, c.body);
@@ -356,6 +383,9 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
     EXPECT_NE(fault_of(resp).find(c.says), std::string::npos) << c.method << " " << c.path << ": " << resp.body;
   }
   // Nothing of the bad requests was applied.
+  EXPECT_EQ(json::parse(call(api, "GET", "/vm.migration").body).value("phase", "none"), "none")
+      << call(api, "GET", "/vm.migration").body;
+  EXPECT_FALSE(std::ifstream("/tmp/x").good());
   auto cfg = json::parse(call(api, "GET", "/vm/config").body);
   EXPECT_FALSE(cfg.contains("boot-source")) << cfg.dump();
   EXPECT_TRUE(cfg["drives"].empty());
