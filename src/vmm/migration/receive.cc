@@ -25,10 +25,16 @@ double elapsed_ms(Clock::time_point t) { return std::chrono::duration<double, st
 
 // Pages into the machine's guest RAM. The RAM starts all zero (a fresh
 // memfd), so a zero page costs nothing unless the page got data earlier in
-// the stream: those are zeroed (a hole punched for long runs).
+// the stream: those are zeroed (a hole punched for long runs). A zero page
+// the source sent is one it had allocated: with `preallocate` the RAM
+// allocates it in the background (GuestMemory::preallocate), so neither the
+// stream's later writes (the last pages, in the downtime) nor the guest's
+// first touch after the move allocate and clear huge pages themselves. Not
+// for post-copy, whose missing pages must stay holes.
 class RamSink : public MemorySink {
  public:
-  explicit RamSink(GuestMemory& mem) : mem_(mem), written_((mem.size() / kPageSize + 63) / 64) {}
+  RamSink(GuestMemory& mem, bool preallocate)
+      : mem_(mem), written_((mem.size() / kPageSize + 63) / 64), preallocate_(preallocate) {}
   Status write_page(uint64_t offset, const uint8_t* data) override {
     if (offset % kPageSize || offset + kPageSize > mem_.size()) return Error::invalid("page outside guest RAM");
     std::memcpy(mem_.linear(offset), data, kPageSize);
@@ -42,7 +48,10 @@ class RamSink : public MemorySink {
     uint64_t first = offset / kPageSize, end = first + count;
     for (uint64_t p = first; p < end;) {
       if (!((written_[p / 64] >> (p % 64)) & 1)) {
-        ++p;
+        uint64_t run = p;
+        while (run < end && !((written_[run / 64] >> (run % 64)) & 1)) ++run;
+        if (preallocate_) mem_.preallocate(p * kPageSize, (run - p) * kPageSize);
+        p = run;
         continue;
       }
       uint64_t run = p;
@@ -65,6 +74,7 @@ class RamSink : public MemorySink {
   }
   GuestMemory& mem_;
   std::vector<uint64_t> written_;  // pages that hold data from the stream
+  bool preallocate_;
 };
 
 uint64_t to_us(double ms) { return static_cast<uint64_t>(ms * 1000.0); }
@@ -114,7 +124,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
                                         : GuestMemory::create(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd),
                                "guest memory");
         TRY(build(spec, std::move(mem)));
-        sink.emplace(machine->memory());
+        sink.emplace(machine->memory(), !postcopy);
         return &*sink;
       });
   sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {
@@ -245,7 +255,9 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   log::info("migration", cat("received: machine built in ", out.build_ms, " ms before the pause; restore after END ",
                              out.restore_ms, " ms (checks ", out.restored.stats.load_ms, ", devices ",
                              out.restored.stats.machine_ms, ", state ", out.restored.stats.apply_ms, ", start ",
-                             out.restored.stats.start_ms, ")",
+                             out.restored.stats.start_ms, "); ",
+                             out.restored.machine->memory().preallocated() >> 20,
+                             " MiB of the zero pages the source had allocated allocated here so far",
                              sr.postcopy() ? cat("; post-copy ", out.postcopy_ms, " ms, ", out.postcopy_requested,
                                                  " pages asked for, ", out.postcopy_zero_filled, " holes zero-filled")
                                            : std::string()));

@@ -218,12 +218,20 @@ Status Connection::send(FrameType type, std::span<const uint8_t> payload, int pa
 }
 
 Status Connection::read_exact(std::span<uint8_t> out, int timeout_ms, UniqueFd* fd_out) {
-  size_t done = 0;
-  while (done < out.size()) {
-    iovec iov{out.data() + done, out.size() - done};
+  return read_exact2(out, {}, timeout_ms, fd_out);
+}
+
+Status Connection::read_exact2(std::span<uint8_t> a, std::span<uint8_t> b, int timeout_ms, UniqueFd* fd_out) {
+  size_t done = 0, total = a.size() + b.size();
+  while (done < total) {
+    iovec iov[2];
+    int parts = 0;
+    if (done < a.size()) iov[parts++] = {a.data() + done, a.size() - done};
+    size_t in_b = done > a.size() ? done - a.size() : 0;
+    if (in_b < b.size()) iov[parts++] = {b.data() + in_b, b.size() - in_b};
     msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(parts);
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 4)];
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
@@ -257,9 +265,8 @@ Status Connection::receive_into(Frame& f, int timeout_ms) {
   f.header = TRY(decode_frame_header(hdr));
   if (f.payload.size() < f.header.length) f.payload.resize(f.header.length);
   std::span<uint8_t> body(f.payload.data(), f.header.length);
-  TRY(read_exact(body, timeout_ms, &f.fd));
   uint8_t crc_bytes[4];
-  TRY(read_exact(crc_bytes, timeout_ms, &f.fd));
+  TRY(read_exact2(body, crc_bytes, timeout_ms, &f.fd));  // one read for both where they are there
   uint32_t crc;
   std::memcpy(&crc, crc_bytes, 4);
   TRY(check_frame_crc(hdr, body, crc));

@@ -92,6 +92,8 @@ class Connection {
 
  private:
   Status read_exact(std::span<uint8_t> out, int timeout_ms, UniqueFd* fd_out);
+  // Fills `a` then `b` (one recvmsg for both where the bytes are there).
+  Status read_exact2(std::span<uint8_t> a, std::span<uint8_t> b, int timeout_ms, UniqueFd* fd_out);
   UniqueFd fd_;
   uint64_t sent_ = 0;
   int timeout_ms_ = 30000;
