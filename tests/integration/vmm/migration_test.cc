@@ -131,7 +131,9 @@ void migrate_and_check(bool memfd) {
   EXPECT_TRUE(src->paused()) << "the source must stay paused once the destination runs";
   Machine& dst = *got->restored.machine;
   uint32_t at_pause = read_u32(*src, kCounter);
-  expect_consistent(*src, "source at the pause");
+  // A memfd migration shares the RAM: the destination's guest writes it
+  // already, so it is checked once, with that guest paused, below.
+  if (!memfd) expect_consistent(*src, "source at the pause");
   ASSERT_TRUE(wait_output(dst_out, 2 * kPageCount)) << "the migrated guest does not run";
   ASSERT_TRUE(dst.pause());
   uint32_t now = read_u32(dst, kCounter);
