@@ -7,13 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include <utility>
 
@@ -200,95 +195,13 @@ Result<GuestMemory> GuestMemory::map_file(UniqueFd fd, uint64_t size, uint64_t h
   return m;
 }
 
-// The thread behind GuestMemory::preallocate: a queue of byte ranges of the
-// RAM mapping at `base`, faulted in 2 MiB at a time by MADV_POPULATE_WRITE:
-// the kernel allocates, clears and maps each page as a write fault would,
-// without writing to it, so a page the stream or the guest writes meanwhile
-// keeps its data. (fallocate would allocate but not clear: a shared memory
-// file's fallocated page is cleared on its first touch.)
-class GuestMemory::Preallocator {
- public:
-  static constexpr uint64_t kChunk = 2 << 20;
-  explicit Preallocator(uint8_t* base) : base_(base), t_([this] { loop(); }) {}
-  ~Preallocator() { stop(); }
-  void add(uint64_t off, uint64_t len) {
-    {
-      std::lock_guard lock(mu_);
-      if (stop_) return;
-      if (!queue_.empty() && queue_.back().first + queue_.back().second == off) queue_.back().second += len;
-      else queue_.emplace_back(off, len);
-    }
-    cv_.notify_one();
-  }
-  void stop() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-      queue_.clear();
-    }
-    cv_.notify_all();
-    if (t_.joinable()) t_.join();
-  }
-  uint64_t done() const { return done_.load(std::memory_order_relaxed); }
-
- private:
-  void loop() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      auto& [off, len] = queue_.front();
-      uint64_t at = off, n = std::min(len, kChunk - off % kChunk);
-      off += n;
-      len -= n;
-      if (len == 0) queue_.pop_front();
-      lock.unlock();
-      int r;
-      do r = ::madvise(base_ + at, n, kMadvPopulateWrite);
-      while (r < 0 && errno == EINTR);
-      bool allocated = r == 0;  // else out of memory, or a kernel before 5.14 (EINVAL)
-      lock.lock();
-      if (!allocated) {  // out of memory or space: the rest comes on first touch
-        stop_ = true;
-        queue_.clear();
-        return;
-      }
-      done_.fetch_add(n, std::memory_order_relaxed);
-    }
-  }
-  static constexpr int kMadvPopulateWrite = 23;  // MADV_POPULATE_WRITE (Linux 5.14)
-  uint8_t* base_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::pair<uint64_t, uint64_t>> queue_;
-  bool stop_ = false;
-  std::atomic<uint64_t> done_{0};
-  std::thread t_;  // last: it starts with the members above in place
-};
-
-void GuestMemory::PreallocatorDeleter::operator()(Preallocator* p) const { delete p; }
-
-void GuestMemory::preallocate(uint64_t off, uint64_t len) {
-  if (!fd_ || file_backed_ || off >= size_ || len == 0) return;
-  len = std::min(len, size_ - off);
-  if (!prealloc_) prealloc_.reset(new Preallocator(base_));
-  prealloc_->add(off, len);
-}
-
-void GuestMemory::stop_preallocating() {
-  if (prealloc_) prealloc_->stop();
-}
-
-uint64_t GuestMemory::preallocated() const { return prealloc_ ? prealloc_->done() : 0; }
-
 GuestMemory::GuestMemory(GuestMemory&& o) noexcept
     : fd_(std::move(o.fd_)), base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)),
       regions_(std::move(o.regions_)), file_backed_(o.file_backed_), mergeable_(o.mergeable_), dirty_(std::move(o.dirty_)),
-      dirty_words_(std::exchange(o.dirty_words_, 0)), prealloc_(std::move(o.prealloc_)) {}
+      dirty_words_(std::exchange(o.dirty_words_, 0)) {}
 
 GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
   if (this != &o) {
-    prealloc_ = std::move(o.prealloc_);
     if (base_) ::munmap(base_, size_);
     fd_ = std::move(o.fd_);
     base_ = std::exchange(o.base_, nullptr);
@@ -303,7 +216,6 @@ GuestMemory& GuestMemory::operator=(GuestMemory&& o) noexcept {
 }
 
 GuestMemory::~GuestMemory() {
-  prealloc_.reset();
   if (base_) ::munmap(base_, size_);
 }
 

@@ -84,24 +84,6 @@ class GuestMemory {
   // For mergeable memory: the pages present or swapped (pagemap).
   Result<std::vector<std::pair<uint64_t, uint64_t>>> populated_ranges() const;
 
-  // Allocates the holes of [off, off + len) of the shared RAM file in a
-  // background thread (MADV_POPULATE_WRITE, 2 MiB at a time, in the order
-  // asked), so that the first touch of the guest or of a writer finds the
-  // pages there instead of allocating and clearing them itself: a
-  // migration's destination asks so for the zero pages the source had
-  // allocated. Pages already there stay as they are (a write racing the
-  // thread is kept). A no-op for anonymous memory or a privately mapped
-  // memory file; a population that fails (the memory cgroup's limit, a
-  // kernel before 5.14) ends the thread quietly (the pages come on first
-  // touch then, as before).
-  void preallocate(uint64_t off, uint64_t len);
-  // Stops the background allocation and waits for its thread: what was not
-  // allocated yet stays a hole. Needed before holes must stay holes
-  // (post-copy's userfaultfd); the destructor does it too.
-  void stop_preallocating();
-  // Bytes the background allocation went through so far.
-  uint64_t preallocated() const;
-
   // Dirty tracking of the VMM's own writes (devices, write()/fill()), which
   // KVM's dirty log does not see: one bit per page of the linear backing.
   void enable_dirty_tracking();
@@ -131,11 +113,6 @@ class GuestMemory {
   bool mergeable_ = false;
   std::unique_ptr<std::atomic<uint64_t>[]> dirty_;
   size_t dirty_words_ = 0;
-  class Preallocator;
-  struct PreallocatorDeleter {
-    void operator()(Preallocator* p) const;
-  };
-  std::unique_ptr<Preallocator, PreallocatorDeleter> prealloc_;
 };
 
 }  // namespace vessel::vmm

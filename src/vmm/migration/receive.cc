@@ -25,16 +25,10 @@ double elapsed_ms(Clock::time_point t) { return std::chrono::duration<double, st
 
 // Pages into the machine's guest RAM. The RAM starts all zero (a fresh
 // memfd), so a zero page costs nothing unless the page got data earlier in
-// the stream: those are zeroed (a hole punched for long runs). A zero page
-// the source sent is one it had allocated: with `preallocate` the RAM
-// allocates it in the background (GuestMemory::preallocate), so neither the
-// stream's later writes (the last pages, in the downtime) nor the guest's
-// first touch after the move allocate and clear them themselves (until END:
-// see below). Not for post-copy, whose missing pages must stay holes.
+// the stream: those are zeroed (a hole punched for long runs).
 class RamSink : public MemorySink {
  public:
-  RamSink(GuestMemory& mem, bool preallocate)
-      : mem_(mem), written_((mem.size() / kPageSize + 63) / 64), preallocate_(preallocate) {}
+  explicit RamSink(GuestMemory& mem) : mem_(mem), written_((mem.size() / kPageSize + 63) / 64) {}
   Status write_page(uint64_t offset, const uint8_t* data) override {
     if (offset % kPageSize || offset + kPageSize > mem_.size()) return Error::invalid("page outside guest RAM");
     std::memcpy(mem_.linear(offset), data, kPageSize);
@@ -48,10 +42,7 @@ class RamSink : public MemorySink {
     uint64_t first = offset / kPageSize, end = first + count;
     for (uint64_t p = first; p < end;) {
       if (!((written_[p / 64] >> (p % 64)) & 1)) {
-        uint64_t run = p;
-        while (run < end && !((written_[run / 64] >> (run % 64)) & 1)) ++run;
-        if (preallocate_) mem_.preallocate(p * kPageSize, (run - p) * kPageSize);
-        p = run;
+        ++p;
         continue;
       }
       uint64_t run = p;
@@ -74,7 +65,6 @@ class RamSink : public MemorySink {
   }
   GuestMemory& mem_;
   std::vector<uint64_t> written_;  // pages that hold data from the stream
-  bool preallocate_;
 };
 
 uint64_t to_us(double ms) { return static_cast<uint64_t>(ms * 1000.0); }
@@ -124,7 +114,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
                                         : GuestMemory::create(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd),
                                "guest memory");
         TRY(build(spec, std::move(mem)));
-        sink.emplace(machine->memory(), !postcopy);
+        sink.emplace(machine->memory());
         return &*sink;
       });
   sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {
@@ -170,16 +160,6 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     }
   }
   out.stream_ms = elapsed_ms(t0);
-  // The background allocation ends before the guest runs: in the VM
-  // harness's nested KVM, MADV_POPULATE_WRITE on guest RAM while the vCPU
-  // ran made KVM_RUN fail with EFAULT (4 of 4 idle migrations, whose 512 MiB
-  // were still being allocated at the pause). What is left comes on first
-  // touch, as without it.
-  uint64_t preallocated = 0;
-  if (machine) {
-    machine->memory().stop_preallocating();
-    preallocated = machine->memory().preallocated();
-  }
   out.memfd = sr.got_memfd();
   // Post-copy: the missing pages come while the guest runs; this thread
   // reads them (and COMPLETE) while that one restores and runs the guest.
@@ -265,8 +245,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   log::info("migration", cat("received: machine built in ", out.build_ms, " ms before the pause; restore after END ",
                              out.restore_ms, " ms (checks ", out.restored.stats.load_ms, ", devices ",
                              out.restored.stats.machine_ms, ", state ", out.restored.stats.apply_ms, ", start ",
-                             out.restored.stats.start_ms, "); ",
-                             preallocated >> 20, " MiB of the source's zero pages allocated here before the guest ran",
+                             out.restored.stats.start_ms, ")",
                              sr.postcopy() ? cat("; post-copy ", out.postcopy_ms, " ms, ", out.postcopy_requested,
                                                  " pages asked for, ", out.postcopy_zero_filled, " holes zero-filled")
                                            : std::string()));

@@ -117,50 +117,6 @@ TEST(GuestMemory, RamGetsHugePagesFromAPrivateTmpfs) {
   EXPECT_EQ(read_line("/proc/self/mountinfo"), mounts_before);
 }
 
-// Bytes of the RAM file that hold pages (allocated, zero or not).
-uint64_t allocated_bytes(int fd) {
-  struct stat st {};
-  return ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
-}
-
-// A migration's destination allocates the zero pages the source had in the
-// background: afterwards they are there (no first-touch allocation), what
-// was written before stays, and stop_preallocating() leaves the rest holes.
-TEST(GuestMemory, PreallocateAllocatesHolesInTheBackgroundAndKeepsData) {
-  constexpr uint64_t kSize = 64 << 20;
-  auto mem = GuestMemory::create(kSize, 3ULL << 30, 4ULL << 30);
-  ASSERT_TRUE(mem) << mem.error().message();
-  ASSERT_TRUE(mem->write_obj<uint64_t>((5 << 20) + 8, 0x1234));  // data before
-  uint64_t before = allocated_bytes(mem->fd());
-  EXPECT_LT(before, 8u << 20);
-  mem->preallocate(4 << 20, 6 << 20);
-  mem->preallocate(10 << 20, 2 << 20);  // adjacent: one queued range
-  for (int i = 0; i < 500 && mem->preallocated() < (8u << 20); ++i) ::usleep(10000);
-  EXPECT_EQ(mem->preallocated(), 8u << 20);
-  EXPECT_GE(allocated_bytes(mem->fd()), 8u << 20);
-  EXPECT_EQ(*mem->read_obj<uint64_t>((5 << 20) + 8), 0x1234u);
-  EXPECT_EQ(*mem->read_obj<uint64_t>(11 << 20), 0u);
-  auto ranges = mem->populated_ranges();
-  ASSERT_TRUE(ranges) << ranges.error().message();
-  bool covered = false;
-  for (auto [off, len] : *ranges) covered |= off <= (4u << 20) && off + len >= (12u << 20);
-  std::string got;
-  for (auto [off, len] : *ranges) got += std::to_string(off) + "+" + std::to_string(len) + " ";
-  EXPECT_TRUE(covered) << "[4, 12) MiB is not allocated: " << got;
-  // Past the end: clipped; after a stop nothing more comes.
-  mem->stop_preallocating();
-  uint64_t stopped = allocated_bytes(mem->fd());
-  mem->preallocate(32 << 20, 64 << 20);
-  ::usleep(50000);
-  EXPECT_EQ(allocated_bytes(mem->fd()), stopped);
-  EXPECT_EQ(mem->preallocated(), 8u << 20);
-  // Anonymous memory has no file to allocate in.
-  auto anon = GuestMemory::create(8 << 20, 3ULL << 30, 4ULL << 30, true);
-  ASSERT_TRUE(anon);
-  anon->preallocate(0, 8 << 20);
-  EXPECT_EQ(anon->preallocated(), 0u);
-}
-
 TEST(GuestMemory, MergeableIsPrivateAnonymousAndMarked) {
   auto mem = GuestMemory::create(8 << 20, 3ULL << 30, 4ULL << 30, true);
   ASSERT_TRUE(mem) << mem.error().message();
