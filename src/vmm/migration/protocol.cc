@@ -230,7 +230,7 @@ Result<Ready> decode_ready(std::span<const uint8_t> payload) {
   return out;
 }
 
-uint8_t* PagesFrameBuilder::begin(uint64_t offset, uint32_t count, size_t most) {
+void PagesFrameBuilder::begin(uint64_t offset, uint32_t count, size_t most) {
   size_t bitmap = bitmap_bytes(count);
   size_t fixed = kFrameHeaderSize + 12 + 2 * bitmap;
   size_t need = fixed + most * kPageSize + kFrameTrailerSize;
@@ -245,7 +245,7 @@ uint8_t* PagesFrameBuilder::begin(uint64_t offset, uint32_t count, size_t most) 
   data_bits_ = sent_bits_ + bitmap;
   std::memset(sent_bits_, 0, 2 * bitmap);
   data_count_ = zero_count_ = 0;
-  return data_ = b + fixed;
+  data_ = b + fixed;
 }
 
 void PagesFrameBuilder::add(uint32_t i, const uint8_t* p) {

@@ -176,8 +176,8 @@ class PagesFrameBuilder {
   uint32_t zero_pages() const { return zero_count_; }
 
  private:
-  // Starts a frame of `count` pages with room for `most` data pages; returns where the data goes.
-  uint8_t* begin(uint64_t offset, uint32_t count, size_t most);
+  // Starts a frame of `count` pages with room for `most` data pages.
+  void begin(uint64_t offset, uint32_t count, size_t most);
   // Marks page `i` sent and copies it unless it is a zero page.
   void add(uint32_t i, const uint8_t* p);
   // Writes the length and the CRC.

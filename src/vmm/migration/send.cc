@@ -139,15 +139,14 @@ class Sender {
 
   // The pages of [from, end) whose bits are set, kMaxRunPages to a frame
   // whose window (at most kMaxWindowPages) starts at a set bit: scattered
-  // pages share frames. Clears the bits it sends when `clear`; returns how many.
-  Result<uint64_t> send_set(std::vector<uint64_t>& bits, uint64_t from, uint64_t end, bool clear) {
+  // pages share frames. Returns how many.
+  Result<uint64_t> send_set(const std::vector<uint64_t>& bits, uint64_t from, uint64_t end) {
     uint64_t sent = 0;
     for (uint64_t first = next_set(bits, from, end); first < end; first = next_set(bits, first, end)) {
       uint64_t limit = std::min<uint64_t>(end, first + kMaxWindowPages), last = first;
       idx_.clear();
       for (uint64_t q = first; q < limit && idx_.size() < kMaxRunPages; q = next_set(bits, q + 1, limit)) {
         idx_.push_back(static_cast<uint32_t>(q - first));
-        if (clear) bits[q / 64] &= ~(1ULL << (q % 64));
         last = q;
       }
       TRY(send_pages(first, static_cast<uint32_t>(last - first + 1), idx_));
@@ -156,8 +155,8 @@ class Sender {
     }
     return sent;
   }
-  Result<uint64_t> send_bitmap(std::vector<uint64_t>& bits) {
-    return send_set(bits, 0, m_.memory().size() / kPageSize, false);
+  Result<uint64_t> send_bitmap(const std::vector<uint64_t>& bits) {
+    return send_set(bits, 0, m_.memory().size() / kPageSize);
   }
 
   // Round 0: every page that may hold data (the memfd's data extents).
@@ -466,7 +465,9 @@ Status serve_postcopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, 
   auto unsent = [&](uint64_t page) { return (missing[page / 64] >> (page % 64)) & 1; };
   // Sends the unsent pages of [first, first + n) and marks them sent.
   auto send_from = [&](uint64_t first, uint64_t n) -> Status {
-    TRY(s.send_set(missing, first, std::min<uint64_t>(first + n, total), true));
+    uint64_t end = std::min<uint64_t>(first + n, total);
+    TRY(s.send_set(missing, first, end));
+    for (uint64_t q = first; q < end; ++q) missing[q / 64] &= ~(1ULL << (q % 64));
     return ok();
   };
   // The error first: the listener records RUNNING before any error that
