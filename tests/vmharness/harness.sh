@@ -58,7 +58,9 @@
 # Environment: VESSEL_HARNESS_CACHE, VESSEL_HARNESS_KERNEL, VESSEL_HARNESS_QEMU (default
 # qemu-system-x86_64), VESSEL_HARNESS_BUSYBOX (default /bin/busybox),
 # VESSEL_HARNESS_REQUIRE (1: missing prerequisites fail instead of skipping),
-# VESSEL_HARNESS_BOOT_DEADLINE (default 60; see "Boot watchdog" in README.md).
+# VESSEL_HARNESS_BOOT_DEADLINE (default 60; see "Boot watchdog" in README.md),
+# VESSEL_HARNESS_WEDGE_SECONDS (90), VESSEL_HARNESS_LOCKUP_SECONDS (60),
+# VESSEL_HARNESS_ATTEMPTS (3) (see "Heartbeat" in README.md).
 #
 # Boot watchdog: if L1 has not reached /init (no VESSEL-HARNESS-KVM marker) within
 # min(60, max(20, timeout/3)) s, QEMU is killed and L1 booted again (at most
@@ -83,6 +85,11 @@ readonly BOOT_DEADLINE=${VESSEL_HARNESS_BOOT_DEADLINE:-60}
 # Seconds without a heartbeat from a started L1 after which it counts as wedged (it beats
 # every 5 s): QEMU is killed and the payload runs again in a new L1.
 readonly WEDGE_SECONDS=${VESSEL_HARNESS_WEDGE_SECONDS:-90}
+# A soft lockup that L1's kernel reports as lasting this many seconds (its watchdog
+# reports at ~22 s and every ~28 s after) counts as a wedged L1 too: one CPU of L1 has
+# been stuck in its kernel (seen: in KVM_RUN of a nested guest's VMM, QEMU's or vessel's)
+# while the other still beats.
+readonly LOCKUP_SECONDS=${VESSEL_HARNESS_LOCKUP_SECONDS:-60}
 # Boots of L1 for one payload when L1 hangs in its boot, wedges or resets itself (each
 # within what is left of the timeout).
 readonly MAX_ATTEMPTS=${VESSEL_HARNESS_ATTEMPTS:-3}
@@ -505,7 +512,7 @@ boot_qemu() {
   fi
   # Only this boot's part of the console counts (an earlier attempt's may hold markers).
   boot_rc=running
-  local started=0 beat_size=0 beat_ms size
+  local started=0 beat_size=0 beat_ms size lockup_ms=0
   while [[ $boot_rc == running ]]; do
     if ! process_alive "$qemu_pid"; then
       boot_rc=0
@@ -526,6 +533,13 @@ boot_qemu() {
         kill -TERM "$qemu_pid" 2>/dev/null || true
         wait "$qemu_pid" 2>/dev/null || true
         boot_rc=wedged
+      elif (( $(now_ms) - lockup_ms > 5000 )); then
+        lockup_ms=$(now_ms)
+        if (( $(longest_lockup "$console" "$offset") >= LOCKUP_SECONDS )); then
+          kill -TERM "$qemu_pid" 2>/dev/null || true
+          wait "$qemu_pid" 2>/dev/null || true
+          boot_rc=lockup
+        fi
       fi
       sleep 0.5
     else
@@ -534,6 +548,12 @@ boot_qemu() {
   done
   qemu_pid=
   if [[ -n $tail_pid ]]; then wait "$tail_pid" 2>/dev/null || true; tail_pid=; fi
+}
+
+# The longest soft lockup (seconds) that L1's kernel reported in CONSOLE after byte OFFSET.
+longest_lockup() {
+  tail -c +$(($2 + 1)) "$1" | grep -aoE 'soft lockup - CPU#[0-9]+ stuck for [0-9]+s' |
+    sed -E 's/.* ([0-9]+)s$/\1/' | sort -n | tail -n 1 | grep . || echo 0
 }
 
 cmd_run() {
@@ -599,14 +619,22 @@ cmd_run() {
       # did not, seen in CI; the next L1 wedged as well, hence a third attempt). L1 is
       # disposable: the payload runs again from the start in a fresh L1.
       msg "L1 stopped responding (no heartbeat for ${WEDGE_SECONDS}s, QEMU killed); $next"
+    elif [[ $qemu_rc == lockup ]]; then
+      # Seen in CI: CPU#0 of L1 stuck in the kernel, in KVM_RUN of the L2 reference QEMU
+      # of vmm_fullsystem, for 880 s until the payload's timeout (soft lockup and RCU stall
+      # reports every 28 s, the other CPU still beating); and in vmm_reboot's restart loop,
+      # in vessel's. A kernel stuck for a minute does not come back in time; L1's nested
+      # SVM under TCG is the test bed, so as with a wedge the payload runs again.
+      msg "L1's kernel reported a soft lockup of ${LOCKUP_SECONDS}s or more (QEMU killed; see the console above); $next"
     else
       break
     fi
     echo "vmharness: ---- attempt $((attempt + 1)) ----" >>"$console"
   done
   [[ $qemu_rc != stalled ]] || qemu_rc=124
-  if [[ $qemu_rc == wedged ]]; then
-    msg "L1 stopped responding again (no heartbeat for ${WEDGE_SECONDS}s)"
+  if [[ $qemu_rc == wedged || $qemu_rc == lockup ]]; then
+    if [[ $qemu_rc == wedged ]]; then msg "L1 stopped responding again (no heartbeat for ${WEDGE_SECONDS}s)"
+    else msg "L1's kernel reported a soft lockup of ${LOCKUP_SECONDS}s or more again"; fi
     print_tail "$console"
     exit "$EXIT_TIMEOUT"
   fi

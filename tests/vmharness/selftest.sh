@@ -79,7 +79,8 @@ contains qemu_killed "QEMU killed"
 
 # The heartbeat: a payload that is only slow is not taken for a wedged L1; one whose L1
 # stops beating (here: COM2 moved away) runs again in a new L1, at most three times, then fails.
-printf 'sleep 25; exit 3\n' >"$work/slow.sh"
+# (A short soft lockup on L1's console does not count as a wedge either.)
+printf 'echo "<0>watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [selftest:1]" >/dev/kmsg; sleep 25; exit 3\n' >"$work/slow.sh"
 VESSEL_HARNESS_WEDGE_SECONDS=10 expect slow_payload_is_not_wedged 3 run --vessel "$vessel" \
   --payload "$work/slow.sh" --timeout 90
 printf 'mv /dev/ttyS1 /dev/ttyS1.moved; sleep 1000\n' >"$work/wedge.sh"
@@ -88,6 +89,15 @@ VESSEL_HARNESS_WEDGE_SECONDS=10 expect wedged_l1_is_run_again_twice 124 run --ve
 contains wedge_second_run "running the payload again in a new L1 (attempt 2 of 3)"
 contains wedge_third_run "running the payload again in a new L1 (attempt 3 of 3)"
 contains wedge_twice_fails "L1 stopped responding again"
+
+# An L1 whose kernel reports a soft lockup of a minute or more (here: a line written to
+# /dev/kmsg) is killed and the payload runs again; locking up every time, the run is a
+# timeout (124) long before the timeout.
+printf 'echo "<0>watchdog: BUG: soft lockup - CPU#1 stuck for 64s! [selftest:1]" >/dev/kmsg; sleep 1000\n' >"$work/lockup.sh"
+VESSEL_HARNESS_ATTEMPTS=2 expect soft_lockup_is_run_again 124 run --vessel "$vessel" \
+  --payload "$work/lockup.sh" --timeout 200
+contains lockup_second_run "soft lockup of 60s or more (QEMU killed; see the console above); running the payload again in a new L1 (attempt 2 of 2)"
+contains lockup_twice_fails "soft lockup of 60s or more again"
 
 # An L1 that resets itself mid-payload (sysrq b: an immediate reboot, no panic) runs the
 # payload again; resetting every time, the run fails as a payload that never reported.

@@ -37,22 +37,32 @@ boot() {  # boot NAME EXPECTED_RC CMDLINE_EXTRA [MARKER [CPUS]]
   echo "VESSEL-CHECK reboot-$name $res rc=$rc (want $want) ${secs}s attempts=$attempt"
   [ $res = PASS ] || { tail -n 5 "/tmp/reboot-$name.log"; cat "/tmp/reboot-$name.err"; } >>/tmp/reboot-failures
 }
+# (Without "quiet": a failed run's console shows how far each boot got.) A run that ended
+# in a triple fault showing KVM's INIT-state registers before the second boot was up, the
+# spurious L2 shutdown of L1's nested SVM (tests/vmharness/README.md; seen in CI during
+# the first boot's FPU setup), runs once more with a NOTE.
 restart() {
-  log=/tmp/reboot-restart.log
-  vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus 1 --memory 256M --on-reboot restart \
-    --cmdline "console=ttyS0 panic=-1 quiet vessel.exit=reboot rdinit=/init" --serial "file:$log" </dev/null &
-  pid=$!
-  i=0
-  ups() { cat "$log" 2>/dev/null | grep -c VESSEL-GUEST-UP; }
-  while [ "$(ups)" -lt 2 ] && [ $i -lt 2400 ] && kill -0 $pid 2>/dev/null; do
-    sleep 0.1; i=$((i + 1))
+  log=/tmp/reboot-restart.log err=/tmp/reboot-restart.err
+  for attempt in 1 2; do
+    vessel vm run --kernel /guest/vmlinuz --initrd /guest/initrd.cpio --cpus 1 --memory 256M --on-reboot restart \
+      --cmdline "console=ttyS0 panic=-1 vessel.exit=reboot rdinit=/init" --serial "file:$log" </dev/null 2>$err &
+    pid=$!
+    i=0
+    ups() { cat "$log" 2>/dev/null | grep -c VESSEL-GUEST-UP; }
+    while [ "$(ups)" -lt 2 ] && [ $i -lt 2400 ] && kill -0 $pid 2>/dev/null; do
+      sleep 0.1; i=$((i + 1))
+    done
+    boots=$(ups)
+    kill -TERM $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    [ "$attempt" = 1 ] && [ "$boots" -lt 2 ] && grep -q 'triple fault' $err && grep -q 'its INIT state' $err || break
+    echo "VESSEL-NOTE reboot-on-reboot-restart: a spurious shutdown after $boots boot(s) up (rc=$rc: $(head -c 160 $err)); running it again"
   done
-  boots=$(ups)
-  kill -TERM $pid 2>/dev/null
-  wait $pid
-  rc=$?
   res=FAIL; [ "$boots" -ge 2 ] && [ $rc = 0 ] && res=PASS
-  echo "VESSEL-CHECK reboot-on-reboot-restart $res boots=$boots rc=$rc"
+  echo "VESSEL-CHECK reboot-on-reboot-restart $res boots=$boots rc=$rc attempts=$attempt"
+  [ $res = PASS ] || { echo "restart: $(grep -c 'Linux version' "$log") kernels started, $(grep -c 'Kernel panic' "$log") panicked"
+    tail -n 30 "$log"; cat $err; } >>/tmp/reboot-failures
 }
 # reboot=k with 8 vCPUs: the guest sees all of them online (/proc/cpuinfo lists online CPUs)
 # and the reboot stops the other CPUs first.
