@@ -228,15 +228,23 @@ Status expect_reply(Connection& c, FrameType want, int timeout_ms, const char* w
   return ok();
 }
 
+// Writes the disks' cached data out (the guest's completed writes are in the
+// image files before the destination opens them).
+Status flush_disks(Machine& m, const snapshot::VmSpec& spec) {
+  for (size_t i = 0; i < m.virtio_count(); ++i)
+    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
+      TRYC(blk->flush(), cat("flush disk ", i < spec.devices.size() ? spec.devices[i].path : ""));
+  return ok();
+}
+
 // The vCPU, VM and device state of the paused machine, as a state file.
-Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config) {
+Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config,
+                                           const snapshot::CapturePlan& plan) {
   snapshot::SnapshotState s;
   s.spec = spec;
   s.vm_config = vm_config;
   s.id = 1;
-  for (size_t i = 0; i < m.virtio_count(); ++i)
-    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
-      TRYC(blk->flush(), cat("flush disk ", i < spec.devices.size() ? spec.devices[i].path : ""));
+  TRY(flush_disks(m, spec));
   for (const auto& d : spec.devices) {
     if (d.kind != snapshot::DeviceSpec::Kind::kBlock) continue;
     struct stat st {};
@@ -244,7 +252,7 @@ Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& s
     s.disks.push_back({d.path, static_cast<uint64_t>(st.st_size),
                        static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
   }
-  TRY(snapshot::capture_machine(m, s));
+  TRY(snapshot::capture_machine(m, s, &plan));
   s.memory.size = m.memory().size();
   return snapshot::encode_state(s, VESSEL_VERSION);
 }
@@ -565,6 +573,11 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
       TRY(precopy(s, m, p, o, left, to_postcopy));
     }
+    // Before the pause: what the state capture would otherwise ask KVM while the
+    // guest waits, and a flush of the disks, so that the one at the pause has
+    // only the writes since.
+    const snapshot::CapturePlan plan = TRY(snapshot::plan_capture(m));
+    TRY(flush_disks(m, spec));
     set_phase(p, "stop-and-copy");
     pause_at = Clock::now();
     TRYC(m.pause(), "pause the VM");
@@ -614,7 +627,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       }
     }
     auto tc = Clock::now();
-    auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
+    auto state = TRYC(capture_state(m, spec, vm_config, plan), "capture the VM state");
     capture_ms = ms_since(tc);
     auto tr = Clock::now();
     TRYC(conn.send(FrameType::kState, state), "send STATE");
