@@ -1,10 +1,11 @@
 // `vessel vm upgrade ID` (the same, locally, to a new VMM process that keeps
 // the id), `vessel vm receive --listen tcp:ADDR:PORT|unix:PATH [--name ID] -d [--serial ...]`
 // and `vessel vm migrate ID --to tcp:...|unix:... [--local] [--max-downtime MS]
-// [--bandwidth B/s] [--max-rounds N] [--postcopy [--postcopy-bandwidth B/s]]`: clients of PUT /vm.receive-migration (through the
+// [--bandwidth B/s] [--max-rounds N] [--postcopy [--postcopy-bandwidth B/s]] [--copy-disks]`: clients of PUT /vm.receive-migration (through the
 // launcher) and PUT /vm.send-migration + GET /vm.migration. Parsing and
 // printing only; the engine is vmm/migration.
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -34,6 +35,7 @@ struct MigrateFlags {
   bool no_auto_converge = false;
   bool postcopy = false;
   uint64_t postcopy_bandwidth = 0;
+  bool copy_disks = false;
 };
 
 std::string progress_line(const json& m) {
@@ -69,7 +71,8 @@ Result<std::string> run_migration(const Globals& g, const MigrateFlags& f) {
                {"max_rounds", f.max_rounds},
                {"auto_converge", !f.no_auto_converge},
                {"postcopy", f.postcopy},
-               {"postcopy_bandwidth", f.postcopy_bandwidth}};
+               {"postcopy_bandwidth", f.postcopy_bandwidth},
+               {"copy_disks", f.copy_disks}};
   const std::string& sock = h.record.api_sock;
   TRY(vmm::api::call_ok(sock, "PUT", "/vm.send-migration", body.dump(), 15000));
   bool tty = ::isatty(STDERR_FILENO);
@@ -196,7 +199,7 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     struct A {
       std::string listen, name, serial;
       std::vector<std::string> nets;
-      std::string vsock;
+      std::string vsock, disk_dir;
       bool detach = false;
     };
     auto a = std::make_shared<A>();
@@ -211,6 +214,9 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
     cmd->add_option("--vsock", a->vsock,
                     "uds=PATH: the received VM's vsock listens on PATH here (default: the source's path, which a VMM "
                     "on the same host still holds)");
+    cmd->add_option("--disk-dir", a->disk_dir,
+                    "where the image files of a migration with --copy-disks are created, under their source names "
+                    "(an existing directory; without it such a migration is refused)");
     cmd->callback([a, &g] {
       if (!a->detach) return report(Error::invalid("vm receive runs detached: add -d (vm console attaches to COM1)"));
       auto ep = vmm::migration::parse_endpoint(a->listen, "--listen");
@@ -240,6 +246,12 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
           return report(Error::invalid(cat("--vsock ", a->vsock, ": expected uds=PATH")));
         o.receive_vsock_uds = absolute_path(a->vsock.substr(4));
       }
+      if (!a->disk_dir.empty()) {
+        struct stat st {};
+        if (::stat(a->disk_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+          return report(Error::invalid(cat("--disk-dir ", a->disk_dir, ": not a directory")));
+        o.receive_disk_dir = absolute_path(a->disk_dir);
+      }
       auto s = vmm::launch_detached(std::move(o));
       if (!s) return report(std::move(s).error().context(cat("receive ", id)));
       if (a->name.empty()) std::printf("%s\n", id.c_str());
@@ -264,6 +276,10 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
         ->excludes("--local");
     cmd->add_option("--postcopy-bandwidth", f->postcopy_bandwidth,
                     "cap on the pages post-copy sends unasked, bytes/s (default: none; asked-for pages go at once)");
+    cmd->add_flag("--copy-disks", f->copy_disks,
+                  "send the writable disks' image files along (hosts without shared storage; the receiver needs "
+                  "--disk-dir; a qcow2 overlay's backing file must be reachable there under the same path)")
+        ->excludes("--local");
     cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
   }
   {

@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 
 #include "common/error.h"
+#include "vmm/disk/write_log.h"
 
 namespace vessel::vmm::disk {
 
@@ -26,6 +28,24 @@ class DiskImage {
   virtual Status discard(uint64_t offset, uint64_t len) = 0;
   // The range reads back as zeroes.
   virtual Status write_zeroes(uint64_t offset, uint64_t len) = 0;
+
+  // From now on every change of the image's file (data and, for qcow2, its
+  // metadata, at file offsets) is marked in `log` once done; nullptr: no more.
+  void set_write_log(std::shared_ptr<FileWriteLog> log) {
+    std::lock_guard lock(log_mu_);
+    log_ = std::move(log);
+  }
+
+ protected:
+  // Bytes [offset, offset + len) of the file changed.
+  void note_write(uint64_t offset, uint64_t len) {
+    std::lock_guard lock(log_mu_);
+    if (log_) log_->mark(offset, len);
+  }
+
+ private:
+  std::mutex log_mu_;
+  std::shared_ptr<FileWriteLog> log_;
 };
 
 // Opens an image, detecting qcow2 by its magic; anything else is raw.

@@ -198,12 +198,23 @@ Result<uint16_t> Qcow2Disk::refcount(uint64_t cluster_index) {
   return be16toh(v);
 }
 
+Status Qcow2Disk::put(uint64_t offset, std::span<const uint8_t> data) {
+  Status s = pwrite_full(fd_.get(), offset, data);
+  note_write(offset, data.size());  // a failed write may have changed part of it
+  return s;
+}
+
+Status Qcow2Disk::put_be64(uint64_t offset, uint64_t v) {
+  uint64_t b = htobe64(v);
+  return put(offset, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&b), 8));
+}
+
 Status Qcow2Disk::set_refcount(uint64_t cluster_index, uint16_t value) {
   const uint64_t per_block = cluster_size_ / 2;
   uint64_t block = cluster_index / per_block;
   if (block >= refcount_table_.size() || refcount_table_[block] == 0) return Error::invalid("no refcount block");
   uint16_t v = htobe16(value);
-  return pwrite_full(fd_.get(), refcount_table_[block] + (cluster_index % per_block) * 2,
+  return put(refcount_table_[block] + (cluster_index % per_block) * 2,
                      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&v), 2));
 }
 
@@ -217,8 +228,8 @@ Result<uint64_t> Qcow2Disk::allocate_cluster() {
     if (block >= refcount_table_.size()) return Error(ENOSPC, "qcow2 refcount table is full");
     if (refcount_table_[block] == 0) {
       // This cluster becomes the refcount block that covers it.
-      TRY(pwrite_full(fd_.get(), off, zero));
-      TRY(write_be64(fd_.get(), h_.refcount_table_offset + block * 8, off));
+      TRY(put(off, zero));
+      TRY(put_be64(h_.refcount_table_offset + block * 8, off));
       refcount_table_[block] = off;
       next_free_ += cluster_size_;
       TRY(set_refcount(index, 1));
@@ -226,7 +237,7 @@ Result<uint64_t> Qcow2Disk::allocate_cluster() {
     }
     next_free_ += cluster_size_;
     if (TRY(refcount(index)) != 0) continue;  // in use (should not happen past the end of the file)
-    TRY(pwrite_full(fd_.get(), off, zero));   // extends the file
+    TRY(put(off, zero));   // extends the file
     TRY(set_refcount(index, 1));
     return off;
   }
@@ -239,7 +250,7 @@ Status Qcow2Disk::write_cluster(uint64_t v, std::span<const uint8_t> data) {
   if (where != kUnallocated && where != kZero) {
     uint64_t l1i = v >> (h_.cluster_bits + h_.cluster_bits - 3);
     auto* t = TRY(l2_table(l1_[l1i] & kOffsetMask));
-    if ((*t)[(v >> h_.cluster_bits) & (l2_entries_ - 1)] & kCopied) return pwrite_full(fd_.get(), where + in, data);
+    if ((*t)[(v >> h_.cluster_bits) & (l2_entries_ - 1)] & kCopied) return put(where + in, data);
     return Error::invalid("qcow2 cluster shared with a snapshot: not supported");
   }
   // Copy on write: the whole cluster from the backing file (or zeroes), then the new bytes.
@@ -254,15 +265,15 @@ Status Qcow2Disk::write_cluster(uint64_t v, std::span<const uint8_t> data) {
     uint64_t l2 = TRY(allocate_cluster());
     l2_cache_[l2] = std::vector<uint64_t>(l2_entries_, 0);
     l1_[l1i] = l2 | kCopied;
-    TRY(write_be64(fd_.get(), h_.l1_table_offset + l1i * 8, l1_[l1i]));
+    TRY(put_be64(h_.l1_table_offset + l1i * 8, l1_[l1i]));
   }
   uint64_t data_off = TRY(allocate_cluster());
-  TRY(pwrite_full(fd_.get(), data_off, buf));
+  TRY(put(data_off, buf));
   uint64_t l2_off = l1_[l1i] & kOffsetMask;
   auto* t = TRY(l2_table(l2_off));
   uint64_t l2i = (v >> h_.cluster_bits) & (l2_entries_ - 1);
   (*t)[l2i] = data_off | kCopied;
-  return write_be64(fd_.get(), l2_off + l2i * 8, (*t)[l2i]);
+  return put_be64(l2_off + l2i * 8, (*t)[l2i]);
 }
 
 Status Qcow2Disk::write(uint64_t offset, std::span<const uint8_t> data) {

@@ -69,6 +69,9 @@ class Qcow2Disk : public DiskImage {
   Result<uint64_t> end_of_used_clusters();
   Result<uint16_t> refcount(uint64_t cluster_index);
   Status set_refcount(uint64_t cluster_index, uint16_t value);
+  // Every change of the file goes through these (pwrite, then note_write).
+  Status put(uint64_t offset, std::span<const uint8_t> data);
+  Status put_be64(uint64_t offset, uint64_t v);
 
   UniqueFd fd_;
   bool readonly_ = true;

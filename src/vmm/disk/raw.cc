@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/scope_exit.h"
 #include "common/strings.h"
 
 namespace vessel::vmm::disk {
@@ -53,7 +54,9 @@ Status RawDisk::read(uint64_t offset, std::span<uint8_t> out) { return pread_ful
 
 Status RawDisk::write(uint64_t offset, std::span<const uint8_t> data) {
   if (readonly_) return Error(EROFS, "read-only disk");
-  return pwrite_full(fd_.get(), offset, data);
+  Status s = pwrite_full(fd_.get(), offset, data);
+  note_write(offset, data.size());  // a failed write may have changed part of it
+  return s;
 }
 
 Status RawDisk::flush() {
@@ -63,15 +66,17 @@ Status RawDisk::flush() {
 
 Status RawDisk::discard(uint64_t offset, uint64_t len) {
   if (readonly_) return Error(EROFS, "read-only disk");
-  if (::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
-                  static_cast<off_t>(len)) < 0 &&
-      errno != EOPNOTSUPP)
-    return Error::from_errno("punch hole");
+  int r = ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                      static_cast<off_t>(len));
+  int err = errno;
+  note_write(offset, len);
+  if (r < 0 && err != EOPNOTSUPP) return Error(err, "punch hole");
   return ok();
 }
 
 Status RawDisk::write_zeroes(uint64_t offset, uint64_t len) {
   if (readonly_) return Error(EROFS, "read-only disk");
+  ScopeExit noted([&] { note_write(offset, len); });
   if (::fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, static_cast<off_t>(offset), static_cast<off_t>(len)) == 0) return ok();
   std::vector<uint8_t> zero(std::min<uint64_t>(len, 1 << 20), 0);
   for (uint64_t done = 0; done < len;) {

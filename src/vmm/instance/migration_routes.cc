@@ -3,12 +3,14 @@
 //                              "local": false, "max_downtime_ms": 300,
 //                              "bandwidth": 0 (bytes/s, 0: no cap), "max_rounds": 30,
 //                              "auto_converge": true, "postcopy": false,
-//                              "postcopy_bandwidth": 0 (bytes/s of the pages not asked for)}
+//                              "postcopy_bandwidth": 0 (bytes/s of the pages not asked for),
+//                              "copy_disks": false (the writable disks' image files go along)}
 //       Connects (an error here is the call's 400), then sends the running VM
 //       on a thread and answers 204 at once; progress: GET /vm.migration.
 //   PUT /vm.receive-migration {"receiver_url": "tcp:ADDR:PORT" | "unix:PATH",
 //                              "net_overrides": [{"iface_id": ID, "host_dev_name": TAP}],
-//                              "vsock_override": {"uds_path": PATH}}
+//                              "vsock_override": {"uds_path": PATH},
+//                              "disk_dir": DIR (where copied image files are created)}
 //       Before InstanceStart: waits there for a VM and runs it (its NICs on
 //       these taps; the others on the source's tap names; its vsock on PATH
 //       instead of the source's socket path).
@@ -19,6 +21,7 @@
 // The engine is vmm/migration; this file runs it next to the control loop.
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -65,7 +68,9 @@ Status Vmm::send_migration(const json& body) {
   if (auto v = TRY(r.boolean("auto_converge"))) o.auto_converge = *v;
   if (auto v = TRY(r.boolean("postcopy"))) o.postcopy = *v;
   if (auto v = TRY(r.u64("postcopy_bandwidth"))) o.postcopy_bandwidth = *v;
+  if (auto v = TRY(r.boolean("copy_disks"))) o.copy_disks = *v;
   TRY(r.finish());
+  if (o.copy_disks && o.memfd) return Error::invalid("copy_disks: a local migration keeps the disks where they are");
   if (o.postcopy && o.memfd) return Error::invalid("postcopy: a local migration hands the memory over; it has nothing to post-copy");
   auto ep = TRY(migration::parse_endpoint(url, "destination_url"));
   if (o.memfd && ep.kind != migration::Endpoint::Kind::kUnix)
@@ -107,12 +112,17 @@ Status Vmm::send_migration(const json& body) {
 }
 
 Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets,
-                              const std::string& vsock_uds) {
+                              const std::string& vsock_uds, const std::string& disk_dir) {
   TRY(require_not_started("vm.receive-migration"));
   if (migrating()) return Error::invalid("vm.receive-migration: already waiting for a migration");
   auto ep = TRY(migration::parse_endpoint(url, "receiver_url"));
   if (!vsock_uds.empty() && (vsock_uds.size() >= 97 || vsock_uds.find('\0') != std::string::npos))
     return Error::invalid(cat("vsock_override.uds_path '", vsock_uds, "': too long for a unix socket with its _PORT suffix"));
+  if (!disk_dir.empty()) {
+    struct stat st {};
+    if (::stat(disk_dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+      return Error::invalid(cat("disk_dir '", disk_dir, "': not a directory"));
+  }
   auto job = std::make_shared<MigrationJob>();
   job->sending = false;
   job->url = url;
@@ -126,6 +136,7 @@ Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::
   SerialSink* sink = serial_.get();
   o.serial_out = [sink](uint8_t b) { sink->put(b); };
   o.vsock_uds = vsock_uds.empty() ? "" : absolute_path(vsock_uds);
+  o.disk_dir = disk_dir.empty() ? "" : absolute_path(disk_dir);
   if (!nets.empty()) {
     o.nets_for = [nets, id = opts_.id](const snapshot::SnapshotState& st) -> Result<std::vector<snapshot::NetOverride>> {
       // Overrides without an iface_id name the VM's NICs in order.
@@ -170,6 +181,7 @@ Status Vmm::receive_migration(const std::string& url, std::vector<SnapshotLoad::
         j->progress.pages_sent = j->received->data_pages;
         j->progress.zero_pages = j->received->zero_pages;
         j->progress.total_ms = j->received->stream_ms + j->received->restore_ms;
+        j->progress.disk_bytes = j->received->disk_bytes;
       }
     }
     if (!st) j->error = st.error();
@@ -230,6 +242,8 @@ void Vmm::finish_migration() {
                   p.last_pages_ms, " ms, state capture ", p.capture_ms, " ms, destination restore ", p.restore_wait_ms,
                   " ms; estimated fixed part ", p.fixed_estimate_ms, " ms of which the destination restore ",
                   p.destination_estimate_ms, " ms)");
+      if (p.disk_bytes > 0 || p.last_disk_ms > 0)
+        parts += cat(", disks copied: ", p.disk_bytes, " bytes, their last changes ", p.last_disk_ms, " ms after the pause");
       if (!p.dirty_log.empty())
         parts += cat(", dirty pages from the ", p.dirty_log,
                      p.dirty_log == "ring" ? cat(" (", p.dirty_ring_full_exits, " full-ring exits)") : std::string());
@@ -264,7 +278,8 @@ void Vmm::finish_migration() {
                                           : std::string(), ", machine built in ", rc.build_ms,
                        " ms while the pages came, stream ", rc.stream_ms, " ms, restore ", rc.restore_ms, " ms (checks ",
                        rc.restored.stats.load_ms, ", devices ", rc.restored.stats.machine_ms, ", state ",
-                       rc.restored.stats.apply_ms, ", vCPU start ", rc.restored.stats.start_ms, " ms)"));
+                       rc.restored.stats.apply_ms, ", vCPU start ", rc.restored.stats.start_ms, " ms)",
+                       rc.disk_bytes > 0 ? cat(", ", rc.disk_bytes, " bytes of disk images copied") : std::string()));
 }
 
 json Vmm::migration_json() const {
@@ -296,6 +311,8 @@ json Vmm::migration_json() const {
          {"destination_restore_ms", p.restore_wait_ms},
          {"fixed_estimate_ms", p.fixed_estimate_ms},
          {"destination_estimate_ms", p.destination_estimate_ms},
+         {"disk_bytes", p.disk_bytes},
+         {"last_disk_ms", p.last_disk_ms},
          {"postcopy", p.postcopy},
          {"postcopy_pages", p.postcopy_pages},
          {"postcopy_requests", p.postcopy_requests},
@@ -328,8 +345,13 @@ void Vmm::add_migration_routes() {
         if (vsock_uds.empty()) return Error::invalid("vsock_override.uds_path: empty");
         TRY(v.finish());
       }
+      std::string disk_dir;
+      if (auto d = TRY(r.str("disk_dir"))) {
+        if (d->empty()) return Error::invalid("disk_dir: empty");
+        disk_dir = *d;
+      }
       TRY(r.finish());
-      return receive_migration(url, std::move(nets), vsock_uds);
+      return receive_migration(url, std::move(nets), vsock_uds, disk_dir);
     });
   });
   router_.add("GET", "/vm.migration", [this](const api::ApiCall&) { return api::json_ok(migration_json()); });

@@ -131,7 +131,7 @@ Status Vmm::init() {
   if (opts_.config.metrics) TRY(open_metrics(*opts_.config.metrics));
   VmmRecord rec{opts_.id, ::getpid(), process_start_time(::getpid()), sock, created_at_};
   TRYC(write_record(paths_, rec), "write the VM record");
-  if (!opts_.receive_url.empty()) TRY(receive_migration(opts_.receive_url, opts_.receive_nets, opts_.receive_vsock_uds));
+  if (!opts_.receive_url.empty()) TRY(receive_migration(opts_.receive_url, opts_.receive_nets, opts_.receive_vsock_uds, opts_.receive_disk_dir));
   return ok();
 }
 

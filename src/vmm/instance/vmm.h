@@ -96,6 +96,8 @@ struct VmmOptions {
   std::vector<SnapshotLoad::NetOverride> receive_nets;
   // vm receive: the unix socket its vsock listens on here (empty: the source's path).
   std::string receive_vsock_uds;
+  // vm receive: where a --copy-disks migration's image files are created (empty: refused).
+  std::string receive_disk_dir;
   // The state directory's name under <root>/vm when it is not `id`: vm upgrade
   // starts the new VMM of VM `id` beside the old one, then renames its
   // directory to `id` once the old VMM has handed the VM over and exited.
@@ -132,7 +134,7 @@ class Vmm {
   // PUT /vm.receive-migration (or `vm receive`): before InstanceStart, listens
   // on `url` and runs the VM that arrives there.
   Status receive_migration(const std::string& url, std::vector<SnapshotLoad::NetOverride> nets,
-                           const std::string& vsock_uds = {});
+                           const std::string& vsock_uds = {}, const std::string& disk_dir = {});
   // What GET /vm.migration and `vm state` show of the last migration.
   nlohmann::json migration_json() const;
 

@@ -64,6 +64,9 @@ struct SendOptions {
   // bytes/s cap on the pages post-copy sends unasked (0: none; QEMU's
   // max-postcopy-bandwidth): the pages the destination asks for go at once.
   uint64_t postcopy_bandwidth = 0;
+  // The writable disks' image files go along (disk_copy.h): for hosts that
+  // share no storage. Not with `memfd`.
+  bool copy_disks = false;
   int connect_timeout_ms = 5000;
   int ack_timeout_ms = 60000;      // for ACCEPT and RUNNING
 };
@@ -100,6 +103,10 @@ struct Progress {
   bool postcopy = false;
   uint64_t postcopy_pages = 0, postcopy_requests = 0;
   double postcopy_ms = 0;
+  // --copy-disks: the image bytes sent (data, not zero ranges), and the time
+  // the disks' last changes took after the pause.
+  uint64_t disk_bytes = 0;
+  double last_disk_ms = 0;
   // The migration failed after the destination ran the guest (post-copy):
   // the copy here is stale and must not run again.
   bool source_lost = false;
@@ -128,6 +135,9 @@ struct ReceiveOptions {
   // Non-empty: the vsock device listens on this unix socket instead of the
   // source's path (a VMM on the same host still holds that one).
   std::string vsock_uds;
+  // Where the image files of a --copy-disks migration are created (an
+  // existing directory; without one such a migration is refused).
+  std::string disk_dir;
 };
 
 struct Received {
@@ -140,6 +150,7 @@ struct Received {
   // Post-copy: RUNNING to DONE, the pages the guest waited for, the holes filled with zeroes.
   double postcopy_ms = 0;
   uint64_t postcopy_requested = 0, postcopy_zero_filled = 0;
+  uint64_t disk_bytes = 0;  // --copy-disks: image bytes written
 };
 
 // Reads a migration stream from `conn`, restores the machine and runs it,

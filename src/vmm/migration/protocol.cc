@@ -48,6 +48,8 @@ struct Reader {
 
 constexpr uint32_t kFlagMemfd = 1;
 constexpr uint32_t kFlagPostcopy = 2;
+constexpr uint32_t kFlagCopyDisks = 4;
+constexpr size_t kDiskHeader = 4 + 4 + 8 + 8;
 constexpr uint32_t kMaxVersionString = 256;
 constexpr uint32_t kMaxCpuidEntries = 256;
 constexpr size_t kMaxText = 4096;
@@ -71,6 +73,7 @@ std::string frame_name(uint32_t type) {
     case FrameType::kComplete: return "COMPLETE";
     case FrameType::kTap: return "TAP";
     case FrameType::kVsock: return "VSOCK";
+    case FrameType::kDisk: return "DISK";
     case FrameType::kRequest: return "REQUEST";
     case FrameType::kDone: return "DONE";
     case FrameType::kAccept: return "ACCEPT";
@@ -91,6 +94,7 @@ uint64_t max_payload(FrameType type) {
     case FrameType::kTap:
     case FrameType::kVsock: return 4;
     case FrameType::kMachine: return kMaxMachineSpec;
+    case FrameType::kDisk: return kDiskHeader + kMaxDiskData;
     case FrameType::kReady: return 16;
     case FrameType::kPostcopy: return page_bitmap_bytes(kMaxGuestMemory);
     case FrameType::kRequest: return 8;
@@ -155,7 +159,7 @@ std::vector<uint8_t> encode_hello(const Hello& h) {
   w.put(h.memory_size);
   w.put(h.page_size);
   w.put(h.cpus);
-  w.put((h.memfd ? kFlagMemfd : 0u) | (h.postcopy ? kFlagPostcopy : 0u));
+  w.put((h.memfd ? kFlagMemfd : 0u) | (h.postcopy ? kFlagPostcopy : 0u) | (h.copy_disks ? kFlagCopyDisks : 0u));
   size_t n = std::min<size_t>(h.host_cpuid.size(), kMaxCpuidEntries);
   w.put(static_cast<uint32_t>(n));
   w.bytes(h.host_cpuid.data(), n * sizeof(kvm_cpuid_entry2));
@@ -187,17 +191,60 @@ Result<Hello> decode_hello(std::span<const uint8_t> payload) {
   if (h.memory_size == 0 || h.memory_size % kPageSize != 0 || h.memory_size > kMaxGuestMemory)
     return Error::invalid(cat("migration HELLO: memory size ", h.memory_size, " is not a page multiple of 4 KiB to 1 TiB"));
   if (h.cpus == 0 || h.cpus > kMaxCpus) return Error::invalid(cat("migration HELLO: vCPU count ", h.cpus, " is not 1 to 254"));
-  if (flags & ~(kFlagMemfd | kFlagPostcopy))
-    return Error::invalid(cat("migration HELLO: unknown flags ", std::to_string(flags)));
+  const uint32_t known = kFlagMemfd | kFlagPostcopy | (h.version >= kCopyDisksStreamVersion ? kFlagCopyDisks : 0u);
+  if (flags & ~known)
+    return Error::invalid(cat("migration HELLO: unknown flags ", std::to_string(flags), " for stream version ", h.version));
   h.memfd = flags & kFlagMemfd;
   h.postcopy = flags & kFlagPostcopy;
+  h.copy_disks = flags & kFlagCopyDisks;
   if (h.memfd && h.postcopy) return Error::invalid("migration HELLO: a memfd migration cannot be post-copy");
+  if (h.memfd && h.copy_disks) return Error::invalid("migration HELLO: a memfd migration does not copy disks (same host)");
   if (n > kMaxCpuidEntries) return Error::invalid(cat("migration HELLO: ", n, " CPUID entries (at most 256)"));
   auto ents = TRY(r.take(static_cast<size_t>(n) * sizeof(kvm_cpuid_entry2), "CPUID entries"));
   h.host_cpuid.resize(n);
   if (n) std::memcpy(h.host_cpuid.data(), ents.data(), ents.size());
   if (r.left() != 0) return Error::invalid(cat("migration HELLO: ", r.left(), " bytes after the last field"));
   return h;
+}
+
+std::vector<uint8_t> encode_disk(const DiskChunk& c) {
+  std::vector<uint8_t> out;
+  out.reserve(kDiskHeader + c.data.size());
+  Writer w{out};
+  w.put(c.device);
+  w.put(static_cast<uint32_t>(c.op));
+  w.put(c.offset);
+  w.put(c.op == DiskOp::kData ? static_cast<uint64_t>(c.data.size()) : c.length);
+  if (c.op == DiskOp::kData) w.bytes(c.data.data(), c.data.size());
+  return out;
+}
+
+Result<DiskChunk> decode_disk(std::span<const uint8_t> payload) {
+  Reader r{payload, 0, "migration DISK"};
+  DiskChunk c;
+  c.device = TRY(r.get<uint32_t>("device"));
+  uint32_t op = TRY(r.get<uint32_t>("op"));
+  c.offset = TRY(r.get<uint64_t>("offset"));
+  c.length = TRY(r.get<uint64_t>("length"));
+  switch (op) {
+    case static_cast<uint32_t>(DiskOp::kSize):
+      if (c.length != 0 || r.left() != 0) return Error::invalid("migration DISK: a SIZE with a length or data");
+      if (c.offset > kMaxDiskFile) return Error::invalid(cat("migration DISK: file size ", c.offset, " exceeds 16 TiB"));
+      break;
+    case static_cast<uint32_t>(DiskOp::kData):
+      if (c.length == 0 || c.length > kMaxDiskData || c.length != r.left())
+        return Error::invalid(cat("migration DISK: DATA length ", c.length, " with ", r.left(), " bytes of data (1 byte to 1 MiB)"));
+      c.data = TRY(r.take(c.length, "data"));
+      break;
+    case static_cast<uint32_t>(DiskOp::kZero):
+      if (c.length == 0 || r.left() != 0) return Error::invalid("migration DISK: a ZERO without a length, or with data");
+      break;
+    default: return Error::invalid(cat("migration DISK: unknown op ", op));
+  }
+  c.op = static_cast<DiskOp>(op);
+  if (c.op != DiskOp::kSize && (c.offset > kMaxDiskFile || c.length > kMaxDiskFile - c.offset))
+    return Error::invalid(cat("migration DISK: bytes ", c.offset, " + ", c.length, " lie past 16 TiB"));
+  return c;
 }
 
 bool is_zero_page(const uint8_t* p) {
@@ -402,7 +449,38 @@ Status StreamReceiver::check_state() {
   if (s.spec.irqchip != spec_.irqchip)
     return Error::invalid(cat("migration STATE: irqchip ", s.spec.irqchip ? "on" : "off", " differs from the MACHINE's (",
                               spec_.irqchip ? "on" : "off", ")"));
+  if (hello_.copy_disks)
+    for (size_t i = 0; i < spec_.devices.size(); ++i) {
+      const auto& d = spec_.devices[i];
+      if (d.kind == snapshot::DeviceSpec::Kind::kBlock && !d.block.readonly &&
+          (i >= disk_sizes_.size() || disk_sizes_[i] == UINT64_MAX))
+        return Error::invalid(cat("migration STATE: the disk of device ", i, " (", d.path, ") was not copied"));
+    }
   return ok();
+}
+
+Status StreamReceiver::on_disk_frame(std::span<const uint8_t> payload) {
+  if (!hello_.copy_disks) return Error::invalid("migration stream: a DISK frame, but the HELLO copies no disks");
+  if (!disk_sink_) return Error::invalid("migration stream: a DISK frame, but this receiver takes no disks");
+  DiskChunk c = TRY(decode_disk(payload));
+  if (c.device >= spec_.devices.size())
+    return Error::invalid(cat("migration DISK: device ", c.device, ", the machine has ", spec_.devices.size()));
+  const auto& d = spec_.devices[c.device];
+  if (d.kind != snapshot::DeviceSpec::Kind::kBlock || d.block.readonly)
+    return Error::invalid(cat("migration DISK: device ", c.device, " is not a writable virtio-blk"));
+  disk_sizes_.resize(spec_.devices.size(), UINT64_MAX);
+  uint64_t& size = disk_sizes_[c.device];
+  if (c.op == DiskOp::kSize) {
+    TRY(disk_sink_->set_size(c.device, c.offset));
+    size = c.offset;
+    return ok();
+  }
+  if (size == UINT64_MAX) return Error::invalid(cat("migration DISK: device ", c.device, ": data before its SIZE"));
+  if (c.offset > size || c.length > size - c.offset)
+    return Error::invalid(cat("migration DISK: device ", c.device, ": bytes ", c.offset, " + ", c.length,
+                              " lie past its file's ", size));
+  if (c.op == DiskOp::kData) return disk_sink_->write(c.device, c.offset, c.data);
+  return disk_sink_->zero(c.device, c.offset, c.length);
 }
 
 Status StreamReceiver::on_machine_frame(std::span<const uint8_t> payload) {
@@ -479,6 +557,7 @@ Status StreamReceiver::on_frame(const FrameHeader& h, std::span<const uint8_t> p
         if (tap) last_tap_nic_ = index;
         return ok();
       }
+      if (h.type == FrameType::kDisk) return on_disk_frame(payload);
       if (h.type == FrameType::kPostcopy) {
         if (!hello_.postcopy || postcopy_) return out_of_order();
         auto missing = TRY(decode_postcopy(payload, hello_.memory_size));

@@ -17,6 +17,12 @@
 //   PAGES* (up to kMaxRunPages pages of a window of up to kMaxWindowPages at a
 //           RAM offset: bitmaps say which are sent and which of those carry 4 KiB
 //           of data; the others are zero pages, sent as one bit)
+//   [DISK* (--copy-disks, when the HELLO says so: the image files of the
+//          writable disks: u32 device index | u32 op | u64 offset | u64 length
+//          | data; op SIZE (the file's size: the first DISK of a device creates
+//          its file), DATA (bytes at a file offset), ZERO (a range reads as
+//          zero). All of each file while the guest runs, then what the guest
+//          changed, round after round, and after the pause the rest)]
 //   [POSTCOPY (post-copy, when the HELLO allowed it: the bitmap of the pages
 //             the destination does not have yet; the guest runs there
 //             before they come)]
@@ -58,11 +64,14 @@ namespace vessel::vmm::migration {
 
 inline constexpr char kMagic[8] = {'V', 'E', 'S', 'S', 'E', 'L', 'M', 'G'};
 // Bumped on any change of the frames or their payloads (2: MACHINE and READY;
-// 3: post-copy; 4: VSOCK; 5: PAGES windows of up to kMaxWindowPages). A receiver
-// also takes streams from kMinStreamVersion on (an older vessel's `vm upgrade` to
-// this one): 3 and 4 differ from 5 only by a frame 3 never sends and narrower
-// windows.
-inline constexpr uint32_t kStreamVersion = 5;
+// 3: post-copy; 4: VSOCK; 5: PAGES windows of up to kMaxWindowPages; 6: DISK). A
+// receiver also takes streams from kMinStreamVersion on (an older vessel's `vm
+// upgrade` to this one): 3 and 4 differ from 5 only by a frame 3 never sends and
+// narrower windows. A sender says 6 only when it copies disks, else 5, which a
+// receiver of vessel's previous stream version takes too.
+inline constexpr uint32_t kStreamVersion = 6;
+inline constexpr uint32_t kCopyDisksStreamVersion = 6;
+inline constexpr uint32_t kPlainStreamVersion = 5;
 inline constexpr uint32_t kMinStreamVersion = 3;
 inline constexpr uint64_t kPageSize = 4096;
 // Pages sent in one PAGES frame (1 MiB of data at most).
@@ -86,6 +95,7 @@ enum class FrameType : uint32_t {
   kComplete = 8,
   kTap = 9,
   kVsock = 10,
+  kDisk = 11,
   // Receiver -> sender.
   kAccept = 16,
   kRefuse = 17,
@@ -123,6 +133,7 @@ struct Hello {
   uint32_t cpus = 1;
   bool memfd = false;  // guest RAM comes as a memfd (MEMFD frame) instead of PAGES
   bool postcopy = false;  // the sender may switch to post-copy (POSTCOPY frame)
+  bool copy_disks = false;  // the writable disks' image files come in DISK frames (version 6 on)
   std::vector<kvm_cpuid_entry2> host_cpuid;  // the source host's KVM_GET_SUPPORTED_CPUID
 };
 std::vector<uint8_t> encode_hello(const Hello& h);
@@ -198,6 +209,34 @@ class MemorySink {
   virtual Status zero_pages(uint64_t offset, uint64_t count) = 0;
 };
 
+// A DISK frame (--copy-disks): a piece of the image file of the MACHINE's
+// device `device` (a writable virtio-blk).
+inline constexpr uint64_t kMaxDiskData = 1ULL << 20;     // a DATA frame carries at most 1 MiB
+inline constexpr uint64_t kMaxDiskFile = 1ULL << 44;     // an image file of at most 16 TiB
+enum class DiskOp : uint32_t { kSize = 0, kData = 1, kZero = 2 };
+struct DiskChunk {
+  uint32_t device = 0;
+  DiskOp op = DiskOp::kSize;
+  uint64_t offset = 0;  // kSize: the file's size
+  uint64_t length = 0;  // kData: data.size(); kZero: bytes
+  std::span<const uint8_t> data;
+};
+std::vector<uint8_t> encode_disk(const DiskChunk& c);
+// Checks the layout and the bounds (op, lengths, offset + length within
+// kMaxDiskFile, data length); the device is checked by the StreamReceiver.
+Result<DiskChunk> decode_disk(std::span<const uint8_t> payload);
+
+// Where copied image files go on the receiving side.
+class DiskSink {
+ public:
+  virtual ~DiskSink() = default;
+  // The file of device `device` has `size` bytes (the first call creates it).
+  virtual Status set_size(uint32_t device, uint64_t size) = 0;
+  virtual Status write(uint32_t device, uint64_t offset, std::span<const uint8_t> data) = 0;
+  // [offset, offset + len) reads as zero.
+  virtual Status zero(uint32_t device, uint64_t offset, uint64_t len) = 0;
+};
+
 // What one PAGES frame carried.
 struct PagesApplied {
   uint64_t data = 0, zero = 0;
@@ -252,6 +291,11 @@ class StreamReceiver {
   // pages after END go; without it a POSTCOPY is refused.
   using PostcopyFn = std::function<Result<MemorySink*>(std::vector<uint64_t> missing)>;
   void set_postcopy(PostcopyFn fn) { on_postcopy_ = std::move(fn); }
+  // Where DISK frames go (a HELLO with copy_disks needs one: its check
+  // refuses the stream without). A DISK must name a writable virtio-blk of
+  // the MACHINE, start with its SIZE, and stay within it; at STATE every
+  // writable disk must have come.
+  void set_disk_sink(DiskSink* sink) { disk_sink_ = sink; }
   // END came: the guest's state is in (after a POSTCOPY, pages still come).
   bool ended() const { return phase_ == Phase::kPostcopy || phase_ == Phase::kDone; }
   // Nothing more comes (END, or after a POSTCOPY, COMPLETE).
@@ -277,6 +321,9 @@ class StreamReceiver {
   HelloFn on_hello_;
   MachineFn on_machine_;
   PostcopyFn on_postcopy_;
+  DiskSink* disk_sink_ = nullptr;
+  std::vector<uint64_t> disk_sizes_;  // by device; UINT64_MAX: no SIZE yet
+  Status on_disk_frame(std::span<const uint8_t> payload);
   bool postcopy_ = false;
   Phase phase_ = Phase::kHello;
   Hello hello_;

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "vmm/arch/x86_64/layout.h"
+#include "vmm/migration/disk_copy.h"
 #include "vmm/migration/migration.h"
 #include "vmm/migration/postcopy.h"
 #include "vmm/snapshot/cpu_check.h"
@@ -87,6 +88,9 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   bool memfd = false, postcopy = false;
   bool ready_due = false;
   Received out;
+  // --copy-disks: the image files (removed again unless the migration completes).
+  std::unique_ptr<CopiedDisks> disks;
+  if (!o.disk_dir.empty()) disks = TRY(CopiedDisks::open(o.disk_dir));
   // The machine over `mem`, built now, while the source still runs.
   auto build = [&](const snapshot::VmSpec& spec, GuestMemory mem) -> Status {
     auto t = Clock::now();
@@ -103,11 +107,15 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
         Kvm kvm = TRY(Kvm::open(o.kvm_device));
         auto supported = TRY(kvm.supported_cpuid());
         TRYC(snapshot::check_cpuid(h.host_cpuid, supported), "the source host's CPU has features this one lacks");
+        if (h.copy_disks && !disks)
+          return Error::invalid("the source copies its disks (--copy-disks): this receiver has no disk directory "
+                                "for them (vm receive --disk-dir DIR)");
         memfd = h.memfd;
         postcopy = h.postcopy;
         return ok();
       },
       [&](const snapshot::VmSpec& spec) -> Result<MemorySink*> {
+        if (disks) disks->set_spec(spec);
         if (memfd) return static_cast<MemorySink*>(nullptr);  // MEMFD brings the memory
         // Post-copy punches single pages out of the RAM: 4 KiB pages then.
         GuestMemory mem = TRYC(postcopy ? GuestMemory::create_small_pages(spec.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd)
@@ -117,6 +125,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
         sink.emplace(machine->memory());
         return &*sink;
       });
+  sr.set_disk_sink(disks.get());
   sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {
     pager = TRY(PostcopyPager::start(machine->memory(), std::move(missing),
                                      [&](uint64_t off) { return send(FrameType::kRequest, encode_request(off)); }));
@@ -161,6 +170,10 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   }
   out.stream_ms = elapsed_ms(t0);
   out.memfd = sr.got_memfd();
+  if (disks && sr.hello().copy_disks) {
+    if (auto s = disks->finish(sr.state()); !s) return fail(std::move(s).error().context("the copied disks"));
+    out.disk_bytes = disks->bytes_written();
+  }
   // Post-copy: the missing pages come while the guest runs; this thread
   // reads them (and COMPLETE) while that one restores and runs the guest.
   std::thread pages;
@@ -218,6 +231,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
     stop_here();
     return std::move(s).error().context("tell the source that the VM runs here (this copy was stopped)");
   }
+  if (disks) disks->commit();  // the guest runs on them here
   // The source lets go of the vsock's path now (it removes it no more): this VMM does.
   if (vsock_listener)
     if (virtio::VsockDevice* vs = vsock_of(*out.restored.machine)) vs->set_owns_path(true);

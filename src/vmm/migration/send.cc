@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "common/strings.h"
+#include "vmm/migration/disk_copy.h"
 #include "vmm/migration/migration.h"
 #include "vmm/snapshot/machine_state.h"
 #include "vmm/snapshot/state_file.h"
@@ -245,13 +246,8 @@ Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& s
   s.vm_config = vm_config;
   s.id = 1;
   TRY(flush_disks(m, spec));
-  for (const auto& d : spec.devices) {
-    if (d.kind != snapshot::DeviceSpec::Kind::kBlock) continue;
-    struct stat st {};
-    if (::stat(d.path.c_str(), &st) < 0) return Error::from_errno(cat("disk ", d.path));
-    s.disks.push_back({d.path, static_cast<uint64_t>(st.st_size),
-                       static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
-  }
+  for (const auto& d : spec.devices)
+    if (d.kind == snapshot::DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(snapshot::disk_record(d.path)));
   TRY(snapshot::capture_machine(m, s, &plan));
   s.memory.size = m.memory().size();
   return snapshot::encode_state(s, VESSEL_VERSION);
@@ -277,9 +273,20 @@ Estimate estimate_stop(uint64_t pages, uint64_t in_flight_bytes, double page_ms,
 
 // Pre-copy rounds until the stop fits the budget; `to_postcopy` set when
 // (with o.postcopy) the rounds do not converge and post-copy takes over.
-Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::vector<uint64_t>& left, bool& to_postcopy) {
+// `disks` (--copy-disks): the image files go first, and what changed in them
+// between the rounds, outside the rounds' measures of the pages.
+Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, DiskCopier* disks, std::vector<uint64_t>& left,
+               bool& to_postcopy) {
   Throttle throttle(m);
   unsigned throttle_pct = 0;
+  auto send_disks = [&]() -> Status {
+    if (!disks) return ok();
+    TRY(disks->send(s.c_));
+    std::lock_guard lock(p.mu);
+    p.disk_bytes = disks->bytes_sent();
+    return ok();
+  };
+  TRY(send_disks());
   auto t = Clock::now();
   uint64_t bytes0 = s.c_.bytes_sent();
   uint64_t pages0 = 0;
@@ -359,6 +366,7 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, std::ve
       std::lock_guard lock(p.mu);
       p.throttle_pct = throttle_pct;
     }
+    TRY(send_disks());
     t = Clock::now();
     bytes0 = s.c_.bytes_sent();
     {
@@ -533,7 +541,16 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
   if (o.memfd && m.memory().file_backed())
     return Error::invalid("a local migration hands over the guest RAM memfd, but this VM's RAM is a private mapping "
                           "of a snapshot memory file: migrate it without --local");
+  if (o.copy_disks && o.memfd) return Error::invalid("a local migration keeps the disks where they are: --copy-disks does not go with it");
+  // Changes of the disks are noted from here on (and no more when it goes).
+  std::unique_ptr<DiskCopier> disks;
+  if (o.copy_disks) {
+    disks = TRY(DiskCopier::start(m, spec));
+    if (disks->disks() == 0) disks.reset();  // nothing to copy: a plain stream
+  }
   Hello h;
+  h.copy_disks = disks != nullptr;
+  h.version = h.copy_disks ? kCopyDisksStreamVersion : kPlainStreamVersion;
   h.vessel_version = VESSEL_VERSION;
   h.memory_size = m.memory().size();
   h.cpus = m.cpu_count();
@@ -571,7 +588,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
         p.dirty_log = m.dirty_ring_entries() ? "ring" : "bitmap";
       }
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
-      TRY(precopy(s, m, p, o, left, to_postcopy));
+      TRY(precopy(s, m, p, o, disks.get(), left, to_postcopy));
     }
     // Before the pause: what the state capture would otherwise ask KVM while the
     // guest waits, and a flush of the disks, so that the one at the pause has
@@ -583,6 +600,14 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     TRYC(m.pause(), "pause the VM");
     paused = true;
     pause_ms = ms_since(pause_at);
+    if (disks) {
+      // The devices are stopped: what the guest last wrote to its disks.
+      auto td = Clock::now();
+      TRYC(disks->send(conn), "send the disks' last changes");
+      std::lock_guard lock(p.mu);
+      p.last_disk_ms = ms_since(td);
+      p.disk_bytes = disks->bytes_sent();
+    }
     std::vector<uint64_t> last;  // post-copy: the pages the destination still lacks
     if (!o.memfd) {
       auto tl = Clock::now();

@@ -106,13 +106,6 @@ MachineConfig machine_config(const VmSpec& spec, MachineConfig base) {
   return base;
 }
 
-Result<DiskRecord> disk_record(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) < 0) return Error::from_errno(cat("disk ", path));
-  return DiskRecord{path, static_cast<uint64_t>(st.st_size),
-                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 // Points the spec (and the device state) at the clone's taps, MACs and disk overlays.
 // The overlays it creates are listed in `created` (removed if the restore fails).
 Status apply_overrides(SnapshotState& s, const RestoreOptions& o, std::vector<std::string>& created) {
@@ -164,6 +157,13 @@ Result<std::unique_ptr<Machine>> build_machine(const VmSpec& spec, MachineConfig
   auto m = TRY(Machine::create(machine_config(spec, std::move(base))));
   TRY(add_devices(*m, spec));
   return m;
+}
+
+Result<DiskRecord> disk_record(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) < 0) return Error::from_errno(cat("disk ", path));
+  return DiskRecord{path, static_cast<uint64_t>(st.st_size),
+                    static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
 }
 
 Status check_disks(const std::vector<DiskRecord>& disks) {

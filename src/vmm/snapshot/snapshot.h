@@ -145,5 +145,7 @@ Status merge_snapshot(const MergeOptions& o);
 
 // Checks that every recorded disk is still the same file (size and mtime).
 Status check_disks(const std::vector<DiskRecord>& disks);
+// The record of an image file as it is now (size, mtime).
+Result<DiskRecord> disk_record(const std::string& path);
 
 }  // namespace vessel::vmm::snapshot

@@ -94,6 +94,7 @@ void BlockDevice::report_metrics(const MetricFn& put) const {
 }
 
 Status BlockDevice::replace_disk(std::unique_ptr<disk::DiskImage> disk) {
+  if (copying_) return Error(EBUSY, "a migration is copying this drive's image (--copy-disks): it cannot be replaced now");
   TRYC(disk_->flush(), "flush the old image");
   disk_ = std::move(disk);
   update_count_.add();

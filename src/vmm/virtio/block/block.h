@@ -56,7 +56,14 @@ class BlockDevice : public VirtioDevice {
   // MmioTransport::update_device): a new backing image, whose size becomes
   // the capacity (the caller then raises a configuration change), and new
   // rate limits.
+  // Refused while a migration copies the image (set_write_log).
   Status replace_disk(std::unique_ptr<disk::DiskImage> disk);
+  // A migration that copies the image file (`--copy-disks`) gets its changes
+  // marked in `log` (nullptr: no more). Call with the transport's lock held.
+  void set_write_log(std::shared_ptr<disk::FileWriteLog> log) {
+    copying_ = log != nullptr;
+    disk_->set_write_log(std::move(log));
+  }
   void set_rate_limits(uint64_t bytes_per_sec, uint64_t ops_per_sec);
   bool read_only() const { return opts_.readonly; }
 
@@ -68,6 +75,7 @@ class BlockDevice : public VirtioDevice {
   std::unique_ptr<disk::DiskImage> disk_;
   BlockOptions opts_;
   RateLimiter limiter_;
+  bool copying_ = false;  // a migration copies the image
   // Metrics (Firecracker's BlockDeviceMetrics names).
   Counter read_count_, read_bytes_, write_count_, write_bytes_, flush_count_, queue_event_count_,
       invalid_reqs_count_, update_count_;
