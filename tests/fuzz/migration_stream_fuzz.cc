@@ -2,8 +2,9 @@
 // is a sequence of frames (header, payload, CRC-32C) fed to StreamReceiver
 // as the receiver reads them; the first byte picks whether each frame's CRC
 // is taken as is or recomputed (so that mutations reach the HELLO, MACHINE,
-// PAGES and STATE decoders past the checksum). Guest RAM is a 1 MiB buffer: nothing may
-// crash, write outside it, hang or allocate without bound.
+// PAGES, DISK and STATE decoders past the checksum). Guest RAM is a 1 MiB buffer,
+// copied disk files are checked bounds only: nothing may crash, write outside
+// RAM or a disk's announced size, hang or allocate without bound.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -32,6 +33,33 @@ class BufferSink : public MemorySink {
  private:
   std::vector<uint8_t> mem_;
 };
+
+// A disk write must lie within the size its SIZE announced.
+class BoundsDisks : public DiskSink {
+ public:
+  Status set_size(uint32_t device, uint64_t size) override {
+    if (size > kMaxDiskFile) __builtin_trap();
+    if (sizes_.size() <= device) sizes_.resize(device + 1, UINT64_MAX);
+    sizes_[device] = size;
+    return ok();
+  }
+  Status write(uint32_t device, uint64_t offset, std::span<const uint8_t> data) override {
+    check(device, offset, data.size());
+    return ok();
+  }
+  Status zero(uint32_t device, uint64_t offset, uint64_t len) override {
+    check(device, offset, len);
+    return ok();
+  }
+
+ private:
+  void check(uint32_t device, uint64_t offset, uint64_t len) {
+    if (device >= sizes_.size() || sizes_[device] == UINT64_MAX || offset > sizes_[device] ||
+        len > sizes_[device] - offset)
+      __builtin_trap();
+  }
+  std::vector<uint64_t> sizes_;
+};
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -56,6 +84,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         sink_ptr = sink.get();
         return static_cast<MemorySink*>(sink_ptr);
       });
+  BoundsDisks disks;
+  sr.set_disk_sink(&disks);
   // Post-copy: the missing pages go into a second buffer after END.
   std::unique_ptr<BufferSink> post;
   sr.set_postcopy([&](std::vector<uint64_t> missing) -> Result<MemorySink*> {

@@ -9,7 +9,8 @@
 # two files joined: the pause may land inside a line, about 1 pause in 30 in
 # the harness, and the line's two parts are in different files). Faults: the destination killed mid-
 # stream, a port where nothing listens (the source runs on), a corrupted
-# stream (the receiver refuses). Prints "VESSEL-CHECK name PASS|FAIL".
+# stream (the receiver refuses). Then a guest that writes its disk moves with
+# --copy-disks (its image file copied). Prints "VESSEL-CHECK name PASS|FAIL".
 set -u
 D=/extra/migration
 K=$( [ -f /guest/vmlinuz ] && echo /guest/vmlinuz || echo /vmlinuz )
@@ -183,6 +184,39 @@ i=0; while [ $i -lt 300 ] && kill -0 "$gpid" 2>/dev/null; do sleep 0.1; i=$((i +
 echo "destination VMM $gpid gone after $i tenths of a second"
 [ "${gpid:-0}" -gt 0 ] && ! kill -0 "$gpid" 2>/dev/null; pf postcopy-source-dies-destination-vmm-exits $?
 $V --root $R vm delete g >/dev/null 2>&1 && [ ! -e $R/vm/g ]; pf postcopy-source-dies-delete-leaves-nothing $?
+
+# --copy-disks: a guest writing its disk (guest_payload.sh: block n each tick,
+# read back every 20) moves over TCP with its raw image file copied into the
+# receiver's --disk-dir; on the destination it reads back every block, those
+# written before the migration too. A receiver without --disk-dir refuses such
+# a migration (the guest runs on at the source, no file is created).
+mkdir -p /tmp/src-disks /tmp/dst-disks
+dd if=/dev/zero of=/tmp/src-disks/h.raw bs=1M count=0 seek=64 2>/dev/null
+$V --root $R vm run -d --name h --kernel "$K" --initrd $D/guest.cpio --memory 256M --cpus 1 \
+  --disk /tmp/src-disks/h.raw --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4" || mark boot-h FAIL
+wait_for h "DISK-OK 20" 240; pf disk-guest-reads-its-blocks $?
+$V --root $R vm receive -d --name n --listen tcp:127.0.0.1:47117 || mark receive-n FAIL
+out=$($V --root $R vm migrate h --to tcp:127.0.0.1:47117 --copy-disks 2>&1); rc=$?
+echo "$out" | tail -2
+[ $rc != 0 ] && echo "$out" | grep -q "disk-dir"; pf copy-disks-without-disk-dir-refused $?
+t=$(last_tick h)
+ticks_after h "${t:-0}" 30; pf copy-disks-refused-guest-runs-on $?
+sleep 1
+state n | grep -q 'exit_reason": *"error' && state n | grep -q 'no disk directory'; pf copy-disks-refusing-receiver-says-why $?
+$V --root $R vm receive -d --name i --listen tcp:127.0.0.1:47118 --disk-dir /tmp/dst-disks || mark receive-i FAIL
+migrate h i tcp:127.0.0.1:47118 --copy-disks
+echo "$out" | grep -q "disks copied"; pf copy-disks-reported $?
+state i | grep -q '"/tmp/dst-disks/h.raw"'; pf copy-disks-destination-uses-the-copy $?
+src_last=$(last_tick h)
+# The first read-back on the destination of more blocks than the source wrote.
+n=$(( (${src_last:-0} / 20 + 1) * 20 ))
+wait_for i "DISK-OK $n" 120; rc=$?
+pf copy-disks-guest-reads-every-block-on-the-destination $rc
+[ $rc = 0 ] || { echo "source's last tick $src_last"; grep -a 'DISK-' "$(log h)" "$(log i)" | tail -5; }
+! grep -aq 'DISK-BAD' "$(log i)"; pf copy-disks-no-bad-block $?
+$V --root $R vm kill i >/dev/null 2>&1; sleep 1
+for v in h i n; do $V --root $R vm delete $v >/dev/null 2>&1; done
+[ -f /tmp/dst-disks/h.raw ]; pf copy-disks-the-copy-stays-after-delete $?
 
 for v in a b c p e f; do $V --root $R vm delete $v >/dev/null 2>&1; done
 $V --root $R vm kill d >/dev/null 2>&1; sleep 1; $V --root $R vm delete d >/dev/null 2>&1
