@@ -69,10 +69,10 @@ endif()
 vessel_vmharness_test(vmm_reboot ${CMAKE_CURRENT_LIST_DIR}/boot/reboot/methods.sh --timeout 540)
 set_tests_properties(vmharness.vmm_reboot PROPERTIES TIMEOUT 600)
 
-# Live migration of a running Debian-kernel guest between VMMs in L1 (unix, TCP, local memfd; faults).
+# Live migration of a running Debian-kernel guest between VMMs in L1 (unix, TCP, local memfd; faults; --copy-disks).
 add_test(NAME vmharness.vmm_migration
-  COMMAND ${CMAKE_CURRENT_LIST_DIR}/migration/run_harness.sh $<TARGET_FILE:vessel> --timeout 300 --memory 2048)
-set_tests_properties(vmharness.vmm_migration PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 360 PROCESSORS 2 LABELS vmharness)
+  COMMAND ${CMAKE_CURRENT_LIST_DIR}/migration/run_harness.sh $<TARGET_FILE:vessel> --timeout 420 --memory 2048)
+set_tests_properties(vmharness.vmm_migration PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 480 PROCESSORS 2 LABELS vmharness)
 if(VESSEL_VMHARNESS_REQUIRED)
   set_tests_properties(vmharness.vmm_migration PROPERTIES ENVIRONMENT VESSEL_HARNESS_REQUIRE=1)
 endif()

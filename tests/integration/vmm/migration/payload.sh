@@ -56,10 +56,10 @@ state() { $V --root $R vm state "$1" 2>/dev/null; }
 # Waits for a tick in $1's log after tick number $2.
 ticks_after() { i=0; while [ $i -lt $(($3 * 10)) ]; do t=$(last_tick $1); [ -n "$t" ] && [ "$t" -gt "$2" ] && return 0; sleep 0.1; i=$((i + 1)); done; return 1; }
 
-# migrate FROM TO URL [flags]: receive on URL as TO, migrate, check the hand-over.
+# migrate FROM TO URL [flags]: receive on URL as TO (with $RECV_ARGS), migrate, check the hand-over.
 migrate() {
   from=$1; to=$2; url=$3; shift 3
-  $V --root $R vm receive -d --name $to --listen $url || { mark "receive-$to" FAIL; return 1; }
+  $V --root $R vm receive -d --name $to --listen $url ${RECV_ARGS:-} || { mark "receive-$to" FAIL; return 1; }
   out=$($V --root $R vm migrate $from --to $url "$@" 2>&1); rc=$?
   echo "$out" | tail -3
   pf "migrate-$to-exit-0" $rc
@@ -186,7 +186,7 @@ echo "destination VMM $gpid gone after $i tenths of a second"
 $V --root $R vm delete g >/dev/null 2>&1 && [ ! -e $R/vm/g ]; pf postcopy-source-dies-delete-leaves-nothing $?
 
 # --copy-disks: a guest writing its disk (guest_payload.sh: block n each tick,
-# read back every 20) moves over TCP with its raw image file copied into the
+# read back every 10) moves over TCP with its raw image file copied into the
 # receiver's --disk-dir; on the destination it reads back every block, those
 # written before the migration too. A receiver without --disk-dir refuses such
 # a migration (the guest runs on at the source, no file is created).
@@ -194,7 +194,7 @@ mkdir -p /tmp/src-disks /tmp/dst-disks
 dd if=/dev/zero of=/tmp/src-disks/h.raw bs=1M count=0 seek=64 2>/dev/null
 $V --root $R vm run -d --name h --kernel "$K" --initrd $D/guest.cpio --memory 256M --cpus 1 \
   --disk /tmp/src-disks/h.raw --cmdline "console=ttyS0 reboot=k panic=-1 rdinit=/init loglevel=4" || mark boot-h FAIL
-wait_for h "DISK-OK 20" 240; pf disk-guest-reads-its-blocks $?
+wait_for h "DISK-OK 10" 240; pf disk-guest-reads-its-blocks $?
 $V --root $R vm receive -d --name n --listen tcp:127.0.0.1:47117 || mark receive-n FAIL
 out=$($V --root $R vm migrate h --to tcp:127.0.0.1:47117 --copy-disks 2>&1); rc=$?
 echo "$out" | tail -2
@@ -203,13 +203,12 @@ t=$(last_tick h)
 ticks_after h "${t:-0}" 30; pf copy-disks-refused-guest-runs-on $?
 sleep 1
 state n | grep -q 'exit_reason": *"error' && state n | grep -q 'no disk directory'; pf copy-disks-refusing-receiver-says-why $?
-$V --root $R vm receive -d --name i --listen tcp:127.0.0.1:47118 --disk-dir /tmp/dst-disks || mark receive-i FAIL
-migrate h i tcp:127.0.0.1:47118 --copy-disks
+RECV_ARGS="--disk-dir /tmp/dst-disks" migrate h i tcp:127.0.0.1:47118 --copy-disks
 echo "$out" | grep -q "disks copied"; pf copy-disks-reported $?
 state i | grep -q '"/tmp/dst-disks/h.raw"'; pf copy-disks-destination-uses-the-copy $?
 src_last=$(last_tick h)
 # The first read-back on the destination of more blocks than the source wrote.
-n=$(( (${src_last:-0} / 20 + 1) * 20 ))
+n=$(( (${src_last:-0} / 10 + 1) * 10 ))
 wait_for i "DISK-OK $n" 120; rc=$?
 pf copy-disks-guest-reads-every-block-on-the-destination $rc
 [ $rc = 0 ] || { echo "source's last tick $src_last"; grep -a 'DISK-' "$(log h)" "$(log i)" | tail -5; }
