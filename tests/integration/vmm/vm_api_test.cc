@@ -357,6 +357,10 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
        "destination_url must be unix"},
       {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x", "local": true, "postcopy": true})", 400,
        "postcopy"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x", "local": true, "copy_disks": true})", 400,
+       "copy_disks: a local migration keeps the disks"},
+      {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x", "copy_disks": 1})", 400,
+       "copy_disks: expected true or false"},
       {"PUT", "/vm.send-migration", R"({"destination_url": "unix:/tmp/x"})", 400, "must be running"},
       {"PUT", "/vm.receive-migration", "{}", 400, "receiver_url: missing"},
       {"PUT", "/vm.receive-migration", R"({"receiver_url": "tcp:nowhere"})", 400, "receiver_url"},
@@ -376,6 +380,11 @@ TEST_F(VmApi, BadRequestsGet4xxAndTheVmmServesOn) {
       {"PUT", "/vm.receive-migration",
        R"({"receiver_url": "unix:/tmp/x", "vsock_override": {"uds_path": ")" + std::string(100, 'v') + R"("}})", 400,
        "too long for a unix socket"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "disk_dir": "/no/such/dir"})", 400,
+       "disk_dir '/no/such/dir': not a directory"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "disk_dir": ""})", 400, "disk_dir: empty"},
+      {"PUT", "/vm.receive-migration", R"({"receiver_url": "unix:/tmp/x", "disk_dir": 5})", 400,
+       "disk_dir: expected a string"},
   };
   for (const auto& c : cases) {
     auto resp = call(api, c.method, c.path, c.body);
