@@ -278,7 +278,7 @@ void add_vm_migrate(CLI::App& vm, Globals& g) {
                     "cap on the pages post-copy sends unasked, bytes/s (default: none; asked-for pages go at once)");
     cmd->add_flag("--copy-disks", f->copy_disks,
                   "send the writable disks' image files along (hosts without shared storage; the receiver needs "
-                  "--disk-dir; a qcow2 overlay's backing file must be reachable there under the same path)")
+                  "--disk-dir; a qcow2 overlay's backing file must be reachable there under the path its header names)")
         ->excludes("--local");
     cmd->callback([f, &g] { finish(migrate_vm(g, *f).context(cat("migrate ", f->id))); });
   }

@@ -50,6 +50,9 @@ Status Vmm::update_drive(const std::string& id, const std::optional<std::string>
   for (auto& x : vm_.devices)
     if (x.kind == "block" && x.id == id) dev = &x;
   if (!d || !dev) return Error::invalid(cat("drive_id: no drive '", id, "' in the running VM"));
+  // A migration flushes (and with copy_disks copies) the images it started with.
+  if (path && migrating())
+    return Error::invalid("path_on_host: a migration of this VM is in progress: its drives cannot be replaced now");
   // Opened here, on the API thread; the worker only sees the swap.
   std::unique_ptr<disk::DiskImage> image;
   if (path) image = TRYC(disk::open_disk(*path, d->is_read_only), cat("path_on_host: ", *path));

@@ -42,6 +42,10 @@ Result<FileCopier> FileCopier::open(uint32_t device, const std::string& path) {
   f.device_ = device;
   f.path_ = path;
   f.fd_ = TRYC(open_file(path, O_RDONLY | O_CLOEXEC), cat("disk ", path));
+  struct stat st {};
+  if (::fstat(f.fd_.get(), &st) < 0) return Error::from_errno(cat("disk ", path));
+  if (!S_ISREG(st.st_mode))
+    return Error::invalid(cat("disk ", path, " is not a regular file (a block device?): --copy-disks copies image files"));
   f.log_ = std::make_shared<disk::FileWriteLog>();
   return f;
 }
@@ -182,7 +186,7 @@ Result<std::unique_ptr<CopiedDisks>> CopiedDisks::open(const std::string& dir) {
 CopiedDisks::~CopiedDisks() {
   if (committed_) return;
   for (auto& f : files_)
-    if (f.fd) (void)::unlinkat(dir_fd_.get(), f.path.substr(dir_.size() + 1).c_str(), 0);
+    if (f.fd) (void)::unlinkat(dir_fd_.get(), f.name.c_str(), 0);
 }
 
 Result<CopiedDisks::File*> CopiedDisks::file(uint32_t device) {
@@ -206,6 +210,7 @@ Status CopiedDisks::set_size(uint32_t device, uint64_t size) {
     int fd = ::openat(dir_fd_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return Error::from_errno(cat("create the copy of disk ", src, " as ", path_join(dir_, name)));
     f.fd = UniqueFd(fd);
+    f.name = name;
     f.path = path_join(dir_, name);
   }
   if (::ftruncate(f.fd.get(), static_cast<off_t>(size)) < 0) return Error::from_errno(cat("resize ", f.path));
@@ -238,7 +243,8 @@ Status CopiedDisks::finish(snapshot::SnapshotState& s) {
     File& f = files_[i];
     if (!f.fd) continue;
     if (::fsync(f.fd.get()) < 0) return Error::from_errno(cat("fsync ", f.path));
-    if (i >= s.spec.devices.size()) return Error::invalid(cat("the state has no device ", i));
+    if (i >= s.spec.devices.size() || s.spec.devices[i].kind != snapshot::DeviceSpec::Kind::kBlock)
+      return Error::invalid(cat("the state's device ", i, " is not the disk that was copied"));
     const std::string old = s.spec.devices[i].path;
     s.spec.devices[i].path = f.path;
     snapshot::DiskRecord now = TRY(snapshot::disk_record(f.path));

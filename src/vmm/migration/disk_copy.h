@@ -106,6 +106,7 @@ class CopiedDisks : public DiskSink {
 
  private:
   struct File {
+    std::string name;  // in the directory, as created
     std::string path;
     UniqueFd fd;
   };

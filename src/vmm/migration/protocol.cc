@@ -237,7 +237,9 @@ Result<DiskChunk> decode_disk(std::span<const uint8_t> payload) {
       c.data = TRY(r.take(c.length, "data"));
       break;
     case static_cast<uint32_t>(DiskOp::kZero):
-      if (c.length == 0 || r.left() != 0) return Error::invalid("migration DISK: a ZERO without a length, or with data");
+      if (c.length == 0 || c.length > kMaxDiskData || r.left() != 0)
+        return Error::invalid(cat("migration DISK: ZERO length ", c.length, " with ", r.left(),
+                                  " bytes of data (1 byte to 1 MiB, no data)"));
       break;
     default: return Error::invalid(cat("migration DISK: unknown op ", op));
   }
@@ -449,6 +451,16 @@ Status StreamReceiver::check_state() {
   if (s.spec.irqchip != spec_.irqchip)
     return Error::invalid(cat("migration STATE: irqchip ", s.spec.irqchip ? "on" : "off", " differs from the MACHINE's (",
                               spec_.irqchip ? "on" : "off", ")"));
+  // The machine is restored with the STATE's devices: they must be the MACHINE's
+  // (the copied disks, and the checks of the DISK frames, are by the MACHINE's).
+  if (s.spec.devices.size() != spec_.devices.size())
+    return Error::invalid(cat("migration STATE: ", s.spec.devices.size(), " devices, the MACHINE had ", spec_.devices.size()));
+  for (size_t i = 0; i < spec_.devices.size(); ++i) {
+    const auto &a = s.spec.devices[i], &b = spec_.devices[i];
+    if (a.kind != b.kind || (b.kind == snapshot::DeviceSpec::Kind::kBlock &&
+                             (a.path != b.path || a.block.readonly != b.block.readonly)))
+      return Error::invalid(cat("migration STATE: device ", i, " differs from the MACHINE's"));
+  }
   if (hello_.copy_disks)
     for (size_t i = 0; i < spec_.devices.size(); ++i) {
       const auto& d = spec_.devices[i];

@@ -211,7 +211,7 @@ class MemorySink {
 
 // A DISK frame (--copy-disks): a piece of the image file of the MACHINE's
 // device `device` (a writable virtio-blk).
-inline constexpr uint64_t kMaxDiskData = 1ULL << 20;     // a DATA frame carries at most 1 MiB
+inline constexpr uint64_t kMaxDiskData = 1ULL << 20;     // a DATA (or ZERO) frame covers at most 1 MiB
 inline constexpr uint64_t kMaxDiskFile = 1ULL << 44;     // an image file of at most 16 TiB
 enum class DiskOp : uint32_t { kSize = 0, kData = 1, kZero = 2 };
 struct DiskChunk {

@@ -239,8 +239,7 @@ Status flush_disks(Machine& m, const snapshot::VmSpec& spec) {
 }
 
 // The vCPU, VM and device state of the paused machine, as a state file.
-Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config,
-                                           const snapshot::CapturePlan& plan) {
+Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config) {
   snapshot::SnapshotState s;
   s.spec = spec;
   s.vm_config = vm_config;
@@ -248,7 +247,7 @@ Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& s
   TRY(flush_disks(m, spec));
   for (const auto& d : spec.devices)
     if (d.kind == snapshot::DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(snapshot::disk_record(d.path)));
-  TRY(snapshot::capture_machine(m, s, &plan));
+  TRY(snapshot::capture_machine(m, s));
   s.memory.size = m.memory().size();
   return snapshot::encode_state(s, VESSEL_VERSION);
 }
@@ -590,10 +589,11 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       (void)TRY(m.take_dirty_pages());  // round 0 sends everything written before now
       TRY(precopy(s, m, p, o, disks.get(), left, to_postcopy));
     }
-    // Before the pause: what the state capture would otherwise ask KVM while the
-    // guest waits, and a flush of the disks, so that the one at the pause has
-    // only the writes since.
-    const snapshot::CapturePlan plan = TRY(snapshot::plan_capture(m));
+    // Before the pause: a flush of the disks, so that the one at the pause has
+    // only the writes since (PATCH /drives is refused while a migration runs).
+    // What the state capture asks KVM once per machine (snapshot::plan_capture)
+    // waits for the pause: a vCPU ioctl waits for KVM_RUN to return, which an
+    // idle guest halted in the in-kernel LAPIC may not do for seconds.
     TRY(flush_disks(m, spec));
     set_phase(p, "stop-and-copy");
     pause_at = Clock::now();
@@ -652,7 +652,7 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
       }
     }
     auto tc = Clock::now();
-    auto state = TRYC(capture_state(m, spec, vm_config, plan), "capture the VM state");
+    auto state = TRYC(capture_state(m, spec, vm_config), "capture the VM state");
     capture_ms = ms_since(tc);
     auto tr = Clock::now();
     TRYC(conn.send(FrameType::kState, state), "send STATE");

@@ -23,9 +23,10 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
 bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 
 // What a capture asks KVM that does not change while the machine lives: the
-// MSRs to save, the XSAVE area's size, each vCPU's CPUID and TSC rate. A
-// migration gets it before it pauses the guest, so that the pause does not
-// wait for it (in nested KVM under emulation the MSR probe alone took 2-10 ms).
+// MSRs to save, the XSAVE area's size, each vCPU's CPUID and TSC rate. Only
+// while the vCPUs are paused: each is a vCPU ioctl, which waits for the vCPU's
+// KVM_RUN to return (a guest halted in the in-kernel LAPIC may not return for
+// seconds).
 struct CapturePlan {
   std::vector<uint32_t> msrs;
   size_t xsave_size = 0;  // 0: no XSAVE, the legacy FPU state

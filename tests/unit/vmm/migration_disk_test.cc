@@ -151,6 +151,7 @@ TEST(MigrationDisk, FrameRoundTripAndBounds) {
   refused(chunk(1, DiskOp::kSize, kMaxDiskFile + 1, 0), "a file over 16 TiB");
   refused(chunk(1, DiskOp::kZero, 0, 0), "an empty ZERO");
   refused(chunk(1, DiskOp::kZero, kMaxDiskFile - 10, 11), "a ZERO past 16 TiB");
+  refused(chunk(1, DiskOp::kZero, 0, kMaxDiskData + 1), "a ZERO over 1 MiB (a short frame for a long write)");
   refused(chunk(1, DiskOp::kZero, UINT64_MAX - 1, 4), "a ZERO whose end wraps");
   refused(chunk(1, DiskOp::kData, kMaxDiskFile, 0, d), "DATA past 16 TiB");
   auto p = chunk(1, DiskOp::kData, 0, 0, d);
@@ -229,6 +230,17 @@ TEST(MigrationDisk, ReceiverChecksTheDeviceTheOrderAndThatEveryDiskCame) {
   expect_error(feed(r, FrameType::kDisk, chunk(1, DiskOp::kData, 3997, 0, data)), "lie past its file's 4096");
   expect_error(feed(r, FrameType::kDisk, chunk(1, DiskOp::kZero, 4000, 97)), "lie past its file's 4096");
   ASSERT_TRUE(feed(r, FrameType::kDisk, chunk(1, DiskOp::kZero, 0, 4096)));
+  // A STATE whose devices are not the MACHINE's (the restore builds the STATE's).
+  {
+    snapshot::VmSpec other = disk_spec();
+    other.devices[1].path = "/etc/elsewhere";
+    expect_error(feed(r, FrameType::kState, snapshot::encode_state(disk_state(other), "1")),
+                 "device 1 differs from the MACHINE's");
+    other = disk_spec();
+    other.devices.push_back(other.devices[1]);
+    expect_error(feed(r, FrameType::kState, snapshot::encode_state(disk_state(other), "1")),
+                 "5 devices, the MACHINE had 4");
+  }
   // Device 3 never came: the STATE is refused.
   expect_error(feed(r, FrameType::kState, state), "the disk of device 3 (/src/b.qcow2) was not copied");
   EXPECT_EQ(disks.sizes.at(1), 4096u);

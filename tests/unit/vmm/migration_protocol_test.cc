@@ -61,6 +61,13 @@ snapshot::SnapshotState sample_state() {
   v.regs.rip = 0x1000;
   v.mp_state.mp_state = KVM_MP_STATE_RUNNABLE;
   s.vcpus.push_back(v);
+  // One device, as in the MACHINE of these tests (a STATE's devices must be the MACHINE's).
+  snapshot::DeviceSpec rng;
+  rng.kind = snapshot::DeviceSpec::Kind::kRng;
+  s.spec.devices.push_back(rng);
+  snapshot::VirtioState vs;
+  vs.device_type = 4;
+  s.devices.virtio.push_back(vs);
   s.memory.size = kMem;
   return s;
 }
@@ -75,13 +82,7 @@ Status feed(StreamReceiver& r, const std::vector<uint8_t>& frame, bool fd = fals
   return r.on_frame(h, payload, fd);
 }
 
-snapshot::VmSpec sample_spec() {
-  snapshot::VmSpec s = sample_state().spec;
-  snapshot::DeviceSpec rng;
-  rng.kind = snapshot::DeviceSpec::Kind::kRng;
-  s.devices.push_back(rng);
-  return s;
-}
+snapshot::VmSpec sample_spec() { return sample_state().spec; }
 
 std::vector<uint8_t> machine_frame(const snapshot::VmSpec& s = sample_spec()) {
   return encode_frame(FrameType::kMachine, snapshot::encode_spec(s));
