@@ -187,8 +187,12 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
 Status remove(const std::string& root, const std::string& id, bool force) {
   auto opened = ContainerDir::open(root, id);
   if (!opened) {
-    // A create killed before its directory got its name leaves it aside.
-    if (opened.error().code() == ENOENT) (void)ContainerDir::remove_stale(root, id);
+    // A create killed before its directory got its name leaves it aside; a delete
+    // killed after the lock went leaves the directory empty (rmdir takes only an empty one).
+    if (opened.error().code() == ENOENT) {
+      (void)ContainerDir::remove_stale(root, id);
+      (void)::rmdir(path_join(root, id).c_str());
+    }
     return std::move(opened).error();
   }
   ContainerDir dir = std::move(*opened);

@@ -100,11 +100,17 @@ Result<UniqueFd> make_locked_tmp(const std::string& tmp, const std::string& id) 
 
 }  // namespace
 
+namespace {
+bool is_container_dir(const std::string& path);
+}  // namespace
+
 Result<ContainerDir> ContainerDir::create(const std::string& root, const std::string& id) {
   TRY(validate_id(id));
   TRYC(mkdir_p(root, 0711), "state root");
   std::string path = path_join(root, id);
-  if (path_exists(path)) return Error(EEXIST, cat("container \"", id, "\" already exists"));
+  // An empty directory of that name (a delete killed between removing the lock and
+  // the directory) is no container: the rename below replaces it.
+  if (is_container_dir(path)) return Error(EEXIST, cat("container \"", id, "\" already exists"));
   // The directory appears under its name with its lock file in it and locked (made
   // aside, then renamed): list and delete never see one without a lock.
   std::string tmp = path_join(path_join(root, ".tmp"), id);
@@ -230,6 +236,10 @@ Status ContainerDir::remove() {
   crash_point("delete:state-emptied");
   if (::unlink((path_ + "/state.json").c_str()) < 0 && errno != ENOENT) return Error::from_errno(cat("remove ", path_, "/state.json"));
   crash_point("delete:state-json-removed");
+  if (::unlink((path_ + "/.lock").c_str()) < 0 && errno != ENOENT) return Error::from_errno(cat("remove ", path_, "/.lock"));
+  // Killed here, the directory is left empty: no container (list does not show it),
+  // and the next delete or create of the ID removes or replaces it.
+  crash_point("delete:lock-removed");
   return remove_tree(path_);
 }
 
