@@ -1,5 +1,4 @@
 // The sending side of a live migration (see migration.h).
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
@@ -229,22 +228,13 @@ Status expect_reply(Connection& c, FrameType want, int timeout_ms, const char* w
   return ok();
 }
 
-// Writes the disks' cached data out (the guest's completed writes are in the
-// image files before the destination opens them).
-Status flush_disks(Machine& m, const snapshot::VmSpec& spec) {
-  for (size_t i = 0; i < m.virtio_count(); ++i)
-    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
-      TRYC(blk->flush(), cat("flush disk ", i < spec.devices.size() ? spec.devices[i].path : ""));
-  return ok();
-}
-
 // The vCPU, VM and device state of the paused machine, as a state file.
 Result<std::vector<uint8_t>> capture_state(Machine& m, const snapshot::VmSpec& spec, const std::string& vm_config) {
   snapshot::SnapshotState s;
   s.spec = spec;
   s.vm_config = vm_config;
   s.id = 1;
-  TRY(flush_disks(m, spec));
+  TRY(snapshot::flush_disks(m, spec));
   for (const auto& d : spec.devices)
     if (d.kind == snapshot::DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(snapshot::disk_record(d.path)));
   TRY(snapshot::capture_machine(m, s));
@@ -270,6 +260,16 @@ Estimate estimate_stop(uint64_t pages, uint64_t in_flight_bytes, double page_ms,
   return e;
 }
 
+// --copy-disks: what the disks' files hold that the destination lacks (all
+// of each the first time), counted in the progress.
+Status send_disks(DiskCopier* disks, Connection& c, Progress& p) {
+  if (!disks) return ok();
+  TRY(disks->send(c));
+  std::lock_guard lock(p.mu);
+  p.disk_bytes = disks->bytes_sent();
+  return ok();
+}
+
 // Pre-copy rounds until the stop fits the budget; `to_postcopy` set when
 // (with o.postcopy) the rounds do not converge and post-copy takes over.
 // `disks` (--copy-disks): the image files go first, and what changed in them
@@ -278,14 +278,7 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, DiskCop
                bool& to_postcopy) {
   Throttle throttle(m);
   unsigned throttle_pct = 0;
-  auto send_disks = [&]() -> Status {
-    if (!disks) return ok();
-    TRY(disks->send(s.c_));
-    std::lock_guard lock(p.mu);
-    p.disk_bytes = disks->bytes_sent();
-    return ok();
-  };
-  TRY(send_disks());
+  TRY(send_disks(disks, s.c_, p));
   auto t = Clock::now();
   uint64_t bytes0 = s.c_.bytes_sent();
   uint64_t pages0 = 0;
@@ -365,7 +358,7 @@ Status precopy(Sender& s, Machine& m, Progress& p, const SendOptions& o, DiskCop
       std::lock_guard lock(p.mu);
       p.throttle_pct = throttle_pct;
     }
-    TRY(send_disks());
+    TRY(send_disks(disks, s.c_, p));
     t = Clock::now();
     bytes0 = s.c_.bytes_sent();
     {
@@ -591,10 +584,10 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     }
     // Before the pause: a flush of the disks, so that the one at the pause has
     // only the writes since (PATCH /drives is refused while a migration runs).
-    // What the state capture asks KVM once per machine (snapshot::plan_capture)
-    // waits for the pause: a vCPU ioctl waits for KVM_RUN to return, which an
-    // idle guest halted in the in-kernel LAPIC may not do for seconds.
-    TRY(flush_disks(m, spec));
+    // The state capture's KVM reads wait for the pause: a vCPU ioctl waits for
+    // KVM_RUN to return, which an idle guest halted in the in-kernel LAPIC may
+    // not do for seconds.
+    TRY(snapshot::flush_disks(m, spec));
     set_phase(p, "stop-and-copy");
     pause_at = Clock::now();
     TRYC(m.pause(), "pause the VM");
@@ -603,10 +596,9 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
     if (disks) {
       // The devices are stopped: what the guest last wrote to its disks.
       auto td = Clock::now();
-      TRYC(disks->send(conn), "send the disks' last changes");
+      TRYC(send_disks(disks.get(), conn, p), "send the disks' last changes");
       std::lock_guard lock(p.mu);
       p.last_disk_ms = ms_since(td);
-      p.disk_bytes = disks->bytes_sent();
     }
     std::vector<uint64_t> last;  // post-copy: the pages the destination still lacks
     if (!o.memfd) {

@@ -75,28 +75,12 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
   return out;
 }
 
-Result<CapturePlan> plan_capture(Machine& m) {
-  CapturePlan p;
-  if (m.kvm().check_extension(KVM_CAP_XSAVE)) {
-    int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
-    p.xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
-  }
-  p.msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0), m.has_irqchip()), "list the vCPU MSRs");
-  for (unsigned i = 0; i < m.cpu_count(); ++i) {
-    p.cpuid.push_back(TRYC(m.vcpu_fd(i).get_cpuid(), cat("vCPU ", i)));
-    p.tsc_khz.push_back(TRYC(m.vcpu_fd(i).get_tsc_khz(), cat("vCPU ", i)));
-  }
-  return p;
-}
-
-Result<VcpuState> capture_vcpu(VcpuFd& vcpu, const CapturePlan& plan, size_t index, bool lapic) {
-  if (index >= plan.cpuid.size() || index >= plan.tsc_khz.size())
-    return Error::invalid(cat("the capture plan has no vCPU ", index));
+Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic) {
   VcpuState s;
   s.mp_state = TRY(vcpu.get_mp_state());
   s.regs = TRY(vcpu.get_regs());
   s.sregs = TRY(vcpu.get_sregs());
-  if (plan.xsave_size > 0) s.xsave = TRY(vcpu.get_xsave(plan.xsave_size));
+  if (xsave_size > 0) s.xsave = TRY(vcpu.get_xsave(xsave_size));
   else s.fpu = TRY(vcpu.get_fpu());
   if (auto x = vcpu.get_xcrs()) {
     s.has_xcrs = true;
@@ -107,15 +91,15 @@ Result<VcpuState> capture_vcpu(VcpuFd& vcpu, const CapturePlan& plan, size_t ind
     s.lapic = TRY(vcpu.get_lapic());
     s.has_lapic = true;
   }
-  for (uint32_t i : plan.msrs) {
+  for (uint32_t i : msrs) {
     kvm_msr_entry e{};
     e.index = i;
     s.msrs.push_back(e);
   }
   size_t n = TRY(vcpu.get_msrs(s.msrs));
   if (n != s.msrs.size()) return Error::invalid(cat("KVM_GET_MSRS: could not read MSR ", hex(s.msrs[n].index)));
-  s.cpuid = plan.cpuid[index];
-  s.tsc_khz = plan.tsc_khz[index];
+  s.cpuid = TRY(vcpu.get_cpuid());
+  s.tsc_khz = TRY(vcpu.get_tsc_khz());
   s.events = TRY(vcpu.get_vcpu_events());
   return s;
 }
@@ -144,7 +128,7 @@ Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s) {
   return ok();
 }
 
-Status capture_machine(Machine& m, SnapshotState& out, const CapturePlan* plan) {
+Status capture_machine(Machine& m, SnapshotState& out) {
   if (!m.paused()) return Error::invalid("the VM must be paused to be snapshotted");
   VmState& vm = out.vm;
   vm.irqchip = m.has_irqchip();
@@ -159,14 +143,15 @@ Status capture_machine(Machine& m, SnapshotState& out, const CapturePlan* plan) 
     vm.clock = *c;
   }
 
-  CapturePlan made;
-  if (!plan) {
-    made = TRY(plan_capture(m));
-    plan = &made;
+  size_t xsave_size = 0;
+  if (m.kvm().check_extension(KVM_CAP_XSAVE)) {
+    int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
+    xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
   }
+  auto msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0), m.has_irqchip()), "list the vCPU MSRs");
   out.vcpus.clear();
   for (unsigned i = 0; i < m.cpu_count(); ++i)
-    out.vcpus.push_back(TRYC(capture_vcpu(m.vcpu_fd(i), *plan, i, m.has_irqchip()), cat("vCPU ", i)));
+    out.vcpus.push_back(TRYC(capture_vcpu(m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
 
   DeviceStates& d = out.devices;
   d.serial = m.serial().save();

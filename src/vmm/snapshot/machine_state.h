@@ -22,28 +22,14 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
 // MSRs are left out too: vessel's CPUID does not offer Hyper-V.
 bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 
-// What a capture asks KVM that does not change while the machine lives: the
-// MSRs to save, the XSAVE area's size, each vCPU's CPUID and TSC rate. Only
-// while the vCPUs are paused: each is a vCPU ioctl, which waits for the vCPU's
-// KVM_RUN to return (a guest halted in the in-kernel LAPIC may not return for
-// seconds).
-struct CapturePlan {
-  std::vector<uint32_t> msrs;
-  size_t xsave_size = 0;  // 0: no XSAVE, the legacy FPU state
-  std::vector<std::vector<kvm_cpuid_entry2>> cpuid;  // per vCPU
-  std::vector<uint32_t> tsc_khz;                      // per vCPU
-};
-Result<CapturePlan> plan_capture(Machine& m);
-
-// One vCPU's state (vCPU `index` of `plan`), in the order KVM needs (MP state
-// first: reading it may update the LAPIC; events last).
-Result<VcpuState> capture_vcpu(VcpuFd& vcpu, const CapturePlan& plan, size_t index, bool lapic);
+// One vCPU's state, in the order KVM needs (MP state first: reading it may
+// update the LAPIC; events last).
+Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic);
 // Sets it back on a vCPU that has not run (CPUID first, events last).
 Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s);
 
-// The machine's vCPUs, VM-wide KVM state and devices (the machine must be
-// paused), with `plan` from plan_capture() of this machine, or made here.
-Status capture_machine(Machine& m, SnapshotState& out, const CapturePlan* plan = nullptr);
+// The machine's vCPUs, VM-wide KVM state and devices (the machine must be paused).
+Status capture_machine(Machine& m, SnapshotState& out);
 // Sets all of it on a machine made by create_restored() over the snapshot's memory.
 Status apply_machine(Machine& m, const SnapshotState& s);
 

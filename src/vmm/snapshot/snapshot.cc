@@ -159,6 +159,13 @@ Result<std::unique_ptr<Machine>> build_machine(const VmSpec& spec, MachineConfig
   return m;
 }
 
+Status flush_disks(Machine& m, const VmSpec& spec) {
+  for (size_t i = 0; i < m.virtio_count(); ++i)
+    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
+      TRYC(blk->flush(), cat("flush disk ", i < spec.devices.size() ? spec.devices[i].path : ""));
+  return ok();
+}
+
 Result<DiskRecord> disk_record(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) < 0) return Error::from_errno(cat("disk ", path));
@@ -194,9 +201,7 @@ Result<CreateStats> create_snapshot(Machine& m, const VmSpec& spec, const Create
   while (s.id == 0)
     if (::getrandom(&s.id, sizeof s.id, 0) != sizeof s.id) return Error::from_errno("getrandom");
 
-  for (size_t i = 0; i < m.virtio_count(); ++i)
-    if (auto* blk = dynamic_cast<virtio::BlockDevice*>(&m.virtio_transport(i).device()))
-      TRYC(blk->flush(), cat("flush disk ", spec.devices[i].path));
+  TRY(flush_disks(m, spec));
   for (const auto& d : spec.devices)
     if (d.kind == DeviceSpec::Kind::kBlock) s.disks.push_back(TRY(disk_record(d.path)));
   s.spec.vmgenid_addr = m.vmgenid_addr();

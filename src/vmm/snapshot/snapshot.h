@@ -145,6 +145,8 @@ Status merge_snapshot(const MergeOptions& o);
 
 // Checks that every recorded disk is still the same file (size and mtime).
 Status check_disks(const std::vector<DiskRecord>& disks);
+// Makes the completed writes of the machine's disks (devices of `spec`) durable.
+Status flush_disks(Machine& m, const VmSpec& spec);
 // The record of an image file as it is now (size, mtime).
 Result<DiskRecord> disk_record(const std::string& path);
 
