@@ -16,7 +16,14 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DVESSEL_FUZZ=ON -DVESSEL_
 cmake --build build-fuzz -j"$(nproc)" --target $(basename -s .cc tests/fuzz/*_fuzz.cc)
 cmake -S . -B build -DVESSEL_VMHARNESS_REQUIRED=ON >/dev/null
 status=0
+# ctest keeps the list of failed tests of an earlier run when all pass: start without one.
+rm -f build-fuzz/Testing/Temporary/LastTestsFailed.log build/Testing/Temporary/LastTestsFailed.log
 # Each fuzz target runs 30 s on one core: two at a time.
 (cd build-fuzz && ctest --output-on-failure -L fuzz -j"$(nproc)") || status=$?
 (cd build && ctest --output-on-failure --timeout 900 "$@") || status=$?
+# Last, where a cut log keeps it: why each failed test failed.
+if ((status != 0)); then
+  ./scripts/failure_digest.sh build-fuzz
+  ./scripts/failure_digest.sh build
+fi
 exit $status
