@@ -75,11 +75,31 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
   return out;
 }
 
+Status check_sregs(const kvm_sregs& r) {
+  constexpr uint64_t kCr0Pe = 1, kCr0Nw = 1ull << 29, kCr0Cd = 1ull << 30, kCr0Pg = 1ull << 31;
+  constexpr uint64_t kCr4Pae = 1ull << 5, kEferLme = 1ull << 8, kEferLma = 1ull << 10;
+  const char* broken = nullptr;
+  if ((r.efer & kEferLme) && (r.cr0 & kCr0Pg)) {
+    if (!(r.cr4 & kCr4Pae)) broken = "long mode (EFER.LME and CR0.PG) without CR4.PAE";
+    else if (!(r.efer & kEferLma)) broken = "EFER.LME and CR0.PG without EFER.LMA";
+  } else if (r.efer & kEferLma) {
+    broken = "EFER.LMA without EFER.LME and CR0.PG";
+  } else if (r.cs.l) {
+    broken = "a 64-bit code segment (CS.L) outside long mode";
+  }
+  if (!broken && (r.cr0 & kCr0Pg) && !(r.cr0 & kCr0Pe)) broken = "CR0.PG without CR0.PE";
+  if (!broken && (r.cr0 & kCr0Nw) && !(r.cr0 & kCr0Cd)) broken = "CR0.NW without CR0.CD";
+  if (!broken) return ok();
+  return Error::invalid(cat("registers no x86 CPU can be in: ", broken, " (cr0=", hex(r.cr0), " cr3=", hex(r.cr3),
+                            " cr4=", hex(r.cr4), " efer=", hex(r.efer), " cs.l=", static_cast<int>(r.cs.l), ")"));
+}
+
 Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic) {
   VcpuState s;
   s.mp_state = TRY(vcpu.get_mp_state());
   s.regs = TRY(vcpu.get_regs());
   s.sregs = TRY(vcpu.get_sregs());
+  TRYC(check_sregs(s.sregs), "KVM_GET_SREGS gave a damaged CPU state");
   if (xsave_size > 0) s.xsave = TRY(vcpu.get_xsave(xsave_size));
   else s.fpu = TRY(vcpu.get_fpu());
   if (auto x = vcpu.get_xcrs()) {
@@ -114,6 +134,7 @@ Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s) {
   TRY(vcpu.set_mp_state(s.mp_state));
   TRY(vcpu.set_regs(s.regs));
   const kvm_sregs& r = s.sregs;
+  TRYC(check_sregs(r), "the saved special registers");
   TRYC(vcpu.set_sregs(r), cat("cr0=", hex(r.cr0), " cr3=", hex(r.cr3), " cr4=", hex(r.cr4), " efer=", hex(r.efer),
                               " apic_base=", hex(r.apic_base), " cs.l=", static_cast<int>(r.cs.l)));
   if (!s.xsave.empty()) TRY(vcpu.set_xsave(s.xsave));

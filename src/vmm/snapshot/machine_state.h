@@ -22,6 +22,17 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
 // MSRs are left out too: vessel's CPUID does not offer Hyper-V.
 bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 
+// Whether special registers `r` are ones an x86 CPU can be in (the checks of
+// KVM_SET_SREGS on the modes: long mode needs CR4.PAE and EFER.LMA with
+// EFER.LME and CR0.PG, a 64-bit CS needs long mode, paging needs protected
+// mode, CR0.NW needs CR0.CD): an error naming the broken rule and the
+// registers otherwise. KVM on real hardware never reports such a set; nested
+// SVM under QEMU's TCG (the VM harness) has, now and then, put its host's
+// CR0, CR3 and CS in a guest's save area (seen as cr0=0x80050033 and a 64-bit
+// CS with the guest's EFER and CR4 of 0), and a snapshot or migration of it
+// could never be restored: both refuse it when they capture it.
+Status check_sregs(const kvm_sregs& r);
+
 // One vCPU's state, in the order KVM needs (MP state first: reading it may
 // update the LAPIC; events last).
 Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic);

@@ -18,6 +18,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <future>
 #include <fstream>
 #include <regex>
@@ -78,6 +80,8 @@ class VmmMigrationCli : public ::testing::Test {
   // Starts VM "src" running the dirty guest at `mib_per_s`; `dirty_ring_entries`
   // other than the default (0: the slots' bitmaps): a config file says so.
   void start_source(double mib_per_s, uint32_t dirty_ring_entries = VmConfig::kDefaultDirtyRingEntries) {
+    source_mib_per_s_ = mib_per_s;
+    source_ring_ = dirty_ring_entries;
     uint32_t khz = tsc_khz();
     ASSERT_GT(khz, 0u);
     std::string elf = dir_ + "/dirty.elf";
@@ -119,8 +123,30 @@ class VmmMigrationCli : public ::testing::Test {
     else EXPECT_EQ(after.back().first, before.back().first) << "the idle guest wrote";
   }
 
+  // Under the VM harness (VESSEL_TEST_SPURIOUS_SHUTDOWNS set), L1's nested SVM
+  // now and then puts its host's CR0, CR3 and CS into a running guest's saved
+  // state (tests/vmharness/README.md): the source's capture then refuses the
+  // damaged vCPU state (snapshot::check_sregs) and the migration fails. Its
+  // guest cannot go on either: both VMs go, and a new source guest is started.
+  // True when `err` is that and the harness allows it.
+  bool damaged_by_l1(const std::string& err) {
+    const char* allow = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
+    if (!allow || std::atoi(allow) <= 0 || err.find("KVM_GET_SREGS gave a damaged CPU state") == std::string::npos)
+      return false;
+    std::printf("NOTE: spurious damage of the source's vCPU state by L1's nested SVM (%s); "
+                "the migration again with a new source guest\n", err.c_str());
+    for (const char* id : {"src", "dst"}) {
+      (void)vessel({"vm", "kill", id});
+      (void)vessel({"vm", "delete", id});
+    }
+    start_source(source_mib_per_s_, source_ring_);
+    return true;
+  }
+
   std::string dir_, root_;
   std::string last_migration_;  // what the last migrate_over_tcp() printed
+  double source_mib_per_s_ = 0;
+  uint32_t source_ring_ = VmConfig::kDefaultDirtyRingEntries;
 };
 
 uint16_t free_port() {
@@ -144,14 +170,22 @@ double downtime_of(const std::string& out) {
 }
 
 void migrate_over_tcp(VmmMigrationCli& t, double mib_per_s, std::vector<std::string> flags = {}) {
-  uint16_t port = free_port();
-  ASSERT_NE(port, 0);
-  std::string url = "tcp:127.0.0.1:" + std::to_string(port);
-  CliResult r = t.vessel({"vm", "receive", "-d", "--name", "dst", "--listen", url});
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> args{"vm", "migrate", "src", "--to", url};
-  args.insert(args.end(), flags.begin(), flags.end());
-  r = t.vessel(args);
+  CliResult r;
+  for (int attempt = 1;; ++attempt) {
+    uint16_t port = free_port();
+    ASSERT_NE(port, 0);
+    std::string url = "tcp:127.0.0.1:" + std::to_string(port);
+    r = t.vessel({"vm", "receive", "-d", "--name", "dst", "--listen", url});
+    ASSERT_EQ(r.status, 0) << r.err;
+    std::vector<std::string> args{"vm", "migrate", "src", "--to", url};
+    args.insert(args.end(), flags.begin(), flags.end());
+    r = t.vessel(args);
+    if (r.status != 0 && attempt == 1 && t.damaged_by_l1(r.err)) {
+      ASSERT_FALSE(t.HasFatalFailure());
+      continue;
+    }
+    break;
+  }
   ASSERT_EQ(r.status, 0) << r.err;
   if (!flags.empty() && flags[0] == "--postcopy") {
     EXPECT_NE(r.out.find("post-copy of"), std::string::npos) << "it did not switch to post-copy: " << r.out;
