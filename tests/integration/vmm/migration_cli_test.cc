@@ -194,7 +194,9 @@ void migrate_over_tcp(VmmMigrationCli& t, double mib_per_s, std::vector<std::str
     std::vector<std::string> args{"vm", "migrate", "src", "--to", url};
     args.insert(args.end(), flags.begin(), flags.end());
     r = t.vessel(args);
-    if (attempt == 1) {
+    // Up to two runs more (the post-copy test's 100 MiB/s guest met the damage
+    // in 4 of 20 migrations in one session's runs).
+    if (attempt < 3) {
       // The destination's guest reports, or died of L1's damage.
       std::string artifact;
       if (r.status != 0) artifact = t.l1_artifact(r.err);
