@@ -48,11 +48,8 @@ bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic) {
   return true;
 }
 
-Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, bool lapic) {
+Result<std::vector<kvm_msr_entry>> read_saveable_msrs(const Kvm& kvm, VcpuFd& vcpu, uint32_t kvm_features, bool lapic) {
   auto list = TRY(kvm.msr_index_list());
-  uint32_t kvm_features = 0;
-  for (const auto& e : TRY(vcpu.get_cpuid()))
-    if (e.function == 0x40000001) kvm_features = e.eax;
   std::vector<kvm_msr_entry> want;
   for (uint32_t i : list) {
     if (!msr_restorable(i, kvm_features, lapic)) continue;
@@ -62,16 +59,17 @@ Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, 
   }
   // KVM_GET_MSRS stops at the first MSR it cannot read (one this vCPU's CPUID
   // lacks): keep what it read, drop that one, go on from the next.
-  std::vector<uint32_t> out;
+  std::vector<kvm_msr_entry> out;
   size_t i = 0;
   while (i < want.size()) {
     size_t n = TRY(vcpu.get_msrs(std::span<kvm_msr_entry>(want).subspan(i)));
-    for (size_t k = 0; k < n; ++k) out.push_back(want[i + k].index);
+    out.insert(out.end(), want.begin() + static_cast<std::ptrdiff_t>(i), want.begin() + static_cast<std::ptrdiff_t>(i + n));
     i += n + 1;
   }
   // TSC before TSC deadline (the deadline is relative to it).
-  std::stable_partition(out.begin(), out.end(), [](uint32_t m) { return m != kMsrTscDeadline; });
-  std::stable_partition(out.begin(), out.end(), [](uint32_t m) { return m == kMsrTsc; });
+  auto is = [](uint32_t m) { return [m](const kvm_msr_entry& e) { return e.index == m; }; };
+  std::stable_partition(out.begin(), out.end(), [&](const kvm_msr_entry& e) { return !is(kMsrTscDeadline)(e); });
+  std::stable_partition(out.begin(), out.end(), is(kMsrTsc));
   return out;
 }
 
@@ -94,7 +92,8 @@ Status check_sregs(const kvm_sregs& r) {
                             " cr4=", hex(r.cr4), " efer=", hex(r.efer), " cs.l=", static_cast<int>(r.cs.l), ")"));
 }
 
-Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic) {
+Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size,
+                               bool lapic) {
   VcpuState s;
   s.mp_state = TRY(vcpu.get_mp_state());
   s.regs = TRY(vcpu.get_regs());
@@ -111,14 +110,21 @@ Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, siz
     s.lapic = TRY(vcpu.get_lapic());
     s.has_lapic = true;
   }
-  for (uint32_t i : msrs) {
-    kvm_msr_entry e{};
-    e.index = i;
-    s.msrs.push_back(e);
-  }
-  size_t n = TRY(vcpu.get_msrs(s.msrs));
-  if (n != s.msrs.size()) return Error::invalid(cat("KVM_GET_MSRS: could not read MSR ", hex(s.msrs[n].index)));
   s.cpuid = TRY(vcpu.get_cpuid());
+  if (msrs.empty()) {
+    uint32_t kvm_features = 0;
+    for (const auto& e : s.cpuid)
+      if (e.function == 0x40000001) kvm_features = e.eax;
+    s.msrs = TRYC(read_saveable_msrs(kvm, vcpu, kvm_features, lapic), "list the vCPU MSRs");
+  } else {
+    for (uint32_t i : msrs) {
+      kvm_msr_entry e{};
+      e.index = i;
+      s.msrs.push_back(e);
+    }
+    size_t n = TRY(vcpu.get_msrs(s.msrs));
+    if (n != s.msrs.size()) return Error::invalid(cat("KVM_GET_MSRS: could not read MSR ", hex(s.msrs[n].index)));
+  }
   s.tsc_khz = TRY(vcpu.get_tsc_khz());
   s.events = TRY(vcpu.get_vcpu_events());
   return s;
@@ -169,10 +175,15 @@ Status capture_machine(Machine& m, SnapshotState& out) {
     int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
     xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
   }
-  auto msrs = TRYC(saveable_msrs(m.kvm(), m.vcpu_fd(0), m.has_irqchip()), "list the vCPU MSRs");
+  // vCPU 0 finds the MSRs to save and reads them in the same calls; the
+  // others read that list.
   out.vcpus.clear();
-  for (unsigned i = 0; i < m.cpu_count(); ++i)
-    out.vcpus.push_back(TRYC(capture_vcpu(m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
+  std::vector<uint32_t> msrs;
+  for (unsigned i = 0; i < m.cpu_count(); ++i) {
+    out.vcpus.push_back(TRYC(capture_vcpu(m.kvm(), m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
+    if (i == 0)
+      for (const auto& e : out.vcpus.front().msrs) msrs.push_back(e.index);
+  }
 
   DeviceStates& d = out.devices;
   d.serial = m.serial().save();

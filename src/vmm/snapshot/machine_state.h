@@ -8,10 +8,11 @@
 
 namespace vessel::vmm::snapshot {
 
-// MSRs a vCPU can save and set back: KVM_GET_MSR_INDEX_LIST filtered to
-// those KVM_GET_MSRS reads on `vcpu` and msr_restorable() keeps (TSC
-// deadline last, after TSC, when set back).
-Result<std::vector<uint32_t>> saveable_msrs(const Kvm& kvm, const VcpuFd& vcpu, bool lapic);
+// The MSRs a vCPU can save and set back, read on `vcpu` (whose CPUID leaf
+// 0x40000001 EAX is `kvm_features`): KVM_GET_MSR_INDEX_LIST filtered to those
+// msr_restorable() keeps and KVM_GET_MSRS reads on it, with their values (TSC
+// first, TSC deadline last, the order they are set back in).
+Result<std::vector<kvm_msr_entry>> read_saveable_msrs(const Kvm& kvm, VcpuFd& vcpu, uint32_t kvm_features, bool lapic);
 
 // Whether MSR `index` belongs in a vCPU's saved state, for a guest whose CPUID
 // leaf 0x40000001 EAX has `kvm_features` (KVM_FEATURE_* bits) and with or
@@ -34,8 +35,10 @@ bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 Status check_sregs(const kvm_sregs& r);
 
 // One vCPU's state, in the order KVM needs (MP state first: reading it may
-// update the LAPIC; events last).
-Result<VcpuState> capture_vcpu(VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size, bool lapic);
+// update the LAPIC; events last). `msrs`: the MSRs to read; none: the
+// saveable ones, found and read in the same calls (read_saveable_msrs()).
+Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size,
+                               bool lapic);
 // Sets it back on a vCPU that has not run (CPUID first, events last).
 Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s);
 
