@@ -224,6 +224,18 @@ Status Machine::start_paused() {
   return ok();
 }
 
+Status Machine::start_restored() {
+  if (!threads_.empty()) return Error::invalid("the VM is already running");
+  if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
+  Vcpu::install_kick_handler();
+  for (auto& v : virtio_) v.worker->start();
+  for (auto& v : vcpus_) {
+    Vcpu* p = v.get();
+    threads_.emplace_back([p] { p->run_loop(); });
+  }
+  return notify_generation();
+}
+
 std::optional<kvm_clock_data> Machine::paused_clock() const {
   if (!clock_saved_) return std::nullopt;
   return clock_;
@@ -361,11 +373,14 @@ Status Machine::resume() {
     pause_requested_ = false;
   }
   pause_cv_.notify_all();
-  if (generation_changed_ && irqchip_) {
-    generation_changed_ = false;
-    TRYC(vm_.irq_line(x86::kGedGsi, true), "notify the new VM generation ID");
-    TRYC(vm_.irq_line(x86::kGedGsi, false), "notify the new VM generation ID");
-  }
+  return notify_generation();
+}
+
+Status Machine::notify_generation() {
+  if (!generation_changed_ || !irqchip_) return ok();
+  generation_changed_ = false;
+  TRYC(vm_.irq_line(x86::kGedGsi, true), "notify the new VM generation ID");
+  TRYC(vm_.irq_line(x86::kGedGsi, false), "notify the new VM generation ID");
   return ok();
 }
 

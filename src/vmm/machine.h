@@ -120,6 +120,9 @@ class Machine : public VcpuHost {
   // Starts the vCPU threads parked (no entry point needed; the virtio workers
   // wait too): returns with paused() true; resume() runs the guest.
   Status start_paused();
+  // Starts a restored machine running at once, as start_paused() and
+  // resume() do, without the vCPUs' first trip into KVM_RUN to park.
+  Status start_restored();
 
   unsigned cpu_count() const { return cpus_; }
   // The exits of all vCPUs so far (metrics).
@@ -187,6 +190,8 @@ class Machine : public VcpuHost {
   // Moves every ring's entries into the memory's dirty bitmap and resets the
   // rings (under ring_mu_). An error only from KVM_RESET_DIRTY_RINGS.
   Status harvest_dirty_rings();
+  // The guest learns of a new VM generation ID (a restore or clone set one): the GED interrupt.
+  Status notify_generation();
   void stop_workers();
 
   // A virtio-mmio device and what connects it to KVM.
