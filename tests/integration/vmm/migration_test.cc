@@ -11,6 +11,9 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "integration/vmm/tiny_guest.h"
@@ -105,8 +108,12 @@ struct Pair {
   }
 };
 
-void migrate_and_check(bool memfd) {
-  VESSEL_REQUIRE_KVM();
+// Under the VM harness (VESSEL_TEST_SPURIOUS_SHUTDOWNS set), L1's nested SVM
+// now and then damages a running guest's registers (tests/vmharness/README.md):
+// the source's state capture refuses them, or a guest dies in a triple fault
+// this guest has nothing to cause. With `allow`, such an end is put in
+// `damage` (nothing recorded as a failure); otherwise every check counts.
+void migrate_once(bool memfd, bool allow, std::string& damage) {
   SerialCapture src_out, dst_out;
   auto src = start_source(src_out);
   ASSERT_TRUE(src);
@@ -126,15 +133,39 @@ void migrate_and_check(bool memfd) {
   Connection rc(std::move(p.b));
   auto got = migration::receive_machine(rc, ro);
   sender.join();
-  ASSERT_TRUE(got) << got.error().message();
-  ASSERT_TRUE(sent) << sent.error().message();
+  if (!got || !sent) {
+    std::string why = std::string("receiver: ") + (got ? "done" : got.error().message()) +
+                      "; sender: " + (sent ? "done" : sent.error().message());
+    src->request_stop(StopReason::kStopped);
+    std::string src_end = src->finish().detail;
+    if (got) {
+      got->restored.machine->request_stop(StopReason::kStopped);
+      (void)got->restored.machine->finish();
+    }
+    if (allow && (why.find("KVM_GET_SREGS gave a damaged CPU state") != std::string::npos ||
+                  src_end.find("triple fault") != std::string::npos)) {
+      damage = why + (src_end.empty() ? "" : "; the source guest: " + src_end);
+      return;
+    }
+    FAIL() << why << "; the source guest: " << src_end;
+  }
   EXPECT_TRUE(src->paused()) << "the source must stay paused once the destination runs";
   Machine& dst = *got->restored.machine;
   uint32_t at_pause = read_u32(*src, kCounter);
   // A memfd migration shares the RAM: the destination's guest writes it
   // already, so it is checked once, with that guest paused, below.
   if (!memfd) expect_consistent(*src, "source at the pause");
-  ASSERT_TRUE(wait_output(dst_out, 2 * kPageCount)) << "the migrated guest does not run";
+  if (!wait_output(dst_out, 2 * kPageCount)) {
+    src->request_stop(StopReason::kStopped);
+    (void)src->finish();
+    dst.request_stop(StopReason::kStopped);
+    std::string end = dst.finish().detail;
+    if (allow && end.find("triple fault") != std::string::npos) {
+      damage = "the destination guest: " + end;
+      return;
+    }
+    FAIL() << "the migrated guest does not run: " << end;
+  }
   ASSERT_TRUE(dst.pause());
   uint32_t now = read_u32(dst, kCounter);
   EXPECT_GT(now, at_pause);
@@ -163,6 +194,20 @@ void migrate_and_check(bool memfd) {
   (void)src->finish();
   dst.request_stop(StopReason::kStopped);
   (void)dst.finish();
+}
+
+// migrate_once(), up to twice more after L1's damage when the harness allows it, with a NOTE.
+void migrate_and_check(bool memfd) {
+  VESSEL_REQUIRE_KVM();
+  const char* allow_env = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
+  bool allow = allow_env && std::atoi(allow_env) > 0;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::string damage;
+    migrate_once(memfd, allow && attempt < 3, damage);
+    if (damage.empty()) return;
+    std::printf("NOTE: spurious damage of a vCPU's state by L1's nested SVM (%s); the migration again with a new "
+                "source guest\n", damage.c_str());
+  }
 }
 
 TEST(VmmMigration, RunningGuestMovesWithoutLosingAPage) { migrate_and_check(false); }
