@@ -190,15 +190,20 @@ Status Machine::load_linux(x86::BootSources src) {
   return ok();
 }
 
-Status Machine::start() {
-  if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
-  TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
+void Machine::start_threads(bool workers) {
   Vcpu::install_kick_handler();
-  for (auto& v : virtio_) v.worker->start();
+  if (workers)
+    for (auto& v : virtio_) v.worker->start();
   for (auto& v : vcpus_) {
     Vcpu* p = v.get();
     threads_.emplace_back([p] { p->run_loop(); });
   }
+}
+
+Status Machine::start() {
+  if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
+  TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
+  start_threads(/*workers=*/true);
   return ok();
 }
 
@@ -209,11 +214,7 @@ Status Machine::start_paused() {
     pause_requested_ = true;
   }
   for (auto& v : vcpus_) v->fd().run_area()->immediate_exit = 1;  // KVM_RUN returns at once: the thread parks
-  Vcpu::install_kick_handler();
-  for (auto& v : vcpus_) {
-    Vcpu* p = v.get();
-    threads_.emplace_back([p] { p->run_loop(); });
-  }
+  start_threads(/*workers=*/false);  // resume() starts them
   std::unique_lock lock(pause_mu_);
   pause_cv_.wait(lock, [this] { return parked_ == vcpus_.size() || stopping(); });
   if (stopping()) {
@@ -227,12 +228,7 @@ Status Machine::start_paused() {
 Status Machine::start_restored() {
   if (!threads_.empty()) return Error::invalid("the VM is already running");
   if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
-  Vcpu::install_kick_handler();
-  for (auto& v : virtio_) v.worker->start();
-  for (auto& v : vcpus_) {
-    Vcpu* p = v.get();
-    threads_.emplace_back([p] { p->run_loop(); });
-  }
+  start_threads(/*workers=*/true);
   return notify_generation();
 }
 

@@ -190,6 +190,8 @@ class Machine : public VcpuHost {
   // Moves every ring's entries into the memory's dirty bitmap and resets the
   // rings (under ring_mu_). An error only from KVM_RESET_DIRTY_RINGS.
   Status harvest_dirty_rings();
+  // The kick handler, then (with `workers`) the virtio workers, then a thread per vCPU.
+  void start_threads(bool workers);
   // The guest learns of a new VM generation ID (a restore or clone set one): the GED interrupt.
   Status notify_generation();
   void stop_workers();
