@@ -67,9 +67,8 @@ Result<std::vector<kvm_msr_entry>> read_saveable_msrs(const Kvm& kvm, VcpuFd& vc
     i += n + 1;
   }
   // TSC before TSC deadline (the deadline is relative to it).
-  auto is = [](uint32_t m) { return [m](const kvm_msr_entry& e) { return e.index == m; }; };
-  std::stable_partition(out.begin(), out.end(), [&](const kvm_msr_entry& e) { return !is(kMsrTscDeadline)(e); });
-  std::stable_partition(out.begin(), out.end(), is(kMsrTsc));
+  std::stable_partition(out.begin(), out.end(), [](const kvm_msr_entry& e) { return e.index != kMsrTscDeadline; });
+  std::stable_partition(out.begin(), out.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTsc; });
   return out;
 }
 

@@ -136,12 +136,11 @@ class VmmMigrationCli : public ::testing::Test {
   // description of such an end of migration `err` (its `vm migrate` stderr),
   // when it is one and the harness allows it; "" otherwise.
   std::string l1_artifact(const std::string& err) {
-    const char* allow = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
-    if (!allow || std::atoi(allow) <= 0) return "";
-    if (err.find("KVM_GET_SREGS gave a damaged CPU state") != std::string::npos) return "the source: " + err;
+    if (spurious_shutdowns_allowed() <= 0) return "";
+    if (shows_l1_damage(err)) return "the source: " + err;
     for (const char* id : {"src", "dst"}) {
       std::string st = vessel({"vm", "state", id}).out;
-      if (st.find("triple fault (KVM_EXIT_SHUTDOWN)") != std::string::npos) return std::string(id) + ": " + st;
+      if (shows_l1_damage(st)) return std::string(id) + ": " + st;
     }
     return "";
   }

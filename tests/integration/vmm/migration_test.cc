@@ -142,8 +142,7 @@ void migrate_once(bool memfd, bool allow, std::string& damage) {
       got->restored.machine->request_stop(StopReason::kStopped);
       (void)got->restored.machine->finish();
     }
-    if (allow && (why.find("KVM_GET_SREGS gave a damaged CPU state") != std::string::npos ||
-                  src_end.find("triple fault") != std::string::npos)) {
+    if (allow && (shows_l1_damage(why) || shows_l1_damage(src_end))) {
       damage = why + (src_end.empty() ? "" : "; the source guest: " + src_end);
       return;
     }
@@ -160,7 +159,7 @@ void migrate_once(bool memfd, bool allow, std::string& damage) {
     (void)src->finish();
     dst.request_stop(StopReason::kStopped);
     std::string end = dst.finish().detail;
-    if (allow && end.find("triple fault") != std::string::npos) {
+    if (allow && shows_l1_damage(end)) {
       damage = "the destination guest: " + end;
       return;
     }
@@ -199,8 +198,7 @@ void migrate_once(bool memfd, bool allow, std::string& damage) {
 // migrate_once(), up to twice more after L1's damage when the harness allows it, with a NOTE.
 void migrate_and_check(bool memfd) {
   VESSEL_REQUIRE_KVM();
-  const char* allow_env = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
-  bool allow = allow_env && std::atoi(allow_env) > 0;
+  bool allow = spurious_shutdowns_allowed() > 0;
   for (int attempt = 1; attempt <= 3; ++attempt) {
     std::string damage;
     migrate_once(memfd, allow && attempt < 3, damage);

@@ -628,8 +628,7 @@ TEST(VmmSnapshot, ClonesShareTheSnapshotMemory) {
   // boots in vmharness.vmm_density). The harness's payload allows that many
   // (VESSEL_TEST_SPURIOUS_SHUTDOWNS); each is printed. A clone that took an
   // exception, stopped otherwise, or did not count fails the test anywhere.
-  const char* allow_env = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
-  int spurious_allowed = allow_env ? std::atoi(allow_env) : 0, spurious = 0;
+  int spurious_allowed = spurious_shutdowns_allowed(), spurious = 0;
   std::vector<bool> lost(kClones, false);
   // Pauses clone i. A clone that stopped on its own fails the test saying why,
   // unless `may_lose` and it is a spurious shutdown that is allowed (see above).

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -68,6 +69,23 @@ struct Code {
   Code& hlt() { return raw({0xf4}); }
   Code& spin() { return raw({0xeb, 0xfe}); }
 };
+
+// How many guests the VM harness lets a test lose to L1's nested SVM, which
+// now and then damages a running guest's registers (tests/vmharness/README.md):
+// VESSEL_TEST_SPURIOUS_SHUTDOWNS, which the harness's tier-1 payload sets; 0
+// elsewhere.
+inline int spurious_shutdowns_allowed() {
+  const char* v = std::getenv("VESSEL_TEST_SPURIOUS_SHUTDOWNS");
+  return v ? std::atoi(v) : 0;
+}
+
+// Whether `text` (an error, a VM's stop detail or state) shows that damage: a
+// state capture refusing the registers (snapshot::check_sregs), or a guest
+// ended by a triple fault.
+inline bool shows_l1_damage(const std::string& text) {
+  return text.find("KVM_GET_SREGS gave a damaged CPU state") != std::string::npos ||
+         text.find("triple fault") != std::string::npos;
+}
 
 inline constexpr uint64_t kCodeAddr = 0x100000;
 
