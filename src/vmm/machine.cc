@@ -225,13 +225,6 @@ Status Machine::start_paused() {
   return ok();
 }
 
-Status Machine::start_restored() {
-  if (!threads_.empty()) return Error::invalid("the VM is already running");
-  if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
-  start_threads(/*workers=*/true);
-  return notify_generation();
-}
-
 std::optional<kvm_clock_data> Machine::paused_clock() const {
   if (!clock_saved_) return std::nullopt;
   return clock_;

@@ -120,9 +120,6 @@ class Machine : public VcpuHost {
   // Starts the vCPU threads parked (no entry point needed; the virtio workers
   // wait too): returns with paused() true; resume() runs the guest.
   Status start_paused();
-  // Starts a restored machine running at once, as start_paused() and
-  // resume() do, without the vCPUs' first trip into KVM_RUN to park.
-  Status start_restored();
 
   unsigned cpu_count() const { return cpus_; }
   // The exits of all vCPUs so far (metrics).

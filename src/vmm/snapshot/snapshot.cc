@@ -266,8 +266,8 @@ Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const R
   out.stats.apply_ms = ms_since(t2);
 
   auto t3 = Clock::now();
-  if (o.paused) TRYC(m->start_paused(), "start the vCPUs");
-  else TRYC(m->start_restored(), "start the vCPUs");
+  TRYC(m->start_paused(), "start the vCPUs");
+  if (!o.paused) TRYC(m->resume(), "resume the VM");
   out.stats.start_ms = ms_since(t3);
   out.machine = std::move(m);
   return ok();
