@@ -12,7 +12,8 @@ from benchlib import save_results
 
 METRICS = [("marker_ms", "to multi-user marker (s)"), ("exit_ms", "to VMM exit after poweroff (s)"),
            ("guest_uptime_s", "guest uptime at the marker (s)"), ("kernel_s", "kernel phase, systemd-analyze (s)"),
-           ("userspace_s", "userspace phase, systemd-analyze (s)")]
+           ("userspace_s", "userspace phase, systemd-analyze (s)"),
+           ("preclock_s", "VMM start to the guest's clock (s)")]
 
 
 def num(v, key):
@@ -26,6 +27,11 @@ def num(v, key):
 def main(path, runs, cpus):
     boots = [dict(kv.split("=", 1) for kv in line.replace("\r", "").split()[1:])
              for line in open(path, errors="replace") if line.startswith("BOOT ")]
+    for b in boots:  # marker minus uptime: loading, decompression and early setup, before the guest's clock runs
+        m, u = num(b.get("marker_ms"), "marker_ms"), num(b.get("guest_uptime_s"), "guest_uptime_s")
+        if m is not None and u is not None and m > 0:
+            b["preclock_s"] = f"{m - u:.2f}"
+    scrubbed = any(line.startswith("scrub: ") for line in open(path, errors="replace"))
     ok = [b for b in boots if b.get("rc") == "0" and (num(b.get("marker_ms"), "marker_ms") or -1) > 0]
     vmms = ["vessel", "qemu"]
     raw = [(b["vmm"], b["run"], b.get("rc"), *[b.get(k, "") for k, _ in METRICS]) for b in boots]
@@ -49,7 +55,7 @@ def main(path, runs, cpus):
                "groups": [label.replace(" (s)", "") for _, label in shown], "series": vmms,
                "values": {v: [med[(v, k)] for k, _ in shown] for v in vmms}}]
     note = (f"medians of {n['vessel']}+{n['qemu']} interleaved boots after one unmeasured warm-up boot; "
-            "nested KVM, shared 2-core host")
+            "nested KVM, shared 2-core host" + ("; L1's free memory zeroed before every boot (scrub)" if scrubbed else ""))
     save_results("vm_fullsystem", ["vmm", "run", "rc", *[k for k, _ in METRICS]], raw,
                  ["metric (median)", "vessel", "QEMU microvm", "vessel / QEMU"], table,
                  "Full-system boot (Debian 12, systemd, virtio-blk root): vessel vs QEMU microvm", panels, note)

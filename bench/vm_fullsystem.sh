@@ -13,13 +13,14 @@ fs=$here/../tests/integration/vmm/fullsystem
 vessel=${1:-$here/../build/vessel}
 runs=${2:-5} cpus=${3:-1}
 img=$("$fs/build_image.sh")
-out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+out=$(mktemp) tools=$(mktemp -d)
+trap 'rm -rf "$out" "$tools"' EXIT
+gcc -O2 -static -o "$tools/scrub" "$here/vm_fullsystem/scrub.c"
 "$here/../tests/vmharness/harness.sh" run --vessel "$vessel" --payload "$here/vm_fullsystem/payload.sh" \
   --extra "$fs" --disk "$img/rootfs.raw" --file "$img/initrd.cpio.gz:/fs/initrd.cpio.gz" \
-  --bin /usr/bin/qemu-system-x86_64 --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin \
+  --bin /usr/bin/qemu-system-x86_64 --bin "$tools/scrub" --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin \
   --file /usr/share/qemu/linuxboot_dma.bin:/usr/share/qemu/linuxboot_dma.bin \
-  --env RUNS="$runs" --env CPUS="$cpus" --env FS_DROP_CACHES="${FS_DROP_CACHES:-0}" --timeout $(((runs * 2 + 1) * 400 + 60)) --log "$out" >/dev/null || true
+  --env RUNS="$runs" --env CPUS="$cpus" --env FS_DROP_CACHES="${FS_DROP_CACHES:-0}" --env FS_SCRUB="${FS_SCRUB:-1}" --env FS_KVM_STATS="${FS_KVM_STATS:-}" --timeout $(((runs * 2 + 1) * 400 + 60)) --log "$out" >/dev/null || true
 grep '^BOOT' "$out" || { echo "no BOOT lines; console tail:"; tail -n 40 "$out"; exit 1; }
 cp "$out" "${VESSEL_BENCH_LOG:-/tmp/vm_fullsystem.log}"
 cd "$here" && python3 vm_fullsystem.py "$out" "$runs" "$cpus"

@@ -24,8 +24,11 @@ vmstat_delta() { for kv in $2; do k=${kv%%=*}; b=$(echo " $1" | sed -n "s/.* $k=
 # sooner). L1 is the bench's own machine; both VMMs get the same.
 # FS_DROP_CACHES=1: L1 also writes back and drops its page cache first (the previous
 # boot's disk writes), to see whether that is what scatters the time before the guest's clock.
+# FS_SCRUB=1 (default): first L1 zeroes nearly all its free memory (scrub.c says why:
+# pages that held the previous guest's code are slow to zero under TCG).
 compact() {
   if [ "${FS_DROP_CACHES:-0}" = 1 ]; then sync; echo 3 >/proc/sys/vm/drop_caches; fi
+  if [ "${FS_SCRUB:-1}" = 1 ]; then scrub; fi
   [ "${FS_COMPACT:-1}" = 1 ] && [ -w /proc/sys/vm/compact_memory ] && echo 1 >/proc/sys/vm/compact_memory; return 0
 }
 i=0
@@ -40,6 +43,7 @@ while [ "$i" -lt "$runs" ]; do
     kern=$(tr -d "\r" </tmp/b.log | sed -n "s/^FS-TIMING kernel_s=\([0-9.]*\).*/\1/p")
     user=$(tr -d "\r" </tmp/b.log | sed -n "s/^FS-TIMING .*userspace_s=\([0-9.]*\).*/\1/p")
     echo "BOOT vmm=$vmm run=$i rc=$fs_rc marker_ms=$fs_marker_ms exit_ms=$fs_end_ms guest_uptime_s=${up:-none} kernel_s=${kern:-none} userspace_s=${user:-none} $dv"
+    [ -s /tmp/b.log.kvm ] && echo "KVMSTATS vmm=$vmm run=$i $(cat /tmp/b.log.kvm)" && rm -f /tmp/b.log.kvm
     [ "$up" ] || tr -d '\r' </tmp/b.log | tail -n 20
   done
   i=$((i + 1))

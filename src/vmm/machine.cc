@@ -107,9 +107,12 @@ Status Machine::init(const MachineConfig& cfg, bool restoring) {
   }
   auto supported = TRY(kvm_.supported_cpuid());
   auto msrs = x86::boot_msrs();
+  x86::CpuidExtras extras;
+  extras.tsc_deadline = irqchip_ && kvm_.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+  extras.brand = x86::host_brand_string();
   for (unsigned i = 0; i < cpus_; ++i) {
     VcpuFd fd = TRY(create_vcpu(i, mmap_size));
-    TRYC(fd.set_cpuid(x86::normalize_cpuid(supported, i, cpus_)), cat("vCPU ", i));
+    TRYC(fd.set_cpuid(x86::normalize_cpuid(supported, i, cpus_, extras)), cat("vCPU ", i));
     TRYC(fd.set_msrs(msrs), cat("vCPU ", i));
     TRYC(fd.set_fpu(x86::default_fpu()), cat("vCPU ", i));
     if (irqchip_) {

@@ -209,6 +209,37 @@ TEST(Cpuid, TopologyApicIdAndHypervisorLeaf) {
   EXPECT_EQ(added[0].function, 0x40000000u);
 }
 
+TEST(Cpuid, ExtrasAddTheTscDeadlineTimerAndTheBrandString) {
+  std::vector<kvm_cpuid_entry2> in(3);
+  in[0].function = 1;
+  in[1].function = 0x80000000;
+  in[1].eax = 0x80000008;
+  in[2].function = 0x80000003;  // KVM's leaf, empty: replaced; 0x80000002 and 4 are added
+  const char name[49] = "Vessel Test CPU @ 1.00GHz, forty-eight bytes ok";
+  CpuidExtras extras;
+  extras.tsc_deadline = true;
+  std::memcpy(extras.brand.data(), name, 48);
+  auto out = normalize_cpuid(in, 0, 1, extras);
+  EXPECT_TRUE(out[0].ecx & (1u << 24));
+  char got[49] = {};
+  for (uint32_t fn = 0x80000002; fn <= 0x80000004; ++fn) {
+    auto it = std::find_if(out.begin(), out.end(), [fn](const kvm_cpuid_entry2& e) { return e.function == fn; });
+    ASSERT_NE(it, out.end()) << std::hex << fn;
+    uint32_t r[4] = {it->eax, it->ebx, it->ecx, it->edx};
+    std::memcpy(got + (fn - 0x80000002) * 16, r, 16);
+  }
+  EXPECT_STREQ(got, name);
+  // Without extras nothing is added: no TSC deadline, KVM's (empty) brand leaf kept.
+  auto plain = normalize_cpuid(in, 0, 1);
+  EXPECT_FALSE(plain[0].ecx & (1u << 24));
+  EXPECT_EQ(plain.size(), 4u);  // the three plus the hypervisor leaf
+  // A CPUID whose extended leaves end before the brand string gets none.
+  in[1].eax = 0x80000001;
+  in.pop_back();
+  auto shortmax = normalize_cpuid(in, 0, 1, extras);
+  EXPECT_EQ(shortmax.size(), 3u);
+}
+
 TEST(Aml, EncodingsMatchTheSpec) {
   EXPECT_EQ(aml::eisa_id("PNP0501"), (aml::Bytes{0x0c, 0x41, 0xd0, 0x05, 0x01}));
   EXPECT_EQ(aml::pkg_length(10), aml::Bytes{11});

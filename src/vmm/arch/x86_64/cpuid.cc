@@ -1,5 +1,8 @@
 #include "vmm/arch/x86_64/cpuid.h"
 
+#include <cpuid.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -11,16 +14,35 @@ unsigned bits_for(unsigned n) {
   while ((1u << b) < n) ++b;
   return b;
 }
+constexpr uint32_t kBrandFirst = 0x80000002, kBrandLast = 0x80000004;
+
+bool any(const std::array<uint32_t, 12>& a) {
+  return std::any_of(a.begin(), a.end(), [](uint32_t v) { return v != 0; });
+}
 }  // namespace
 
-std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpuid, unsigned index, unsigned count) {
+std::array<uint32_t, 12> host_brand_string() {
+  std::array<uint32_t, 12> b{};
+  if (__get_cpuid_max(0x80000000, nullptr) < kBrandLast) return b;
+  for (uint32_t fn = kBrandFirst; fn <= kBrandLast; ++fn) {
+    uint32_t* r = &b[(fn - kBrandFirst) * 4];
+    __cpuid(fn, r[0], r[1], r[2], r[3]);
+  }
+  return b;
+}
+
+std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpuid, unsigned index, unsigned count,
+                                              const CpuidExtras& extras) {
   const uint32_t apic_id = index;
   bool has_hv_leaf = false;
+  bool brand_leaf[3] = {};
+  uint32_t max_extended = 0;
   for (auto& e : cpuid) {
     switch (e.function) {
       case 0x1:
         e.ebx = (apic_id << 24) | (count << 16) | (8 << 8) | (e.ebx & 0xff);  // APIC id, logical count, CLFLUSH 64 B
         e.ecx |= 1u << 31;                                                    // running on a hypervisor
+        if (extras.tsc_deadline) e.ecx |= 1u << 24;
         if (count > 1) e.edx |= 1u << 28;                                     // HTT: the count field is valid
         else e.edx &= ~(1u << 28);
         break;
@@ -55,6 +77,18 @@ std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpui
         std::memcpy(&e.ecx, "VMKV", 4);
         std::memcpy(&e.edx, "M\0\0\0", 4);
         break;
+      case 0x80000000:
+        max_extended = e.eax;
+        break;
+      case kBrandFirst:
+      case kBrandFirst + 1:
+      case kBrandLast:
+        if (any(extras.brand)) {
+          const uint32_t* r = &extras.brand[(e.function - kBrandFirst) * 4];
+          e.eax = r[0], e.ebx = r[1], e.ecx = r[2], e.edx = r[3];
+        }
+        brand_leaf[e.function - kBrandFirst] = true;
+        break;
       case 0x80000008:  // AMD: number of cores - 1
         e.ecx = (e.ecx & ~0xffu & ~0xf000u) | (count - 1) | (bits_for(count) << 12);
         break;
@@ -65,6 +99,16 @@ std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpui
         e.ecx = 0;
         break;
       default: break;
+    }
+  }
+  if (any(extras.brand) && max_extended >= kBrandLast) {
+    for (uint32_t fn = kBrandFirst; fn <= kBrandLast; ++fn) {
+      if (brand_leaf[fn - kBrandFirst]) continue;
+      const uint32_t* r = &extras.brand[(fn - kBrandFirst) * 4];
+      kvm_cpuid_entry2 e{};
+      e.function = fn;
+      e.eax = r[0], e.ebx = r[1], e.ecx = r[2], e.edx = r[3];
+      cpuid.push_back(e);
     }
   }
   if (!has_hv_leaf) {

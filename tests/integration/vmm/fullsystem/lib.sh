@@ -37,10 +37,22 @@ fs_watch() {
       if [ "$mark" = -1 ]; then
         mark=$(( $(fs_now) - fs_t0 ))
         [ -z "${FS_QUIET:-}" ] || echo "${1##*/}: marker after $mark ms"
+        [ -z "${FS_KVM_STATS:-}" ] || fs_kvm_stats >"$1.kvm"
       fi ;;
     esac
   done
   echo "$mark $(( $(fs_now) - fs_t0 ))" >"$1.t"
+}
+
+# fs_kvm_stats: L1's KVM counters of the one VM running now (debugfs: exits, io_exits,
+# mmio_exits, halt_exits, irq_injections, ...; the VM's directory sums its vCPUs), as
+# "name=value" words. FS_KVM_STATS=1 takes them at the marker into LOG.kvm: they are
+# the kernel's, so they count the same for vessel and QEMU.
+fs_kvm_stats() {
+  for f in /sys/kernel/debug/kvm/*-*/*; do
+    [ -f "$f" ] && read -r v <"$f" 2>/dev/null && printf '%s=%s ' "${f##*/}" "$v"
+  done
+  echo
 }
 
 # fs_vessel LOG CPUS DISK MODE [vessel vm run options...]: boots the guest under vessel
