@@ -44,7 +44,7 @@ while [ "$i" -lt "$runs" ]; do
     user=$(tr -d "\r" </tmp/b.log | sed -n "s/^FS-TIMING .*userspace_s=\([0-9.]*\).*/\1/p")
     echo "BOOT vmm=$vmm run=$i rc=$fs_rc marker_ms=$fs_marker_ms exit_ms=$fs_end_ms guest_uptime_s=${up:-none} kernel_s=${kern:-none} userspace_s=${user:-none} $dv"
     [ -s /tmp/b.log.kvm ] && echo "KVMSTATS vmm=$vmm run=$i $(cat /tmp/b.log.kvm)" && rm -f /tmp/b.log.kvm
-    [ "$up" ] || tr -d '\r' </tmp/b.log | tail -n 20
+    { [ "$up" ] && [ "$fs_rc" = 0 ]; } || tr -d '\r' </tmp/b.log | tail -n 20
   done
   i=$((i + 1))
 done

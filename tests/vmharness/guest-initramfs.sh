@@ -9,7 +9,9 @@
 #
 # The guest's /init (busybox sh) mounts proc, sysfs and devtmpfs, then prints one line
 #   VESSEL-GUEST-UP cpus=<n> mem_kb=<MemTotal> kernel=<uname -r>
-# on the console. If /guest-payload.sh exists it runs it and prints
+# on the console, and with vessel.cpuinfo on the kernel command line two more,
+#   VESSEL-GUEST-CPU model=<model name>   and   VESSEL-GUEST-CPU flags=<flags>
+# from /proc/cpuinfo. If /guest-payload.sh exists it runs it and prints
 #   VESSEL-GUEST-RC=<exit code>
 # Finally it runs `poweroff -f`, or `reboot -f` when the kernel command line has
 # vessel.exit=reboot (for VMMs that implement only the i8042/CF9 reset, like Firecracker).
@@ -59,6 +61,11 @@ exec </dev/console >/dev/console 2>&1
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 echo "VESSEL-GUEST-UP cpus=$(grep -c ^processor /proc/cpuinfo) mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo) kernel=$(uname -r)"
+case " $(cat /proc/cmdline) " in
+  *" vessel.cpuinfo "*)  # the CPU as the guest sees it (payloads/cpu_fidelity.sh)
+    echo "VESSEL-GUEST-CPU model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+    echo "VESSEL-GUEST-CPU flags=$(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" ;;
+esac
 if [ -f /guest-payload.sh ]; then
   sh /guest-payload.sh
   echo "VESSEL-GUEST-RC=$?"

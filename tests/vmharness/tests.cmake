@@ -22,6 +22,11 @@ vessel_vmharness_test(l2_qemu_reference ${CMAKE_CURRENT_LIST_DIR}/payloads/l2_qe
   --bin ${VESSEL_QEMU_SYSTEM}
   --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin)
 
+# The guest sees the same CPU (flags, model name) under vessel as under that QEMU.
+vessel_vmharness_test(cpu_fidelity ${CMAKE_CURRENT_LIST_DIR}/payloads/cpu_fidelity.sh
+  --bin ${VESSEL_QEMU_SYSTEM}
+  --file /usr/share/qemu/bios-microvm.bin:/usr/share/qemu/bios-microvm.bin)
+
 # The harness's own contract: exit codes, summaries, timeouts, panics, skips, cleanup.
 add_test(NAME vmharness.selftest COMMAND ${CMAKE_CURRENT_LIST_DIR}/selftest.sh $<TARGET_FILE:vessel>)
 set_tests_properties(vmharness.selftest PROPERTIES

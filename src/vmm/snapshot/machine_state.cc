@@ -214,6 +214,9 @@ namespace {
 // off, its offset is corrected through KVM_VCPU_TSC_OFFSET, which KVM takes as
 // it is, and every vCPU gets that one offset (they were in step when saved).
 // A KVM without the attribute (before Linux 5.16) keeps what the MSR write gave.
+// A TSC-deadline timer was armed by the MSR write against the TSC before the
+// correction, so it would fire that much early or late: each vCPU's deadline is
+// written once more against the corrected TSC.
 Status settle_tsc(Machine& m, const SnapshotState& s) {
   const VcpuState& v0 = s.vcpus.front();
   auto saved = std::find_if(v0.msrs.begin(), v0.msrs.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTsc; });
@@ -228,6 +231,12 @@ Status settle_tsc(Machine& m, const SnapshotState& s) {
   if (off_by <= static_cast<int64_t>(v0.tsc_khz) && -off_by <= static_cast<int64_t>(v0.tsc_khz)) return ok();
   const uint64_t fixed = *offset + static_cast<uint64_t>(off_by);
   for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(m.vcpu_fd(i).set_tsc_offset(fixed), cat("vCPU ", i));
+  for (unsigned i = 0; i < m.cpu_count(); ++i) {
+    const auto& msrs = s.vcpus[i].msrs;
+    auto deadline = std::find_if(msrs.begin(), msrs.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTscDeadline; });
+    if (deadline == msrs.end() || deadline->data == 0) continue;  // 0: no deadline armed
+    TRYC(m.vcpu_fd(i).set_msrs(std::span<const kvm_msr_entry>(&*deadline, 1)), cat("vCPU ", i, ": re-arm the TSC deadline"));
+  }
   log::info("snapshot", cat("restore: the guest TSC was ", off_by, " cycles off the saved one after KVM_SET_MSRS (KVM kept its own offset); set the offset"));
   return ok();
 }
