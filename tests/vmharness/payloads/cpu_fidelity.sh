@@ -33,6 +33,8 @@ words "$(field /tmp/q.log flags)" >/tmp/q.flags
 echo "vessel: $(wc -l </tmp/v.flags) flags, model '$(field /tmp/v.log model)'"
 echo "QEMU:   $(wc -l </tmp/q.flags) flags, model '$(field /tmp/q.log model)'"
 rc=0
+# (busybox's grep -vxF -f takes an empty pattern file as matching every line)
+[ -s /tmp/v.flags ] && [ -s /tmp/q.flags ] || { echo "FAIL: a guest printed no flags"; exit 1; }
 only_v=$(grep -vxF -f /tmp/q.flags /tmp/v.flags | tr "\n" " ")
 only_q=$(grep -vxF -f /tmp/v.flags /tmp/q.flags | tr "\n" " ")
 [ -z "$only_v" ] || { echo "FAIL: flags only under vessel: $only_v"; rc=1; }
