@@ -13,6 +13,12 @@ namespace vessel::vmm::snapshot {
 
 namespace {
 constexpr uint32_t kMsrTsc = 0x10, kMsrTscDeadline = 0x6e0;
+
+// The saved entry of MSR `index`, or null.
+const kvm_msr_entry* find_msr(const std::vector<kvm_msr_entry>& msrs, uint32_t index) {
+  auto it = std::find_if(msrs.begin(), msrs.end(), [index](const kvm_msr_entry& e) { return e.index == index; });
+  return it == msrs.end() ? nullptr : &*it;
+}
 }  // namespace
 
 bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic) {
@@ -219,8 +225,8 @@ namespace {
 // written once more against the corrected TSC.
 Status settle_tsc(Machine& m, const SnapshotState& s) {
   const VcpuState& v0 = s.vcpus.front();
-  auto saved = std::find_if(v0.msrs.begin(), v0.msrs.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTsc; });
-  if (saved == v0.msrs.end() || v0.tsc_khz == 0) return ok();
+  const kvm_msr_entry* saved = find_msr(v0.msrs, kMsrTsc);
+  if (!saved || v0.tsc_khz == 0) return ok();
   VcpuFd& cpu0 = m.vcpu_fd(0);
   auto offset = TRY(cpu0.get_tsc_offset());
   if (!offset) return ok();
@@ -232,10 +238,9 @@ Status settle_tsc(Machine& m, const SnapshotState& s) {
   const uint64_t fixed = *offset + static_cast<uint64_t>(off_by);
   for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(m.vcpu_fd(i).set_tsc_offset(fixed), cat("vCPU ", i));
   for (unsigned i = 0; i < m.cpu_count(); ++i) {
-    const auto& msrs = s.vcpus[i].msrs;
-    auto deadline = std::find_if(msrs.begin(), msrs.end(), [](const kvm_msr_entry& e) { return e.index == kMsrTscDeadline; });
-    if (deadline == msrs.end() || deadline->data == 0) continue;  // 0: no deadline armed
-    TRYC(m.vcpu_fd(i).set_msrs(std::span<const kvm_msr_entry>(&*deadline, 1)), cat("vCPU ", i, ": re-arm the TSC deadline"));
+    const kvm_msr_entry* deadline = find_msr(s.vcpus[i].msrs, kMsrTscDeadline);
+    if (!deadline || deadline->data == 0) continue;  // 0: no deadline armed
+    TRYC(m.vcpu_fd(i).set_msrs(std::span<const kvm_msr_entry>(deadline, 1)), cat("vCPU ", i, ": re-arm the TSC deadline"));
   }
   log::info("snapshot", cat("restore: the guest TSC was ", off_by, " cycles off the saved one after KVM_SET_MSRS (KVM kept its own offset); set the offset"));
   return ok();

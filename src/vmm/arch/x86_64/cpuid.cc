@@ -19,6 +19,12 @@ constexpr uint32_t kBrandFirst = 0x80000002, kBrandLast = 0x80000004;
 bool any(const std::array<uint32_t, 12>& a) {
   return std::any_of(a.begin(), a.end(), [](uint32_t v) { return v != 0; });
 }
+
+// Leaf e (one of 0x80000002-4) from the brand string's registers.
+void set_brand_leaf(kvm_cpuid_entry2& e, const std::array<uint32_t, 12>& brand) {
+  const uint32_t* r = &brand[(e.function - kBrandFirst) * 4];
+  e.eax = r[0], e.ebx = r[1], e.ecx = r[2], e.edx = r[3];
+}
 }  // namespace
 
 std::array<uint32_t, 12> host_brand_string() {
@@ -83,10 +89,7 @@ std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpui
       case kBrandFirst:
       case kBrandFirst + 1:
       case kBrandLast:
-        if (any(extras.brand)) {
-          const uint32_t* r = &extras.brand[(e.function - kBrandFirst) * 4];
-          e.eax = r[0], e.ebx = r[1], e.ecx = r[2], e.edx = r[3];
-        }
+        if (any(extras.brand)) set_brand_leaf(e, extras.brand);
         brand_leaf[e.function - kBrandFirst] = true;
         break;
       case 0x80000008:  // AMD: number of cores - 1
@@ -104,10 +107,9 @@ std::vector<kvm_cpuid_entry2> normalize_cpuid(std::vector<kvm_cpuid_entry2> cpui
   if (any(extras.brand) && max_extended >= kBrandLast) {
     for (uint32_t fn = kBrandFirst; fn <= kBrandLast; ++fn) {
       if (brand_leaf[fn - kBrandFirst]) continue;
-      const uint32_t* r = &extras.brand[(fn - kBrandFirst) * 4];
       kvm_cpuid_entry2 e{};
       e.function = fn;
-      e.eax = r[0], e.ebx = r[1], e.ecx = r[2], e.edx = r[3];
+      set_brand_leaf(e, extras.brand);
       cpuid.push_back(e);
     }
   }
