@@ -72,21 +72,19 @@ int socket_activation_fds() {
   return static_cast<int>(*n);
 }
 
-// A container without a mount namespace shares the runtime's (runtime-spec): it is
-// accepted, with the rootfs as a chroot, when it needs no mount. runc would make its
-// mounts in the host's namespace and leave them there; vessel names the field instead.
-Status check_without_mount_namespace(const oci::Spec& spec) {
-  auto refuse = [](const std::string& what) {
-    return Error::invalid(cat("linux.namespaces: without a mount namespace the container shares the host's, where ", what,
-                              " would be set up; add a mount namespace or remove it"));
-  };
-  if (!spec.mounts.empty()) return refuse(cat("mounts (", spec.mounts.size(), " entries)"));
-  if (!spec.linux_.masked_paths.empty()) return refuse("linux.maskedPaths");
-  if (!spec.linux_.readonly_paths.empty()) return refuse("linux.readonlyPaths");
-  if (spec.root_readonly) return refuse("root.readonly");
-  if (!spec.linux_.rootfs_propagation.empty()) return refuse("linux.rootfsPropagation");
-  if (!spec.linux_.devices.empty()) return refuse("linux.devices");
-  return ok();
+// A container without a mount namespace shares the runtime's (runtime-spec). When its
+// config mounts anything, the mounts are made there, as runc makes them, but all under one
+// bind of the rootfs that delete detaches (host_rootfs_tree()): runc leaves them on the
+// host. With nothing to mount the rootfs is only a chroot. Where is the field that asks.
+std::string host_mounts_wanted_by(const oci::Spec& spec) {
+  if (spec.linux_.has_namespace(oci::NamespaceType::kMount)) return "";
+  if (!spec.mounts.empty()) return cat("mounts (", spec.mounts.size(), " entries)");
+  if (!spec.linux_.masked_paths.empty()) return "linux.maskedPaths";
+  if (!spec.linux_.readonly_paths.empty()) return "linux.readonlyPaths";
+  if (spec.root_readonly) return "root.readonly";
+  if (!spec.linux_.rootfs_propagation.empty()) return "linux.rootfsPropagation";
+  if (!spec.linux_.devices.empty()) return "linux.devices";
+  return "";
 }
 
 // Opens every bind source of the config in the mount namespace of the init `pid` (still the
@@ -148,7 +146,10 @@ Result<pid_t> create(const CreateOptions& o) {
   std::string bundle = absolute_path(o.bundle.empty() ? "." : o.bundle);
   auto spec = TRY(oci::load_spec(bundle));
   if (!spec.process) return Error::invalid(cat(bundle, "/config.json: process: required to create a container"));
-  if (!spec.linux_.has_namespace(oci::NamespaceType::kMount)) TRY(check_without_mount_namespace(spec));
+  const std::string host_mounts = host_mounts_wanted_by(spec);
+  if (!host_mounts.empty() && spec.linux_.has_namespace(oci::NamespaceType::kUser))
+    return Error::invalid(cat("linux.namespaces: without a mount namespace, ", host_mounts,
+                              " would be mounted in the runtime's, which a user namespace may not do; add a mount namespace"));
   // systemd socket activation, as runc: the LISTEN_FDS fds from 3 that were passed to this
   // process go to the init, before the --preserve-fds ones, with LISTEN_FDS=N LISTEN_PID=1.
   int listen_fds = socket_activation_fds();
@@ -201,6 +202,16 @@ Result<pid_t> create(const CreateOptions& o) {
 
   PendingContainer setup;
   setup.cgroup = TRY(make_cgroup(spec, dir, state));
+  if (!host_mounts.empty()) {
+    auto tree = TRYC(host_rootfs_tree(rootfs), cat("without a mount namespace, for ", host_mounts));
+    state.host_mount_id = tree.mount_id;
+    TRY(dir.save(state));
+    crash_point("create:host-mount-saved");
+    TRYC(attach_host_rootfs_tree(tree, rootfs), cat("without a mount namespace, for ", host_mounts));
+    setup.rootfs = rootfs;
+    setup.host_mount_id = tree.mount_id;
+    crash_point("create:host-mounted");
+  }
 
   // Namespaces: new ones come from clone flags; joined ones are opened here.
   InitContext ctx;
@@ -215,6 +226,7 @@ Result<pid_t> create(const CreateOptions& o) {
   ctx.rootfs.spec = &spec;
   ctx.rootfs.rootfs = rootfs;
   ctx.rootfs.bundle = bundle;
+  ctx.rootfs.host_namespace = !host_mounts.empty();
   for (const auto& m : setup.cgroup->mounts()) ctx.rootfs.cgroups.push_back({m.mountpoint, m.fstype, m.options, m.path});
 
   std::vector<UniqueFd> ns_fds;

@@ -150,7 +150,8 @@ Status enter_sub_cgroups(cgroups::Manager& cg, const std::map<std::string, std::
 }
 
 // In the forked child: become the process. Errors go over `sync`; success is its close-on-exec.
-[[noreturn]] void exec_child(SyncSocket& sync, int pidfd, int flags, const oci::Process& p,
+// `root_fd`: the init's root, when the container shares our mount namespace (its root a chroot).
+[[noreturn]] void exec_child(SyncSocket& sync, int pidfd, int flags, int root_fd, const oci::Process& p,
                              const std::optional<SeccompProgram>& seccomp, int console_fd, int preserve_fds) {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -163,6 +164,8 @@ Status enter_sub_cgroups(cgroups::Manager& cg, const std::map<std::string, std::
   };
   if (!sync.expect(SyncMsg::kGo)) ::_exit(126);
   if (flags && ::setns(pidfd, flags) < 0) fail(Error::from_errno("join the container's namespaces"));
+  if (root_fd >= 0 && (::fchdir(root_fd) < 0 || ::chroot(".") < 0))
+    fail(Error::from_errno("enter the container's root (it has no mount namespace: a chroot)"));
   if (auto st = enter_cwd(p.cwd); !st) fail(std::move(st).error());
   if (p.terminal) {
     if (auto st = setup_console(console_fd, p.console_height, p.console_width, false); !st)
@@ -232,6 +235,10 @@ Result<int> exec(const ExecOptions& o) {
   auto pidfd = TRY(sys::pidfd_open(state.pid));
   if (!process_alive(state.pid, state.pid_start_time)) return Error(ESRCH, cat("cannot exec in container \"", o.id, "\": container not running"));
   int flags = namespaces_to_join(state.pid);
+  // Without a mount namespace of its own the container's root is a chroot: its init's root.
+  UniqueFd root;
+  if (!(flags & CLONE_NEWNS))
+    root = TRYC(open_file(cat("/proc/", state.pid, "/root"), O_PATH | O_DIRECTORY), "the container's root");
   if (log::enabled(log::Level::kDebug)) {
     char hex[16];
     std::snprintf(hex, sizeof hex, "%#x", static_cast<unsigned>(flags));
@@ -270,7 +277,7 @@ Result<int> exec(const ExecOptions& o) {
   if (pid < 0) return Error::from_errno("fork");
   if (pid == 0) {
     parent.close();
-    exec_child(child, pidfd.get(), flags, p, seccomp, console_fd, o.preserve_fds);
+    exec_child(child, pidfd.get(), flags, root ? root.get() : -1, p, seccomp, console_fd, o.preserve_fds);
   }
   child.close();
   console.reset();

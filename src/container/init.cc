@@ -82,9 +82,10 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   if (!spec.domainname.empty() && ::setdomainname(spec.domainname.data(), spec.domainname.size()) < 0)
     return Error::from_errno(cat("setdomainname \"", spec.domainname, "\""));
 
-  // Without a mount namespace the container shares ours (runtime-spec): nothing is
-  // mounted (create refused a config that would need it), the root is a chroot.
+  // Without a mount namespace the container shares ours (runtime-spec): the root is a
+  // chroot, and what the config mounts is mounted here, under the rootfs bind create made.
   bool own_mounts = spec.linux_.has_namespace(oci::NamespaceType::kMount);
+  bool mounts = own_mounts || ctx.rootfs.host_namespace;
   RootfsPlan plan = ctx.rootfs;
   std::vector<UniqueFd> sources;
   if (own_mounts && plan.in_userns && needs_source_fds(spec)) {
@@ -101,7 +102,7 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
       sources.push_back(std::move(msg.fd));
     }
   }
-  if (own_mounts) TRYC(prepare_rootfs(plan), "rootfs");
+  if (mounts) TRYC(prepare_rootfs(plan), "rootfs");
   sources.clear();
   TRY(ctx.sync->send(SyncMsg::kRunHooks));
   auto hooks = TRY(ctx.sync->expect(SyncMsg::kHooksDone));
@@ -119,18 +120,18 @@ Status setup_before_ready(const InitContext& ctx, std::optional<SeccompProgram>&
   const oci::Process& p = *spec.process;
   // As runc: a missing process.cwd is made (before a read-only root is remounted).
   if (!path_exists(p.cwd)) TRYC(mkdir_p(p.cwd, 0755), cat("create process.cwd ", p.cwd));
-  if (own_mounts) TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
+  if (mounts) TRY(finalize_rootfs(spec, ctx.rootfs.in_userns));
 
   if (p.terminal) {
     if (ctx.console_socket < 0) return Error::invalid("process.terminal is set but no --console-socket was given");
-    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, own_mounts), "console");
+    TRYC(setup_console(ctx.console_socket, p.console_height, p.console_width, mounts), "console");
   } else if (::setsid() < 0) {
     // A session of its own, as runc's init has: the container's processes do not belong
     // to the caller's session (and CRIU can dump them: a session leader outside the
     // container's pid namespace cannot be restored).
     return Error::from_errno("setsid");
   }
-  if (own_mounts) TRY(remount_readonly_mounts(spec));
+  if (mounts) TRY(remount_readonly_mounts(spec));
   TRY(enter_cwd(p.cwd));
   TRY(find_executable(p));
   TRY(check_capabilities(p));

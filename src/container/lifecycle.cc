@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/strings.h"
 #include "container/hooks.h"
+#include "container/rootfs.h"
 #include "oci/spec.h"
 #include "sys/syscalls.h"
 
@@ -234,6 +235,12 @@ Status remove(const std::string& root, const std::string& id, bool force) {
     }
   } else if (cg && !s.own_pid_ns && s.pid > 0) {
     log::warn("delete", cat("container \"", id, "\": its cgroup was not created by vessel; processes other than its init were left alone"));
+  }
+  // Without a mount namespace: the config's mounts, made in ours under the rootfs bind.
+  if (s.host_mount_id) {
+    if (auto ds = detach_host_rootfs_tree(s.rootfs, s.host_mount_id); !ds)
+      log::warn("delete", cat("container \"", id, "\": ", ds.error().message()));
+    crash_point("delete:host-mount-detached");
   }
   // The config copy is written when create reaches its hooks: poststop runs from then on.
   if (path_exists(dir.path() + "/config.json")) {

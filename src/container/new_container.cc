@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/crash_point.h"
+#include "container/rootfs.h"
 
 namespace vessel::container {
 
@@ -60,11 +61,13 @@ PendingContainer::~PendingContainer() {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
   }
+  if (host_mount_id) (void)detach_host_rootfs_tree(rootfs, host_mount_id);
   if (cgroup) (void)cgroup->destroy();
 }
 
 void PendingContainer::release() {
   pid = -1;
+  host_mount_id = 0;
   cgroup.reset();
 }
 

@@ -37,6 +37,9 @@ Result<std::unique_ptr<cgroups::Manager>> make_cgroup(const oci::Spec& spec, con
 struct PendingContainer {
   pid_t pid = -1;
   std::unique_ptr<cgroups::Manager> cgroup;
+  // The rootfs bind made in the runtime's mount namespace (no mount namespace of its own).
+  std::string rootfs;
+  uint64_t host_mount_id = 0;
   PendingContainer() = default;
   PendingContainer(const PendingContainer&) = delete;
   PendingContainer& operator=(const PendingContainer&) = delete;

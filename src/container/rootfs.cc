@@ -179,11 +179,55 @@ bool dev_is_bind_mounted(const oci::Spec& spec) {
   return false;
 }
 
+Status mount_config(const RootfsPlan& plan);
 
 }  // namespace
 
+Result<HostRootfsTree> host_rootfs_tree(const std::string& rootfs) {
+  long fd = ::syscall(SYS_open_tree, AT_FDCWD, rootfs.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+  if (fd < 0) return Error::from_errno(cat("bind the rootfs ", rootfs, " (open_tree)"));
+  HostRootfsTree t;
+  t.tree.reset(static_cast<int>(fd));
+  struct statx sx{};
+  if (::statx(t.tree.get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) < 0) return Error::from_errno("statx the rootfs bind");
+  if (!(sx.stx_mask & STATX_MNT_ID)) return Error(ENOTSUP, "this kernel does not report mount IDs (statx STX_MNT_ID)");
+  t.mount_id = sx.stx_mnt_id;
+  return t;
+}
+
+Status attach_host_rootfs_tree(const HostRootfsTree& t, const std::string& rootfs) {
+  if (::syscall(SYS_move_mount, t.tree.get(), "", AT_FDCWD, rootfs.c_str(), MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    return Error::from_errno(cat("bind the rootfs ", rootfs, " on itself (move_mount)"));
+  return ok();
+}
+
+Status detach_host_rootfs_tree(const std::string& rootfs, uint64_t mount_id) {
+  struct statx sx{};
+  if (::statx(AT_FDCWD, rootfs.c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0) {
+    if (errno == ENOENT) return ok();  // the bundle is gone, and the bind with it
+    return Error::from_errno(cat("statx ", rootfs));
+  }
+  if (sx.stx_mnt_id == mount_id) {
+    if (::umount2(rootfs.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+      return Error::from_errno(cat("detach the container's mounts at ", rootfs));
+    return ok();
+  }
+  // Not on top: gone already (fine), or covered by a mount that is not ours (left alone).
+  auto mountinfo = TRY(open_file("/proc/self/mountinfo", O_RDONLY));
+  auto text = TRYC(read_fd_bounded(mountinfo.get(), 16 << 20), "read /proc/self/mountinfo");
+  {
+    std::string id = std::to_string(mount_id) + " ";
+    for (const auto& line : split(text, '\n'))
+      if (starts_with(line, id))
+        return Error(EBUSY, cat("the container's mounts at ", rootfs, " (mount ", mount_id,
+                                ") are covered by another mount: left as they are"));
+  }
+  return ok();
+}
+
 Status prepare_rootfs(const RootfsPlan& plan) {
   const oci::Spec& spec = *plan.spec;
+  if (plan.host_namespace) return mount_config(plan);
   unsigned long prop = spec.linux_.rootfs_propagation.empty() ? (MS_SLAVE | MS_REC)
                                                              : oci::propagation_from_name(spec.linux_.rootfs_propagation);
   TRYC(sys::mount("", "/", "", prop), "set propagation of /");
@@ -197,6 +241,13 @@ Status prepare_rootfs(const RootfsPlan& plan) {
     if (errno != EINVAL || p == "/") return Error::from_errno(cat("make the mount holding the rootfs (", p, ") private"));
   }
   TRY(sys::mount(plan.rootfs, plan.rootfs, "", MS_BIND | MS_REC));
+  return mount_config(plan);
+}
+
+namespace {
+// The config's mounts and /dev, under the rootfs bind.
+Status mount_config(const RootfsPlan& plan) {
+  const oci::Spec& spec = *plan.spec;
   auto root = TRY(open_file(plan.rootfs, O_PATH | O_DIRECTORY));
   for (size_t i = 0; i < spec.mounts.size(); ++i) {
     int source_fd = i < plan.source_fds.size() ? plan.source_fds[i] : -1;
@@ -212,6 +263,7 @@ Status prepare_rootfs(const RootfsPlan& plan) {
   }
   return ok();
 }
+}  // namespace
 
 // True when "/" is the initramfs (rootfs, a ramfs or tmpfs that can never be unmounted).
 static bool root_is_initramfs() {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/unique_fd.h"
 #include "oci/spec.h"
 
 namespace vessel::container {
@@ -29,7 +30,28 @@ struct RootfsPlan {
   // by the runtime with the host's credentials in the container's mount namespace (-1 for
   // the others), so that a source the container's root may not reach can still be bound.
   std::vector<int> source_fds;
+  // No mount namespace of its own: the mounts are made in the runtime's, under the bind
+  // of the rootfs that create made there (host_rootfs_tree()); "/" and its propagation are
+  // left as they are.
+  bool host_namespace = false;
 };
+
+// Without a mount namespace of its own the container shares the runtime's (runtime-spec),
+// and its config's mounts are made there, as runc makes them. vessel makes them all under
+// one recursive bind of the rootfs on itself, which delete detaches whole, so that nothing
+// stays on the host (runc leaves them). The bind is made detached first: its mount ID goes
+// into the state before it is attached, so a create killed at any point leaves either
+// nothing (the detached tree dies with the process) or a mount delete knows as its own.
+struct HostRootfsTree {
+  UniqueFd tree;          // detached until attach_host_rootfs_tree()
+  uint64_t mount_id = 0;  // the kernel's mount ID (statx STX_MNT_ID)
+};
+Result<HostRootfsTree> host_rootfs_tree(const std::string& rootfs);
+Status attach_host_rootfs_tree(const HostRootfsTree& t, const std::string& rootfs);
+// Detaches the bind `mount_id` from `rootfs` (and everything mounted under it) when it is
+// still the mount on top there; a bind gone already is fine, one covered by another mount
+// is reported and left.
+Status detach_host_rootfs_tree(const std::string& rootfs, uint64_t mount_id);
 
 // Sets propagation, bind-mounts the rootfs on itself, performs every config
 // mount and creates /dev. Before pivot_root; host paths still visible.

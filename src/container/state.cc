@@ -215,6 +215,7 @@ Result<State> ContainerDir::load() const {
   s.systemd_cgroup = TRY(o.boolean("systemdCgroup", false));
   s.root = TRY(o.opt_string("root")).value_or("");
   s.creating = TRY(o.boolean("creating", false));
+  s.host_mount_id = TRY(o.opt_u64("hostMountId")).value_or(0);
   return s;
 }
 
@@ -225,6 +226,7 @@ Status ContainerDir::save(const State& s) const {
             {"cgroup", s.cgroup},          {"ownPidNamespace", s.own_pid_ns}, {"systemdCgroup", s.systemd_cgroup},
             {"root", s.root}};
   if (s.creating) j["creating"] = true;
+  if (s.host_mount_id) j["hostMountId"] = s.host_mount_id;
   return write_file_atomic(path_ + "/state.json", j.dump());
 }
 

@@ -37,6 +37,9 @@ struct State {
   bool systemd_cgroup = false;
   std::string root;        // the absolute --root this container belongs to
   bool creating = true;    // until create has finished; "creating" or, once its creator is gone, "stopped"
+  // Without a mount namespace: the mount ID of the rootfs bind under which the config's
+  // mounts were made in the runtime's namespace (host_rootfs_tree()); delete detaches it.
+  uint64_t host_mount_id = 0;
 };
 
 // Validates a container ID the way runc does: [A-Za-z0-9_+.-], not "." or "..", at most 1024 characters.

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <set>
@@ -95,21 +96,39 @@ class Crash : public ContainerTest {
     EXPECT_EQ(leftovers("c1"), std::vector<std::string>{});
   }
 
+  // Kills create at each of its crash points; each time delete must remove everything.
+  // Returns the points.
+  std::vector<std::string> kill_create_everywhere() {
+    auto points = trace({"create", "--bundle", bundle_, "c1"});
+    EXPECT_EQ(vessel({"delete", "--force", "c1"}).status, 0);
+    EXPECT_GE(points.size(), 10u) << "crash points of create";
+    if (points.empty()) return points;
+    EXPECT_EQ(points.front(), "create:tmp-dir");
+    for (const auto& p : points) {
+      int st = vessel_env({"create", "--bundle", bundle_, "c1"}, {"VESSEL_CRASH_AT=" + p});
+      EXPECT_EQ(st, 128 + SIGKILL) << p;
+      // Before its rename the directory is under .tmp: nothing to see yet, nothing made.
+      expect_recovers(p, p != "create:tmp-dir");
+    }
+    std::printf("[ crash    ] create killed at %zu points, all recovered\n", points.size());
+    return points;
+  }
+
   std::string mark_;
 };
 
-TEST_F(Crash, KillingCreateAtEveryPointLeavesNothingDeleteCannotRemove) {
-  auto points = trace({"create", "--bundle", bundle_, "c1"});
-  ASSERT_EQ(vessel({"delete", "--force", "c1"}).status, 0);
-  ASSERT_GE(points.size(), 10u) << "crash points of create";
-  EXPECT_EQ(points.front(), "create:tmp-dir");
-  for (const auto& p : points) {
-    int st = vessel_env({"create", "--bundle", bundle_, "c1"}, {"VESSEL_CRASH_AT=" + p});
-    EXPECT_EQ(st, 128 + SIGKILL) << p;
-    // Before its rename the directory is under .tmp: nothing to see yet, nothing made.
-    expect_recovers(p, p != "create:tmp-dir");
-  }
-  std::printf("[ crash    ] create killed at %zu points, all recovered\n", points.size());
+TEST_F(Crash, KillingCreateAtEveryPointLeavesNothingDeleteCannotRemove) { kill_create_everywhere(); }
+
+// Without a mount namespace the config's mounts are made in ours, under a bind of the
+// rootfs: a create killed before or after that bind leaves nothing delete cannot remove.
+TEST_F(Crash, KillingCreateWithoutAMountNamespaceLeavesNoMountOnTheHost) {
+  auto& ns = config_["linux"]["namespaces"];
+  for (size_t i = 0; i < ns.size(); ++i)
+    if (ns[i]["type"] == "mount") ns.erase(i);
+  write_config();
+  auto points = kill_create_everywhere();
+  EXPECT_NE(std::find(points.begin(), points.end(), "create:host-mount-saved"), points.end());
+  EXPECT_NE(std::find(points.begin(), points.end(), "create:host-mounted"), points.end());
 }
 
 TEST_F(Crash, KillingDeleteAtEveryPointLeavesNothingTheNextDeleteCannotRemove) {

@@ -432,23 +432,68 @@ TEST_F(Parity, SeccompAgentConnectFailureSaysSo) {
 }
 
 TEST_F(Parity, NoMountNamespaceSharesTheRuntimes) {
-  SKIP_FOR_PEER("runc makes a config's mounts in the host's namespace and leaves them there");
+  // runc makes the mounts too (runtime-tools' linux_ns_itype passes), but leaves them on the host.
+  SKIP_FOR_PEER("runc leaves the config's mounts on the host after delete");
   auto& ns = config_["linux"]["namespaces"];
   for (size_t i = 0; i < ns.size(); ++i)
     if (ns[i]["type"] == "mount") ns.erase(i);
+  char host_ns[64] = {};
+  ASSERT_GT(::readlink("/proc/self/ns/mnt", host_ns, sizeof host_ns - 1), 0);
   auto before = mount_points();
-  Output refused = run_script("true");
-  EXPECT_NE(refused.status, 0);
-  EXPECT_NE(refused.err.find("without a mount namespace"), std::string::npos) << refused.err;
+  auto mounted_under_rootfs = [&] {
+    int n = 0;
+    for (const auto& m : mount_points())
+      if (m.find(bundle_ + "/rootfs") != std::string::npos) ++n;
+    return n;
+  };
+  // The config's mounts (/proc, /dev, masked and read-only paths) are made in our namespace.
+  Output o = run_script("readlink /proc/self/ns/mnt; test -c /dev/null && echo null; "
+                        "grep -c ' /proc ' /proc/self/mountinfo; echo done");
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find(host_ns), std::string::npos) << o.out << " (ours: " << host_ns << ")";
+  EXPECT_NE(o.out.find("null\n"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("done"), std::string::npos) << o.out;
+  EXPECT_EQ(mount_points(), before) << "run leaves no mount on the host";
+  // A created container's mounts are on the host until delete takes them all back.
+  std::ofstream(bundle_ + "/rootfs/etc/marker") << "in the rootfs\n";
+  set_script("exec sleep 1000");
+  write_config();
+  Output c = vessel({"create", "--bundle", bundle_, "n1"});
+  ASSERT_EQ(c.status, 0) << c.err;
+  EXPECT_GE(mounted_under_rootfs(), 3) << "the rootfs bind, /proc and /dev";
+  // exec enters the container's root too (a chroot: there is no mount namespace to join).
+  Output e = vessel({"exec", "n1", "cat", "/etc/marker"});
+  EXPECT_EQ(e.status, 0) << e.err;
+  EXPECT_EQ(e.out, "in the rootfs\n");
+  EXPECT_EQ(vessel({"delete", "--force", "n1"}).status, 0);
+  EXPECT_EQ(mount_points(), before) << "delete leaves no mount on the host";
+  // With nothing to mount, the rootfs is only a chroot: nothing is mounted at all.
   config_["mounts"] = Json::array();
   config_["linux"].erase("maskedPaths");
   config_["linux"].erase("readonlyPaths");
   config_["root"]["readonly"] = false;
-  Output o = run_script("ls /; readlink /proc/1/ns/mnt 2>&1 | head -c 0; echo done", "n2");
-  EXPECT_EQ(o.status, 0) << o.err;
-  EXPECT_NE(o.out.find("bin\n"), std::string::npos) << o.out;
-  EXPECT_NE(o.out.find("done"), std::string::npos) << o.out;
-  EXPECT_EQ(mount_points(), before) << "nothing mounted on the host";
+  set_script("exec sleep 1000");
+  write_config();
+  ASSERT_EQ(vessel({"create", "--bundle", bundle_, "n2"}).status, 0);
+  EXPECT_EQ(mounted_under_rootfs(), 0);
+  EXPECT_EQ(vessel({"delete", "--force", "n2"}).status, 0);
+}
+
+TEST_F(Parity, NoMountNamespaceWithAUserNamespaceIsRefusedNamingTheMounts) {
+  SKIP_FOR_PEER("vessel's message");
+  auto& ns = config_["linux"]["namespaces"];
+  for (size_t i = 0; i < ns.size(); ++i)
+    if (ns[i]["type"] == "mount") ns.erase(i);
+  ns.push_back({{"type", "user"}});
+  config_["linux"]["uidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  config_["linux"]["gidMappings"] = {{{"containerID", 0}, {"hostID", 100000}, {"size", 65536}}};
+  auto before = mount_points();
+  Output o = run_script("true", "u2");
+  EXPECT_NE(o.status, 0);
+  EXPECT_NE(o.err.find("without a mount namespace"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("mounts ("), std::string::npos) << o.err;
+  EXPECT_EQ(mount_points(), before);
+  EXPECT_EQ(status_of("u2"), "");
 }
 
 }  // namespace
