@@ -38,6 +38,7 @@ void configure(const std::string& path, Format format, Level level) {
 
 bool enabled(Level level) { return static_cast<int>(level) <= static_cast<int>(g_level); }
 bool to_file() { return g_fd != 2; }
+int output_fd() { return g_fd; }
 
 void write(Level level, std::string_view component, std::string_view message) {
   if (!enabled(level)) return;

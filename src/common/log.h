@@ -22,5 +22,7 @@ inline void debug(std::string_view c, std::string_view m) { if (enabled(Level::k
 
 // True when log lines go to a file other than stderr (then errors are printed to stderr too).
 bool to_file();
+// The fd log lines go to (2, or the --log file's).
+int output_fd();
 
 }  // namespace vessel::log

@@ -11,8 +11,10 @@
 
 #include <cstdio>
 #include <optional>
+#include <vector>
 
 #include "common/fs.h"
+#include "common/log.h"
 #include "common/strings.h"
 #include "container/console.h"
 #include "container/hooks.h"
@@ -179,6 +181,14 @@ Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>&
 
 void container_init(const InitContext& ctx) {
   for (int fd : ctx.close_fds) ::close(fd);
+  // The caller's other descriptors go now, not at execve: a created container would hold
+  // them until start (a pipe's reader waiting for its end, a file kept busy), where runc's
+  // init never gets them. Kept: stdio, the --preserve-fds, and what the init uses.
+  {
+    std::vector<int> keep = {ctx.sync->fd(), ctx.fifo, ctx.console_socket, log::output_fd()};
+    for (const auto& [type, fd] : ctx.join) keep.push_back(fd);
+    sys::close_from_except(3 + ctx.preserve_fds, keep);
+  }
   // Not ptrace-able or readable through /proc by the container until execve (CVE-2016-9962).
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);

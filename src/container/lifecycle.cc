@@ -172,6 +172,13 @@ Status kill(const std::string& root, const std::string& id, int sig, bool all) {
   auto dir = TRY(ContainerDir::open(root, id));
   auto s = TRY(dir.load());
   ContainerStatus st = status_of(s, dir);
+  // As runc (1.2 on): SIGKILL to a container in the host's pid namespace goes to every
+  // process of its cgroup (when vessel created it), also after its init has gone: killing
+  // only the init would leave the others running.
+  if (sig == SIGKILL && !s.own_pid_ns && !s.cgroup.empty()) {
+    auto cg = TRY(cgroups::Manager::load(s.cgroup));
+    if (cg->owned()) return signal_all(s, cg.get(), sig);
+  }
   if (st == ContainerStatus::kStopped && !all)
     return Error(ESRCH, cat("cannot signal container \"", id, "\": container not running"));
   if (all) {

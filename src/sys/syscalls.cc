@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/fs.h"
@@ -169,6 +170,47 @@ Result<UniqueFd> recv_fd(int sock, std::string* payload) {
   return fd;
 }
 
+namespace {
+
+// Calls fn(fd) for every open fd >= first, read from /proc/self/fd without allocating
+// (this runs in forked children); false when /proc/self/fd could not be read.
+template <typename Fn>
+bool for_each_open_fd(int first, Fn fn) {
+  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return false;
+  alignas(8) char buf[4096];
+  long n;
+  while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+    for (long off = 0; off < n;) {
+      // linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, then the name.
+      unsigned short reclen = 0;
+      std::memcpy(&reclen, buf + off + 16, sizeof reclen);
+      const char* name = buf + off + 19;
+      int fd = 0;
+      bool number = name[0] != '\0';
+      for (const char* c = name; *c; ++c) {
+        if (*c < '0' || *c > '9') number = false;
+        else fd = fd * 10 + (*c - '0');
+      }
+      if (number && fd >= first && fd != dir) fn(fd);
+      if (reclen == 0) break;
+      off += reclen;
+    }
+  }
+  ::close(dir);
+  return n == 0;
+}
+
+// Calls fn(fd) for every fd number from `first` up to RLIMIT_NOFILE (at most 2^20).
+template <typename Fn>
+void for_each_fd_number(int first, Fn fn) {
+  rlimit rl{};
+  int limit = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20) ? static_cast<int>(rl.rlim_cur) : (1 << 20);
+  for (int fd = first; fd < limit; ++fd) fn(fd);
+}
+
+}  // namespace
+
 void cloexec_from(int first) {
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -178,35 +220,26 @@ void cloexec_from(int first) {
     int fl = ::fcntl(fd, F_GETFD);
     if (fl >= 0) ::fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
   };
-  // Without close_range: the fds that are open, from /proc/self/fd (no allocation: this
-  // runs in forked children), not every number up to RLIMIT_NOFILE.
-  int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    alignas(8) char buf[4096];
-    long n;
-    while ((n = ::syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
-      for (long off = 0; off < n;) {
-        // linux_dirent64: u64 ino, s64 off, u16 reclen, u8 type, then the name.
-        unsigned short reclen = 0;
-        std::memcpy(&reclen, buf + off + 16, sizeof reclen);
-        const char* name = buf + off + 19;
-        int fd = 0;
-        bool number = name[0] != '\0';
-        for (const char* c = name; *c; ++c) {
-          if (*c < '0' || *c > '9') number = false;
-          else fd = fd * 10 + (*c - '0');
-        }
-        if (number && fd >= first && fd != dir) mark(fd);
-        if (reclen == 0) break;
-        off += reclen;
-      }
+  if (!for_each_open_fd(first, mark)) for_each_fd_number(first, mark);
+}
+
+void close_from_except(int first, std::span<const int> keep) {
+  // close_range over the gaps between the kept fds, lowest first.
+  auto by_ranges = [&] {
+    for (int from = first;;) {
+      int next = -1;  // the lowest kept fd >= from
+      for (int fd : keep)
+        if (fd >= from && (next < 0 || fd < next)) next = fd;
+      if (next < 0) return ::syscall(SYS_close_range, from, ~0U, 0) == 0;
+      if (next > from && ::syscall(SYS_close_range, from, next - 1, 0) != 0) return false;
+      from = next + 1;
     }
-    ::close(dir);
-    if (n == 0) return;
-  }
-  rlimit rl{};
-  int limit = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (1u << 20) ? static_cast<int>(rl.rlim_cur) : (1 << 20);
-  for (int fd = first; fd < limit; ++fd) mark(fd);
+  };
+  if (by_ranges()) return;
+  auto close_unkept = [&](int fd) {
+    if (std::find(keep.begin(), keep.end(), fd) == keep.end()) ::close(fd);
+  };
+  if (!for_each_open_fd(first, close_unkept)) for_each_fd_number(first, close_unkept);
 }
 
 }  // namespace vessel::sys

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -54,5 +55,7 @@ Result<UniqueFd> recv_fd(int sock, std::string* payload = nullptr);
 
 // Sets FD_CLOEXEC on every fd >= first (close_range where available).
 void cloexec_from(int first);
+// Closes every fd >= first but those in `keep` (close_range where available).
+void close_from_except(int first, std::span<const int> keep);
 
 }  // namespace vessel::sys

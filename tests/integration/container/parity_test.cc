@@ -183,6 +183,69 @@ TEST_F(Parity, KillSignalZero) {
   EXPECT_NE(one.err.find("not running"), std::string::npos) << one.err;
 }
 
+// runc's init gets only its stdio and its own pipes (Go's exec passes no other fd); a
+// created container that kept its caller's fds until start could hold a pipe's writer
+// open (its reader waiting for the end) or a file busy (runc's create.bats checks it).
+TEST_F(Parity, CreatedInitHoldsNoDescriptorOfItsCaller) {
+  int leak[2];
+  ASSERT_EQ(::pipe(leak), 0);  // not close-on-exec: the runtime inherits both ends
+  struct stat pipe_st{};
+  ASSERT_EQ(::fstat(leak[0], &pipe_st), 0);
+  set_script("exec sleep 1000");
+  write_config();
+  Output c = vessel({"create", "--bundle", bundle_, "fd1"});
+  ::close(leak[0]);
+  ::close(leak[1]);
+  ASSERT_EQ(c.status, 0) << c.err;
+  int pid = init_pid("fd1");
+  ASSERT_GT(pid, 0);
+  std::string leaked = "pipe:[" + std::to_string(pipe_st.st_ino) + "]";
+  int fds = 0;
+  std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  for (int fd = 0; fd < 1024; ++fd) {
+    char target[256] = {};
+    if (::readlink((fd_dir + "/" + std::to_string(fd)).c_str(), target, sizeof target - 1) < 0) continue;
+    ++fds;
+    EXPECT_NE(std::string(target), leaked) << "fd " << fd << " of the created container's init";
+  }
+  EXPECT_GE(fds, 3) << "stdio at least";
+  EXPECT_EQ(vessel({"delete", "--force", "fd1"}).status, 0);
+}
+
+// As runc 1.2 on (Debian's runc 1.1 kills only the init): SIGKILL to a container in the
+// host's pid namespace kills every process in its cgroup, also after its init is gone.
+TEST_F(Parity, KillKillsEveryProcessOfAContainerInTheHostPidNamespace) {
+  SKIP_FOR_PEER("runc 1.1 signals only the init");
+  auto& ns = config_["linux"]["namespaces"];
+  for (size_t i = 0; i < ns.size(); ++i)
+    if (ns[i]["type"] == "pid") ns.erase(i);
+  std::string mark = "KILL_ALL_MARK=" + std::to_string(::getpid()) + "-" + dir_.substr(dir_.rfind('-') + 1);
+  config_["process"]["env"].push_back(mark);
+  for (bool init_gone : {false, true}) {
+    SCOPED_TRACE(init_gone ? "init gone" : "init running");
+    set_script("exec sleep 1000");
+    write_config();
+    ASSERT_EQ(vessel({"run", "-d", "--bundle", bundle_, "k1"}).status, 0);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(vessel({"exec", "-d", "k1", "sleep", "1000"}).status, 0);
+    EXPECT_EQ(processes_with_env(mark).size(), 4u);
+    if (init_gone) {
+      int pid = init_pid("k1");
+      ASSERT_GT(pid, 0);
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+      ASSERT_TRUE(wait_status("k1", "stopped"));
+    }
+    Output k = vessel({"kill", "k1", "KILL"});
+    EXPECT_EQ(k.status, 0) << k.err;
+    bool gone = false;
+    for (int i = 0; i < 500 && !gone; ++i) {
+      gone = processes_with_env(mark).empty();
+      if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(gone) << "processes left: " << processes_with_env(mark).size();
+    EXPECT_EQ(vessel({"delete", "--force", "k1"}).status, 0);
+  }
+}
+
 TEST_F(Parity, ExecFailuresExit255) {
   run_sleeper();
   ASSERT_EQ(vessel({"pause", "c1"}).status, 0);
