@@ -36,7 +36,7 @@ Result<oci::Json> flags_to_json(const UpdateArgs& a) {
     if (a.resources == "-") {
       text = TRYC(read_fd_bounded(STDIN_FILENO, kMaxConfigBytes), "--resources -");
     } else {
-      text = TRYC(read_regular_file(a.resources), "--resources");
+      text = TRYC(read_file_or_pipe(a.resources), "--resources");
     }
     j = TRYC(oci::parse_json(text, "--resources"), "update");
   }

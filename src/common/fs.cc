@@ -90,6 +90,18 @@ Result<std::string> read_regular_file(const std::string& path, size_t limit) {
   return read_fd_bounded(fd.get(), limit).context(cat("read ", path));
 }
 
+Result<std::string> read_file_or_pipe(const std::string& path, size_t limit) {
+  bool own_fd = starts_with(path, "/dev/fd/") || starts_with(path, "/proc/self/fd/");
+  if (!own_fd) return read_regular_file(path, limit);
+  auto fd = TRY(open_file(path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) < 0) return Error::from_errno(cat("stat ", path));
+  if (!S_ISFIFO(st.st_mode)) return read_regular_file(path, limit);
+  int fl = ::fcntl(fd.get(), F_GETFL);
+  if (fl >= 0) (void)::fcntl(fd.get(), F_SETFL, fl & ~O_NONBLOCK);
+  return read_fd_bounded(fd.get(), limit).context(cat("read ", path));
+}
+
 Result<std::string> read_file(const std::string& path) {
   auto fd = TRY(open_file(path, O_RDONLY));
   return read_fd(fd.get()).context(cat("read ", path));

@@ -30,6 +30,11 @@ Result<UniqueFd> open_regular_file(const std::string& path);
 Result<UniqueFd> open_regular_at(int dirfd, const std::string& path, uint64_t resolve);
 // Reads a regular file of at most `limit` bytes; a larger one is an error naming the path and the limit.
 Result<std::string> read_regular_file(const std::string& path, size_t limit = kMaxConfigBytes);
+// A regular file, or a pipe this process was given as an fd and named by /dev/fd/N or
+// /proc/self/fd/N (a shell's `--process <(...)`, as runc takes), of at most `limit` bytes;
+// the pipe is read to its end. Named FIFOs, devices and sockets are refused at once, as
+// read_regular_file() refuses them.
+Result<std::string> read_file_or_pipe(const std::string& path, size_t limit = kMaxConfigBytes);
 // Reads at most `limit` bytes from fd; more is an error ("larger than LIMIT bytes").
 Result<std::string> read_fd_bounded(int fd, size_t limit);
 // Writes `data` to an existing or new file (O_TRUNC); errors name the path.

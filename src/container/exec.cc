@@ -50,7 +50,7 @@ int namespaces_to_join(pid_t pid) {
 
 Result<oci::Process> build_process(const ExecOptions& o, const std::string& state_dir) {
   if (!o.process_file.empty()) {
-    auto text = TRYC(read_regular_file(o.process_file), "--process");
+    auto text = TRYC(read_file_or_pipe(o.process_file), "--process");
     auto j = TRYC(oci::parse_json(text, o.process_file), "--process");
     return oci::parse_process(j, "process").context(cat("--process ", o.process_file));
   }

@@ -197,6 +197,16 @@ TEST_F(HostileInput, UpdateAndExecFilesThatAreFifosOrDevicesAreRefusedAtOnce) {
   expect_fails({"update", "-r", "/dev/zero", "h1"}, "/dev/zero: not a regular file", 10);
   expect_fails({"exec", "--process", fifo, "h1"}, fifo + ": not a regular file", 10);
   expect_fails({"exec", "--process", "/dev/zero", "h1"}, "/dev/zero: not a regular file", 10);
+  // A pipe given as an fd (a shell's `--process <(...)`) is read to its end, as runc reads it.
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);  // not close-on-exec: vessel gets it under the same number
+  std::string process = R"({"args":["sh","-c","echo from a pipe"],"cwd":"/","env":["PATH=/bin"],"user":{"uid":0,"gid":0}})";
+  ASSERT_EQ(::write(p[1], process.data(), process.size()), static_cast<ssize_t>(process.size()));
+  ::close(p[1]);
+  Output piped = vessel({"exec", "--process", "/dev/fd/" + std::to_string(p[0]), "h1"});
+  ::close(p[0]);
+  EXPECT_EQ(piped.status, 0) << piped.err;
+  EXPECT_EQ(piped.out, "from a pipe\n");
   // A process.json larger than the limit is refused before it is read.
   std::string big = dir_ + "/big.json";
   ASSERT_EQ(::truncate(big.c_str(), 0), -1);
