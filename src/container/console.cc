@@ -79,6 +79,13 @@ RelayEnd drain_master(int master, char* buf, size_t size) {
 
 }  // namespace
 
+void clear_onlcr(int master) {
+  termios t{};
+  if (::tcgetattr(master, &t) != 0) return;
+  t.c_oflag &= ~ONLCR;
+  (void)::tcsetattr(master, TCSANOW, &t);
+}
+
 RelayEnd relay_console(int master, int stop_fd) {
   termios saved{};
   bool raw = ::isatty(0) && ::tcgetattr(0, &saved) == 0;

@@ -31,5 +31,9 @@ enum class RelayEnd {
 // output is gone. The caller kills the container on kOutputGone: a process
 // writing to a pty no one reads would block for ever.
 RelayEnd relay_console(int master, int stop_fd = -1);
+// Output post-processing off on a pty vessel relays itself (run, exec -t without
+// --console-socket): the process's "\n" reaches our stdout as "\n", not "\r\n", as runc
+// does (ClearONLCR). Done as soon as the pty is ours, before the process starts.
+void clear_onlcr(int master);
 
 }  // namespace vessel::container

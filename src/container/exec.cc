@@ -312,7 +312,10 @@ Result<int> exec(const ExecOptions& o) {
   }
   if (o.detach) return 0;
   UniqueFd master;
-  if (console_ours) master = TRY(sys::recv_fd(console_ours.get()));
+  if (console_ours) {
+    master = TRY(sys::recv_fd(console_ours.get()));
+    clear_onlcr(master.get());
+  }
   return forwarder->wait(pid, master ? master.get() : -1);
 }
 

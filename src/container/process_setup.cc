@@ -133,7 +133,7 @@ Result<std::string> find_executable(const oci::Process& p) {
     return name;
   }
   std::string path_env = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-  for (const auto& e : p.env)
+  for (const auto& e : p.env)  // the last PATH= counts, as in process_env()
     if (starts_with(e, "PATH=")) path_env = e.substr(5);
   // A candidate we may not execute is skipped, as by Go: the name is then "not found".
   for (const auto& dir : split(path_env, ':')) {
@@ -184,21 +184,37 @@ static std::string home_of(uint32_t uid) {
   return "/";
 }
 
+std::vector<std::string> process_env(const std::vector<std::string>& env, const std::function<std::string()>& home) {
+  // As runc (1.2 on): one entry per name, the last one's value, in the order of the last
+  // ones (Docker's links and -e overrides rely on it).
+  std::vector<std::string> out;
+  std::vector<std::string_view> seen;
+  for (auto it = env.rbegin(); it != env.rend(); ++it) {
+    std::string_view name = std::string_view(*it).substr(0, it->find('='));
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+    seen.push_back(name);
+    out.push_back(*it);
+  }
+  std::reverse(out.begin(), out.end());
+  // HOME missing or empty: the user's, as runc sets it.
+  auto h = std::find_if(out.begin(), out.end(), [](const std::string& e) { return starts_with(e, "HOME="); });
+  if (h == out.end()) out.push_back("HOME=" + home());
+  else if (*h == "HOME=") *h = "HOME=" + home();
+  return out;
+}
+
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds) {
   std::vector<char*> argv, envp;
   for (const auto& a : p.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const auto& e : p.env) envp.push_back(const_cast<char*>(e.c_str()));
-  // As runc: HOME from the user's entry in the container's /etc/passwd, else "/".
-  std::string home;
-  if (std::none_of(p.env.begin(), p.env.end(), [](const std::string& e) { return starts_with(e, "HOME="); })) {
-    home = "HOME=" + home_of(p.user.uid);
-    envp.push_back(home.data());
-  }
+  // HOME from the user's entry in the container's /etc/passwd, else "/" (runc).
+  std::vector<std::string> env = process_env(p.env, [&] { return home_of(p.user.uid); });
+  for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   sys::cloexec_from(3 + preserve_fds);
   ::execve(path.c_str(), argv.data(), envp.data());
-  return Error::from_errno(cat("exec ", path));
+  int err = errno;
+  return Error(err, cat("exec ", path, ": ", errno_words(err)));
 }
 
 }  // namespace vessel::container

@@ -2,6 +2,7 @@
 // rlimits, user and groups, capabilities, executable lookup, execve.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ Status enter_cwd(const std::string& cwd);
 // (plus HOME from the container's /etc/passwd, else "/", when the env has none).
 // Returns only on failure.
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds);
+// The environment a process gets, as runc builds it: one entry per name (the last one's
+// value, in the order of the last ones), HOME from `home()` when missing or empty.
+std::vector<std::string> process_env(const std::vector<std::string>& env, const std::function<std::string()>& home);
 
 // The last steps before execve, in runc's order: without no_new_privs the
 // seccomp filter is loaded while we still have CAP_SYS_ADMIN, then the user

@@ -7,6 +7,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
+
 #include "common/fs.h"
 #include "common/strings.h"
 #include "container/devices.h"
@@ -144,6 +146,19 @@ Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m, int so
     TRY(mount_cgroups(rootfd, plan, m));
   } else {
     if (m.type == "proc" || m.type == "sysfs") TRY(check_pseudo_fs_target(rootfd, m));
+    // As runc (1.1.9 on): a tmpfs over a directory that is there already takes its mode
+    // (sticky, set-id bits too) unless the options name one (theirs come later and win).
+    std::string dir_mode;
+    if (m.type == "tmpfs") {
+      if (auto existing = open_in_root(rootfd, m.destination, O_PATH | O_DIRECTORY)) {
+        struct stat st{};
+        if (::fstat(existing->get(), &st) == 0) {
+          char mode[16];
+          std::snprintf(mode, sizeof mode, "mode=%04o", static_cast<unsigned>(st.st_mode & 07777));
+          dir_mode = mode;
+        }
+      }
+    }
     auto target = TRY(mkdir_in_root(rootfd, m.destination));
     // A read-only tmpfs or /dev is made read-only at the end (remount_readonly_mounts):
     // /dev's nodes and the mounts below it come first, as in runc.
@@ -153,6 +168,7 @@ Status mount_one(int rootfd, const RootfsPlan& plan, const oci::Mount& m, int so
     // procfs, sysfs or mqueue.
     bool labelled = m.type != "proc" && m.type != "sysfs" && m.type != "mqueue";
     std::string data = labelled ? with_mount_label(m.parsed.data, plan.spec->linux_.mount_label) : m.parsed.data;
+    if (!dir_mode.empty()) data = data.empty() ? dir_mode : dir_mode + "," + data;
     auto st = sys::mount(m.source, sys::fd_path(target.get()), m.type, flags, data);
     if (!st && m.type == "sysfs" && (st.error().code() == EPERM || st.error().code() == EBUSY)) {
       // No network namespace of our own (or a user namespace): sysfs cannot be

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/strings.h"
+#include "container/console.h"
 #include "container/foreground.h"
 #include "oci/spec.h"
 #include "sys/syscalls.h"
@@ -38,6 +39,7 @@ Result<int> run(CreateOptions o, bool detach, bool keep) {
       return std::move(m).error().context("receive the container's pty");
     }
     master = std::move(*m);
+    clear_onlcr(master.get());
   }
   if (auto st = start(o.root, o.id); !st) {
     (void)remove(o.root, o.id, true);
