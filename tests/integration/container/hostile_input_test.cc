@@ -291,7 +291,7 @@ TEST_F(HostileInput, ExecFailureAfterCreateIsReportedByStart) {
   ASSERT_EQ(vessel({"create", "--bundle", bundle_, "h1"}).status, 0);
   Output o = vessel({"start", "h1"});
   EXPECT_NE(o.status, 0);
-  EXPECT_NE(o.err.find("exec /bin/broken: Exec format error"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("exec /bin/broken: exec format error"), std::string::npos) << o.err;
 }
 
 }  // namespace
