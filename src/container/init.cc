@@ -168,7 +168,11 @@ Error start_process(const InitContext& ctx, const std::optional<SeccompProgram>&
   // and capabilities, and see only the fds it gets (stdio and --preserve-fds).
   if (auto st = become_process(p, seccomp, ctx.preserve_fds); !st) return std::move(st).error();
   if (!ctx.spec->hooks.start_container.empty()) {
-    if (auto st = run_hooks(ctx.spec->hooks.start_container, start_hook_state(hook_state), "startContainer"); !st)
+    // Hooks without an env of their own get the process's, as runc's always have.
+    std::vector<std::string> env = process_env(p.env, [&] { return home_of(p.user.uid); });
+    if (auto st = run_hooks_with_env(ctx.spec->hooks.start_container, start_hook_state(hook_state), "startContainer", "",
+                                     &env);
+        !st)
       return std::move(st).error();
   }
   auto path = find_executable(p);

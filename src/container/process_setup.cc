@@ -173,7 +173,7 @@ Error finish_process(const std::string& path, const oci::Process& p, const std::
 }
 
 // The home directory of `uid` in /etc/passwd (the container's, once in its root); "/" when none.
-static std::string home_of(uint32_t uid) {
+std::string home_of(uint32_t uid) {
   auto text = read_regular_file("/etc/passwd", 1 << 20);
   if (!text) return "/";
   for (const auto& line : split(*text, '\n')) {

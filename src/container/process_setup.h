@@ -38,6 +38,8 @@ Status enter_cwd(const std::string& cwd);
 // (plus HOME from the container's /etc/passwd, else "/", when the env has none).
 // Returns only on failure.
 Error exec_process(const std::string& path, const oci::Process& p, int preserve_fds);
+// The home directory of `uid` in /etc/passwd (the container's, once in its root); "/" when none.
+std::string home_of(uint32_t uid);
 // The environment a process gets, as runc builds it: one entry per name (the last one's
 // value, in the order of the last ones), HOME from `home()` when missing or empty.
 std::vector<std::string> process_env(const std::vector<std::string>& env, const std::function<std::string()>& home);

@@ -203,7 +203,7 @@ TEST_F(Config, FailingHookFailsCreateAndCleansUp) {
   write_config();
   Output o = vessel({"create", "--bundle", bundle_, "c1"});
   EXPECT_NE(o.status, 0);
-  EXPECT_NE(o.err.find("createRuntime hook [0]: /bin/false: exited with status 1"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("error running createRuntime hook #0: /bin/false: exited with status 1"), std::string::npos) << o.err;
   EXPECT_TRUE(state_entries().empty());
 }
 

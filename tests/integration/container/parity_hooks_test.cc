@@ -76,6 +76,34 @@ TEST_F(ParityHooks, StartContainerRunsAsTheProcess) {
   EXPECT_EQ(o.out, "mkdir-refused\n0 1 2 3 \n\"status\":\"created\"\n") << o.err;
 }
 
+// A hook's stdout and stderr are collected, as runc collects them: never in the
+// container's or the caller's streams, and in the error when it fails.
+TEST_F(ParityHooks, HookOutputShowsOnlyInTheErrorOfAFailure) {
+  config_["hooks"]["createRuntime"] = {hook("echo hook-says-hello; echo hook-warns >&2")};
+  Output good = run_script("echo from-the-process");
+  EXPECT_EQ(good.status, 0) << good.err;
+  EXPECT_EQ(good.out, "from-the-process\n");
+  EXPECT_EQ(good.err.find("hook-"), std::string::npos) << good.err;
+  config_["hooks"]["createRuntime"] = {hook("echo partial; echo went-wrong >&2; exit 4")};
+  Output bad = run_script("true", "c2");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("stdout: partial"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("stderr: went-wrong"), std::string::npos) << bad.err;
+  if (!testing_peer())
+    EXPECT_NE(bad.err.find("error running createRuntime hook #0: /bin/sh: exited with status 4"), std::string::npos)
+        << bad.err;
+}
+
+// A startContainer hook without an env of its own gets the process's (runc's hooks.bats).
+TEST_F(ParityHooks, StartContainerHookWithoutAnEnvGetsTheProcesss) {
+  config_["process"]["env"] = {"PATH=/bin", "ONE=two", "ONE=three"};
+  config_["hooks"]["startContainer"] = {
+      {{"path", "/bin/sh"}, {"args", {"sh", "-c", "test \"$ONE\" = three && test \"$HOME\" = /root"}}}};
+  Output o = run_script("echo ran");
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out, "ran\n");
+}
+
 // A failing poststop hook is logged and the next ones still run (runtime-spec, crun).
 TEST_F(ParityHooks, PoststopHooksAllRunAfterAFailure) {
   if (testing_peer()) GTEST_SKIP() << "runc 1.1.5 stops at the first failing poststop hook";
@@ -85,7 +113,7 @@ TEST_F(ParityHooks, PoststopHooksAllRunAfterAFailure) {
   EXPECT_EQ(o.status, 0) << o.err;
   struct stat st{};
   EXPECT_EQ(::stat(marker.c_str(), &st), 0) << "the second poststop hook did not run: " << o.err;
-  EXPECT_NE(o.err.find("poststop hook [0]"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("error running poststop hook #0"), std::string::npos) << o.err;
 }
 
 // A syscall numbered above all the profile names (newer than the profile) gets ENOSYS, so
