@@ -7,6 +7,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "common/fs.h"
@@ -122,7 +123,7 @@ Status check_pseudo_fs_target(int rootfd, const oci::Mount& m) {
   if (::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
     return errno == ENOENT ? ok() : Error::from_errno(cat("stat ", m.destination));
   if (!S_ISDIR(st.st_mode))
-    return Error(ENOTDIR, cat("filesystem \"", m.type, "\" must be mounted on an ordinary directory, and ",
+    return Error(ENOTDIR, cat("filesystem \"", m.type, "\" must be mounted on ordinary directory: ",
                               m.destination, " in the rootfs is ", S_ISLNK(st.st_mode) ? "a symlink" : "not a directory"));
   return ok();
 }
@@ -428,8 +429,11 @@ Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
   }
   if ((!spec.linux_.masked_paths.empty() || !spec.linux_.readonly_paths.empty()) && !have_proc)
     return Error(ENOENT, "linux.maskedPaths: /proc must be mounted in the container");
-  UniqueFd devnull;
+  UniqueFd devnull, mask_dir;
+  std::vector<std::string_view> masked;  // a path named twice is masked once (runc)
   for (const auto& p : spec.linux_.masked_paths) {
+    if (std::find(masked.begin(), masked.end(), p) != masked.end()) continue;
+    masked.push_back(p);
     auto fd = open_in_root(root.get(), p, O_PATH);
     if (!fd) {
       if (fd.error().code() == ENOENT) continue;
@@ -438,7 +442,15 @@ Status finalize_rootfs(const oci::Spec& spec, bool in_userns) {
     struct stat st{};
     if (::fstat(fd->get(), &st) < 0) return Error::from_errno(cat("stat ", p));
     if (S_ISDIR(st.st_mode)) {
-      TRYC(sys::mount("tmpfs", sys::fd_path(fd->get()), "tmpfs", MS_RDONLY, "size=0,nr_inodes=1"), cat("mask ", p));
+      if (!mask_dir) {
+        TRYC(sys::mount("tmpfs", sys::fd_path(fd->get()), "tmpfs", MS_RDONLY, "size=0,nr_inodes=1"), cat("mask ", p));
+        mask_dir = TRYC(open_in_root(root.get(), p, O_PATH | O_DIRECTORY), cat("mask ", p));
+      } else {
+        // The other directories show the same empty read-only tmpfs (one superblock, as runc).
+        TRYC(sys::mount(sys::fd_path(mask_dir.get()), sys::fd_path(fd->get()), "", MS_BIND), cat("mask ", p));
+        auto mounted = TRYC(open_in_root(root.get(), p, O_PATH | O_DIRECTORY), cat("mask ", p));
+        TRYC(sys::mount("", sys::fd_path(mounted.get()), "", MS_BIND | MS_REMOUNT | MS_RDONLY), cat("mask ", p));
+      }
     } else {
       if (!devnull) devnull = TRYC(open_devnull(root.get()), cat("mask ", p));
       TRYC(sys::mount(sys::fd_path(devnull.get()), sys::fd_path(fd->get()), "", MS_BIND), cat("mask ", p));
