@@ -1,5 +1,6 @@
 #include "container/process_setup.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -117,7 +118,10 @@ static int executable_error(const std::string& path) {
   struct stat st{};
   if (::stat(path.c_str(), &st) < 0) return errno;
   if (S_ISDIR(st.st_mode)) return EISDIR;
-  if (::access(path.c_str(), X_OK) < 0) return errno;
+  // With the effective ids and capabilities (AT_EACCESS), as execve will judge it: access()
+  // uses the real uid and drops capabilities for a user that is not root, so a user with
+  // CAP_DAC_OVERRIDE would be refused a file only its owner may execute (runc 3715).
+  if (::faccessat(AT_FDCWD, path.c_str(), X_OK, AT_EACCESS) < 0) return errno;
   return 0;
 }
 

@@ -246,6 +246,22 @@ TEST_F(Parity, KillKillsEveryProcessOfAContainerInTheHostPidNamespace) {
   }
 }
 
+// A file only its owner (root) may execute runs for another user holding CAP_DAC_OVERRIDE,
+// as execve allows it (runc issue 3715: the check must use the effective capabilities).
+TEST_F(Parity, ExecutableForItsOwnerOnlyRunsWithDacOverride) {
+  std::string busybox = bundle_ + "/rootfs/bin/busybox";
+  ASSERT_EQ(::chmod(busybox.c_str(), 0744), 0);
+  config_["process"]["user"] = {{"uid", 1000}, {"gid", 100}};
+  Output refused = run_script("echo ran", "d1");
+  EXPECT_NE(refused.status, 0) << "uid 1000 without CAP_DAC_OVERRIDE may not execute it";
+  for (const char* set : {"bounding", "effective", "permitted", "inheritable", "ambient"})
+    config_["process"]["capabilities"][set].push_back("CAP_DAC_OVERRIDE");
+  Output o = run_script("echo ran", "d2");
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_EQ(o.out, "ran\n");
+  ::chmod(busybox.c_str(), 0755);
+}
+
 TEST_F(Parity, ExecFailuresExit255) {
   run_sleeper();
   ASSERT_EQ(vessel({"pause", "c1"}).status, 0);
