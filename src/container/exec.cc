@@ -91,12 +91,14 @@ Result<oci::Process> build_process(const ExecOptions& o, const std::string& stat
         log::warn("exec", cat("--cap ", name, ": ignoring unknown capability"));  // as runc
         continue;
       }
-      // As runc since CVE-2022-29162: bounding, effective and permitted only. Inheritable
-      // (and ambient) would let the capability pass to a program the process executes.
+      // As runc since CVE-2022-29162: bounding, effective and permitted; never inheritable.
+      // Ambient too when the config has inheritable capabilities (runc 1.2 on): it is
+      // raised only for one that is also inheritable, as the kernel requires.
       uint64_t bit = 1ULL << *n;
       s.bounding |= bit;
       s.effective |= bit;
       s.permitted |= bit;
+      if (s.inheritable) s.ambient |= bit;
     }
     p.capabilities = s;
   }

@@ -262,6 +262,23 @@ TEST_F(Parity, ExecutableForItsOwnerOnlyRunsWithDacOverride) {
   ::chmod(busybox.c_str(), 0755);
 }
 
+// exec --cap adds to bounding, effective and permitted, never inheritable (CVE-2022-29162),
+// and to ambient when the config has inheritable capabilities (runc 1.2 on: capabilities.bats).
+TEST_F(Parity, ExecCapAddsAmbientWhenTheConfigHasInheritable) {
+  SKIP_FOR_PEER("runc 1.1 adds no ambient capability");
+  config_["process"]["capabilities"] = {{"inheritable", {"CAP_CHOWN", "CAP_SYSLOG"}},
+                                        {"permitted", {"CAP_KILL", "CAP_CHOWN"}},
+                                        {"effective", {"CAP_KILL"}},
+                                        {"bounding", {"CAP_KILL", "CAP_CHOWN", "CAP_SYSLOG"}},
+                                        {"ambient", {"CAP_CHOWN"}}};
+  run_sleeper("caps");
+  Output o = vessel({"exec", "--cap", "CAP_SYSLOG", "caps", "grep", "^Cap", "/proc/self/status"});
+  EXPECT_EQ(o.status, 0) << o.err;
+  EXPECT_NE(o.out.find("CapInh:\t0000000400000001"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("CapPrm:\t0000000400000021"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("CapAmb:\t0000000400000001"), std::string::npos) << o.out;
+}
+
 TEST_F(Parity, ExecFailuresExit255) {
   run_sleeper();
   ASSERT_EQ(vessel({"pause", "c1"}).status, 0);
