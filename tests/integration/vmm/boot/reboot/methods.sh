@@ -29,8 +29,17 @@ boot() {  # boot NAME EXPECTED_RC CMDLINE_EXTRA [MARKER [CPUS]]
     secs=$(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.1f", e - s }')
     reached=0; grep -q "$marker" "/tmp/reboot-$name.log" && reached=1
     hung=$(awk -v t="$secs" 'BEGIN { print (t >= 149) ? 1 : 0 }')
-    [ "$attempt" = 1 ] && [ "$rc" != "$want" ] && [ $reached = 0 ] && [ "$hung" = 1 ] || break
-    echo "VESSEL-NOTE reboot-$name: the guest hung before \"$marker\" (${secs}s; console tail: $(tail -c 300 "/tmp/reboot-$name.log" | tr '\n' '|')); booting it again"
+    # Also once more: a guest that should reboot but a vCPU of it was shut down with
+    # INIT-state registers (L1's nested-SVM damage, tests/vmharness/README.md; a CI run
+    # lost reboot-k, 8 vCPUs, so). panic-t wants that exit status: never retried.
+    damaged=0
+    [ "$want" != 1 ] && [ "$rc" = 1 ] && grep -q "its INIT state" "/tmp/reboot-$name.err" && damaged=1
+    [ "$attempt" = 1 ] && [ "$rc" != "$want" ] && { [ $damaged = 1 ] || { [ $reached = 0 ] && [ "$hung" = 1 ]; }; } || break
+    if [ $damaged = 1 ]; then
+      echo "VESSEL-NOTE reboot-$name: a vCPU was shut down with INIT-state registers (L1's damage: $(head -c 200 "/tmp/reboot-$name.err" | tr '\n' '|')); booting it again"
+    else
+      echo "VESSEL-NOTE reboot-$name: the guest hung before \"$marker\" (${secs}s; console tail: $(tail -c 300 "/tmp/reboot-$name.log" | tr '\n' '|')); booting it again"
+    fi
   done
   res=FAIL
   [ "$rc" = "$want" ] && [ $reached = 1 ] && res=PASS
