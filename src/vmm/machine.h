@@ -108,6 +108,9 @@ class Machine : public VcpuHost {
   // Undoes pause(): the kvmclock is restored, workers and vCPUs continue.
   Status resume();
   bool paused() const { return paused_.load(std::memory_order_acquire); }
+  // Whether the vCPU threads were started (start(), start_paused()); called
+  // by the thread that starts and finishes the machine.
+  bool started() const { return !threads_.empty(); }
   // Presses Ctrl-Alt-Del on the i8042 keyboard (Firecracker's SendCtrlAltDel):
   // a Linux guest's init then shuts down or reboots.
   Status send_ctrl_alt_del();

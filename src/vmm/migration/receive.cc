@@ -91,10 +91,14 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
   // --copy-disks: the image files (removed again unless the migration completes).
   std::unique_ptr<CopiedDisks> disks;
   if (!o.disk_dir.empty()) disks = TRY(CopiedDisks::open(o.disk_dir));
-  // The machine over `mem`, built now, while the source still runs.
+  // The machine over `mem`, built now, while the source still runs: its
+  // vCPU threads started and parked, and the state codec rehearsed (see
+  // rehearse_state_codec()), so that the restore after END does neither.
   auto build = [&](const snapshot::VmSpec& spec, GuestMemory mem) -> Status {
     auto t = Clock::now();
     machine = TRYC(snapshot::prepare_machine(spec, std::move(mem), ro), "build the machine");
+    TRYC(machine->start_paused(), "start the vCPUs");
+    TRY(snapshot::rehearse_state_codec(spec));
     out.build_ms = elapsed_ms(t);
     ready_due = true;
     return ok();
@@ -107,6 +111,7 @@ Result<Received> receive_machine(Connection& conn, const ReceiveOptions& o) {
         Kvm kvm = TRY(Kvm::open(o.kvm_device));
         auto supported = TRY(kvm.supported_cpuid());
         TRYC(snapshot::check_cpuid(h.host_cpuid, supported), "the source host's CPU has features this one lacks");
+        ro.supported_cpuid = std::move(supported);  // the restore checks the vCPUs' CPUID against it
         if (h.copy_disks && !disks)
           return Error::invalid("the source copies its disks (--copy-disks): this receiver has no disk directory "
                                 "for them (vm receive --disk-dir DIR)");

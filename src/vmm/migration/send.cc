@@ -554,6 +554,8 @@ Status send_machine(Machine& m, const snapshot::VmSpec& spec, const std::string&
   TRY(expect_reply(conn, FrameType::kAccept, o.ack_timeout_ms, "ACCEPT"));
 
   TRYC(conn.send(FrameType::kMachine, snapshot::encode_spec(spec)), "send MACHINE");
+  // The state is encoded in the downtime: its code runs once before (see rehearse_state_codec()).
+  TRY(snapshot::rehearse_state_codec(spec));
 
   Sender s(m, conn, o, p);
   std::vector<uint64_t> left;

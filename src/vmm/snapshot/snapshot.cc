@@ -266,7 +266,7 @@ Status start_machine(const SnapshotState& s, std::unique_ptr<Machine> m, const R
   out.stats.apply_ms = ms_since(t2);
 
   auto t3 = Clock::now();
-  TRYC(m->start_paused(), "start the vCPUs");
+  if (!m->started()) TRYC(m->start_paused(), "start the vCPUs");  // a migration's receiver started them early
   if (!o.paused) TRYC(m->resume(), "resume the VM");
   out.stats.start_ms = ms_since(t3);
   out.machine = std::move(m);
@@ -344,7 +344,7 @@ Result<Restored> restore_prepared(std::unique_ptr<Machine> m, SnapshotState s, c
                               m->memory().size(), " bytes, irqchip ", m->has_irqchip() ? "on" : "off", ")"));
   if (m->virtio_count() != 0) return Error::invalid("the prepared machine already has devices");
   {
-    auto supported = TRY(m->kvm().supported_cpuid());
+    auto supported = o.supported_cpuid.empty() ? TRY(m->kvm().supported_cpuid()) : o.supported_cpuid;
     for (const auto& v : s.vcpus) TRY(check_cpuid(v.cpuid, supported));
   }
   TRY(check_disks(s.disks));

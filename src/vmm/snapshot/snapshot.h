@@ -86,6 +86,10 @@ struct RestoreOptions {
   // the spec's uds_path). Duplicated, not taken; the device leaves the path
   // in place until its VMM owns it (VsockDevice::set_owns_path).
   int vsock_listener_fd = -1;
+  // What KVM_GET_SUPPORTED_CPUID gave, when the caller already read it (a
+  // migration's receiver, at the HELLO): not read again in the downtime.
+  // Empty: read here.
+  std::vector<kvm_cpuid_entry2> supported_cpuid;
 };
 
 struct RestoreStats {

@@ -544,6 +544,22 @@ Result<SnapshotState> decode_state(std::span<const uint8_t> file) {
   return s;
 }
 
+Status rehearse_state_codec(const VmSpec& spec) {
+  SnapshotState s;
+  s.spec = spec;
+  s.vm.irqchip = spec.irqchip;
+  s.memory.size = spec.memory;
+  s.vcpus.resize(spec.cpus);
+  for (auto& v : s.vcpus) {
+    v.cpuid.resize(64);   // about what KVM gives a vCPU
+    v.xsave.resize(4096);
+    v.msrs.resize(64);
+  }
+  s.devices.virtio.resize(spec.devices.size());
+  (void)TRYC(decode_state(encode_state(s, "rehearsal")), "rehearse the state codec");
+  return ok();
+}
+
 Result<SnapshotState> read_state_file(const std::string& path) {
   UniqueFd fd = TRY(open_file(path, O_RDONLY | O_CLOEXEC));
   struct stat st {};

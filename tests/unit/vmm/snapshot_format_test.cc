@@ -467,5 +467,27 @@ TEST(SnapshotMemoryFile, DiffRangesAndMerge) {
   fs::remove_all(dir);
 }
 
+// A migration rehearses the codec on a state of its machine's shape before
+// the downtime (rehearse_state_codec): that must go through for every kind of
+// device and machine, and a spec no state file can hold is an error, not a pass.
+TEST(SnapshotStateFile, RehearsalRoundTripsAStateOfTheMachinesShape) {
+  VmSpec spec = sample().spec;
+  for (auto kind : {DeviceSpec::Kind::kRng, DeviceSpec::Kind::kBalloon, DeviceSpec::Kind::kVsock}) {
+    DeviceSpec d;
+    d.kind = kind;
+    if (kind == DeviceSpec::Kind::kVsock) d.vsock = {.guest_cid = 3, .uds_path = "/run/v.sock"};
+    spec.devices.push_back(d);
+  }
+  EXPECT_TRUE(rehearse_state_codec(spec)) << rehearse_state_codec(spec).error().message();
+  spec.irqchip = false;
+  spec.cpus = 1;
+  spec.devices.clear();
+  EXPECT_TRUE(rehearse_state_codec(spec));
+  spec.cpus = 0;
+  auto bad = rehearse_state_codec(spec);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message().find("rehearse the state codec"), std::string::npos) << bad.error().message();
+}
+
 }  // namespace
 }  // namespace vessel::vmm::snapshot
