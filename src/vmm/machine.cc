@@ -147,7 +147,9 @@ constexpr uint32_t kVirtioGsis[] = {5, 6, 7, 10, 11, 13, 14, 15, 16, 17, 18, 19,
 }  // namespace
 
 Result<virtio::MmioTransport*> Machine::add_virtio_device(std::unique_ptr<virtio::VirtioDevice> dev, std::string name) {
-  if (!threads_.empty()) return Error::invalid("virtio devices must be added before the VM starts");
+  // Threads started parked that never ran (a migration's receiver starts them
+  // before the state and the devices come) touch no device yet.
+  if (guest_ran_) return Error::invalid("virtio devices must be added before the VM starts");
   size_t i = virtio_.size();
   if (i >= std::size(kVirtioGsis)) return Error::invalid(cat("too many virtio devices (", std::size(kVirtioGsis), " at most)"));
   VirtioSlot slot;
@@ -206,6 +208,7 @@ void Machine::start_threads(bool workers) {
 Status Machine::start() {
   if (!entry_) return Error::invalid("no kernel loaded and no entry point set");
   TRYC(x86::apply_entry(mem_, vcpus_[0]->fd(), *entry_), "set up the boot vCPU");
+  guest_ran_ = true;
   start_threads(/*workers=*/true);
   return ok();
 }
@@ -216,8 +219,7 @@ Status Machine::start_paused() {
     std::lock_guard lock(pause_mu_);
     pause_requested_ = true;
   }
-  for (auto& v : vcpus_) v->fd().run_area()->immediate_exit = 1;  // KVM_RUN returns at once: the thread parks
-  start_threads(/*workers=*/false);  // resume() starts them
+  start_threads(/*workers=*/false);  // each parks before its first KVM_RUN; resume() starts the workers
   std::unique_lock lock(pause_mu_);
   pause_cv_.wait(lock, [this] { return parked_ == vcpus_.size() || stopping(); });
   if (stopping()) {
@@ -358,6 +360,7 @@ Status Machine::pause() {
 Status Machine::resume() {
   if (!paused()) return Error::invalid("the VM is not paused");
   if (clock_saved_) TRYC(vm_.set_clock(clock_), "restore the guest clock");
+  guest_ran_ = true;
   for (auto& v : virtio_) v.worker->start();
   paused_.store(false, std::memory_order_release);
   {

@@ -118,11 +118,25 @@ class Machine : public VcpuHost {
   // ---- Snapshot support (src/vmm/snapshot reads and sets the state through these) ----
 
   // A machine over existing guest RAM (a snapshot's memory file) whose vCPUs
-  // get no boot state: the snapshot's state is set before start_paused().
+  // get no boot state: the snapshot's state is set before resume() (before
+  // or after start_paused()).
   static Result<std::unique_ptr<Machine>> create_restored(const MachineConfig& cfg, GuestMemory mem);
-  // Starts the vCPU threads parked (no entry point needed; the virtio workers
-  // wait too): returns with paused() true; resume() runs the guest.
+  // Starts the vCPU threads parked before their first KVM_RUN (no entry
+  // point needed; the virtio workers wait too): returns with paused() true;
+  // resume() runs the guest.
   Status start_paused();
+  // What a snapshot reads of the vCPUs that cannot change once they have run
+  // (KVM refuses new CPUID after KVM_RUN; the TSC frequency is set before),
+  // and the MSR indices it saves: kept here once known (src/vmm/snapshot
+  // finds them before the vCPUs first run, or takes them from the state it
+  // restores), so that a capture in a pause (a migration's downtime) does
+  // not read them again. Empty: not known. Used by the thread that pauses.
+  struct VcpuConstants {
+    std::vector<std::vector<kvm_cpuid_entry2>> cpuid;  // by vCPU
+    uint32_t tsc_khz = 0;                              // every vCPU's
+    std::vector<uint32_t> msrs;                        // in the order they are read and set back
+  };
+  VcpuConstants& vcpu_constants() { return vcpu_constants_; }
 
   unsigned cpu_count() const { return cpus_; }
   // The exits of all vCPUs so far (metrics).
@@ -217,6 +231,7 @@ class Machine : public VcpuHost {
   std::vector<VirtioSlot> virtio_;  // declared after mem_: transports use it
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
+  bool guest_ran_ = false;  // start() or resume() let the vCPUs run: no more devices
   std::optional<x86::BootEntry> entry_;
   unsigned cpus_ = 1;
   bool irqchip_ = true;
@@ -228,6 +243,7 @@ class Machine : public VcpuHost {
   std::vector<DirtyRing> rings_;  // one per vCPU with a ring, guarded by ring_mu_
   std::mutex ring_mu_;
   std::atomic<uint64_t> ring_full_exits_{0};
+  VcpuConstants vcpu_constants_;
   uint64_t last_snapshot_id_ = 0;
   uint64_t vmgenid_addr_ = 0;
   bool generation_changed_ = false;  // resume() notifies the guest

@@ -75,6 +75,10 @@ void Vcpu::run_loop() {
   sigemptyset(&set);
   sigaddset(&set, kick_signal());
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  // Started parked (Machine::start_paused()): park before the first KVM_RUN,
+  // so that the state may still be set after (a migration's receiver starts
+  // the threads when it builds the machine, before the state comes).
+  host_.park_if_paused(*this);
   while (!host_.stopping()) {
     int r = fd_.run();
     if (r == -EINTR || r == -EAGAIN) {

@@ -97,8 +97,15 @@ Status check_sregs(const kvm_sregs& r) {
                             " cr4=", hex(r.cr4), " efer=", hex(r.efer), " cs.l=", static_cast<int>(r.cs.l), ")"));
 }
 
-Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size,
-                               bool lapic) {
+namespace {
+uint32_t kvm_features_of(const std::vector<kvm_cpuid_entry2>& cpuid) {
+  for (const auto& e : cpuid)
+    if (e.function == 0x40000001) return e.eax;
+  return 0;
+}
+}  // namespace
+
+Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, const KnownVcpu& known, size_t xsave_size, bool lapic) {
   VcpuState s;
   s.mp_state = TRY(vcpu.get_mp_state());
   s.regs = TRY(vcpu.get_regs());
@@ -115,14 +122,11 @@ Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uin
     s.lapic = TRY(vcpu.get_lapic());
     s.has_lapic = true;
   }
-  s.cpuid = TRY(vcpu.get_cpuid());
-  if (msrs.empty()) {
-    uint32_t kvm_features = 0;
-    for (const auto& e : s.cpuid)
-      if (e.function == 0x40000001) kvm_features = e.eax;
-    s.msrs = TRYC(read_saveable_msrs(kvm, vcpu, kvm_features, lapic), "list the vCPU MSRs");
+  s.cpuid = known.cpuid ? *known.cpuid : TRY(vcpu.get_cpuid());
+  if (known.msrs.empty()) {
+    s.msrs = TRYC(read_saveable_msrs(kvm, vcpu, kvm_features_of(s.cpuid), lapic), "list the vCPU MSRs");
   } else {
-    for (uint32_t i : msrs) {
+    for (uint32_t i : known.msrs) {
       kvm_msr_entry e{};
       e.index = i;
       s.msrs.push_back(e);
@@ -130,7 +134,7 @@ Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uin
     size_t n = TRY(vcpu.get_msrs(s.msrs));
     if (n != s.msrs.size()) return Error::invalid(cat("KVM_GET_MSRS: could not read MSR ", hex(s.msrs[n].index)));
   }
-  s.tsc_khz = TRY(vcpu.get_tsc_khz());
+  s.tsc_khz = known.tsc_khz ? known.tsc_khz : TRY(vcpu.get_tsc_khz());
   s.events = TRY(vcpu.get_vcpu_events());
   return s;
 }
@@ -160,6 +164,20 @@ Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s) {
   return ok();
 }
 
+Status learn_vcpu_constants(Machine& m) {
+  if (m.started()) return Error::invalid("the vCPUs' constants are read before they first run");
+  Machine::VcpuConstants k;
+  for (unsigned i = 0; i < m.cpu_count(); ++i) k.cpuid.push_back(TRYC(m.vcpu_fd(i).get_cpuid(), cat("vCPU ", i)));
+  if (m.cpu_count() > 0) {
+    k.tsc_khz = TRY(m.vcpu_fd(0).get_tsc_khz());
+    auto msrs = TRYC(read_saveable_msrs(m.kvm(), m.vcpu_fd(0), kvm_features_of(k.cpuid[0]), m.has_irqchip()),
+                     "list the vCPU MSRs");
+    for (const auto& e : msrs) k.msrs.push_back(e.index);
+  }
+  m.vcpu_constants() = std::move(k);
+  return ok();
+}
+
 Status capture_machine(Machine& m, SnapshotState& out) {
   if (!m.paused()) return Error::invalid("the VM must be paused to be snapshotted");
   VmState& vm = out.vm;
@@ -180,15 +198,22 @@ Status capture_machine(Machine& m, SnapshotState& out) {
     int x2 = m.vm_fd().check_extension(KVM_CAP_XSAVE2);
     xsave_size = x2 > 4096 ? static_cast<size_t>(x2) : 4096;
   }
-  // vCPU 0 finds the MSRs to save and reads them in the same calls; the
-  // others read that list.
+  // Without a known list, vCPU 0 finds the MSRs to save and reads them in
+  // the same calls; the others read that list.
   out.vcpus.clear();
-  std::vector<uint32_t> msrs;
+  Machine::VcpuConstants& known = m.vcpu_constants();
+  bool cpuid_known = known.cpuid.size() == m.cpu_count();
   for (unsigned i = 0; i < m.cpu_count(); ++i) {
-    out.vcpus.push_back(TRYC(capture_vcpu(m.kvm(), m.vcpu_fd(i), msrs, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
-    if (i == 0)
-      for (const auto& e : out.vcpus.front().msrs) msrs.push_back(e.index);
+    KnownVcpu k{known.msrs, cpuid_known ? &known.cpuid[i] : nullptr, known.tsc_khz};
+    out.vcpus.push_back(TRYC(capture_vcpu(m.kvm(), m.vcpu_fd(i), k, xsave_size, m.has_irqchip()), cat("vCPU ", i)));
+    if (i == 0 && known.msrs.empty())
+      for (const auto& e : out.vcpus.front().msrs) known.msrs.push_back(e.index);
   }
+  if (!cpuid_known) {
+    known.cpuid.clear();
+    for (const auto& v : out.vcpus) known.cpuid.push_back(v.cpuid);
+  }
+  if (!out.vcpus.empty()) known.tsc_khz = out.vcpus.front().tsc_khz;
 
   DeviceStates& d = out.devices;
   d.serial = m.serial().save();
@@ -258,6 +283,15 @@ Status apply_machine(Machine& m, const SnapshotState& s) {
   }
   for (unsigned i = 0; i < m.cpu_count(); ++i) TRYC(apply_vcpu(m.vcpu_fd(i), s.vcpus[i]), cat("vCPU ", i));
   if (!s.vcpus.empty()) TRYC(settle_tsc(m, s), "set the guest TSC");
+  {
+    Machine::VcpuConstants k;
+    for (const auto& v : s.vcpus) k.cpuid.push_back(v.cpuid);
+    if (!s.vcpus.empty()) {
+      k.tsc_khz = s.vcpus.front().tsc_khz;  // 0 (not in the state): read at the next capture
+      for (const auto& e : s.vcpus.front().msrs) k.msrs.push_back(e.index);
+    }
+    m.vcpu_constants() = std::move(k);
+  }
   if (s.vm.has_clock) m.set_paused_clock(s.vm.clock);
 
   m.serial().restore(s.devices.serial);

@@ -34,17 +34,31 @@ bool msr_restorable(uint32_t index, uint32_t kvm_features, bool lapic);
 // could never be restored: both refuse it when they capture it.
 Status check_sregs(const kvm_sregs& r);
 
+// What capture_vcpu() need not read: the MSRs to read (none: the saveable
+// ones, found and read in the same calls, read_saveable_msrs()), the
+// vCPU's CPUID (null: read) and TSC frequency (0: read).
+struct KnownVcpu {
+  std::span<const uint32_t> msrs;
+  const std::vector<kvm_cpuid_entry2>* cpuid = nullptr;
+  uint32_t tsc_khz = 0;
+};
 // One vCPU's state, in the order KVM needs (MP state first: reading it may
-// update the LAPIC; events last). `msrs`: the MSRs to read; none: the
-// saveable ones, found and read in the same calls (read_saveable_msrs()).
-Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, std::span<const uint32_t> msrs, size_t xsave_size,
-                               bool lapic);
+// update the LAPIC; events last).
+Result<VcpuState> capture_vcpu(const Kvm& kvm, VcpuFd& vcpu, const KnownVcpu& known, size_t xsave_size, bool lapic);
 // Sets it back on a vCPU that has not run (CPUID first, events last).
 Status apply_vcpu(VcpuFd& vcpu, const VcpuState& s);
 
-// The machine's vCPUs, VM-wide KVM state and devices (the machine must be paused).
+// Reads the machine's Machine::VcpuConstants, before its vCPUs first run
+// (a vCPU ioctl waits while the vCPU is in KVM_RUN): the VMM does at start,
+// so that a capture reads only what changes.
+Status learn_vcpu_constants(Machine& m);
+
+// The machine's vCPUs, VM-wide KVM state and devices (the machine must be
+// paused). What Machine::vcpu_constants() holds is not read again; what it
+// lacks is read and kept there.
 Status capture_machine(Machine& m, SnapshotState& out);
-// Sets all of it on a machine made by create_restored() over the snapshot's memory.
+// Sets all of it on a machine made by create_restored() over the snapshot's
+// memory, and its Machine::vcpu_constants() from the state.
 Status apply_machine(Machine& m, const SnapshotState& s);
 
 }  // namespace vessel::vmm::snapshot

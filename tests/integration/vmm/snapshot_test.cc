@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "common/fs.h"
 #include "integration/vmm/tiny_guest.h"
 #include "vmm/arch/x86_64/regs.h"
+#include "vmm/snapshot/machine_state.h"
 #include "vmm/snapshot/memory_file.h"
 #include "vmm/snapshot/snapshot.h"
 #include "vmm/snapshot/state_file.h"
@@ -175,6 +177,64 @@ int64_t pattern_mismatch(Machine& m) {
 
 snapshot::CreateOptions paths(const TempDir& d, const std::string& prefix = "") {
   return {d / (prefix + "state"), d / (prefix + "memory"), false, {}};
+}
+
+// The vCPUs' constants (CPUID, TSC frequency, the MSR list) read before they
+// run and kept in the Machine give the capture a pause would have read
+// itself; a restore leaves the restored ones there; and they cannot be read
+// once the vCPUs run.
+TEST(VmmSnapshot, VcpuConstantsLearnedAtStartAreWhatACaptureReads) {
+  VESSEL_REQUIRE_KVM();
+  TempDir dir;
+  make_disk(dir / "disk.raw");
+  VmSpec spec = spec_with_disk(dir / "disk.raw");
+  MachineConfig cfg;
+  SerialCapture cap;
+  cfg.serial_out = cap.fn();
+  auto m = snapshot::build_machine(spec, cfg);
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE(snapshot::learn_vcpu_constants(**m));
+  Machine::VcpuConstants learned = (*m)->vcpu_constants();
+  ASSERT_EQ(learned.cpuid.size(), spec.cpus);
+  EXPECT_GT(learned.tsc_khz, 0u);
+  EXPECT_GT(learned.msrs.size(), 10u);
+  Code code = pattern_counter_guest();
+  ASSERT_TRUE((*m)->memory().write(kCodeAddr, code.bytes));
+  x86::BootEntry e;
+  e.mode = x86::EntryMode::kLong64;
+  e.ip = kCodeAddr;
+  (*m)->set_entry(e);
+  ASSERT_TRUE((*m)->start());
+  EXPECT_FALSE(snapshot::learn_vcpu_constants(**m));  // the vCPUs run
+  wait_for_dots(cap, 20);
+  ASSERT_TRUE((*m)->pause());
+  snapshot::SnapshotState with, without;
+  ASSERT_TRUE(snapshot::capture_machine(**m, with));
+  (*m)->vcpu_constants() = {};
+  auto c = snapshot::capture_machine(**m, without);
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_EQ(with.vcpus.size(), without.vcpus.size());
+  for (size_t i = 0; i < with.vcpus.size(); ++i) {
+    const auto &a = with.vcpus[i], &b = without.vcpus[i];
+    EXPECT_EQ(a.tsc_khz, b.tsc_khz);
+    ASSERT_EQ(a.cpuid.size(), b.cpuid.size());
+    EXPECT_EQ(std::memcmp(a.cpuid.data(), b.cpuid.data(), a.cpuid.size() * sizeof a.cpuid[0]), 0) << "vCPU " << i;
+    ASSERT_EQ(a.msrs.size(), b.msrs.size()) << "vCPU " << i;
+    for (size_t j = 0; j < a.msrs.size(); ++j) EXPECT_EQ(a.msrs[j].index, b.msrs[j].index);
+  }
+  // The capture without them kept what it read.
+  EXPECT_EQ((*m)->vcpu_constants().msrs, learned.msrs);
+  EXPECT_EQ((*m)->vcpu_constants().tsc_khz, learned.tsc_khz);
+  ASSERT_TRUE(snapshot::create_snapshot(**m, spec, paths(dir)));
+  (*m)->finish();
+  snapshot::RestoreOptions ro;
+  ro.state_path = dir / "state";
+  ro.paused = true;
+  auto r = snapshot::restore_snapshot(ro);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(r->machine->vcpu_constants().msrs, learned.msrs);
+  EXPECT_EQ(r->machine->vcpu_constants().cpuid.size(), spec.cpus);
+  r->machine->finish();
 }
 
 TEST(VmmSnapshot, RestoredGuestContinuesCountingWithItsPattern) {

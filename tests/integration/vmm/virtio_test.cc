@@ -4,6 +4,7 @@
 
 #include "integration/vmm/tiny_guest.h"
 #include "vmm/arch/x86_64/layout.h"
+#include "vmm/arch/x86_64/regs.h"
 #include "vmm/virtio/rng/rng.h"
 #include "vmm/virtio/virtio.h"
 
@@ -78,6 +79,33 @@ TEST(VmmVirtio, DevicesAfterStartAreRefused) {
   auto m = make_guest(c, cfg);
   ASSERT_TRUE(m) << m.error().message();
   ASSERT_TRUE((*m)->start());
+  EXPECT_FALSE((*m)->add_virtio_device(std::make_unique<RngDevice>(), "late").ok());
+  (*m)->finish();
+}
+
+// A machine whose vCPU threads were started parked and never ran (a
+// migration's receiver builds it so, before the devices come with the state)
+// still takes devices; once resumed, it does not.
+TEST(VmmVirtio, DevicesComeWhileStartedParkedUntilTheGuestRuns) {
+  VESSEL_REQUIRE_KVM();
+  Code c;
+  c.spin();
+  MachineConfig cfg;
+  cfg.memory = 64ULL << 20;
+  auto m = Machine::create_restored(cfg, *GuestMemory::create(cfg.memory, x86::kMmioHoleStart, x86::kMmioHoleEnd));
+  ASSERT_TRUE(m) << m.error().message();
+  ASSERT_TRUE((*m)->memory().write(0x1000, c.bytes));
+  ASSERT_TRUE((*m)->start_paused());
+  auto t = (*m)->add_virtio_device(std::make_unique<RngDevice>(), "while parked");
+  ASSERT_TRUE(t) << t.error().message();
+  EXPECT_EQ((*m)->virtio_count(), 1u);
+  // What a restore sets before resume(): here a real-mode guest spinning at 0x1000
+  // (the machine has no CPUID set, as before a restore).
+  x86::BootEntry e;
+  e.mode = x86::EntryMode::kReal16;
+  e.ip = 0x1000;
+  ASSERT_TRUE(x86::apply_entry((*m)->memory(), (*m)->vcpu_fd(0), e));
+  ASSERT_TRUE((*m)->resume());
   EXPECT_FALSE((*m)->add_virtio_device(std::make_unique<RngDevice>(), "late").ok());
   (*m)->finish();
 }
