@@ -1,6 +1,7 @@
 #!/bin/sh
 # Payload of bench/migration_compare.sh, run in the VM harness's L1 (nested
-# KVM under QEMU TCG: the host has no /dev/kvm). The same 512 MiB tiny guest
+# KVM under QEMU TCG) where the host has no /dev/kvm, else on the host itself
+# (tier 1). The same 512 MiB tiny guest
 # (bench/migration_guest.cc: a counter written into random pages, paced by
 # the TSC; idle = verifying only) is live-migrated over TCP on loopback:
 #   vessel: `vm receive -d --listen tcp:` + `vm migrate --to tcp:` (the VMM's
@@ -21,7 +22,9 @@
 # BENCH_POSTCOPY (set: vessel `vm migrate --postcopy`, which switches where
 # pre-copy does not converge; QEMU postcopy-ram on both sides and
 # migrate_start_postcopy right after migrate, so it switches after its first pass).
-B=/extra/bench-mig; Q=$B/qemu; R=/tmp/mroot
+# On the host itself (tier 1, bench/migration_compare.sh where /dev/kvm exists):
+# BENCH_DIR (the built helpers and QEMU), BENCH_WORK (a scratch directory).
+B=${BENCH_DIR:-/extra/bench-mig}; Q=$B/qemu; W=${BENCH_WORK:-/tmp}; R=$W/mroot
 # Huge pages: QEMU's anonymous RAM gets them from "enabled" (always here) and
 # its MADV_HUGEPAGE; vessel's RAM from its own huge=within_size tmpfs, whatever
 # shmem_enabled says (Debian's never, left as it is unless BENCH_SHMEM_THP is set).
@@ -37,11 +40,11 @@ reports() { i=0; while [ $i -lt $(($3 * 10)) ]; do [ "$(grep -c ' K$' "$1" 2>/de
 # The VMM's own measure in the last line ("migrated|upgraded ID ...: downtime X ms, total Y ms").
 num() { echo "$1" | grep -E '^(migrated|upgraded) ' | sed -n "s/.* $2 \([0-9.e+-]*\) ms.*/\1/p" | head -1; }
 # Guest-observed downtime: starts the stamper on source log $1, destination log $2.
-stamp() { $B/migration_stamp "$1" "$2" $((LIMIT + 60)) >/tmp/stamp.out 2>&1 & stamp_pid=$!; }
-stamped() { wait $stamp_pid 2>/dev/null && [ -n "$(cat /tmp/stamp.out)" ] && echo "BENCH $1_guest_downtime_ms $2 $(cat /tmp/stamp.out)"; }
+stamp() { $B/migration_stamp "$1" "$2" $((LIMIT + 60)) >$W/stamp.out 2>&1 & stamp_pid=$!; }
+stamped() { wait $stamp_pid 2>/dev/null && [ -n "$(cat $W/stamp.out)" ] && echo "BENCH $1_guest_downtime_ms $2 $(cat $W/stamp.out)"; }
 port=47300
 for rate in ${BENCH_RATES:-0 10 100 1000}; do
-  khz=$($B/migration_guest /tmp/g$rate.elf $rate)
+  khz=$($B/migration_guest $W/g$rate.elf $rate)
   echo "BENCH-INFO guest ${rate} MiB/s, TSC $khz kHz"
   for run in $(seq $RUNS); do
    for vmm in ${BENCH_VMMS:-vessel qemu}; do
@@ -49,13 +52,13 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
     port=$((port + 1))
     if [ $vmm = vessel ]; then
       rm -rf $R
-      vessel --root $R vm run -d --name s --kernel /tmp/g$rate.elf --memory 512M --cpus 1 || echo "BENCH-ERROR run"
+      vessel --root $R vm run -d --name s --kernel $W/g$rate.elf --memory 512M --cpus 1 || echo "BENCH-ERROR run"
       reports $R/vm/s/serial.log 2 120 || echo "BENCH-ERROR vessel guest does not report"
       vessel --root $R vm receive -d --name d --listen tcp:127.0.0.1:$port || echo "BENCH-ERROR receive"
       stamp $R/vm/s/serial.log $R/vm/d/serial.log
-      out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port ${PC:+--postcopy} 2>/tmp/progress.txt); echo "$out"
+      out=$(timeout $LIMIT vessel --root $R vm migrate s --to tcp:127.0.0.1:$port ${PC:+--postcopy} 2>$W/progress.txt); echo "$out"
       # The last progress line of each round (and phase).
-      awk '{k = $1 " " $3} k != last && prev != "" {print "BENCH-INFO vessel " prev} {prev = $0; last = k} END {print "BENCH-INFO vessel " prev}' /tmp/progress.txt
+      awk '{k = $1 " " $3} k != last && prev != "" {print "BENCH-INFO vessel " prev} {prev = $0; last = k} END {print "BENCH-INFO vessel " prev}' $W/progress.txt
       grep -h "received\|migration\|TSC" $R/vm/d/vmm.log 2>/dev/null | tail -3 | sed 's/^/BENCH-INFO destination: /'
       n=$(grep -c ' K$' $R/vm/d/serial.log 2>/dev/null)
       if [ -n "$out" ] && reports $R/vm/d/serial.log $((${n:-0} + 2)) 120 && ! grep -q ' X$' $R/vm/d/serial.log; then
@@ -78,21 +81,21 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
       continue
     fi
     # QEMU: the same guest and link.
-    rm -f /tmp/qs.ser /tmp/qd.ser /tmp/qs.in /tmp/qs.out /tmp/qd.in /tmp/qd.out
-    mkfifo /tmp/qs.in /tmp/qs.out /tmp/qd.in /tmp/qd.out
-    qemu $(qargs) -serial file:/tmp/qs.ser -monitor pipe:/tmp/qs -kernel /tmp/g$rate.elf &
+    rm -f $W/qs.ser $W/qd.ser $W/qs.in $W/qs.out $W/qd.in $W/qd.out
+    mkfifo $W/qs.in $W/qs.out $W/qd.in $W/qd.out
+    qemu $(qargs) -serial file:$W/qs.ser -monitor pipe:$W/qs -kernel $W/g$rate.elf &
     qs=$!
-    qemu $(qargs) -serial file:/tmp/qd.ser -monitor pipe:/tmp/qd -kernel /tmp/g$rate.elf -incoming tcp:127.0.0.1:$port &
+    qemu $(qargs) -serial file:$W/qd.ser -monitor pipe:$W/qd -kernel $W/g$rate.elf -incoming tcp:127.0.0.1:$port &
     qd=$!
-    exec 7>/tmp/qs.in 8</tmp/qs.out 5>/tmp/qd.in 6</tmp/qd.out
-    reports /tmp/qs.ser 2 120 || echo "BENCH-ERROR qemu guest does not report"
+    exec 7>$W/qs.in 8<$W/qs.out 5>$W/qd.in 6<$W/qd.out
+    reports $W/qs.ser 2 120 || echo "BENCH-ERROR qemu guest does not report"
     echo "migrate_set_parameter max-bandwidth 100G" >&7   # vessel's link is not capped either
     if [ -n "$PC" ]; then
       echo "migrate_set_capability postcopy-ram on" >&7; echo "migrate_set_capability postcopy-ram on" >&5
     else
       echo "migrate_set_capability auto-converge on" >&7    # vessel throttles by default too
     fi
-    stamp /tmp/qs.ser /tmp/qd.ser
+    stamp $W/qs.ser $W/qd.ser
     echo "migrate -d tcp:127.0.0.1:$port" >&7
     [ -z "$PC" ] || echo "migrate_start_postcopy" >&7
     st=""; tt=""; dt=""; t0=$(date +%s)
@@ -110,12 +113,12 @@ for rate in ${BENCH_RATES:-0 10 100 1000}; do
         esac
       done
     done
-    n=$(grep -c ' K$' /tmp/qd.ser 2>/dev/null)
-    if [ "$st" = ok ] && reports /tmp/qd.ser $((${n:-0} + 2)) 120 && ! grep -q ' X$' /tmp/qd.ser; then
+    n=$(grep -c ' K$' $W/qd.ser 2>/dev/null)
+    if [ "$st" = ok ] && reports $W/qd.ser $((${n:-0} + 2)) 120 && ! grep -q ' X$' $W/qd.ser; then
       echo "BENCH qemu_downtime_ms $rate $dt"
       echo "BENCH qemu_total_ms $rate $tt"
       stamped qemu $rate
-    else echo "BENCH-ERROR qemu $rate MiB/s: migration $st (${LIMIT}s limit; last: $last_q), destination: $(tail -1 /tmp/qd.ser)"; fi
+    else echo "BENCH-ERROR qemu $rate MiB/s: migration $st (${LIMIT}s limit; last: $last_q), destination: $(tail -1 $W/qd.ser)"; fi
     kill $stamp_pid 2>/dev/null
     kill -9 $qs $qd 2>/dev/null; exec 7>&- 8<&- 5>&- 6<&-; wait $qs $qd 2>/dev/null
    done

@@ -12,8 +12,11 @@ name = sys.argv[2] if len(sys.argv) > 2 else "migration"
 postcopy = name.endswith("postcopy")
 vals = defaultdict(list)
 host = ""
+where = "measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm)"
 for line in open(sys.argv[1], errors="replace"):
     p = line.split()
+    if p == ["BENCH-WHERE", "tier1"]:
+        where = "measured on the host's own /dev/kvm (tier 1)"
     if len(p) == 5 and p[0] == "BENCH-HOST":
         host = f"; L1's transparent huge pages: anonymous {p[2]}, shared memory {p[4]}"
     if len(p) == 4 and p[0] == "BENCH":
@@ -50,7 +53,7 @@ benchlib.save_results(
     ["metric", "guest", "vessel", "QEMU", "QEMU/vessel", "runs (vessel/QEMU)"], rows,
     "Live migration over TCP loopback: vessel vs QEMU (512 MiB tiny guest, 1 vCPU)"
     + (", post-copy (vessel --postcopy, QEMU postcopy-ram)" if postcopy else ""), panels,
-    note="measured in the VM harness's L1: nested KVM under QEMU TCG (the host has no /dev/kvm); "
+    note=f"{where}; "
          "downtime: each VMM's own measure (vessel: pause to the destination's RUNNING, its restore included; "
          "QEMU: stop to completion on the source); guest-observed: the source guest's last output line to the "
          "destination's first (the guest prints every 100 ms after summing all its pages, so the destination's "
